@@ -1,0 +1,310 @@
+//! The command line: `lockrig run`, `lockrig list`, `lockrig sim serve`,
+//! `lockrig sim defects`. Errors become text here and nowhere below.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::device::DeviceProfile;
+use crate::config::rig::Rig;
+use crate::report::jsonl::JsonLines;
+use crate::report::junit::JunitReport;
+use crate::run::{self, plan, Event, Setup};
+use crate::scenario::suite::Suite;
+use crate::signals;
+use crate::sim::{self, Defect, SimBench};
+use crate::units;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// lockrig: hardware-in-the-loop tests for electronic door locks.
+#[derive(Parser, Debug)]
+#[command(name = "lockrig", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a suite on a rig (the built-in simulated rig unless --rig is given).
+    Run(RunArgs),
+    /// List the trials a run would execute.
+    List(Selection),
+    /// The built-in simulated bench.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Selection {
+    /// Rig file; the built-in simulated rig when absent.
+    #[arg(long, value_name = "FILE")]
+    rig: Option<PathBuf>,
+    /// Device profile (built-in name or .toml path); repeatable. Default: every
+    /// built-in profile on the simulated rig, the rig's `dut` on a real one.
+    #[arg(long, value_name = "PROFILE")]
+    device: Vec<String>,
+    /// Suite (built-in name or .toml path).
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    suite: String,
+    /// Run each selected trial N times in sequence.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// Directory for run directories (`<DIR>/<timestamp>/`).
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    /// Write the JUnit report here instead of the run directory.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Build the simulated board with a defect (see `lockrig sim defects`); repeatable.
+    #[arg(long = "sim-defect", value_name = "NAME")]
+    sim_defect: Vec<Defect>,
+    /// Sampling interval for `within` / `for` expectations.
+    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_duration)]
+    poll: Duration,
+    #[command(flatten)]
+    test: libtest_mimic::Arguments,
+}
+
+#[derive(Subcommand, Debug)]
+enum SimCommand {
+    /// Serve the simulated instruments on ptys until Ctrl-C (real time).
+    Serve {
+        /// Device profile mounted on the served bench.
+        #[arg(long, value_name = "PROFILE", default_value = "smartlock_4aa")]
+        device: String,
+        /// Build the board with a defect; repeatable.
+        #[arg(long = "sim-defect", value_name = "NAME")]
+        sim_defect: Vec<Defect>,
+        /// Write a rig file that points at the served ptys.
+        #[arg(long, value_name = "FILE")]
+        write_rig: Option<PathBuf>,
+    },
+    /// List the simulator's defects: name, then what it breaks.
+    Defects,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Entry point: parses arguments, runs, maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOCKRIG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run(args) => run_command(args),
+        Command::List(sel) => {
+            let (_, _, trials) = load(&sel)?;
+            for t in trials {
+                println!("{}", t.name);
+            }
+            Ok(0)
+        }
+        Command::Sim(SimCommand::Defects) => {
+            for d in Defect::ALL {
+                println!("{:<22} {}", d.name(), d.description());
+            }
+            Ok(0)
+        }
+        Command::Sim(SimCommand::Serve {
+            device,
+            sim_defect,
+            write_rig,
+        }) => serve(&device, &sim_defect, write_rig.as_deref()),
+    }
+}
+
+fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
+    let rig = match &sel.rig {
+        Some(p) => Rig::load(p)?,
+        None => Rig::builtin_sim()?,
+    };
+    let suite = Suite::load(&sel.suite)?;
+    let devices: Vec<Arc<DeviceProfile>> = if !sel.device.is_empty() {
+        sel.device
+            .iter()
+            .map(|d| DeviceProfile::load(d).map(Arc::new))
+            .collect::<Result<_, _>>()?
+    } else if let Some(dut) = &rig.file.rig.dut {
+        vec![Arc::new(DeviceProfile::load(dut)?)]
+    } else if rig.is_simulated() {
+        DeviceProfile::builtin_all()?
+            .into_iter()
+            .map(Arc::new)
+            .collect()
+    } else {
+        bail!(
+            "{}: a real rig must name its mounted board in [rig] dut = \"...\", or pass --device",
+            rig.source.file.display()
+        );
+    };
+    let trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
+    let refused = plan::check_envelope(&trials, &rig);
+    if !refused.is_empty() {
+        bail!(
+            "refused before touching any instrument: {} step(s) exceed the rig's safety envelope:\n  {}",
+            refused.len(),
+            refused.join("\n  ")
+        );
+    }
+    Ok((Arc::new(rig), suite, trials))
+}
+
+fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .context("formatting the run timestamp")?;
+    let mut dir = base.join(&stamp);
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("{stamp}-{n}"));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn run_command(args: RunArgs) -> anyhow::Result<u8> {
+    let (rig, suite, trials) = load(&args.selection)?;
+    if !args.sim_defect.is_empty() && !rig.is_simulated() {
+        bail!(
+            "--sim-defect applies to the simulated rig only; {} is a real rig",
+            rig.source.file.display()
+        );
+    }
+    if args.test.list {
+        // libtest-compatible listing: nothing else on stdout.
+        let setup = Setup {
+            rig,
+            defects: Vec::new(),
+            poll: args.poll,
+        };
+        run::run(setup, trials, &args.test, Box::new(|_| {}));
+        return Ok(0);
+    }
+    signals::install().context("installing signal handlers")?;
+    let dir = run_dir(&args.out)?;
+    let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
+    let mut junit = JunitReport::new(junit_path.clone(), &suite.name);
+    junit
+        .write()
+        .with_context(|| format!("writing {}", junit_path.display()))?;
+    let jsonl_path = dir.join("results.jsonl");
+    let mut jsonl = JsonLines::create(&jsonl_path)
+        .with_context(|| format!("creating {}", jsonl_path.display()))?;
+    let setup = Setup {
+        rig,
+        defects: args.sim_defect.clone(),
+        poll: args.poll,
+    };
+    let sink = Box::new(move |event: Event| match event {
+        Event::Finished(result) => {
+            if let Err(e) = junit.add(&result) {
+                tracing::error!("cannot write the JUnit report: {e}");
+            }
+            if let Err(e) = jsonl.write(&result) {
+                tracing::error!("cannot write results.jsonl: {e}");
+            }
+        }
+    });
+    let summary = run::run(setup, trials, &args.test, sink);
+    println!(
+        "lockrig: {} passed, {} failed, {} rig errors, {} skipped; reports in {}",
+        summary.passed,
+        summary.failed,
+        summary.errors,
+        summary.skipped,
+        dir.display()
+    );
+    Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
+}
+
+/// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced
+/// by the pty it is served on. The INA219 lives on the simulator's in-process I2C bus,
+/// which another process cannot reach, so the meter and its role are left out.
+fn served_rig(bench: &SimBench, device: &str) -> String {
+    let mut out = String::new();
+    let mut skip_table = false;
+    for line in crate::config::rig::SIM_RIG.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            skip_table = trimmed.starts_with("[instruments.meter]");
+        }
+        if skip_table || trimmed.starts_with("main_meter") {
+            continue;
+        }
+        if trimmed.starts_with("name = \"sim\"") {
+            out.push_str(&format!("name = \"sim-served\"\ndut = \"{device}\"\n"));
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix("sim = \"") {
+            let name = rest.trim_end_matches('"');
+            let path = bench.serial_path(name).unwrap_or_default();
+            out.push_str(&format!("serial = \"{path}\"\nbaud = 115200\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn serve(device: &str, defects: &[Defect], write_rig: Option<&Path>) -> anyhow::Result<u8> {
+    let profile = DeviceProfile::load(device)?;
+    signals::install().context("installing signal handlers")?;
+    let bench = SimBench::start(&profile, defects, sim::wall_time())
+        .context("starting the simulated bench")?;
+    println!(
+        "simulated bench with {} (defects: {:?})",
+        profile.name, defects
+    );
+    for name in sim::INSTRUMENTS {
+        println!(
+            "  {name:<8} {}",
+            bench.serial_path(name).unwrap_or_default()
+        );
+    }
+    if let Some(path) = write_rig {
+        std::fs::write(path, served_rig(&bench, &profile.name))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("rig file: {}", path.display());
+    }
+    println!("serving until Ctrl-C");
+    while signals::received().is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(bench);
+    Ok(signals::received().map_or(0, |s| u8::try_from(signals::exit_code(s)).unwrap_or(1)))
+}

@@ -1,0 +1,632 @@
+//! Rig files (`rigs/*.toml`): which instruments a bench has, how to reach them, which
+//! role each channel plays, the safety envelope and the safe state.
+//!
+//! A rig file is plain data: loading it opens nothing. It is validated here, so that a
+//! wrong channel, a role without a safe state or a meter on a line it cannot survive is
+//! refused before any instrument is touched.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, Source};
+use crate::units::{self, Amps, Ohms, Volts};
+
+/// The built-in simulated bench (`rigs/sim.toml`), embedded so `lockrig run` works anywhere.
+pub const SIM_RIG: &str = include_str!("../../rigs/sim.toml");
+
+/// The INA219's bus inputs take 0-26 V (datasheet SBOS448, absolute maximum).
+pub const INA219_MAX_BUS: Volts = Volts(26.0);
+
+/// A rig file as loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigFile {
+    /// Name and general settings.
+    pub rig: RigInfo,
+    /// Instruments by name.
+    pub instruments: BTreeMap<String, Spanned<InstrumentSpec>>,
+    /// Roles by name.
+    pub roles: BTreeMap<Spanned<String>, Spanned<RoleSpec>>,
+    /// Safety envelope per supply role.
+    #[serde(default)]
+    pub envelope: BTreeMap<Spanned<String>, Envelope>,
+    /// Safe state per supply or switch role.
+    #[serde(default)]
+    pub safe_state: BTreeMap<Spanned<String>, Spanned<SafeState>>,
+}
+
+/// General rig settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigInfo {
+    /// The bench's name, shown in reports.
+    pub name: String,
+    /// The device profile of the board mounted on this bench (name or path).
+    #[serde(default)]
+    pub dut: Option<String>,
+    /// Default timeout for one instrument exchange.
+    #[serde(default = "default_timeout", deserialize_with = "units::duration")]
+    pub timeout: Duration,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// The instrument families lockrig has drivers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum DriverKind {
+    /// Rigol DP800-series programmable supply (SCPI).
+    #[serde(rename = "rigol-dp800")]
+    RigolDp800,
+    /// LCUS-type CH340 USB relay board (`A0 ch op sum` frames).
+    #[serde(rename = "lcus")]
+    Lcus,
+    /// Numato USB GPIO module (ASCII commands).
+    #[serde(rename = "numato-gpio")]
+    NumatoGpio,
+    /// TI INA219 current/power monitor on I2C.
+    #[serde(rename = "ina219")]
+    Ina219,
+    /// The lock board's line console.
+    #[serde(rename = "lock-console")]
+    LockConsole,
+}
+
+/// What a driver can do, and so which roles it can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// A programmable supply channel.
+    Supply,
+    /// A relay or other on/off output.
+    Switch,
+    /// A digital input.
+    Input,
+    /// A voltage/current meter.
+    Meter,
+    /// A line console on the board.
+    Console,
+}
+
+impl DriverKind {
+    /// The capability the driver provides.
+    pub fn capability(self) -> Capability {
+        match self {
+            Self::RigolDp800 => Capability::Supply,
+            Self::Lcus => Capability::Switch,
+            Self::NumatoGpio => Capability::Input,
+            Self::Ina219 => Capability::Meter,
+            Self::LockConsole => Capability::Console,
+        }
+    }
+
+    /// Valid channel numbers, if the driver has channels.
+    fn channels(self, spec: &InstrumentSpec) -> Option<std::ops::RangeInclusive<u8>> {
+        match self {
+            Self::RigolDp800 => Some(1..=3),
+            Self::Lcus => Some(1..=spec.channels.unwrap_or(4)),
+            Self::NumatoGpio => Some(0..=31),
+            Self::Ina219 | Self::LockConsole => None,
+        }
+    }
+}
+
+/// One instrument and the way to reach it. Exactly one of `serial`, `tcp`, `i2c`, `sim`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentSpec {
+    /// The driver.
+    pub driver: DriverKind,
+    /// Serial device path (`/dev/ttyUSB0`, `/dev/serial/by-id/...`).
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Baud rate for `serial`.
+    #[serde(default)]
+    pub baud: Option<u32>,
+    /// TCP `host:port` (raw SCPI socket).
+    #[serde(default)]
+    pub tcp: Option<String>,
+    /// I2C bus device (`/dev/i2c-1`), or `sim` for the simulator's bus.
+    #[serde(default)]
+    pub i2c: Option<String>,
+    /// 7-bit I2C address.
+    #[serde(default)]
+    pub address: Option<u8>,
+    /// Name of a built-in simulated instrument (`psu`, `relays`, `gpio`, `console`).
+    #[serde(default)]
+    pub sim: Option<String>,
+    /// Per-exchange timeout; the rig's default if absent.
+    #[serde(default, deserialize_with = "units::opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Number of relays on an LCUS board (1, 2, 4 or 8).
+    #[serde(default)]
+    pub channels: Option<u8>,
+    /// INA219 shunt resistance.
+    #[serde(default)]
+    pub shunt: Option<Ohms>,
+    /// INA219 largest expected current (sets the current LSB).
+    #[serde(default)]
+    pub max_current: Option<Amps>,
+}
+
+/// How an instrument is reached, after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// A serial port (or pty) at a baud rate.
+    Serial {
+        /// Device path.
+        path: String,
+        /// Baud rate.
+        baud: u32,
+    },
+    /// A TCP socket.
+    Tcp(String),
+    /// An I2C bus device and address.
+    I2c {
+        /// Bus device path, or `sim`.
+        bus: String,
+        /// 7-bit address.
+        address: u8,
+    },
+    /// A built-in simulated instrument, served on a pty by the simulator.
+    Sim(String),
+}
+
+impl Link {
+    /// True for the simulator's instruments (a `sim` link or the simulator's I2C bus).
+    pub fn is_simulated(&self) -> bool {
+        match self {
+            Link::Sim(_) => true,
+            Link::I2c { bus, .. } => bus == "sim",
+            _ => false,
+        }
+    }
+}
+
+impl InstrumentSpec {
+    /// The validated link.
+    pub fn link(&self) -> Result<Link, String> {
+        let given = [
+            self.serial.is_some(),
+            self.tcp.is_some(),
+            self.i2c.is_some(),
+            self.sim.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err("expected exactly one of `serial`, `tcp`, `i2c`, `sim`".into());
+        }
+        if let Some(path) = &self.serial {
+            let baud = self.baud.ok_or("`serial` needs `baud`")?;
+            return Ok(Link::Serial {
+                path: path.clone(),
+                baud,
+            });
+        }
+        if let Some(addr) = &self.tcp {
+            if !addr.contains(':') {
+                return Err(format!("`tcp` expected host:port, found `{addr}`"));
+            }
+            return Ok(Link::Tcp(addr.clone()));
+        }
+        if let Some(bus) = &self.i2c {
+            let address = self.address.ok_or("`i2c` needs `address`")?;
+            return Ok(Link::I2c {
+                bus: bus.clone(),
+                address,
+            });
+        }
+        Ok(Link::Sim(self.sim.clone().unwrap_or_default()))
+    }
+}
+
+/// A role: which instrument (and channel) plays it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// Instrument name from `[instruments]`.
+    pub instrument: String,
+    /// Channel on the instrument, for instruments with channels.
+    #[serde(default)]
+    pub channel: Option<u8>,
+    /// For inputs: the state name when the line reads high.
+    #[serde(default)]
+    pub high: Option<String>,
+    /// For inputs: the state name when the line reads low.
+    #[serde(default)]
+    pub low: Option<String>,
+    /// For meters: the supply role whose line the meter sits on.
+    #[serde(default)]
+    pub line: Option<String>,
+}
+
+/// The most a supply role may be driven to.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Highest voltage any step may set.
+    pub max_volts: Volts,
+    /// Highest current limit any step may set.
+    pub max_amps: Amps,
+}
+
+/// The state a role returns to at the end of every check and on every exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SafeState {
+    /// Output off / relay released.
+    Off,
+    /// Relay energised (e.g. a fire-alarm loop that must stay closed).
+    On,
+}
+
+/// The role names a rig file may map, with the capability each needs.
+pub const ROLES: &[(&str, Capability)] = &[
+    ("main", Capability::Supply),
+    ("sag", Capability::Supply),
+    ("emergency", Capability::Supply),
+    ("dip", Capability::Switch),
+    ("fire_alarm_loop", Capability::Switch),
+    ("door_push", Capability::Switch),
+    ("egress_handle", Capability::Switch),
+    ("rex_button", Capability::Switch),
+    ("key_turn", Capability::Switch),
+    ("door_position", Capability::Input),
+    ("latch_sensor", Capability::Input),
+    ("main_meter", Capability::Meter),
+    ("console", Capability::Console),
+];
+
+/// The capability a role name needs, if it is a known role.
+pub fn role_capability(role: &str) -> Option<Capability> {
+    ROLES.iter().find(|(r, _)| *r == role).map(|(_, c)| *c)
+}
+
+/// A validated rig: the file plus the source it came from.
+#[derive(Debug, Clone)]
+pub struct Rig {
+    /// The parsed file.
+    pub file: RigFile,
+    /// The source, for error positions and the evidence hash.
+    pub source: Source,
+}
+
+impl Rig {
+    /// The built-in simulated rig.
+    pub fn builtin_sim() -> Result<Self, ConfigError> {
+        Self::from_source(Source::builtin("rigs/sim.toml", SIM_RIG))
+    }
+
+    /// Loads and validates a rig file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_source(Source::read(path)?)
+    }
+
+    /// Parses and validates.
+    pub fn from_source(source: Source) -> Result<Self, ConfigError> {
+        let file: RigFile = source.parse()?;
+        validate(&file, &source)?;
+        Ok(Self { file, source })
+    }
+
+    /// True when every instrument is a built-in simulated one (virtual time).
+    pub fn is_simulated(&self) -> bool {
+        self.file
+            .instruments
+            .values()
+            .all(|i| i.get_ref().link().is_ok_and(|l| l.is_simulated()))
+    }
+
+    /// The role spec for a role name.
+    pub fn role(&self, name: &str) -> Option<&RoleSpec> {
+        self.file
+            .roles
+            .iter()
+            .find(|(k, _)| k.get_ref() == name)
+            .map(|(_, v)| v.get_ref())
+    }
+
+    /// The instrument spec playing a role.
+    pub fn instrument_of(&self, role: &str) -> Option<(&str, &InstrumentSpec)> {
+        let spec = self.role(role)?;
+        self.file
+            .instruments
+            .get_key_value(&spec.instrument)
+            .map(|(k, v)| (k.as_str(), v.get_ref()))
+    }
+
+    /// The envelope of a supply role.
+    pub fn envelope(&self, role: &str) -> Option<Envelope> {
+        self.file
+            .envelope
+            .iter()
+            .find(|(k, _)| k.get_ref() == role)
+            .map(|(_, v)| *v)
+    }
+
+    /// The safe state of a role.
+    pub fn safe_state(&self, role: &str) -> Option<SafeState> {
+        self.file
+            .safe_state
+            .iter()
+            .find(|(k, _)| k.get_ref() == role)
+            .map(|(_, v)| *v.get_ref())
+    }
+
+    /// The role names this rig maps, in file order of names.
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        self.file.roles.keys().map(|k| k.get_ref().as_str())
+    }
+
+    /// The exchange timeout for an instrument.
+    pub fn timeout(&self, spec: &InstrumentSpec) -> Duration {
+        spec.timeout.unwrap_or(self.file.rig.timeout)
+    }
+}
+
+fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
+    let mut kinds = (0, 0);
+    for (name, spec) in &file.instruments {
+        let link = spec
+            .get_ref()
+            .link()
+            .map_err(|m| src.error(spec.span(), format!("instrument `{name}`: {m}")))?;
+        let driver = spec.get_ref().driver;
+        let fits = match (&link, driver) {
+            (Link::I2c { .. }, DriverKind::Ina219) => true,
+            (Link::Sim(_), DriverKind::Ina219) | (Link::I2c { .. }, _) => false,
+            (Link::Tcp(_), DriverKind::RigolDp800) => true,
+            (Link::Tcp(_), _) => false,
+            (_, DriverKind::Ina219) => false,
+            _ => true,
+        };
+        if !fits {
+            return Err(src.error(
+                spec.span(),
+                format!("instrument `{name}`: driver {driver:?} cannot be reached over {link:?}"),
+            ));
+        }
+        if driver == DriverKind::Lcus && !matches!(spec.get_ref().channels, Some(1 | 2 | 4 | 8)) {
+            return Err(src.error(
+                spec.span(),
+                format!("instrument `{name}`: field `channels`: expected 1, 2, 4 or 8 (the LCUS board size)"),
+            ));
+        }
+        if driver == DriverKind::Ina219
+            && (spec.get_ref().shunt.is_none() || spec.get_ref().max_current.is_none())
+        {
+            return Err(src.error(
+                spec.span(),
+                format!("instrument `{name}`: an ina219 needs `shunt` and `max_current`"),
+            ));
+        }
+        if link.is_simulated() {
+            kinds.0 += 1;
+        } else {
+            kinds.1 += 1;
+        }
+    }
+    if kinds.0 > 0 && kinds.1 > 0 {
+        return Err(src.error(
+            0..0,
+            "a rig is either all simulated (`sim`, `i2c = \"sim\"`) or all real; this one mixes both",
+        ));
+    }
+
+    for (role, spec) in &file.roles {
+        let name = role.get_ref();
+        let at = role.span();
+        let need = role_capability(name).ok_or_else(|| {
+            src.error(
+                at.clone(),
+                format!(
+                    "unknown role `{name}`, expected one of: {}",
+                    ROLES.iter().map(|(r, _)| *r).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        let r = spec.get_ref();
+        let inst = file.instruments.get(&r.instrument).ok_or_else(|| {
+            src.error(
+                spec.span(),
+                format!(
+                    "role `{name}`: field `instrument`: no instrument named `{}` in [instruments]",
+                    r.instrument
+                ),
+            )
+        })?;
+        let driver = inst.get_ref().driver;
+        let shared = file
+            .roles
+            .values()
+            .filter(|o| o.get_ref().instrument == r.instrument)
+            .count();
+        if matches!(need, Capability::Meter | Capability::Console) && shared > 1 {
+            return Err(src.error(
+                spec.span(),
+                format!(
+                    "role `{name}`: instrument `{}` is a {need:?}, which serves one role only",
+                    r.instrument
+                ),
+            ));
+        }
+        if driver.capability() != need {
+            return Err(src.error(
+                spec.span(),
+                format!(
+                    "role `{name}` needs a {need:?} instrument, but `{}` is a {driver:?} ({:?})",
+                    r.instrument,
+                    driver.capability()
+                ),
+            ));
+        }
+        match (driver.channels(inst.get_ref()), r.channel) {
+            (Some(range), Some(ch)) if !range.contains(&ch) => return Err(src.error(
+                spec.span(),
+                format!(
+                    "role `{name}`: field `channel`: expected {}..={} for {driver:?}, found {ch}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+            (Some(_), None) => {
+                return Err(src.error(
+                    spec.span(),
+                    format!("role `{name}`: field `channel` is required for {driver:?}"),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(src.error(
+                    spec.span(),
+                    format!("role `{name}`: field `channel` does not apply to {driver:?}"),
+                ))
+            }
+            _ => {}
+        }
+        if need == Capability::Input && (r.high.is_none() || r.low.is_none()) {
+            return Err(src.error(
+                spec.span(),
+                format!("role `{name}`: an input role needs `high` and `low` state names"),
+            ));
+        }
+        if need == Capability::Supply || need == Capability::Switch {
+            let safe = file.safe_state.iter().find(|(k, _)| k.get_ref() == name);
+            if let Some((_, state)) = safe {
+                if need == Capability::Supply && *state.get_ref() != SafeState::Off {
+                    return Err(src.error(
+                        state.span(),
+                        format!("[safe_state] `{name}`: a supply's safe state must be \"off\""),
+                    ));
+                }
+            } else {
+                return Err(src.error(
+                    at.clone(),
+                    format!("role `{name}` has no entry in [safe_state]: every supply and switch role needs one"),
+                ));
+            }
+        }
+        if need == Capability::Supply {
+            let env = file.envelope.iter().find(|(k, _)| k.get_ref() == name);
+            let Some((_, env)) = env else {
+                return Err(src.error(
+                    at.clone(),
+                    format!(
+                        "supply role `{name}` has no [envelope.{name}] with max_volts and max_amps"
+                    ),
+                ));
+            };
+            if env.max_volts.0 <= 0.0 || env.max_amps.0 <= 0.0 {
+                return Err(src.error(
+                    at.clone(),
+                    format!("[envelope.{name}]: limits must be positive"),
+                ));
+            }
+        }
+        if need == Capability::Meter {
+            let line = r.line.as_deref().ok_or_else(|| {
+                src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: field `line` (the supply role it measures) is required"
+                    ),
+                )
+            })?;
+            let env = file
+                .envelope
+                .iter()
+                .find(|(k, _)| k.get_ref() == line)
+                .map(|(_, e)| *e)
+                .ok_or_else(|| {
+                    src.error(
+                        spec.span(),
+                        format!("role `{name}`: field `line`: `{line}` is not a supply role with an envelope"),
+                    )
+                })?;
+            if env.max_volts > INA219_MAX_BUS {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: the INA219 takes 0-26 V on its inputs, but line `{line}` may be driven to {}",
+                        env.max_volts
+                    ),
+                ));
+            }
+        }
+    }
+    for role in file.safe_state.keys().chain(file.envelope.keys()) {
+        if !file.roles.keys().any(|k| k.get_ref() == role.get_ref()) {
+            return Err(src.error(
+                role.span(),
+                format!("`{}` is not a role mapped in [roles]", role.get_ref()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim_with(from: &str, to: &str) -> Result<Rig, ConfigError> {
+        assert!(SIM_RIG.contains(from), "fixture lacks {from}");
+        Rig::from_source(Source::builtin("r.toml", &SIM_RIG.replacen(from, to, 1)))
+    }
+
+    #[test]
+    fn builtin_sim_rig_is_valid_and_simulated() {
+        let rig = Rig::builtin_sim().unwrap();
+        assert!(rig.is_simulated());
+        assert!(rig.role("main").is_some());
+        assert_eq!(rig.safe_state("main"), Some(SafeState::Off));
+    }
+
+    #[test]
+    fn unknown_role_is_located_and_lists_valid_roles() {
+        let msg = sim_with("door_push =", "door_psuh =")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("r.toml:"), "{msg}");
+        assert!(msg.contains("unknown role `door_psuh`"), "{msg}");
+        assert!(msg.contains("egress_handle"), "{msg}");
+    }
+
+    #[test]
+    fn channel_out_of_range_is_refused() {
+        let msg = sim_with(
+            "instrument = \"psu\", channel = 1",
+            "instrument = \"psu\", channel = 7",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("field `channel`: expected 1..=3"), "{msg}");
+    }
+
+    #[test]
+    fn supply_without_safe_state_is_refused() {
+        let msg = sim_with("main = \"off\"", "").unwrap_err().to_string();
+        assert!(msg.contains("no entry in [safe_state]"), "{msg}");
+    }
+
+    #[test]
+    fn meter_on_a_line_above_26v_is_refused() {
+        let msg = sim_with("max_volts = \"14.0V\"", "max_volts = \"28.0V\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("0-26 V"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_capability_is_refused() {
+        let msg = sim_with(
+            "door_push = { instrument = \"relays\"",
+            "door_push = { instrument = \"gpio\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("needs a Switch instrument"), "{msg}");
+    }
+}

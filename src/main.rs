@@ -1,0 +1,5 @@
+//! The `lockrig` binary.
+
+fn main() -> std::process::ExitCode {
+    lockrig::cli::main()
+}

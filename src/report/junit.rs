@@ -1,0 +1,128 @@
+//! `junit.xml` for lab CI (Jenkins xUnit schema `junit-10.xsd`), rewritten atomically
+//! after every trial so it is always a complete, valid document.
+//!
+//! Durations are rounded to milliseconds (the schema's readers reject more decimals)
+//! and every text is stripped of control characters and ANSI escapes. Measurements go
+//! to each testcase's `system-out`; a failure's message says expected vs measured.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+
+use junit_report::{ReportBuilder, TestCase, TestSuiteBuilder};
+use time::OffsetDateTime;
+
+use super::{sanitize, write_atomic};
+use crate::run::TrialResult;
+use crate::scenario::Verdict;
+
+/// Accumulates results and keeps the file current.
+pub struct JunitReport {
+    path: PathBuf,
+    suite: String,
+    started: OffsetDateTime,
+    cases: Vec<TestCase>,
+}
+
+fn millis(d: std::time::Duration) -> time::Duration {
+    time::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// The testcase body: what was checked, against what basis, and the evidence.
+pub fn system_out(r: &TrialResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "check: {} - {}", r.check, r.title);
+    let _ = writeln!(s, "device: {}   rig: {}", r.device, r.rig);
+    if !r.sim_defects.is_empty() {
+        let _ = writeln!(s, "simulated defects: {}", r.sim_defects.join(", "));
+    }
+    for b in &r.basis {
+        let _ = writeln!(s, "basis: {b}");
+    }
+    for i in &r.instruments {
+        let _ = writeln!(
+            s,
+            "instrument: {} ({:?}) {}",
+            i.instrument, i.driver, i.identity
+        );
+    }
+    if let Some(role) = &r.outcome.decided_by {
+        let _ = writeln!(s, "decided by: {role}");
+    }
+    let _ = writeln!(
+        s,
+        "scenario time: {:.3} s",
+        r.outcome.scenario_time.as_secs_f64()
+    );
+    let _ = writeln!(s, "measurements:");
+    for m in &r.outcome.measurements {
+        let _ = writeln!(
+            s,
+            "  [{}] step {} {}: expected {}, measured {} at {:.3} ms",
+            if m.pass { "ok" } else { "FAIL" },
+            m.step,
+            m.role,
+            m.expected,
+            m.measured,
+            m.at_ms
+        );
+    }
+    let _ = writeln!(s, "log:");
+    for l in &r.outcome.log {
+        let _ = writeln!(s, "  {l}");
+    }
+    sanitize(&s)
+}
+
+impl JunitReport {
+    /// A report for a suite, written to `path`.
+    pub fn new(path: PathBuf, suite: &str) -> Self {
+        Self {
+            path,
+            suite: suite.to_string(),
+            started: OffsetDateTime::now_utc(),
+            cases: Vec::new(),
+        }
+    }
+
+    /// Adds a result and rewrites the file.
+    pub fn add(&mut self, r: &TrialResult) -> io::Result<()> {
+        let d = millis(r.wall_time);
+        let name = sanitize(&r.trial);
+        let mut case = match (&r.skipped, r.outcome.verdict) {
+            (Some(reason), _) => TestCase::skipped_with_cause(&name, "skipped", &sanitize(reason)),
+            (None, Verdict::Pass) => TestCase::success(&name, d),
+            (None, Verdict::Fail) => TestCase::failure(
+                &name,
+                d,
+                "check failed",
+                &sanitize(r.outcome.message.as_deref().unwrap_or("")),
+            ),
+            (None, Verdict::Error) => TestCase::error(
+                &name,
+                d,
+                "rig error",
+                &sanitize(r.outcome.message.as_deref().unwrap_or("")),
+            ),
+        };
+        case.set_classname(&sanitize(&format!("lockrig.{}.{}", self.suite, r.device)));
+        case.set_system_out(&system_out(r));
+        self.cases.push(case);
+        self.write()
+    }
+
+    /// Writes the current document.
+    pub fn write(&self) -> io::Result<()> {
+        let suite = TestSuiteBuilder::new(&format!("lockrig.{}", self.suite))
+            .set_timestamp(self.started)
+            .add_testcases(self.cases.iter().cloned())
+            .build();
+        let mut xml = Vec::new();
+        ReportBuilder::new()
+            .add_testsuite(suite)
+            .build()
+            .write_xml(&mut xml)
+            .map_err(io::Error::other)?;
+        write_atomic(&self.path, &xml)
+    }
+}

@@ -1,0 +1,108 @@
+//! Binds drivers to capabilities. A multi-channel instrument is shared between the
+//! roles it serves through [`Channel`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use embedded_hal::i2c::I2c;
+
+use super::{Console, Input, Meter, Supply, Switch};
+use crate::drivers::console::LockConsole;
+use crate::drivers::ina219::Ina219;
+use crate::drivers::lcus::Lcus;
+use crate::drivers::numato::NumatoGpio;
+use crate::drivers::rigol_dp800::Dp800;
+use crate::drivers::{InstrumentError, Result};
+use crate::units::{Amps, Volts};
+
+/// One channel of a shared instrument.
+pub struct Channel<T> {
+    device: Arc<Mutex<T>>,
+    channel: u8,
+}
+
+impl<T> Channel<T> {
+    /// A channel of `device`.
+    pub fn new(device: Arc<Mutex<T>>, channel: u8) -> Self {
+        Self { device, channel }
+    }
+
+    fn device(&self) -> MutexGuard<'_, T> {
+        // A poisoned lock means another role panicked mid-exchange; the instrument
+        // state is still the instrument's, so carry on and let read-backs judge.
+        self.device.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Supply for Channel<Dp800> {
+    fn set_voltage(&mut self, volts: Volts) -> Result<()> {
+        let ch = self.channel;
+        self.device().set_voltage(ch, volts.0)
+    }
+
+    fn set_current_limit(&mut self, amps: Amps) -> Result<()> {
+        let ch = self.channel;
+        self.device().set_current(ch, amps.0)
+    }
+
+    fn set_output(&mut self, on: bool) -> Result<()> {
+        let ch = self.channel;
+        let mut dev = self.device();
+        dev.set_output(ch, on)?;
+        let actual = dev.output(ch)?;
+        if actual != on {
+            return Err(InstrumentError::Readback {
+                commanded: format!("output CH{ch} {}", if on { "ON" } else { "OFF" }),
+                actual: format!("output CH{ch} {}", if actual { "ON" } else { "OFF" }),
+            });
+        }
+        Ok(())
+    }
+
+    fn measure(&mut self) -> Result<(Volts, Amps)> {
+        let ch = self.channel;
+        let mut dev = self.device();
+        Ok((
+            Volts(dev.measure_voltage(ch)?),
+            Amps(dev.measure_current(ch)?),
+        ))
+    }
+}
+
+impl Switch for Channel<Lcus> {
+    fn set(&mut self, on: bool) -> Result<()> {
+        let ch = self.channel;
+        self.device().set(ch, on)
+    }
+
+    fn get(&mut self) -> Result<bool> {
+        let ch = self.channel;
+        self.device().state(ch)
+    }
+}
+
+impl Input for Channel<NumatoGpio> {
+    fn read(&mut self) -> Result<bool> {
+        let ch = self.channel;
+        self.device().read(ch)
+    }
+}
+
+impl<I2C: I2c + Send> Meter for Ina219<I2C> {
+    fn voltage(&mut self) -> Result<Volts> {
+        self.bus_voltage().map(Volts)
+    }
+
+    fn current(&mut self) -> Result<Amps> {
+        Ina219::current(self).map(Amps)
+    }
+}
+
+impl Console for LockConsole {
+    fn lock_state(&mut self) -> Result<String> {
+        self.state()
+    }
+
+    fn take_events(&mut self) -> Vec<String> {
+        LockConsole::take_events(self)
+    }
+}

@@ -1,0 +1,520 @@
+//! An opened bench: every role bound to a live instrument, the envelope enforced on
+//! every command, and the safe state applied on drop.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::adapters::Channel;
+use super::{Console, Input, Meter, Supply, Switch};
+use crate::clock::{Clock, WallClock};
+use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
+use crate::drivers::console::LockConsole;
+use crate::drivers::ina219::Ina219;
+use crate::drivers::lcus::Lcus;
+use crate::drivers::numato::NumatoGpio;
+use crate::drivers::rigol_dp800::Dp800;
+use crate::drivers::InstrumentError;
+use crate::sim::SimBench;
+use crate::transport::{self, LineIo};
+use crate::units::{Amps, Volts};
+
+/// Something a role could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// The instrument playing the role failed.
+    #[error("role `{role}` on instrument `{instrument}`: {source}")]
+    Instrument {
+        /// The role.
+        role: String,
+        /// The instrument's name in the rig file.
+        instrument: String,
+        /// What went wrong.
+        source: InstrumentError,
+    },
+    /// An instrument could not be opened.
+    #[error("instrument `{instrument}` ({driver:?}): {source}")]
+    Open {
+        /// The instrument's name in the rig file.
+        instrument: String,
+        /// Its driver.
+        driver: DriverKind,
+        /// What went wrong.
+        source: InstrumentError,
+    },
+    /// A command outside the rig's safety envelope, refused before it was sent.
+    #[error(
+        "refused: {what} {value} on `{role}` exceeds the envelope limit {limit}; nothing was sent"
+    )]
+    Envelope {
+        /// The role.
+        role: String,
+        /// "voltage" or "current limit".
+        what: &'static str,
+        /// The commanded value.
+        value: String,
+        /// The limit.
+        limit: String,
+    },
+    /// The role is not mapped to a capability of the needed kind.
+    #[error("role `{role}` is not mapped to a {need:?} on this rig")]
+    Unmapped {
+        /// The role.
+        role: String,
+        /// The capability needed.
+        need: Capability,
+    },
+    /// The run was interrupted.
+    #[error("interrupted by {0}")]
+    Interrupted(nix::sys::signal::Signal),
+}
+
+struct Role<T: ?Sized> {
+    instrument: String,
+    dev: Box<T>,
+}
+
+struct InputRole {
+    instrument: String,
+    dev: Box<dyn Input>,
+    high: String,
+    low: String,
+}
+
+/// An instrument identity for the evidence record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Identity {
+    /// Name in the rig file.
+    pub instrument: String,
+    /// Driver.
+    pub driver: DriverKind,
+    /// What the instrument says it is (`*IDN?`, `ver`), where it can say.
+    pub identity: String,
+}
+
+/// A bench with its instruments open.
+pub struct Bench {
+    supplies: BTreeMap<String, Role<dyn Supply>>,
+    switches: BTreeMap<String, Role<dyn Switch>>,
+    inputs: BTreeMap<String, InputRole>,
+    meters: BTreeMap<String, Role<dyn Meter>>,
+    consoles: BTreeMap<String, Role<dyn Console>>,
+    envelope: BTreeMap<String, Envelope>,
+    safe_state: Vec<(String, SafeState)>,
+    setpoints: BTreeMap<String, Volts>,
+    identities: Vec<Identity>,
+    clock: Arc<dyn Clock>,
+    safe: bool,
+}
+
+/// An opened instrument before it is split into roles.
+enum Opened {
+    Supply(Arc<Mutex<Dp800>>),
+    Switch(Arc<Mutex<Lcus>>),
+    Input(Arc<Mutex<NumatoGpio>>),
+    Meter(Option<Box<dyn Meter>>),
+    Console(Option<Box<dyn Console>>),
+}
+
+fn line_io(
+    link: &Link,
+    sim: Option<&SimBench>,
+    timeout: Duration,
+) -> Result<LineIo, InstrumentError> {
+    let port = match link {
+        Link::Serial { path, baud } => transport::open_serial(path, *baud, timeout),
+        Link::Tcp(addr) => transport::open_tcp(addr, timeout),
+        Link::Sim(name) => {
+            let path =
+                sim.and_then(|s| s.serial_path(name))
+                    .ok_or_else(|| InstrumentError::Open {
+                        what: format!("simulated instrument `{name}`"),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "the simulator has no such instrument",
+                        ),
+                    })?;
+            transport::open_serial(&path, 115_200, timeout)
+        }
+        Link::I2c { bus, .. } => {
+            return Err(InstrumentError::Open {
+                what: bus.clone(),
+                source: std::io::Error::other("an I2C bus is not a byte stream"),
+            })
+        }
+    }
+    .map_err(|source| InstrumentError::Open {
+        what: format!("{link:?}"),
+        source,
+    })?;
+    Ok(LineIo::new(port, timeout))
+}
+
+fn open_instrument(
+    rig: &Rig,
+    spec: &crate::config::rig::InstrumentSpec,
+    sim: Option<&SimBench>,
+) -> Result<(Opened, String), InstrumentError> {
+    let link = spec.link().map_err(|m| InstrumentError::Open {
+        what: "link".into(),
+        source: std::io::Error::other(m),
+    })?;
+    let timeout = rig.timeout(spec);
+    Ok(match spec.driver {
+        DriverKind::RigolDp800 => {
+            let dev = Dp800::open(line_io(&link, sim, timeout)?)?;
+            let id = dev.identity().to_string();
+            (Opened::Supply(Arc::new(Mutex::new(dev))), id)
+        }
+        DriverKind::Lcus => {
+            let channels = spec.channels.unwrap_or(4);
+            let dev = Lcus::open(line_io(&link, sim, timeout)?, channels)?;
+            (
+                Opened::Switch(Arc::new(Mutex::new(dev))),
+                format!("LCUS-{channels}"),
+            )
+        }
+        DriverKind::NumatoGpio => {
+            let dev = NumatoGpio::open(line_io(&link, sim, timeout)?)?;
+            let id = format!("Numato GPIO ver {}", dev.version());
+            (Opened::Input(Arc::new(Mutex::new(dev))), id)
+        }
+        DriverKind::LockConsole => {
+            let dev = LockConsole::open(line_io(&link, sim, timeout)?);
+            (Opened::Console(Some(Box::new(dev))), "lock console".into())
+        }
+        DriverKind::Ina219 => {
+            let Link::I2c { bus, address } = &link else {
+                unreachable!("validated: an ina219 is reached over i2c")
+            };
+            let shunt = spec.shunt.map_or(0.1, |s| s.0);
+            let max = spec.max_current.map_or(2.0, |a| a.0);
+            let meter: Box<dyn Meter> = if bus == "sim" {
+                let i2c = sim
+                    .map(|s| s.i2c())
+                    .ok_or_else(|| InstrumentError::Bus("no simulator for i2c = \"sim\"".into()))?;
+                Box::new(Ina219::open(i2c, *address, shunt, max)?)
+            } else {
+                let i2c =
+                    linux_embedded_hal::I2cdev::new(bus).map_err(|e| InstrumentError::Open {
+                        what: bus.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                Box::new(Ina219::open(i2c, *address, shunt, max)?)
+            };
+            (
+                Opened::Meter(Some(meter)),
+                format!("INA219 @ {address:#04x} on {bus}"),
+            )
+        }
+    })
+}
+
+impl Bench {
+    /// Opens every instrument of a rig. `sim` serves the rig's simulated instruments.
+    pub fn open(rig: &Rig, sim: Option<&SimBench>) -> Result<Self, RoleError> {
+        let mut opened = BTreeMap::new();
+        let mut identities = Vec::new();
+        for (name, spec) in &rig.file.instruments {
+            let spec = spec.get_ref();
+            let (inst, identity) =
+                open_instrument(rig, spec, sim).map_err(|source| RoleError::Open {
+                    instrument: name.clone(),
+                    driver: spec.driver,
+                    source,
+                })?;
+            identities.push(Identity {
+                instrument: name.clone(),
+                driver: spec.driver,
+                identity,
+            });
+            opened.insert(name.clone(), inst);
+        }
+        let clock: Arc<dyn Clock> = match sim {
+            Some(s) => s.clock(),
+            None => Arc::new(WallClock::new()),
+        };
+        let mut bench = Self {
+            supplies: BTreeMap::new(),
+            switches: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            meters: BTreeMap::new(),
+            consoles: BTreeMap::new(),
+            envelope: BTreeMap::new(),
+            safe_state: Vec::new(),
+            setpoints: BTreeMap::new(),
+            identities,
+            clock,
+            safe: false,
+        };
+        for role in rig.role_names() {
+            let spec = rig.role(role).expect("listed role");
+            let instrument = spec.instrument.clone();
+            let ch = spec.channel.unwrap_or(0);
+            let inst = opened.get_mut(&instrument).expect("validated instrument");
+            let role_s = role.to_string();
+            match inst {
+                Opened::Supply(d) => {
+                    let dev = Box::new(Channel::new(d.clone(), ch));
+                    bench.supplies.insert(role_s, Role { instrument, dev });
+                }
+                Opened::Switch(d) => {
+                    let dev = Box::new(Channel::new(d.clone(), ch));
+                    bench.switches.insert(role_s, Role { instrument, dev });
+                }
+                Opened::Input(d) => {
+                    let dev = Box::new(Channel::new(d.clone(), ch));
+                    let high = spec.high.clone().unwrap_or_else(|| "high".into());
+                    let low = spec.low.clone().unwrap_or_else(|| "low".into());
+                    bench.inputs.insert(
+                        role_s,
+                        InputRole {
+                            instrument,
+                            dev,
+                            high,
+                            low,
+                        },
+                    );
+                }
+                Opened::Meter(m) => {
+                    let dev = m.take().expect("validated: a meter serves one role");
+                    bench.meters.insert(role_s, Role { instrument, dev });
+                }
+                Opened::Console(c) => {
+                    let dev = c.take().expect("validated: a console serves one role");
+                    bench.consoles.insert(role_s, Role { instrument, dev });
+                }
+            }
+            if let Some(env) = rig.envelope(role) {
+                bench.envelope.insert(role.to_string(), env);
+            }
+            if let Some(state) = rig.safe_state(role) {
+                bench.safe_state.push((role.to_string(), state));
+            }
+        }
+        Ok(bench)
+    }
+
+    /// The scenario clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Instrument identities, for the evidence record.
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    fn supply(&mut self, role: &str) -> Result<&mut Role<dyn Supply>, RoleError> {
+        self.supplies
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Supply,
+            })
+    }
+
+    /// The envelope limits of a supply role.
+    pub fn envelope(&self, role: &str) -> Option<Envelope> {
+        self.envelope.get(role).copied()
+    }
+
+    /// Sets a supply's voltage, refusing values outside the envelope before sending.
+    pub fn set_voltage(&mut self, role: &str, volts: Volts) -> Result<(), RoleError> {
+        if let Some(env) = self.envelope(role) {
+            if volts > env.max_volts || volts.0 < 0.0 {
+                return Err(RoleError::Envelope {
+                    role: role.into(),
+                    what: "voltage",
+                    value: volts.to_string(),
+                    limit: env.max_volts.to_string(),
+                });
+            }
+        }
+        self.safe = false;
+        let r = self.supply(role)?;
+        r.dev
+            .set_voltage(volts)
+            .map_err(|source| RoleError::Instrument {
+                role: role.into(),
+                instrument: r.instrument.clone(),
+                source,
+            })?;
+        self.setpoints.insert(role.into(), volts);
+        Ok(())
+    }
+
+    /// The last voltage set on a supply role by this bench.
+    pub fn setpoint(&self, role: &str) -> Option<Volts> {
+        self.setpoints.get(role).copied()
+    }
+
+    /// Sets a supply's current limit, refusing values outside the envelope.
+    pub fn set_current_limit(&mut self, role: &str, amps: Amps) -> Result<(), RoleError> {
+        if let Some(env) = self.envelope(role) {
+            if amps > env.max_amps || amps.0 < 0.0 {
+                return Err(RoleError::Envelope {
+                    role: role.into(),
+                    what: "current limit",
+                    value: amps.to_string(),
+                    limit: env.max_amps.to_string(),
+                });
+            }
+        }
+        self.safe = false;
+        let r = self.supply(role)?;
+        r.dev
+            .set_current_limit(amps)
+            .map_err(|source| RoleError::Instrument {
+                role: role.into(),
+                instrument: r.instrument.clone(),
+                source,
+            })
+    }
+
+    /// Switches a supply output.
+    pub fn set_output(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
+        self.safe = false;
+        let r = self.supply(role)?;
+        r.dev
+            .set_output(on)
+            .map_err(|source| RoleError::Instrument {
+                role: role.into(),
+                instrument: r.instrument.clone(),
+                source,
+            })
+    }
+
+    /// Energises or releases a switch role.
+    pub fn set_switch(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
+        self.safe = false;
+        let r = self
+            .switches
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Switch,
+            })?;
+        r.dev.set(on).map_err(|source| RoleError::Instrument {
+            role: role.into(),
+            instrument: r.instrument.clone(),
+            source,
+        })
+    }
+
+    /// Reads an input role and returns its state name (`open`, `closed`).
+    pub fn read_input(&mut self, role: &str) -> Result<String, RoleError> {
+        let r = self
+            .inputs
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Input,
+            })?;
+        let high = r.dev.read().map_err(|source| RoleError::Instrument {
+            role: role.into(),
+            instrument: r.instrument.clone(),
+            source,
+        })?;
+        Ok(if high { r.high.clone() } else { r.low.clone() })
+    }
+
+    /// The state names an input role can report.
+    pub fn input_states(&self, role: &str) -> Option<[&str; 2]> {
+        self.inputs
+            .get(role)
+            .map(|r| [r.high.as_str(), r.low.as_str()])
+    }
+
+    /// True when `role` is a console role.
+    pub fn is_console(&self, role: &str) -> bool {
+        self.consoles.contains_key(role)
+    }
+
+    /// Reads a meter: (voltage, current).
+    pub fn read_meter(&mut self, role: &str) -> Result<(Volts, Amps), RoleError> {
+        let r = self
+            .meters
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Meter,
+            })?;
+        let err = |source| RoleError::Instrument {
+            role: role.into(),
+            instrument: r.instrument.clone(),
+            source,
+        };
+        let v = r.dev.voltage().map_err(err)?;
+        let err = |source| RoleError::Instrument {
+            role: role.into(),
+            instrument: r.instrument.clone(),
+            source,
+        };
+        let a = r.dev.current().map_err(err)?;
+        Ok((v, a))
+    }
+
+    /// The lock state reported on a console role, lower-case (`locked`).
+    pub fn console_state(&mut self, role: &str) -> Result<String, RoleError> {
+        let r = self
+            .consoles
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Console,
+            })?;
+        r.dev
+            .lock_state()
+            .map(|s| s.to_lowercase())
+            .map_err(|source| RoleError::Instrument {
+                role: role.into(),
+                instrument: r.instrument.clone(),
+                source,
+            })
+    }
+
+    /// Console event lines received so far, stamped with the time they were taken.
+    pub fn take_console_events(&mut self) -> Vec<(Duration, String)> {
+        let now = self.clock.now();
+        self.consoles
+            .values_mut()
+            .flat_map(|c| c.dev.take_events())
+            .map(|e| (now, e))
+            .collect()
+    }
+
+    /// Returns every role to its declared safe state: switches first (release the
+    /// actuators), then supplies. Carries on past failures and returns them all.
+    pub fn apply_safe_state(&mut self) -> Vec<RoleError> {
+        let mut errors = Vec::new();
+        let (switches, supplies): (Vec<_>, Vec<_>) = self
+            .safe_state
+            .clone()
+            .into_iter()
+            .partition(|(role, _)| self.switches.contains_key(role));
+        for (role, state) in switches {
+            if let Err(e) = self.set_switch(&role, state == SafeState::On) {
+                errors.push(e);
+            }
+        }
+        for (role, state) in supplies {
+            if let Err(e) = self.set_output(&role, state == SafeState::On) {
+                errors.push(e);
+            }
+        }
+        self.safe = errors.is_empty();
+        for e in &errors {
+            tracing::error!("safe state not confirmed: {e}");
+        }
+        errors
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if !self.safe {
+            self.apply_safe_state();
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The rig: capabilities (what the bench can do, by role) on top of drivers (how to
+//! talk to each instrument).
+//!
+//! The scenario layer sees only [`Bench`] and role names. Each capability trait is a
+//! handful of methods; drivers are bound to them in [`adapters`]. The bench checks
+//! every command against the rig's safety envelope before it reaches an instrument and
+//! returns every role to its declared safe state when it is dropped.
+
+pub mod adapters;
+pub mod bench;
+
+pub use bench::{Bench, RoleError};
+
+use crate::drivers::Result;
+use crate::units::{Amps, Volts};
+
+/// A programmable supply channel.
+pub trait Supply: Send {
+    /// Sets the output voltage.
+    fn set_voltage(&mut self, volts: Volts) -> Result<()>;
+    /// Sets the current limit.
+    fn set_current_limit(&mut self, amps: Amps) -> Result<()>;
+    /// Switches the output, confirming the new state by read-back.
+    fn set_output(&mut self, on: bool) -> Result<()>;
+    /// Measures output voltage and current.
+    fn measure(&mut self) -> Result<(Volts, Amps)>;
+}
+
+/// An on/off output: a relay, a MOSFET, a GPIO line.
+pub trait Switch: Send {
+    /// Energises (`true`) or releases the output, confirming it where the hardware can.
+    fn set(&mut self, on: bool) -> Result<()>;
+    /// Reads the output state.
+    fn get(&mut self) -> Result<bool>;
+}
+
+/// A digital input (door-position switch, latch sensor).
+pub trait Input: Send {
+    /// True when the line reads high.
+    fn read(&mut self) -> Result<bool>;
+}
+
+/// A voltage and current meter on a supply line.
+pub trait Meter: Send {
+    /// Bus (line) voltage.
+    fn voltage(&mut self) -> Result<Volts>;
+    /// Current through the shunt.
+    fn current(&mut self) -> Result<Amps>;
+}
+
+/// The lock board's own view of itself.
+pub trait Console: Send {
+    /// The lock state the board reports (`LOCKED`, `UNLOCKED`).
+    fn lock_state(&mut self) -> Result<String>;
+    /// Event lines received since the last call.
+    fn take_events(&mut self) -> Vec<String>;
+}

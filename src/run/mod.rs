@@ -1,0 +1,264 @@
+//! The runner: executes the trial list on one bench, one trial at a time, and emits
+//! an owned [`Event`] per result. It never formats output; reporters fold events.
+//!
+//! Trials run through libtest-mimic, so the usual test-harness arguments (filters,
+//! `--list`, `--exact`, `--skip`, `--ignored`) select them.
+
+pub mod plan;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use plan::Trial;
+
+use crate::config::rig::{role_capability, Capability, Rig};
+use crate::rig::bench::Identity;
+use crate::rig::Bench;
+use crate::scenario::{self, Context, Outcome, Verdict};
+use crate::signals;
+use crate::sim::{Defect, SimBench, TimeMode};
+
+/// What the runner needs besides the trials.
+#[derive(Clone)]
+pub struct Setup {
+    /// The rig.
+    pub rig: Arc<Rig>,
+    /// Simulator defects (simulated rigs only).
+    pub defects: Vec<Defect>,
+    /// Sampling interval for timed expectations.
+    pub poll: Duration,
+}
+
+/// The result of one trial, as reporters receive it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialResult {
+    /// Trial name.
+    pub trial: String,
+    /// Check name.
+    pub check: String,
+    /// What the check asserts.
+    pub title: String,
+    /// Code basis.
+    pub basis: Vec<String>,
+    /// Device profile name.
+    pub device: String,
+    /// Cycle number under `--repeat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<u32>,
+    /// Rig name.
+    pub rig: String,
+    /// Simulator defects in force.
+    pub sim_defects: Vec<String>,
+    /// Instrument identities.
+    pub instruments: Vec<Identity>,
+    /// When the trial started (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
+    /// Wall time the trial took.
+    #[serde(serialize_with = "ser_ms")]
+    pub wall_time: Duration,
+    /// Set when the trial did not run; the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Verdict, measurements and log.
+    pub outcome: Outcome,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+/// A runner event.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A trial finished (or was skipped at run time).
+    Finished(Box<TrialResult>),
+}
+
+/// Counts over the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    /// Passed trials.
+    pub passed: usize,
+    /// Failed trials (device failures).
+    pub failed: usize,
+    /// Trials ended by a rig error.
+    pub errors: usize,
+    /// Trials skipped at run time.
+    pub skipped: usize,
+}
+
+impl Summary {
+    /// The process exit code: 130/143 when interrupted, 3 for rig errors, 1 for
+    /// device failures, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if let Some(sig) = signals::received() {
+            return signals::exit_code(sig);
+        }
+        if self.errors > 0 {
+            3
+        } else if self.failed > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+type Sink = Box<dyn FnMut(Event) + Send>;
+
+struct Shared {
+    sink: Sink,
+    summary: Summary,
+}
+
+/// Runs the trials the arguments select and returns the counts.
+pub fn run(
+    setup: Setup,
+    trials: Vec<Trial>,
+    args: &libtest_mimic::Arguments,
+    sink: Sink,
+) -> Summary {
+    let shared = Arc::new(Mutex::new(Shared {
+        sink,
+        summary: Summary::default(),
+    }));
+    let mut args = args.clone();
+    // One bench: never run trials concurrently.
+    args.test_threads = Some(1);
+    let mimic: Vec<libtest_mimic::Trial> = trials
+        .into_iter()
+        .map(|t| {
+            let setup = setup.clone();
+            let shared = shared.clone();
+            let name = t.name.clone();
+            libtest_mimic::Trial::ignorable_test(name, move || {
+                let result = run_trial(&setup, &t);
+                let verdict = result.outcome.verdict;
+                let skipped = result.skipped.clone();
+                let message = result.outcome.message.clone();
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                match (&skipped, verdict) {
+                    (Some(_), _) => s.summary.skipped += 1,
+                    (None, Verdict::Pass) => s.summary.passed += 1,
+                    (None, Verdict::Fail) => s.summary.failed += 1,
+                    (None, Verdict::Error) => s.summary.errors += 1,
+                }
+                (s.sink)(Event::Finished(Box::new(result)));
+                match (skipped, verdict) {
+                    (Some(reason), _) => Ok(libtest_mimic::Completion::ignored_with(reason)),
+                    (None, Verdict::Pass) => Ok(libtest_mimic::Completion::Completed),
+                    (None, Verdict::Fail) => Err(message.unwrap_or_default().into()),
+                    (None, Verdict::Error) => {
+                        Err(format!("RIG ERROR: {}", message.unwrap_or_default()).into())
+                    }
+                }
+            })
+        })
+        .collect();
+    // The conclusion cannot tell a device failure from a rig error; the summary can.
+    let _conclusion = libtest_mimic::run(&args, mimic);
+    let summary = shared.lock().unwrap_or_else(|p| p.into_inner()).summary;
+    summary
+}
+
+fn corroboration_roles(rig: &Rig) -> Vec<String> {
+    rig.role_names()
+        .filter(|r| {
+            matches!(
+                role_capability(r),
+                Some(Capability::Meter | Capability::Console)
+            )
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs one trial: brings up the bench, executes, applies the safe state.
+pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
+    let started = OffsetDateTime::now_utc();
+    let wall = Instant::now();
+    let mut result = TrialResult {
+        trial: t.name.clone(),
+        check: t.check.name.clone(),
+        title: t.check.title.clone(),
+        basis: t.check.basis.clone(),
+        device: t.device.name.clone(),
+        cycle: t.cycle,
+        rig: setup.rig.file.rig.name.clone(),
+        sim_defects: setup.defects.iter().map(|d| d.name().to_string()).collect(),
+        instruments: Vec::new(),
+        started,
+        wall_time: Duration::ZERO,
+        skipped: None,
+        outcome: Outcome {
+            verdict: Verdict::Error,
+            message: None,
+            decided_by: None,
+            measurements: Vec::new(),
+            log: Vec::new(),
+            scenario_time: Duration::ZERO,
+        },
+    };
+    if let Some(sig) = signals::received() {
+        result.skipped = Some(format!("not started: the run was interrupted by {sig}"));
+    } else if !t.missing_roles.is_empty() {
+        result.skipped = Some(format!(
+            "rig `{}` maps no {}",
+            setup.rig.file.rig.name,
+            t.missing_roles.join(", ")
+        ));
+    } else {
+        result.outcome = execute_on_bench(setup, t, &mut result.instruments);
+    }
+    result.wall_time = wall.elapsed();
+    result
+}
+
+fn rig_error(message: String) -> Outcome {
+    Outcome {
+        verdict: Verdict::Error,
+        message: Some(message),
+        decided_by: None,
+        measurements: Vec::new(),
+        log: Vec::new(),
+        scenario_time: Duration::ZERO,
+    }
+}
+
+fn execute_on_bench(setup: &Setup, t: &Trial, identities: &mut Vec<Identity>) -> Outcome {
+    let rig = &setup.rig;
+    let sim = if rig.is_simulated() {
+        match SimBench::start(&t.device, &setup.defects, TimeMode::Virtual) {
+            Ok(s) => Some(s),
+            Err(e) => return rig_error(format!("cannot start the simulated bench: {e}")),
+        }
+    } else {
+        None
+    };
+    let mut bench = match Bench::open(rig, sim.as_ref()) {
+        Ok(b) => b,
+        Err(e) => return rig_error(e.to_string()),
+    };
+    identities.extend_from_slice(bench.identities());
+    let ctx = Context {
+        poll: setup.poll,
+        console: t.device.console,
+    };
+    let mut outcome = scenario::execute(&mut bench, &t.steps, ctx, &corroboration_roles(rig));
+    let unsafe_roles = bench.apply_safe_state();
+    if !unsafe_roles.is_empty() {
+        let detail: Vec<String> = unsafe_roles.iter().map(|e| e.to_string()).collect();
+        let msg = format!("safe state not confirmed: {}", detail.join("; "));
+        outcome.log.push(msg.clone());
+        outcome.message = Some(match outcome.message.take() {
+            Some(m) => format!("{m}; {msg}"),
+            None => msg,
+        });
+        outcome.verdict = Verdict::Error;
+    }
+    outcome
+}

@@ -1,0 +1,477 @@
+//! Suites (`fixtures/suites/*.toml`): checks as data, each with its code basis, the
+//! devices it applies to, and its steps.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::step::{self, Expr, Kind, RangeExpr, Resolved, Step, Timing};
+use crate::config::device::{DeviceClass, DeviceProfile, PowerLossMode, ProfileValue};
+use crate::config::rig::role_capability;
+use crate::config::{ConfigError, Source};
+use crate::units::{self, Amps, Volts};
+
+/// The built-in suites, shipped in `fixtures/suites/`.
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "default",
+    include_str!("../../fixtures/suites/default.toml"),
+)];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    name: String,
+    description: String,
+    check: Vec<CheckFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckFile {
+    name: Spanned<String>,
+    title: String,
+    applies_to: Vec<Spanned<String>>,
+    basis: Vec<String>,
+    steps: Vec<Spanned<String>>,
+}
+
+/// Which devices a check applies to: any listed class (if any are listed) and any
+/// listed power-loss mode (if any are listed).
+#[derive(Debug, Clone, Default)]
+pub struct AppliesTo {
+    /// Device classes; empty = any.
+    pub classes: Vec<DeviceClass>,
+    /// Power-loss modes; empty = any.
+    pub modes: Vec<PowerLossMode>,
+}
+
+impl AppliesTo {
+    /// True if the device is covered.
+    pub fn covers(&self, d: &DeviceProfile) -> bool {
+        (self.classes.is_empty() || self.classes.contains(&d.class))
+            && (self.modes.is_empty() || self.modes.contains(&d.power_loss))
+    }
+}
+
+/// One check of a suite.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Name, `group::name`.
+    pub name: String,
+    /// One-line statement of what must hold.
+    pub title: String,
+    /// Devices it applies to.
+    pub applies_to: AppliesTo,
+    /// Code basis (IBC/NFPA/UL/BHMA clauses).
+    pub basis: Vec<String>,
+    /// Steps with the byte span of their text in the suite file.
+    pub steps: Vec<(Step, Range<usize>)>,
+}
+
+/// A loaded suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Suite name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Checks in file order.
+    pub checks: Vec<Check>,
+    /// The source, for error positions.
+    pub source: Source,
+}
+
+impl Suite {
+    /// Loads a suite by built-in name or path.
+    pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
+        let path = Path::new(name_or_path);
+        let source = if path.extension().is_some_and(|e| e == "toml") || path.exists() {
+            Source::read(path)?
+        } else {
+            let (name, text) = BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name_or_path)
+                .ok_or_else(|| ConfigError::UnknownName {
+                    kind: "suite",
+                    name: name_or_path.to_string(),
+                    known: BUILTIN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            Source::builtin(&format!("fixtures/suites/{name}.toml"), text)
+        };
+        Self::from_source(source)
+    }
+
+    /// Parses and validates a suite.
+    pub fn from_source(source: Source) -> Result<Self, ConfigError> {
+        let file: SuiteFile = source.parse()?;
+        let mut checks = Vec::new();
+        for c in file.check {
+            let name = c.name.get_ref();
+            let name_ok = !name.is_empty()
+                && name.split("::").all(|p| {
+                    !p.is_empty() && p.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                });
+            if !name_ok {
+                return Err(source.error(
+                    c.name.span(),
+                    format!("field `name`: expected words of [A-Za-z0-9_] joined by `::`, found `{name}`"),
+                ));
+            }
+            if checks.iter().any(|k: &Check| &k.name == name) {
+                return Err(source.error(
+                    c.name.span(),
+                    format!("field `name`: duplicate check `{name}`"),
+                ));
+            }
+            let mut applies_to = AppliesTo::default();
+            for a in &c.applies_to {
+                let v = toml::Value::String(a.get_ref().clone());
+                if let Ok(class) = DeviceClass::deserialize(v.clone()) {
+                    applies_to.classes.push(class);
+                } else if let Ok(mode) = PowerLossMode::deserialize(v) {
+                    applies_to.modes.push(mode);
+                } else {
+                    return Err(source.error(
+                        a.span(),
+                        format!(
+                            "field `applies_to`: expected a device class (maglock, electric_strike, battery_smart_lock, hybrid) or a power-loss mode (fail_safe, fail_secure), found `{}`",
+                            a.get_ref()
+                        ),
+                    ));
+                }
+            }
+            if c.basis.is_empty() {
+                return Err(source.error(
+                    c.name.span(),
+                    format!(
+                        "check `{name}`: field `basis` is empty; every check names its code basis"
+                    ),
+                ));
+            }
+            let mut steps = Vec::new();
+            for s in &c.steps {
+                // +1 skips the opening quote of the TOML string.
+                let at = |offset: usize| s.span().start + 1 + offset;
+                let parsed = step::parse(s.get_ref()).map_err(|e| {
+                    source.error(
+                        at(e.offset)..at(e.offset),
+                        format!("step `{}`: {}", s.get_ref(), e.message),
+                    )
+                })?;
+                validate_step(&parsed)
+                    .map_err(|m| source.error(s.span(), format!("step `{}`: {m}", s.get_ref())))?;
+                steps.push((parsed, s.span()));
+            }
+            if steps.is_empty() {
+                return Err(source.error(c.name.span(), format!("check `{name}` has no steps")));
+            }
+            checks.push(Check {
+                name: name.clone(),
+                title: c.title,
+                applies_to,
+                basis: c.basis,
+                steps,
+            });
+        }
+        Ok(Self {
+            name: file.name,
+            description: file.description,
+            checks,
+            source,
+        })
+    }
+
+    /// Resolves a check's steps against a device profile.
+    pub fn resolve(
+        &self,
+        check: &Check,
+        device: &DeviceProfile,
+    ) -> Result<Vec<Resolved>, ConfigError> {
+        check
+            .steps
+            .iter()
+            .map(|(s, span)| {
+                resolve_step(s, device).map_err(|m| {
+                    self.source.error(
+                        span.clone(),
+                        format!("check `{}` on device `{}`: {m}", check.name, device.name),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Load-time checks that need no device: known roles, known names, literal units.
+fn validate_step(s: &Step) -> Result<(), String> {
+    let role = match s {
+        Step::Set { role, .. }
+        | Step::Output { role, .. }
+        | Step::Sag { role, .. }
+        | Step::Relay { role, .. }
+        | Step::Expect { role, .. }
+        | Step::Measure { role, .. } => Some(role),
+        Step::Wait(_) => None,
+    };
+    if let Some(role) = role {
+        if role_capability(role).is_none() {
+            return Err(format!("unknown role `{role}`"));
+        }
+    }
+    let check = |e: &Expr, kind: Kind| -> Result<(), String> {
+        match e {
+            Expr::Literal(l) => step::check_literal(l, kind),
+            Expr::Named { name, offset } => {
+                if !DeviceProfile::VALUE_NAMES.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown profile value `{name}`, expected a literal with its unit or one of: {}",
+                        DeviceProfile::VALUE_NAMES.join(", ")
+                    ));
+                }
+                match offset {
+                    Some((n, unit)) => step::check_literal(&format!("{n}{unit}"), kind),
+                    None => Ok(()),
+                }
+            }
+        }
+    };
+    match s {
+        Step::Set { volts, limit, .. } => {
+            check(volts, Kind::Volts)?;
+            limit.as_ref().map_or(Ok(()), |l| check(l, Kind::Amps))
+        }
+        Step::Sag { to, duration, .. } => {
+            check(to, Kind::Volts)?;
+            check(duration, Kind::Time)
+        }
+        Step::Wait(d) => check(d, Kind::Time),
+        Step::Expect {
+            timing: Timing::Within(d) | Timing::For(d),
+            ..
+        } => check(d, Kind::Time),
+        Step::Measure {
+            range: RangeExpr::Between(lo, hi),
+            quantity,
+            ..
+        } => {
+            let k = match quantity {
+                step::Quantity::Current => Kind::Amps,
+                step::Quantity::Voltage => Kind::Volts,
+            };
+            check(lo, k)?;
+            check(hi, k)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn volts(e: &Expr, d: &DeviceProfile) -> Result<Volts, String> {
+    match e {
+        Expr::Literal(l) => Volts::parse(l).map_err(|e| e.to_string()),
+        Expr::Named { name, offset } => {
+            let base = match d.value(name) {
+                Some(ProfileValue::Volts(v)) => v,
+                Some(_) => return Err(format!("`{name}` is not a voltage")),
+                None => return Err(format!("the device profile has no `{name}`")),
+            };
+            let off = match offset {
+                Some((n, u)) => Volts::parse(&format!("{n}{u}")).map_err(|e| e.to_string())?,
+                None => Volts(0.0),
+            };
+            Ok(Volts(base.0 + off.0))
+        }
+    }
+}
+
+fn amps(e: &Expr, d: &DeviceProfile) -> Result<Amps, String> {
+    match e {
+        Expr::Literal(l) => Amps::parse(l).map_err(|e| e.to_string()),
+        Expr::Named { name, offset } => {
+            let base = match d.value(name) {
+                Some(ProfileValue::Amps(a)) => a,
+                Some(_) => return Err(format!("`{name}` is not a current")),
+                None => return Err(format!("the device profile has no `{name}`")),
+            };
+            let off = match offset {
+                Some((n, u)) => Amps::parse(&format!("{n}{u}")).map_err(|e| e.to_string())?,
+                None => Amps(0.0),
+            };
+            Ok(Amps(base.0 + off.0))
+        }
+    }
+}
+
+fn time(e: &Expr, d: &DeviceProfile) -> Result<Duration, String> {
+    match e {
+        Expr::Literal(l) => units::parse_duration(l).map_err(|e| e.to_string()),
+        Expr::Named { name, offset } => {
+            let base = match d.value(name) {
+                Some(ProfileValue::Duration(t)) => t,
+                Some(_) => return Err(format!("`{name}` is not a duration")),
+                None => return Err(format!("the device profile has no `{name}`")),
+            };
+            match offset {
+                Some((n, u)) => {
+                    let off = units::parse_duration(&format!("{}{u}", n.abs()))
+                        .map_err(|e| e.to_string())?;
+                    if *n < 0.0 {
+                        base.checked_sub(off)
+                            .ok_or_else(|| format!("`{name}` minus {n}{u} is negative"))
+                    } else {
+                        Ok(base + off)
+                    }
+                }
+                None => Ok(base),
+            }
+        }
+    }
+}
+
+fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
+    Ok(match s {
+        Step::Set {
+            role,
+            volts: v,
+            limit,
+        } => Resolved::Set {
+            role: role.clone(),
+            volts: volts(v, d)?,
+            limit: limit.as_ref().map(|l| amps(l, d)).transpose()?,
+        },
+        Step::Output { role, on } => Resolved::Output {
+            role: role.clone(),
+            on: *on,
+        },
+        Step::Sag { role, to, duration } => Resolved::Sag {
+            role: role.clone(),
+            to: volts(to, d)?,
+            duration: time(duration, d)?,
+        },
+        Step::Wait(t) => Resolved::Wait {
+            duration: time(t, d)?,
+        },
+        Step::Relay { role, on } => Resolved::Relay {
+            role: role.clone(),
+            on: *on,
+        },
+        Step::Expect {
+            role,
+            state,
+            timing,
+        } => Resolved::Expect {
+            role: role.clone(),
+            state: state.clone(),
+            timing: match timing {
+                Timing::Now => Timing::Now,
+                Timing::Within(t) => Timing::Within(time(t, d)?),
+                Timing::For(t) => Timing::For(time(t, d)?),
+            },
+        },
+        Step::Measure {
+            role,
+            quantity,
+            range,
+        } => {
+            let (low, high) = match (range, quantity) {
+                (RangeExpr::Named(n), step::Quantity::Current) => match d.value(n) {
+                    Some(ProfileValue::AmpsRange(lo, hi)) => (lo.0, hi.0),
+                    Some(_) => return Err(format!("`{n}` is not a current range")),
+                    None => return Err(format!("the device profile has no `{n}`")),
+                },
+                (RangeExpr::Named(n), step::Quantity::Voltage) => {
+                    return Err(format!("`{n}`: voltage ranges are written LOW..HIGH"))
+                }
+                (RangeExpr::Between(lo, hi), step::Quantity::Current) => {
+                    (amps(lo, d)?.0, amps(hi, d)?.0)
+                }
+                (RangeExpr::Between(lo, hi), step::Quantity::Voltage) => {
+                    (volts(lo, d)?.0, volts(hi, d)?.0)
+                }
+            };
+            if low > high {
+                return Err("range LOW..HIGH has LOW above HIGH".into());
+            }
+            Resolved::Measure {
+                role: role.clone(),
+                quantity: *quantity,
+                low,
+                high,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite_with(from: &str, to: &str) -> Result<Suite, ConfigError> {
+        assert!(BUILTIN[0].1.contains(from), "fixture lacks {from}");
+        Suite::from_source(Source::builtin(
+            "s.toml",
+            &BUILTIN[0].1.replacen(from, to, 1),
+        ))
+    }
+
+    #[test]
+    fn default_suite_resolves_for_every_applicable_builtin_device() {
+        let suite = Suite::load("default").unwrap();
+        let devices = DeviceProfile::builtin_all().unwrap();
+        let mut trials = 0;
+        for c in &suite.checks {
+            for d in devices.iter().filter(|d| c.applies_to.covers(d)) {
+                suite.resolve(c, d).unwrap();
+                trials += 1;
+            }
+        }
+        assert!(trials >= 2);
+    }
+
+    #[test]
+    fn step_errors_point_into_the_string() {
+        let text = BUILTIN[0]
+            .1
+            .replacen("\"relay door_push on\"", "\"relay door_push maybe\"", 1);
+        let err = Suite::from_source(Source::builtin("s.toml", &text)).unwrap_err();
+        let ConfigError::Invalid { at, message } = err else {
+            panic!()
+        };
+        let line = text.lines().nth(at.line - 1).unwrap();
+        assert_eq!(&line[at.column - 1..at.column + 4], "maybe", "{message}");
+        assert!(message.contains("expected `on` or `off`"));
+    }
+
+    #[test]
+    fn wrong_unit_in_a_step_is_refused() {
+        let msg = suite_with("wait ready_within", "wait 5V")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("expected a duration"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_profile_name_is_refused() {
+        let msg = suite_with("wait ready_within", "wait readywithin")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown profile value `readywithin`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_applies_to_is_refused() {
+        let msg = suite_with(
+            "applies_to = [\"fail_secure\"]",
+            "applies_to = [\"failsecure\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("field `applies_to`"), "{msg}");
+    }
+}

@@ -1,0 +1,233 @@
+//! The simulated bench as one physical system: the supply channels, the relays, the
+//! door, the lock board, and the INA219 in series with the lock's supply.
+//!
+//! Wiring of the built-in bench (what `rigs/sim.toml` maps roles onto):
+//! - DP832 CH1 feeds the lock through the INA219's 0.1 ohm shunt (address 0x40);
+//! - relay 1 drives the door-push actuator, relay 2 the interior-handle actuator;
+//! - GPIO 0 reads the door-position switch, high when the door is open;
+//! - the console pty is the board's UART.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::board::Board;
+use super::ina219::Ina219Chip;
+
+/// The physics step.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Shunt resistance in series with the lock supply, in ohms.
+pub const SHUNT_OHM: f64 = 0.1;
+/// Relays on the simulated LCUS board.
+pub const RELAYS: usize = 4;
+/// Relay driving the door-push actuator (1-based).
+pub const DOOR_PUSH_RELAY: usize = 1;
+/// Relay driving the interior-handle actuator (1-based).
+pub const HANDLE_RELAY: usize = 2;
+/// GPIO reading the door-position switch.
+pub const DOOR_GPIO: u8 = 0;
+
+/// How simulated time passes.
+#[derive(Debug, Clone, Copy)]
+pub enum TimeMode {
+    /// Only scenario waits advance time (in-process runs).
+    Virtual,
+    /// Time follows the wall clock (a bench served on ptys for another process).
+    Wall(Instant),
+}
+
+/// One output channel of the simulated DP832.
+#[derive(Debug, Clone, Copy)]
+pub struct PsuChannel {
+    /// Programmed voltage.
+    pub set_v: f64,
+    /// Programmed current limit.
+    pub set_i: f64,
+    /// Output enabled.
+    pub on: bool,
+    /// Channel rating: voltage.
+    pub max_v: f64,
+    /// Channel rating: current.
+    pub max_i: f64,
+}
+
+impl PsuChannel {
+    fn new(max_v: f64, max_i: f64) -> Self {
+        Self {
+            set_v: 0.0,
+            set_i: max_i,
+            on: false,
+            max_v,
+            max_i,
+        }
+    }
+}
+
+/// A change of an output seen by the simulator, kept to prove what the rig did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputEvent {
+    /// Simulated time.
+    pub at: Duration,
+    /// What changed (`CH1 OFF`, `relay 1 ON`).
+    pub what: String,
+}
+
+/// The whole simulated bench.
+pub struct World {
+    mode: TimeMode,
+    now: Duration,
+    /// Supply channels CH1..CH3.
+    pub psu: [PsuChannel; 3],
+    /// Relays 1..=RELAYS (index 0 is relay 1).
+    pub relays: [bool; RELAYS],
+    /// The lock board.
+    pub board: Board,
+    /// The INA219 on the lock supply.
+    pub ina: Ina219Chip,
+    door_open: bool,
+    volts: f64,
+    amps: f64,
+    console_out: VecDeque<String>,
+    outputs: Vec<OutputEvent>,
+}
+
+impl World {
+    /// A bench holding `board`.
+    pub fn new(board: Board, mode: TimeMode) -> Self {
+        let mut w = Self {
+            mode,
+            now: Duration::ZERO,
+            psu: [
+                PsuChannel::new(30.0, 3.0),
+                PsuChannel::new(30.0, 3.0),
+                PsuChannel::new(5.0, 3.0),
+            ],
+            relays: [false; RELAYS],
+            board,
+            ina: Ina219Chip::new(),
+            door_open: false,
+            volts: 0.0,
+            amps: 0.0,
+            console_out: VecDeque::new(),
+            outputs: Vec::new(),
+        };
+        w.settle();
+        w
+    }
+
+    /// Simulated time since start.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Brings a wall-clock world up to the present; no-op in virtual time.
+    pub fn sync(&mut self) {
+        if let TimeMode::Wall(start) = self.mode {
+            let target = start.elapsed();
+            if target > self.now {
+                self.advance(target - self.now);
+            }
+        }
+    }
+
+    /// Advances the physics by `d` in [`TICK`] steps.
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now + TICK <= end {
+            self.now += TICK;
+            self.step(TICK);
+        }
+        if self.now < end {
+            let rest = end - self.now;
+            self.now = end;
+            self.step(rest);
+        }
+    }
+
+    fn step(&mut self, dt: Duration) {
+        self.settle();
+        self.board.step(self.volts, dt, &mut self.console_out);
+        self.settle();
+    }
+
+    /// Recomputes the electrical and mechanical state from the inputs (no time passes).
+    pub fn settle(&mut self) {
+        let ch = self.psu[0];
+        self.volts = if ch.on {
+            let demand = self.board.current_at(ch.set_v);
+            if demand > ch.set_i && demand > 0.0 {
+                // Constant-current mode: the output folds back until the load draws the limit.
+                ch.set_v * ch.set_i / demand
+            } else {
+                ch.set_v
+            }
+        } else {
+            0.0
+        };
+        self.amps = self.board.current_at(self.volts);
+        let pushed = self.relays[DOOR_PUSH_RELAY - 1];
+        let handle = self.relays[HANDLE_RELAY - 1] && self.board.has_mechanical_egress();
+        self.door_open = pushed && (!self.board.latched() || handle);
+        self.ina.set_inputs(self.volts, self.amps * SHUNT_OHM);
+    }
+
+    /// Voltage at the lock's supply input.
+    pub fn lock_volts(&self) -> f64 {
+        self.volts
+    }
+
+    /// Current drawn by the lock.
+    pub fn lock_amps(&self) -> f64 {
+        self.amps
+    }
+
+    /// Door-position switch.
+    pub fn door_open(&self) -> bool {
+        self.door_open
+    }
+
+    /// Reads a GPIO line of the simulated GPIO module.
+    pub fn gpio(&self, line: u8) -> bool {
+        line == DOOR_GPIO && self.door_open
+    }
+
+    /// Sets a relay (1-based) and records the change.
+    pub fn set_relay(&mut self, relay: usize, on: bool) {
+        if self.relays[relay - 1] != on {
+            self.relays[relay - 1] = on;
+            self.record(format!("relay {relay} {}", if on { "ON" } else { "OFF" }));
+        }
+        self.settle();
+    }
+
+    /// Switches a supply output (1-based channel) and records the change.
+    pub fn set_output(&mut self, channel: usize, on: bool) {
+        if self.psu[channel - 1].on != on {
+            self.psu[channel - 1].on = on;
+            self.record(format!("CH{channel} {}", if on { "ON" } else { "OFF" }));
+        }
+        self.settle();
+    }
+
+    fn record(&mut self, what: String) {
+        self.outputs.push(OutputEvent { at: self.now, what });
+    }
+
+    /// Every output change the simulator has seen.
+    pub fn output_log(&self) -> &[OutputEvent] {
+        &self.outputs
+    }
+
+    /// True when every supply output is off and every relay released.
+    pub fn is_safe(&self) -> bool {
+        self.psu.iter().all(|c| !c.on) && self.relays.iter().all(|r| !r)
+    }
+
+    /// Takes the console lines the board has printed, if its console is alive.
+    pub fn take_console_output(&mut self) -> Vec<String> {
+        if self.board.console_alive() {
+            self.console_out.drain(..).collect()
+        } else {
+            Vec::new()
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Line framing over a [`Transport`]: write a command with its terminator, read a
+//! reply up to a terminator, within a deadline.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use super::Transport;
+
+/// A line-oriented exchange over a byte transport.
+pub struct LineIo {
+    port: Box<dyn Transport>,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl LineIo {
+    /// Wraps a transport; `timeout` bounds each whole reply.
+    pub fn new(port: Box<dyn Transport>, timeout: Duration) -> Self {
+        Self {
+            port,
+            buf: Vec::with_capacity(256),
+            timeout,
+        }
+    }
+
+    /// The reply timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Writes `text` followed by `terminator`.
+    pub fn send(&mut self, text: &str, terminator: &[u8]) -> io::Result<()> {
+        let mut frame = Vec::with_capacity(text.len() + terminator.len());
+        frame.extend_from_slice(text.as_bytes());
+        frame.extend_from_slice(terminator);
+        self.port.write_all(&frame)?;
+        self.port.flush()
+    }
+
+    /// Writes raw bytes.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.port.write_all(bytes)?;
+        self.port.flush()
+    }
+
+    /// Reads up to and excluding the next `terminator` byte; `\r` and `\n` around the
+    /// line are trimmed. Fails with `TimedOut` if no full line arrives in time.
+    pub fn read_line(&mut self, terminator: u8) -> io::Result<String> {
+        self.read_until(|buf| {
+            buf.iter()
+                .position(|b| *b == terminator)
+                .map(|i| (i, i + 1))
+        })
+    }
+
+    /// Reads until `find` locates the end of a reply in the buffer: it returns
+    /// `(end_of_reply, end_of_consumed)`. The reply is returned trimmed.
+    pub fn read_until(
+        &mut self,
+        mut find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
+    ) -> io::Result<String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if let Some((end, consumed)) = find(&self.buf) {
+                let line = String::from_utf8_lossy(&self.buf[..end])
+                    .trim_matches(|c| c == '\r' || c == '\n')
+                    .to_string();
+                self.buf.drain(..consumed);
+                return Ok(line);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete reply"));
+            }
+            self.port.set_timeout(left)?;
+            let mut chunk = [0u8; 256];
+            match self.port.read(&mut chunk) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the instrument closed the connection",
+                    ))
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete reply"))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops buffered and pending input (stale replies).
+    pub fn discard_input(&mut self) -> io::Result<()> {
+        self.buf.clear();
+        self.port.discard_input()
+    }
+}

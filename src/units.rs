@@ -1,0 +1,204 @@
+//! Physical quantities as types: [`Volts`], [`Amps`], [`Ohms`], and durations written
+//! with a unit (`300ms`, `2s`).
+//!
+//! Every quantity in a rig, device or suite file carries its unit (`6.0V`, `250mA`),
+//! so a bare number is an error rather than a guess about millivolts versus volts.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a quantity could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected {expected}, like `{example}`, found `{found}`")]
+pub struct UnitError {
+    /// What kind of quantity was expected ("a voltage").
+    pub expected: &'static str,
+    /// An example of a valid value.
+    pub example: &'static str,
+    /// The text that was found.
+    pub found: String,
+}
+
+/// Splits `"6.0V"` into `(6.0, "V")`; whitespace between number and unit is allowed.
+fn split_number(text: &str) -> Option<(f64, &str)> {
+    let t = text.trim();
+    let end = t
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || ((c == '-' || c == '+') && i == 0)))
+        .map(|(i, _)| i)
+        .unwrap_or(t.len());
+    let number: f64 = t[..end].parse().ok()?;
+    number.is_finite().then_some((number, t[end..].trim()))
+}
+
+macro_rules! quantity {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $example:literal, $unit:literal, [$(($suffix:literal, $scale:expr)),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, serde::Serialize)]
+        pub struct $name(pub f64);
+
+        impl $name {
+            /// The SI unit symbol.
+            pub const UNIT: &'static str = $unit;
+
+            /// Parses a value written with a unit, e.g. `
+            #[doc = $example]
+            /// `.
+            pub fn parse(text: &str) -> Result<Self, UnitError> {
+                let err = || UnitError { expected: $what, example: $example, found: text.to_string() };
+                let (n, suffix) = split_number(text).ok_or_else(err)?;
+                $(if suffix == $suffix { return Ok(Self(n * $scale)); })+
+                Err(err())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                format_si(f, self.0, $unit)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = QuantityText::deserialize(d)?;
+                Self::parse(&text.0).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+quantity!(
+    /// Electric potential in volts.
+    Volts, "a voltage", "6.0V", "V", [("V", 1.0), ("mV", 1e-3)]
+);
+quantity!(
+    /// Electric current in amperes.
+    Amps, "a current", "250mA", "A", [("A", 1.0), ("mA", 1e-3), ("uA", 1e-6), ("µA", 1e-6)]
+);
+quantity!(
+    /// Resistance in ohms.
+    Ohms, "a resistance", "0.1ohm", "ohm", [("ohm", 1.0), ("mohm", 1e-3), ("Ω", 1.0), ("mΩ", 1e-3)]
+);
+
+/// Prints `value` with an SI prefix chosen so the mantissa is between 1 and 1000.
+fn format_si(f: &mut fmt::Formatter<'_>, value: f64, unit: &str) -> fmt::Result {
+    let a = value.abs();
+    let (scaled, prefix) = if a == 0.0 || a >= 1.0 {
+        (value, "")
+    } else if a >= 1e-3 {
+        (value * 1e3, "m")
+    } else {
+        (value * 1e6, "u")
+    };
+    let text = format!("{scaled:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    write!(f, "{text}{prefix}{unit}")
+}
+
+/// A string that must hold a number with a unit; a bare TOML number is refused with a hint.
+struct QuantityText(String);
+
+impl<'de> Deserialize<'de> for QuantityText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = QuantityText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quantity with its unit as a string, like \"6.0V\" or \"300ms\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<QuantityText, E> {
+                Ok(QuantityText(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<QuantityText, E> {
+                Err(E::custom(format!(
+                    "a bare number ({v}) has no unit: write it as a string with its unit, like \"{v}V\""
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<QuantityText, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses a duration written with a unit: `300ms`, `2s`, `1.5s`, `500us`, `10min`.
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
+    let err = || UnitError {
+        expected: "a duration",
+        example: "300ms",
+        found: text.to_string(),
+    };
+    let (n, suffix) = split_number(text).ok_or_else(err)?;
+    let seconds = match suffix {
+        "s" => n,
+        "ms" => n * 1e-3,
+        "us" | "µs" => n * 1e-6,
+        "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(err()),
+    };
+    if seconds < 0.0 {
+        return Err(err());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Formats a duration the way suites write it (`300ms`, `2.5s`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 {
+        let text = format!("{ms:.3}");
+        format!("{}ms", text.trim_end_matches('0').trim_end_matches('.'))
+    } else {
+        let text = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// Serde helper: `#[serde(deserialize_with = "units::duration")]` for fields written `"300ms"`.
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = QuantityText::deserialize(d)?;
+    parse_duration(&text.0).map_err(serde::de::Error::custom)
+}
+
+/// Serde helper for optional durations.
+pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_prefixes() {
+        assert_eq!(Volts::parse("6.0V").unwrap(), Volts(6.0));
+        assert_eq!(Volts::parse("500 mV").unwrap(), Volts(0.5));
+        assert!((Amps::parse("250mA").unwrap().0 - 0.25).abs() < 1e-12);
+        assert_eq!(Ohms::parse("0.1ohm").unwrap(), Ohms(0.1));
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn refuses_missing_or_wrong_units() {
+        let e = Volts::parse("6.0").unwrap_err();
+        assert_eq!(e.expected, "a voltage");
+        assert!(Volts::parse("6.0A").is_err());
+        assert!(parse_duration("300").is_err());
+        assert!(parse_duration("-3s").is_err());
+        assert!(Amps::parse("").is_err());
+    }
+
+    #[test]
+    fn displays_with_si_prefix() {
+        assert_eq!(Volts(6.0).to_string(), "6V");
+        assert_eq!(Amps(0.25).to_string(), "250mA");
+        assert_eq!(Amps(0.000_15).to_string(), "150uA");
+        assert_eq!(format_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
+    }
+}
