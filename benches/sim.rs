@@ -1,1 +1,143 @@
-fn main() {}
+//! Benchmarks on the built-in simulated bench (run with `cargo bench`):
+//!
+//! - virtual-time speed-up of the default suite (scenario seconds per wall second);
+//! - SCPI query round trip over a pty, through the real driver stack;
+//! - brown-out trials per second through the whole runner path;
+//! - `lockrig list` start-up time.
+//!
+//! Plain `harness = false` timing with warm-up and percentiles: the figures are
+//! milliseconds to seconds long, so a statistics framework adds nothing here.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockrig::config::device::DeviceProfile;
+use lockrig::config::rig::Rig;
+use lockrig::drivers::scpi::Scpi;
+use lockrig::run::{plan, run_trial, Setup};
+use lockrig::scenario::suite::Suite;
+use lockrig::scenario::Verdict;
+use lockrig::sim::{SimBench, TimeMode};
+use lockrig::transport::{open_serial, LineIo};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn setup() -> (Setup, Vec<lockrig::run::Trial>) {
+    let rig = Rig::builtin_sim().unwrap();
+    let suite = Suite::load("default").unwrap();
+    let devices: Vec<_> = DeviceProfile::builtin_all()
+        .unwrap()
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let trials = plan::plan(&suite, &devices, 1, &rig).unwrap();
+    let setup = Setup {
+        rig: Arc::new(rig),
+        defects: Vec::new(),
+        poll: Duration::from_millis(10),
+    };
+    (setup, trials)
+}
+
+fn suite_speedup() {
+    let (setup, trials) = setup();
+    let rounds = 20;
+    let mut scenario = Duration::ZERO;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for t in &trials {
+            let r = run_trial(&setup, t);
+            assert_eq!(r.outcome.verdict, Verdict::Pass, "{:?}", r.outcome.message);
+            scenario += r.outcome.scenario_time;
+        }
+    }
+    let wall = start.elapsed();
+    println!(
+        "default suite, {} trials x {rounds}: {:.1} s simulated in {:.3} s wall = {:.0}x faster than real time",
+        trials.len(),
+        scenario.as_secs_f64(),
+        wall.as_secs_f64(),
+        scenario.as_secs_f64() / wall.as_secs_f64()
+    );
+}
+
+fn brownout_throughput() {
+    let (setup, trials) = setup();
+    let t = trials
+        .iter()
+        .find(|t| t.check.name == "brownout::stays_locked")
+        .unwrap();
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        assert_eq!(run_trial(&setup, t).outcome.verdict, Verdict::Pass);
+    }
+    let wall = start.elapsed();
+    println!(
+        "brownout check (bench bring-up, 13 steps, safe state): {:.1} trials/s, {:.2} ms each",
+        n as f64 / wall.as_secs_f64(),
+        wall.as_secs_f64() * 1e3 / n as f64
+    );
+}
+
+fn scpi_round_trip() {
+    let device = DeviceProfile::load("smartlock_4aa").unwrap();
+    let sim = SimBench::start(&device, &[], TimeMode::Virtual).unwrap();
+    let path = sim.serial_path("psu").unwrap();
+    let port = open_serial(&path, 115_200, Duration::from_millis(500)).unwrap();
+    let mut scpi = Scpi::new(LineIo::new(port, Duration::from_millis(500)));
+    for _ in 0..1_000 {
+        scpi.query("*IDN?").unwrap();
+    }
+    let n = 10_000;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let reply = scpi.query(":MEAS:VOLT? CH1").unwrap();
+        samples.push(t.elapsed());
+        std::hint::black_box(reply);
+    }
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / n as u32;
+    println!(
+        "SCPI query round trip over a pty (`:MEAS:VOLT? CH1`, {n} queries): mean {:.1} us, p50 {:.1} us, p99 {:.1} us",
+        mean.as_secs_f64() * 1e6,
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6
+    );
+}
+
+fn list_startup() {
+    let exe = env!("CARGO_BIN_EXE_lockrig");
+    let mut samples = Vec::new();
+    for i in 0..35 {
+        let t = Instant::now();
+        let out = Command::new(exe).arg("list").output().unwrap();
+        let d = t.elapsed();
+        assert!(out.status.success());
+        if i >= 5 {
+            samples.push(d);
+        }
+    }
+    samples.sort();
+    println!(
+        "`lockrig list` wall time ({} runs): p50 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        percentile(&samples, 0.5).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    // `cargo test --benches` passes --test-like flags; run only under `cargo bench`.
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    suite_speedup();
+    brownout_throughput();
+    scpi_round_trip();
+    list_startup();
+}

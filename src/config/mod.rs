@@ -112,11 +112,33 @@ impl Source {
         }
     }
 
+    /// The key of a `key = value` pair whose value starts at `offset`, if any.
+    fn key_before(&self, offset: usize) -> Option<&str> {
+        let offset = offset.min(self.text.len());
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let before = &self.text[line_start..offset];
+        // Inline tables: the nearest `key =` before the value.
+        let (head, _) = before.rsplit_once('=')?;
+        let key = head.rsplit([',', '{']).next()?.trim().trim_matches('"');
+        (!key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .then_some(key)
+    }
+
     /// Deserializes the whole file, turning TOML and schema errors into located errors.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         toml::from_str(&self.text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            self.error(span, e.message().trim().to_string())
+            let message = e.message().trim();
+            let message = match self.key_before(span.start) {
+                Some(key) if !message.contains(&format!("`{key}`")) => {
+                    format!("field `{key}`: {message}")
+                }
+                _ => message.to_string(),
+            };
+            self.error(span, message)
         })
     }
 }

@@ -464,14 +464,16 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             ));
         }
         match (driver.channels(inst.get_ref()), r.channel) {
-            (Some(range), Some(ch)) if !range.contains(&ch) => return Err(src.error(
-                spec.span(),
-                format!(
+            (Some(range), Some(ch)) if !range.contains(&ch) => {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
                     "role `{name}`: field `channel`: expected {}..={} for {driver:?}, found {ch}",
                     range.start(),
                     range.end()
                 ),
-            )),
+                ))
+            }
             (Some(_), None) => {
                 return Err(src.error(
                     spec.span(),

@@ -426,6 +426,23 @@ impl Bench {
             .map(|r| [r.high.as_str(), r.low.as_str()])
     }
 
+    /// The capability a role is bound to on this bench.
+    pub fn capability(&self, role: &str) -> Option<Capability> {
+        if self.supplies.contains_key(role) {
+            Some(Capability::Supply)
+        } else if self.switches.contains_key(role) {
+            Some(Capability::Switch)
+        } else if self.inputs.contains_key(role) {
+            Some(Capability::Input)
+        } else if self.meters.contains_key(role) {
+            Some(Capability::Meter)
+        } else if self.consoles.contains_key(role) {
+            Some(Capability::Console)
+        } else {
+            None
+        }
+    }
+
     /// True when `role` is a console role.
     pub fn is_console(&self, role: &str) -> bool {
         self.consoles.contains_key(role)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::step::{Quantity, Resolved, Timing};
+use crate::config::rig::Capability;
 use crate::rig::{Bench, RoleError};
 use crate::signals;
 use crate::units::{self, Amps, Volts};
@@ -33,6 +34,8 @@ pub struct Measurement {
     pub what: String,
     /// The role observed.
     pub role: String,
+    /// What kind of evidence it is.
+    pub source: Evidence,
     /// What was expected.
     pub expected: String,
     /// What was observed.
@@ -47,6 +50,19 @@ pub struct Measurement {
     pub at_ms: f64,
     /// True if within limits. Corroborating observations have no limit and pass.
     pub pass: bool,
+}
+
+/// The kind of evidence a measurement is. The physical world (inputs such as the
+/// door-position switch) outranks the meter and the board's own console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// A physical sensor on the door.
+    Physical,
+    /// The current/voltage meter.
+    Meter,
+    /// The board's console telemetry.
+    Console,
 }
 
 /// The result of executing a check.
@@ -231,6 +247,11 @@ impl Run<'_> {
         pass: bool,
     ) {
         let at_ms = self.ms();
+        let source = match self.bench.capability(role) {
+            Some(Capability::Console) => Evidence::Console,
+            Some(Capability::Meter) => Evidence::Meter,
+            _ => Evidence::Physical,
+        };
         self.note(format!(
             "{} {role}: expected {expected}, measured {measured}",
             if pass { "ok  " } else { "FAIL" }
@@ -239,6 +260,7 @@ impl Run<'_> {
             step,
             what: what.to_string(),
             role: role.to_string(),
+            source,
             expected: expected.to_string(),
             measured: measured.to_string(),
             value: value.map(|v| v.0),
@@ -381,12 +403,12 @@ pub fn execute(
     let scenario_time = run.bench.clock().now().saturating_sub(start);
     let (verdict, message, decided_by) = match stop {
         None => {
-            let decided = run
-                .measurements
-                .iter()
-                .filter(|m| m.step > 0)
-                .map(|m| m.role.clone())
-                .next_back();
+            // A pass is decided by the physical observations if there are any.
+            let judged = || run.measurements.iter().filter(|m| m.step > 0);
+            let decided = judged()
+                .find(|m| m.source == Evidence::Physical)
+                .or_else(|| judged().last())
+                .map(|m| m.role.clone());
             (Verdict::Pass, None, decided)
         }
         Some(Stop::Fail { message, role }) => (Verdict::Fail, Some(message), Some(role)),

@@ -27,6 +27,8 @@ pub trait Protocol: Send + 'static {
 pub struct PtyServer {
     path: String,
     stop: Arc<AtomicBool>,
+    /// Writing a byte here wakes the serving thread at once (a self-pipe).
+    wake: OwnedFd,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -44,6 +46,7 @@ impl PtyServer {
         termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (wake_rx, wake) = nix::unistd::pipe().map_err(io::Error::from)?;
         let master = pty.master;
         // Holding the slave open keeps the master readable between driver sessions.
         let slave: OwnedFd = pty.slave;
@@ -51,11 +54,12 @@ impl PtyServer {
             .name(format!("sim {path}"))
             .spawn(move || {
                 let _slave = slave;
-                serve(&master, &world, protocol.as_mut(), &flag);
+                serve(&master, &wake_rx, &world, protocol.as_mut(), &flag);
             })?;
         Ok(Self {
             path,
             stop,
+            wake,
             thread: Some(thread),
         })
     }
@@ -69,16 +73,27 @@ impl PtyServer {
 impl Drop for PtyServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = nix::unistd::write(&self.wake, &[1]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn serve(master: &OwnedFd, world: &Mutex<World>, protocol: &mut dyn Protocol, stop: &AtomicBool) {
+fn serve(
+    master: &OwnedFd,
+    wake: &OwnedFd,
+    world: &Mutex<World>,
+    protocol: &mut dyn Protocol,
+    stop: &AtomicBool,
+) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        // The timeout paces unsolicited output (console events) when the host is quiet.
+        let mut fds = [
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        ];
         let ready = match poll(&mut fds, PollTimeout::from(5u8)) {
             Ok(n) => {
                 n > 0
