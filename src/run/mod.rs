@@ -136,7 +136,7 @@ pub fn run(
             let shared = shared.clone();
             let name = t.name.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
-                let result = run_trial(&setup, &t);
+                let result = run_trial_guarded(&setup, &t);
                 let verdict = result.outcome.verdict;
                 let skipped = result.skipped.clone();
                 let message = result.outcome.message.clone();
@@ -177,11 +177,26 @@ fn corroboration_roles(rig: &Rig) -> Vec<String> {
         .collect()
 }
 
-/// Runs one trial: brings up the bench, executes, applies the safe state.
-pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
+/// Runs a trial, turning a panic into a rig error so it is reported like any other
+/// result (the bench's drop guard has applied the safe state during unwinding).
+fn run_trial_guarded(setup: &Setup, t: &Trial) -> TrialResult {
     let started = OffsetDateTime::now_utc();
-    let wall = Instant::now();
-    let mut result = TrialResult {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_trial(setup, t))).unwrap_or_else(
+        |payload| {
+            let what = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            let mut r = blank_result(setup, t, started);
+            r.outcome.message = Some(format!("internal error: lockrig panicked: {what}"));
+            r
+        },
+    )
+}
+
+fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResult {
+    TrialResult {
         trial: t.name.clone(),
         check: t.check.name.clone(),
         title: t.check.title.clone(),
@@ -194,15 +209,14 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
         started,
         wall_time: Duration::ZERO,
         skipped: None,
-        outcome: Outcome {
-            verdict: Verdict::Error,
-            message: None,
-            decided_by: None,
-            measurements: Vec::new(),
-            log: Vec::new(),
-            scenario_time: Duration::ZERO,
-        },
-    };
+        outcome: rig_error(String::new()),
+    }
+}
+
+/// Runs one trial: brings up the bench, executes, applies the safe state.
+pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
+    let wall = Instant::now();
+    let mut result = blank_result(setup, t, OffsetDateTime::now_utc());
     if let Some(sig) = signals::received() {
         result.skipped = Some(format!("not started: the run was interrupted by {sig}"));
     } else if !t.missing_roles.is_empty() {

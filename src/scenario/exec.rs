@@ -407,7 +407,7 @@ pub fn execute(
             let judged = || run.measurements.iter().filter(|m| m.step > 0);
             let decided = judged()
                 .find(|m| m.source == Evidence::Physical)
-                .or_else(|| judged().last())
+                .or_else(|| judged().next_back())
                 .map(|m| m.role.clone());
             (Verdict::Pass, None, decided)
         }

@@ -1,0 +1,109 @@
+//! Each driver against its emulator over a real pty (or the simulated I2C bus):
+//! the exchanges a bench sees, including the instrument's own error reports.
+
+use std::time::Duration;
+
+use lockrig::config::device::DeviceProfile;
+use lockrig::drivers::console::LockConsole;
+use lockrig::drivers::lcus::Lcus;
+use lockrig::drivers::numato::NumatoGpio;
+use lockrig::drivers::rigol_dp800::Dp800;
+use lockrig::drivers::InstrumentError;
+use lockrig::sim::{SimBench, TimeMode};
+use lockrig::transport::{open_serial, LineIo};
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+fn bench(device: &str) -> SimBench {
+    SimBench::start(
+        &DeviceProfile::load(device).unwrap(),
+        &[],
+        TimeMode::Virtual,
+    )
+    .unwrap()
+}
+
+fn io(sim: &SimBench, name: &str) -> LineIo {
+    let path = sim.serial_path(name).unwrap();
+    LineIo::new(open_serial(&path, 115_200, TIMEOUT).unwrap(), TIMEOUT)
+}
+
+#[test]
+fn dp800_programs_the_supply_and_reports_its_error_queue() {
+    let sim = bench("maglock_12v");
+    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    assert!(psu.identity().starts_with("RIGOL TECHNOLOGIES,DP832,"));
+    psu.set_voltage(1, 12.0).unwrap();
+    psu.set_current(1, 1.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    assert!(psu.output(1).unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 1e-3);
+    let amps = psu.measure_current(1).unwrap();
+    assert!(
+        (amps - 0.252).abs() < 1e-3,
+        "maglock coil draws 12 V / 48 ohm + electronics: {amps}"
+    );
+    // CH3 of a DP832 is rated 5 V: the instrument refuses, and the driver says so.
+    match psu.set_voltage(3, 12.0) {
+        Err(InstrumentError::Device {
+            code: -222,
+            command,
+            ..
+        }) => assert_eq!(command, ":SOUR3:VOLT 12.000"),
+        other => panic!("expected the instrument's -222 error, got {other:?}"),
+    }
+    psu.set_output(1, false).unwrap();
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn lcus_switches_relays_and_reads_them_back() {
+    let sim = bench("smartlock_4aa");
+    let mut relays = Lcus::open(io(&sim, "relays"), 4).unwrap();
+    relays.set(2, true).unwrap();
+    assert_eq!(relays.states().unwrap(), [false, true, false, false]);
+    assert!(sim.world().relays[1]);
+    relays.set(2, false).unwrap();
+    assert!(!relays.state(2).unwrap());
+    let log: Vec<_> = sim
+        .world()
+        .output_log()
+        .iter()
+        .map(|e| e.what.clone())
+        .collect();
+    assert_eq!(log, ["relay 2 ON", "relay 2 OFF"]);
+}
+
+#[test]
+fn numato_reads_the_door_switch() {
+    let sim = bench("maglock_12v");
+    let mut gpio = NumatoGpio::open(io(&sim, "gpio")).unwrap();
+    assert_eq!(gpio.version(), "00000008");
+    assert!(!gpio.read(0).unwrap(), "door closed");
+    // Push an unpowered maglock door: it opens.
+    sim.world().set_relay(1, true);
+    assert!(gpio.read(0).unwrap(), "door open");
+}
+
+#[test]
+fn console_answers_when_powered_and_times_out_when_not() {
+    let sim = bench("smartlock_4aa");
+    let mut console = LockConsole::open(io(&sim, "console"));
+    match console.state() {
+        Err(InstrumentError::Timeout { command, after }) => {
+            assert_eq!(command, "STATE?");
+            assert_eq!(after, TIMEOUT);
+        }
+        other => panic!("an unpowered board cannot answer: {other:?}"),
+    }
+    {
+        let mut w = sim.world();
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_millis(500));
+    }
+    assert_eq!(console.state().unwrap(), "LOCKED");
+    assert!(console.version().unwrap().contains("smartlock_4aa"));
+    assert_eq!(console.take_events(), ["BOOT POR"]);
+}
