@@ -1,7 +1,6 @@
 //! Device profiles: which class and power-loss mode a lock board has, and the bounds
 //! its checks use (`fixtures/devices/*.toml`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -148,25 +147,12 @@ pub const BUILTIN: &[(&str, &str)] = &[
 impl DeviceProfile {
     /// Loads a profile from a path, or a built-in profile by name.
     pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
-        let path = Path::new(name_or_path);
-        let source = if path.extension().is_some_and(|e| e == "toml") || path.exists() {
-            Source::read(path)?
-        } else {
-            let (name, text) = BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name_or_path)
-                .ok_or_else(|| ConfigError::UnknownName {
-                    kind: "device profile",
-                    name: name_or_path.to_string(),
-                    known: BUILTIN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-            Source::builtin(&format!("fixtures/devices/{name}.toml"), text)
-        };
-        Self::from_source(&source)
+        Self::from_source(&Source::named(
+            name_or_path,
+            "device profile",
+            "fixtures/devices",
+            BUILTIN,
+        )?)
     }
 
     /// All built-in profiles.

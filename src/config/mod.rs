@@ -83,6 +83,32 @@ impl Source {
         })
     }
 
+    /// A `.toml` path, or the name of one of `builtins` (embedded as `dir/NAME.toml`).
+    pub fn named(
+        name_or_path: &str,
+        kind: &'static str,
+        dir: &str,
+        builtins: &[(&str, &str)],
+    ) -> Result<Self, ConfigError> {
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") || path.exists() {
+            return Self::read(path);
+        }
+        let (name, text) = builtins
+            .iter()
+            .find(|(n, _)| *n == name_or_path)
+            .ok_or_else(|| ConfigError::UnknownName {
+                kind,
+                name: name_or_path.to_string(),
+                known: builtins
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        Ok(Self::builtin(&format!("{dir}/{name}.toml"), text))
+    }
+
     /// A file embedded in the binary.
     pub fn builtin(name: &str, text: &str) -> Self {
         Self {

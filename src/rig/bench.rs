@@ -74,9 +74,23 @@ struct Role<T: ?Sized> {
     dev: Box<T>,
 }
 
+impl<T: ?Sized> Role<T> {
+    /// Calls the instrument, naming the role and instrument in any error.
+    fn call<R>(
+        &mut self,
+        role: &str,
+        f: impl FnOnce(&mut T) -> crate::drivers::Result<R>,
+    ) -> Result<R, RoleError> {
+        f(&mut self.dev).map_err(|source| RoleError::Instrument {
+            role: role.into(),
+            instrument: self.instrument.clone(),
+            source,
+        })
+    }
+}
+
 struct InputRole {
-    instrument: String,
-    dev: Box<dyn Input>,
+    input: Role<dyn Input>,
     high: String,
     low: String,
 }
@@ -266,15 +280,8 @@ impl Bench {
                     let dev = Box::new(Channel::new(d.clone(), ch));
                     let high = spec.high.clone().unwrap_or_else(|| "high".into());
                     let low = spec.low.clone().unwrap_or_else(|| "low".into());
-                    bench.inputs.insert(
-                        role_s,
-                        InputRole {
-                            instrument,
-                            dev,
-                            high,
-                            low,
-                        },
-                    );
+                    let input: Role<dyn Input> = Role { instrument, dev };
+                    bench.inputs.insert(role_s, InputRole { input, high, low });
                 }
                 Opened::Meter(m) => {
                     let dev = m.take().expect("validated: a meter serves one role");
@@ -411,11 +418,7 @@ impl Bench {
                 role: role.into(),
                 need: Capability::Input,
             })?;
-        let high = r.dev.read().map_err(|source| RoleError::Instrument {
-            role: role.into(),
-            instrument: r.instrument.clone(),
-            source,
-        })?;
+        let high = r.input.call(role, |d| d.read())?;
         Ok(if high { r.high.clone() } else { r.low.clone() })
     }
 
@@ -457,19 +460,7 @@ impl Bench {
                 role: role.into(),
                 need: Capability::Meter,
             })?;
-        let err = |source| RoleError::Instrument {
-            role: role.into(),
-            instrument: r.instrument.clone(),
-            source,
-        };
-        let v = r.dev.voltage().map_err(err)?;
-        let err = |source| RoleError::Instrument {
-            role: role.into(),
-            instrument: r.instrument.clone(),
-            source,
-        };
-        let a = r.dev.current().map_err(err)?;
-        Ok((v, a))
+        r.call(role, |d| Ok((d.voltage()?, d.current()?)))
     }
 
     /// The lock state reported on a console role, lower-case (`locked`).
@@ -481,14 +472,7 @@ impl Bench {
                 role: role.into(),
                 need: Capability::Console,
             })?;
-        r.dev
-            .lock_state()
-            .map(|s| s.to_lowercase())
-            .map_err(|source| RoleError::Instrument {
-                role: role.into(),
-                instrument: r.instrument.clone(),
-                source,
-            })
+        r.call(role, |d| d.lock_state().map(|s| s.to_lowercase()))
     }
 
     /// Console event lines received so far, stamped with the time they were taken.

@@ -2,7 +2,6 @@
 //! devices it applies to, and its steps.
 
 use std::ops::Range;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -87,25 +86,12 @@ pub struct Suite {
 impl Suite {
     /// Loads a suite by built-in name or path.
     pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
-        let path = Path::new(name_or_path);
-        let source = if path.extension().is_some_and(|e| e == "toml") || path.exists() {
-            Source::read(path)?
-        } else {
-            let (name, text) = BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name_or_path)
-                .ok_or_else(|| ConfigError::UnknownName {
-                    kind: "suite",
-                    name: name_or_path.to_string(),
-                    known: BUILTIN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-            Source::builtin(&format!("fixtures/suites/{name}.toml"), text)
-        };
-        Self::from_source(source)
+        Self::from_source(Source::named(
+            name_or_path,
+            "suite",
+            "fixtures/suites",
+            BUILTIN,
+        )?)
     }
 
     /// Parses and validates a suite.
@@ -272,62 +258,88 @@ fn validate_step(s: &Step) -> Result<(), String> {
     }
 }
 
-fn volts(e: &Expr, d: &DeviceProfile) -> Result<Volts, String> {
-    match e {
-        Expr::Literal(l) => Volts::parse(l).map_err(|e| e.to_string()),
-        Expr::Named { name, offset } => {
-            let base = match d.value(name) {
-                Some(ProfileValue::Volts(v)) => v,
-                Some(_) => return Err(format!("`{name}` is not a voltage")),
-                None => return Err(format!("the device profile has no `{name}`")),
-            };
-            let off = match offset {
-                Some((n, u)) => Volts::parse(&format!("{n}{u}")).map_err(|e| e.to_string())?,
-                None => Volts(0.0),
-            };
-            Ok(Volts(base.0 + off.0))
-        }
-    }
+/// A quantity a step value can resolve to.
+trait Resolvable: Sized + Copy {
+    fn parse(text: &str) -> Result<Self, String>;
+    fn from_profile(v: ProfileValue) -> Option<Self>;
+    /// `self + offset`, where `offset` may be negative.
+    fn offset(self, by: f64, unit: &str) -> Result<Self, String>;
+    const WHAT: &'static str;
 }
 
-fn amps(e: &Expr, d: &DeviceProfile) -> Result<Amps, String> {
-    match e {
-        Expr::Literal(l) => Amps::parse(l).map_err(|e| e.to_string()),
-        Expr::Named { name, offset } => {
-            let base = match d.value(name) {
-                Some(ProfileValue::Amps(a)) => a,
-                Some(_) => return Err(format!("`{name}` is not a current")),
-                None => return Err(format!("the device profile has no `{name}`")),
-            };
-            let off = match offset {
-                Some((n, u)) => Amps::parse(&format!("{n}{u}")).map_err(|e| e.to_string())?,
-                None => Amps(0.0),
-            };
-            Ok(Amps(base.0 + off.0))
+impl Resolvable for Volts {
+    fn parse(text: &str) -> Result<Self, String> {
+        Volts::parse(text).map_err(|e| e.to_string())
+    }
+    fn from_profile(v: ProfileValue) -> Option<Self> {
+        if let ProfileValue::Volts(x) = v {
+            Some(x)
+        } else {
+            None
         }
     }
+    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
+        Ok(Volts(
+            self.0 + by.signum() * <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?.0,
+        ))
+    }
+    const WHAT: &'static str = "a voltage";
 }
 
-fn time(e: &Expr, d: &DeviceProfile) -> Result<Duration, String> {
+impl Resolvable for Amps {
+    fn parse(text: &str) -> Result<Self, String> {
+        Amps::parse(text).map_err(|e| e.to_string())
+    }
+    fn from_profile(v: ProfileValue) -> Option<Self> {
+        if let ProfileValue::Amps(x) = v {
+            Some(x)
+        } else {
+            None
+        }
+    }
+    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
+        Ok(Amps(
+            self.0 + by.signum() * <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?.0,
+        ))
+    }
+    const WHAT: &'static str = "a current";
+}
+
+impl Resolvable for Duration {
+    fn parse(text: &str) -> Result<Self, String> {
+        units::parse_duration(text).map_err(|e| e.to_string())
+    }
+    fn from_profile(v: ProfileValue) -> Option<Self> {
+        if let ProfileValue::Duration(x) = v {
+            Some(x)
+        } else {
+            None
+        }
+    }
+    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
+        let off = Self::parse(&format!("{}{unit}", by.abs()))?;
+        if by < 0.0 {
+            self.checked_sub(off)
+                .ok_or_else(|| "the offset makes the time negative".to_string())
+        } else {
+            Ok(self + off)
+        }
+    }
+    const WHAT: &'static str = "a duration";
+}
+
+fn value<Q: Resolvable>(e: &Expr, d: &DeviceProfile) -> Result<Q, String> {
     match e {
-        Expr::Literal(l) => units::parse_duration(l).map_err(|e| e.to_string()),
+        Expr::Literal(l) => Q::parse(l),
         Expr::Named { name, offset } => {
             let base = match d.value(name) {
-                Some(ProfileValue::Duration(t)) => t,
-                Some(_) => return Err(format!("`{name}` is not a duration")),
+                Some(v) => {
+                    Q::from_profile(v).ok_or_else(|| format!("`{name}` is not {}", Q::WHAT))?
+                }
                 None => return Err(format!("the device profile has no `{name}`")),
             };
             match offset {
-                Some((n, u)) => {
-                    let off = units::parse_duration(&format!("{}{u}", n.abs()))
-                        .map_err(|e| e.to_string())?;
-                    if *n < 0.0 {
-                        base.checked_sub(off)
-                            .ok_or_else(|| format!("`{name}` minus {n}{u} is negative"))
-                    } else {
-                        Ok(base + off)
-                    }
-                }
+                Some((by, unit)) => base.offset(*by, unit),
                 None => Ok(base),
             }
         }
@@ -342,8 +354,8 @@ fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
             limit,
         } => Resolved::Set {
             role: role.clone(),
-            volts: volts(v, d)?,
-            limit: limit.as_ref().map(|l| amps(l, d)).transpose()?,
+            volts: value(v, d)?,
+            limit: limit.as_ref().map(|l| value(l, d)).transpose()?,
         },
         Step::Output { role, on } => Resolved::Output {
             role: role.clone(),
@@ -351,11 +363,11 @@ fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
         },
         Step::Sag { role, to, duration } => Resolved::Sag {
             role: role.clone(),
-            to: volts(to, d)?,
-            duration: time(duration, d)?,
+            to: value(to, d)?,
+            duration: value(duration, d)?,
         },
         Step::Wait(t) => Resolved::Wait {
-            duration: time(t, d)?,
+            duration: value(t, d)?,
         },
         Step::Relay { role, on } => Resolved::Relay {
             role: role.clone(),
@@ -370,8 +382,8 @@ fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
             state: state.clone(),
             timing: match timing {
                 Timing::Now => Timing::Now,
-                Timing::Within(t) => Timing::Within(time(t, d)?),
-                Timing::For(t) => Timing::For(time(t, d)?),
+                Timing::Within(t) => Timing::Within(value(t, d)?),
+                Timing::For(t) => Timing::For(value(t, d)?),
             },
         },
         Step::Measure {
@@ -389,10 +401,10 @@ fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
                     return Err(format!("`{n}`: voltage ranges are written LOW..HIGH"))
                 }
                 (RangeExpr::Between(lo, hi), step::Quantity::Current) => {
-                    (amps(lo, d)?.0, amps(hi, d)?.0)
+                    (value::<Amps>(lo, d)?.0, value::<Amps>(hi, d)?.0)
                 }
                 (RangeExpr::Between(lo, hi), step::Quantity::Voltage) => {
-                    (volts(lo, d)?.0, volts(hi, d)?.0)
+                    (value::<Volts>(lo, d)?.0, value::<Volts>(hi, d)?.0)
                 }
             };
             if low > high {
