@@ -352,6 +352,52 @@ steps = ["set main 24.0V", "output main on", "wait 1s"]
 
 #[test]
 fn sigint_mid_run_exits_130_with_valid_reports() {
+    interrupted_run_keeps_valid_reports(nix::sys::signal::Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_mid_run_exits_143_with_valid_reports() {
+    interrupted_run_keeps_valid_reports(nix::sys::signal::Signal::SIGTERM, 143);
+}
+
+#[test]
+fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("bench.toml");
+    let real = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
+        .unwrap()
+        .replace(
+            "name = \"sim\"",
+            "name = \"bench-9\"\ndut = \"maglock_12v\"",
+        )
+        .replace(
+            "sim = \"psu\"",
+            "serial = \"/dev/lockrig-no-such-port\"\nbaud = 9600",
+        )
+        .replace("sim = \"relays\"", "serial = \"/dev/null\"\nbaud = 9600")
+        .replace("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600")
+        .replace("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600")
+        .replace("i2c = \"sim\"", "i2c = \"/dev/lockrig-no-such-i2c\"");
+    std::fs::write(&rig, real).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let suite = &junit(&run_dir(&out).join("junit.xml")).suites[0];
+    assert_eq!((suite.tests, suite.errors), (1, 1));
+    let msg = &suite.cases[0].status.error_as_ref().message;
+    assert!(
+        msg.contains("instrument `"),
+        "the error names the instrument: {msg}"
+    );
+}
+
+fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i32) {
     let out = tempfile::tempdir().unwrap();
     let mut child = lockrig()
         .args([
@@ -401,4 +447,83 @@ fn sigint_mid_run_exits_130_with_valid_reports() {
         .iter()
         .all(|c| !c.status.is_success() || c.system_out.is_some()));
     assert_eq!(results(&dir).len(), 800, "results.jsonl has no torn line");
+}
+
+/// A suite that needs no meter: a served bench cannot share the simulator's
+/// in-process I2C bus, so its rig file has no `main_meter`.
+const SERVED_SUITE: &str = r#"
+name = "served"
+description = "brown-out through a served bench, in real time"
+[[check]]
+name = "brownout::stays_locked"
+title = "A fail-secure lock stays locked through a brown-out reset"
+applies_to = ["fail_secure"]
+basis = ["Design brief invariant 3"]
+steps = [
+  "set main nominal limit current_limit",
+  "output main on",
+  "wait ready_within",
+  "expect console locked",
+  "relay door_push on",
+  "sag main to reset_below - 1.0V for 300ms",
+  "expect door_position closed for ready_within",
+  "expect console locked",
+  "relay door_push off",
+]
+"#;
+
+fn serve_and_run(defect: Option<&str>) -> (Output, TestSuites) {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("served.toml");
+    let suite = dir.path().join("served-suite.toml");
+    std::fs::write(&suite, SERVED_SUITE).unwrap();
+    let mut serve = lockrig();
+    serve.args(["sim", "serve", "--write-rig", rig.to_str().unwrap()]);
+    if let Some(d) = defect {
+        serve.args(["--sim-defect", d]);
+    }
+    let mut child = serve.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !rig.exists() {
+        assert!(std::time::Instant::now() < deadline, "no rig file written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "sim serve ends on Ctrl-C"
+    );
+    let report = junit(&run_dir(&out).join("junit.xml"));
+    (o, report)
+}
+
+#[test]
+fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
+    let (o, report) = serve_and_run(None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let case = &report.suites[0].cases[0];
+    assert_eq!(case.original_name, "brownout::stays_locked::smartlock_4aa");
+    let out = case.system_out.as_deref().unwrap();
+    assert!(out.contains("rig: sim-served"), "{out}");
+    assert!(out.contains("RIGOL TECHNOLOGIES,DP832"), "{out}");
+
+    let (o, report) = serve_and_run(Some("opens-on-brownout"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(report.suites[0].cases[0].status.is_failure());
 }

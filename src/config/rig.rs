@@ -92,6 +92,18 @@ pub enum Capability {
     Console,
 }
 
+impl std::fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::RigolDp800 => "rigol-dp800",
+            Self::Lcus => "lcus",
+            Self::NumatoGpio => "numato-gpio",
+            Self::Ina219 => "ina219",
+            Self::LockConsole => "lock-console",
+        })
+    }
+}
+
 impl DriverKind {
     /// The capability the driver provides.
     pub fn capability(self) -> Capability {
@@ -174,6 +186,17 @@ pub enum Link {
     },
     /// A built-in simulated instrument, served on a pty by the simulator.
     Sim(String),
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Serial { path, baud } => write!(f, "serial port {path} at {baud} baud"),
+            Link::Tcp(addr) => write!(f, "TCP {addr}"),
+            Link::I2c { bus, address } => write!(f, "I2C {bus} address {address:#04x}"),
+            Link::Sim(name) => write!(f, "simulated {name}"),
+        }
+    }
 }
 
 impl Link {
@@ -386,7 +409,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         if !fits {
             return Err(src.error(
                 spec.span(),
-                format!("instrument `{name}`: driver {driver:?} cannot be reached over {link:?}"),
+                format!("instrument `{name}`: driver {driver} cannot be reached over {link}"),
             ));
         }
         if driver == DriverKind::Lcus && !matches!(spec.get_ref().channels, Some(1 | 2 | 4 | 8)) {
@@ -457,7 +480,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             return Err(src.error(
                 spec.span(),
                 format!(
-                    "role `{name}` needs a {need:?} instrument, but `{}` is a {driver:?} ({:?})",
+                    "role `{name}` needs a {need:?} instrument, but `{}` is a {driver} ({:?})",
                     r.instrument,
                     driver.capability()
                 ),
@@ -468,22 +491,22 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 return Err(src.error(
                     spec.span(),
                     format!(
-                    "role `{name}`: field `channel`: expected {}..={} for {driver:?}, found {ch}",
-                    range.start(),
-                    range.end()
-                ),
+                        "role `{name}`: field `channel`: expected {}..={} for {driver}, found {ch}",
+                        range.start(),
+                        range.end()
+                    ),
                 ))
             }
             (Some(_), None) => {
                 return Err(src.error(
                     spec.span(),
-                    format!("role `{name}`: field `channel` is required for {driver:?}"),
+                    format!("role `{name}`: field `channel` is required for {driver}"),
                 ))
             }
             (None, Some(_)) => {
                 return Err(src.error(
                     spec.span(),
-                    format!("role `{name}`: field `channel` does not apply to {driver:?}"),
+                    format!("role `{name}`: field `channel` does not apply to {driver}"),
                 ))
             }
             _ => {}

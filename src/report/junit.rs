@@ -42,7 +42,7 @@ pub fn system_out(r: &TrialResult) -> String {
     for i in &r.instruments {
         let _ = writeln!(
             s,
-            "instrument: {} ({:?}) {}",
+            "instrument: {} ({}) {}",
             i.instrument, i.driver, i.identity
         );
     }

@@ -33,7 +33,7 @@ pub enum RoleError {
         source: InstrumentError,
     },
     /// An instrument could not be opened.
-    #[error("instrument `{instrument}` ({driver:?}): {source}")]
+    #[error("instrument `{instrument}` ({driver}): {source}")]
     Open {
         /// The instrument's name in the rig file.
         instrument: String,
@@ -158,7 +158,7 @@ fn line_io(
         }
     }
     .map_err(|source| InstrumentError::Open {
-        what: format!("{link:?}"),
+        what: link.to_string(),
         source,
     })?;
     Ok(LineIo::new(port, timeout))
