@@ -425,13 +425,9 @@ fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i
         assert!(std::time::Instant::now() < deadline, "no results appeared");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(code));
     let dir = run_dir(out.path());
     validate_schema(&dir.join("junit.xml"));
     let suite = &junit(&dir.join("junit.xml")).suites[0];
