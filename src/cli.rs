@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a suite on a rig (the built-in simulated rig unless --rig is given).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the trials a run would execute.
     List(Selection),
     /// The built-in simulated bench.
@@ -74,6 +74,10 @@ struct RunArgs {
     /// Sampling interval for `within` / `for` expectations.
     #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_duration)]
     poll: Duration,
+    /// If another run holds the rig, wait for it (up to TIMEOUT, default 24h) instead
+    /// of refusing.
+    #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
+    wait: Option<Duration>,
     #[command(flatten)]
     test: libtest_mimic::Arguments,
 }
@@ -121,7 +125,7 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(*args),
         Command::List(sel) => {
             let (_, _, trials) = load(&sel)?;
             for t in trials {
@@ -215,6 +219,16 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     signals::install().context("installing signal handlers")?;
+    // A simulated in-process bench is private to this run; a real one is shared.
+    let _lock = if rig.is_simulated() {
+        None
+    } else {
+        let lock = crate::run::lock::acquire(&rig, args.wait)?;
+        if let Some(dead) = &lock.stale {
+            eprintln!("note: taking over the rig from {dead}, which died holding it");
+        }
+        Some(lock)
+    };
     let dir = run_dir(&args.out)?;
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
     let mut junit = JunitReport::new(junit_path.clone(), &suite.name);

@@ -468,50 +468,67 @@ steps = [
 ]
 "#;
 
-fn serve_and_run(defect: Option<&str>) -> (Output, TestSuites) {
-    let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("served.toml");
-    let suite = dir.path().join("served-suite.toml");
-    std::fs::write(&suite, SERVED_SUITE).unwrap();
-    let mut serve = lockrig();
-    serve.args(["sim", "serve", "--write-rig", rig.to_str().unwrap()]);
-    if let Some(d) = defect {
-        serve.args(["--sim-defect", d]);
+/// A bench served by `lockrig sim serve --write-rig`, stopped with Ctrl-C on drop.
+struct Served {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Served {
+    fn start(defect: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rig = dir.path().join("served.toml");
+        std::fs::write(dir.path().join("suite.toml"), SERVED_SUITE).unwrap();
+        let mut serve = lockrig();
+        serve.args(["sim", "serve", "--write-rig", rig.to_str().unwrap()]);
+        if let Some(d) = defect {
+            serve.args(["--sim-defect", d]);
+        }
+        let child = serve.stdout(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !rig.exists() {
+            assert!(std::time::Instant::now() < deadline, "no rig file written");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Self { dir, child }
     }
-    let mut child = serve.stdout(std::process::Stdio::null()).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !rig.exists() {
-        assert!(std::time::Instant::now() < deadline, "no rig file written");
-        std::thread::sleep(std::time::Duration::from_millis(10));
+
+    /// `lockrig run` on the served rig with the served suite; `out` names its run folder.
+    fn run(&self, out: &str, extra: &[&str]) -> Command {
+        let p = |f: &str| self.dir.path().join(f).to_str().unwrap().to_string();
+        let mut c = lockrig();
+        c.args([
+            "run",
+            "--rig",
+            &p("served.toml"),
+            "--suite",
+            &p("suite.toml"),
+            "--out",
+            &p(out),
+        ])
+        .args(extra)
+        .env("LOCKRIG_LOCK_DIR", p("locks"));
+        c
     }
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        "--rig",
-        rig.to_str().unwrap(),
-        "--suite",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    assert_eq!(
-        child.wait().unwrap().code(),
-        Some(130),
-        "sim serve ends on Ctrl-C"
-    );
-    let report = junit(&run_dir(&out).join("junit.xml"));
-    (o, report)
+
+    fn junit(&self, out: &str) -> TestSuites {
+        junit(&run_dir(&self.dir.path().join(out)).join("junit.xml"))
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        self.child.wait().unwrap().code()
+    }
 }
 
 #[test]
 fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
-    let (o, report) = serve_and_run(None);
+    let served = Served::start(None);
+    let o = served.run("out", &[]).output().unwrap();
+    let report = served.junit("out");
+    assert_eq!(served.stop(), Some(130), "sim serve ends on Ctrl-C");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let case = &report.suites[0].cases[0];
     assert_eq!(case.original_name, "brownout::stays_locked::smartlock_4aa");
@@ -519,7 +536,33 @@ fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
     assert!(out.contains("rig: sim-served"), "{out}");
     assert!(out.contains("RIGOL TECHNOLOGIES,DP832"), "{out}");
 
-    let (o, report) = serve_and_run(Some("opens-on-brownout"));
+    let served = Served::start(Some("opens-on-brownout"));
+    let o = served.run("out", &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(report.suites[0].cases[0].status.is_failure());
+    assert!(served.junit("out").suites[0].cases[0].status.is_failure());
+    served.stop();
+}
+
+#[test]
+fn a_second_run_on_a_held_rig_is_refused_naming_the_holder_or_waits() {
+    let served = Served::start(None);
+    let mut first = served
+        .run("first", &[])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run holds the rig for about four seconds of real time.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let second = served.run("second", &[]).output().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("is in use by pid {}", first.id())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--wait"), "{stderr}");
+    let waiting = served.run("third", &["--wait", "60s"]).output().unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(waiting.status.code(), Some(0), "{}", text(&waiting));
+    served.stop();
 }

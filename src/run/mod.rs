@@ -4,6 +4,7 @@
 //! Trials run through libtest-mimic, so the usual test-harness arguments (filters,
 //! `--list`, `--exact`, `--skip`, `--ignored`) select them.
 
+pub mod lock;
 pub mod plan;
 
 use std::sync::{Arc, Mutex};
