@@ -18,7 +18,7 @@ use lockrig::drivers::scpi::Scpi;
 use lockrig::run::{plan, run_trial, Setup};
 use lockrig::scenario::suite::Suite;
 use lockrig::scenario::Verdict;
-use lockrig::sim::{SimBench, TimeMode};
+use lockrig::sim::{SimBench, SimOptions, TimeMode};
 use lockrig::transport::{open_serial, LineIo};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -36,8 +36,9 @@ fn setup() -> (Setup, Vec<lockrig::run::Trial>) {
     let trials = plan::plan(&suite, &devices, 1, &rig).unwrap();
     let setup = Setup {
         rig: Arc::new(rig),
-        defects: Vec::new(),
+        sim: SimOptions::default(),
         poll: Duration::from_millis(10),
+        abort_on_rig_error: false,
     };
     (setup, trials)
 }
@@ -85,7 +86,7 @@ fn brownout_throughput() {
 
 fn scpi_round_trip() {
     let device = DeviceProfile::load("smartlock_4aa").unwrap();
-    let sim = SimBench::start(&device, &[], TimeMode::Virtual).unwrap();
+    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
     let path = sim.serial_path("psu").unwrap();
     let port = open_serial(&path, 115_200, Duration::from_millis(500)).unwrap();
     let mut scpi = Scpi::new(LineIo::new(port, Duration::from_millis(500)));

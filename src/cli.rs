@@ -13,10 +13,13 @@ use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::JunitReport;
+use crate::rig::Bench;
+use crate::run::health::Health;
 use crate::run::{self, plan, Event, Setup};
+use crate::scenario::suite::OnRigError;
 use crate::scenario::suite::Suite;
 use crate::signals;
-use crate::sim::{self, Defect, SimBench};
+use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
 
 /// Exit code for usage and configuration errors.
@@ -39,6 +42,22 @@ enum Command {
     /// The built-in simulated bench.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Bench maintenance.
+    #[command(subcommand)]
+    Rig(RigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RigCommand {
+    /// Open every instrument, apply and confirm the safe state, and clear a broken mark.
+    Check {
+        /// Rig file; the built-in simulated rig when absent.
+        #[arg(long, value_name = "FILE")]
+        rig: Option<PathBuf>,
+        /// Wait for another run to release the rig (up to TIMEOUT, default 24h).
+        #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
+        wait: Option<Duration>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -71,6 +90,11 @@ struct RunArgs {
     /// Build the simulated board with a defect (see `lockrig sim defects`); repeatable.
     #[arg(long = "sim-defect", value_name = "NAME")]
     sim_defect: Vec<Defect>,
+    /// Inject a simulated instrument fault, INSTRUMENT:KIND[@N] (instruments psu,
+    /// relays, gpio, console, meter; kinds silent, garbage, delay, drop, nack), starting
+    /// after N good exchanges in each trial; repeatable.
+    #[arg(long = "sim-fault", value_name = "FAULT")]
+    sim_fault: Vec<Fault>,
     /// Sampling interval for `within` / `for` expectations.
     #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_duration)]
     poll: Duration,
@@ -92,6 +116,9 @@ enum SimCommand {
         /// Build the board with a defect; repeatable.
         #[arg(long = "sim-defect", value_name = "NAME")]
         sim_defect: Vec<Defect>,
+        /// Inject an instrument fault (see `lockrig run --help`); repeatable.
+        #[arg(long = "sim-fault", value_name = "FAULT")]
+        sim_fault: Vec<Fault>,
         /// Write a rig file that points at the served ptys.
         #[arg(long, value_name = "FILE")]
         write_rig: Option<PathBuf>,
@@ -142,8 +169,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Sim(SimCommand::Serve {
             device,
             sim_defect,
+            sim_fault,
             write_rig,
-        }) => serve(&device, &sim_defect, write_rig.as_deref()),
+        }) => {
+            let options = SimOptions {
+                defects: sim_defect,
+                faults: sim_fault,
+                log: None,
+            };
+            serve(&device, &options, write_rig.as_deref())
+        }
+        Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
     }
 }
 
@@ -202,18 +238,20 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let (rig, suite, trials) = load(&args.selection)?;
-    if !args.sim_defect.is_empty() && !rig.is_simulated() {
+    if (!args.sim_defect.is_empty() || !args.sim_fault.is_empty()) && !rig.is_simulated() {
         bail!(
-            "--sim-defect applies to the simulated rig only; {} is a real rig",
+            "--sim-defect and --sim-fault apply to the simulated rig only; {} is a real rig",
             rig.source.file.display()
         );
     }
+    let abort_on_rig_error = suite.on_rig_error == OnRigError::Abort;
     if args.test.list {
         // libtest-compatible listing: nothing else on stdout.
         let setup = Setup {
             rig,
-            defects: Vec::new(),
+            sim: SimOptions::default(),
             poll: args.poll,
+            abort_on_rig_error,
         };
         run::run(setup, trials, &args.test, Box::new(|_| {}));
         return Ok(0);
@@ -238,10 +276,21 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let jsonl_path = dir.join("results.jsonl");
     let mut jsonl = JsonLines::create(&jsonl_path)
         .with_context(|| format!("creating {}", jsonl_path.display()))?;
+    let log = if rig.is_simulated() {
+        let path = dir.join("sim-outputs.log");
+        Some(SimLog::create(&path).with_context(|| format!("creating {}", path.display()))?)
+    } else {
+        None
+    };
     let setup = Setup {
         rig,
-        defects: args.sim_defect.clone(),
+        sim: SimOptions {
+            defects: args.sim_defect.clone(),
+            faults: args.sim_fault.clone(),
+            log,
+        },
         poll: args.poll,
+        abort_on_rig_error,
     };
     let sink = Box::new(move |event: Event| match event {
         Event::Finished(result) => {
@@ -295,14 +344,23 @@ fn served_rig(bench: &SimBench, device: &str) -> String {
     out
 }
 
-fn serve(device: &str, defects: &[Defect], write_rig: Option<&Path>) -> anyhow::Result<u8> {
+fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow::Result<u8> {
     let profile = DeviceProfile::load(device)?;
     signals::install().context("installing signal handlers")?;
-    let bench = SimBench::start(&profile, defects, sim::wall_time())
+    let bench = SimBench::start(&profile, options, sim::wall_time())
         .context("starting the simulated bench")?;
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     println!(
-        "simulated bench with {} (defects: {:?})",
-        profile.name, defects
+        "simulated bench with {} (defects: {}; faults: {})",
+        profile.name,
+        list(options.defects.iter().map(|d| d.to_string()).collect()),
+        list(options.faults.iter().map(|f| f.to_string()).collect())
     );
     for name in sim::INSTRUMENTS {
         println!(
@@ -321,4 +379,65 @@ fn serve(device: &str, defects: &[Defect], write_rig: Option<&Path>) -> anyhow::
     }
     drop(bench);
     Ok(signals::received().map_or(0, |s| u8::try_from(signals::exit_code(s)).unwrap_or(1)))
+}
+
+fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> {
+    let rig = match path {
+        Some(p) => Rig::load(p)?,
+        None => Rig::builtin_sim()?,
+    };
+    signals::install().context("installing signal handlers")?;
+    let _lock = if rig.is_simulated() {
+        None
+    } else {
+        Some(crate::run::lock::acquire(&rig, wait)?)
+    };
+    let mut health = Health::load(&rig);
+    if let Some(b) = &health.broken {
+        println!("rig `{}` is marked broken {b}", rig.file.rig.name);
+    }
+    let sim = if rig.is_simulated() {
+        let device = match &rig.file.rig.dut {
+            Some(d) => DeviceProfile::load(d)?,
+            None => DeviceProfile::builtin_all()?.remove(0),
+        };
+        Some(SimBench::start(
+            &device,
+            &SimOptions::default(),
+            sim::TimeMode::Virtual,
+        )?)
+    } else {
+        None
+    };
+    let problems = match Bench::open(&rig, sim.as_ref()) {
+        Ok(mut bench) => {
+            for i in bench.identities() {
+                println!(
+                    "  {:<10} {:<13} {}",
+                    i.instrument,
+                    i.driver.to_string(),
+                    i.identity
+                );
+            }
+            bench
+                .apply_safe_state()
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        }
+        Err(e) => vec![e.to_string()],
+    };
+    if problems.is_empty() {
+        health.clear().context("clearing the broken mark")?;
+        println!(
+            "rig `{}` healthy: every instrument answers and the safe state is confirmed",
+            rig.file.rig.name
+        );
+        Ok(0)
+    } else {
+        let reason = problems.join("; ");
+        health.mark("lockrig rig check", &reason);
+        eprintln!("rig `{}` is not healthy: {reason}", rig.file.rig.name);
+        Ok(3)
+    }
 }

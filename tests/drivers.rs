@@ -9,7 +9,7 @@ use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
 use lockrig::drivers::rigol_dp800::Dp800;
 use lockrig::drivers::InstrumentError;
-use lockrig::sim::{SimBench, TimeMode};
+use lockrig::sim::{SimBench, SimOptions, TimeMode};
 use lockrig::transport::{open_serial, LineIo};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -17,7 +17,7 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 fn bench(device: &str) -> SimBench {
     SimBench::start(
         &DeviceProfile::load(device).unwrap(),
-        &[],
+        &SimOptions::default(),
         TimeMode::Virtual,
     )
     .unwrap()

@@ -506,7 +506,7 @@ impl Bench {
         }
         self.safe = errors.is_empty();
         for e in &errors {
-            tracing::error!("safe state not confirmed: {e}");
+            tracing::debug!("safe state not confirmed: {e}");
         }
         errors
     }

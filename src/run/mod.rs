@@ -4,6 +4,7 @@
 //! Trials run through libtest-mimic, so the usual test-harness arguments (filters,
 //! `--list`, `--exact`, `--skip`, `--ignored`) select them.
 
+pub mod health;
 pub mod lock;
 pub mod plan;
 
@@ -20,17 +21,29 @@ use crate::rig::bench::Identity;
 use crate::rig::Bench;
 use crate::scenario::{self, Context, Outcome, Verdict};
 use crate::signals;
-use crate::sim::{Defect, SimBench, TimeMode};
+use crate::sim::{SimBench, SimOptions, TimeMode};
 
 /// What the runner needs besides the trials.
 #[derive(Clone)]
 pub struct Setup {
     /// The rig.
     pub rig: Arc<Rig>,
-    /// Simulator defects (simulated rigs only).
-    pub defects: Vec<Defect>,
+    /// Simulator defects, faults and log (simulated rigs only).
+    pub sim: SimOptions,
     /// Sampling interval for timed expectations.
     pub poll: Duration,
+    /// Suite policy: skip the remaining trials after a rig error.
+    pub abort_on_rig_error: bool,
+}
+
+/// Whether the rig was confirmed back in its safe state after a trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct SafeStateReport {
+    /// Every role's safe state was applied and read back.
+    pub confirmed: bool,
+    /// What could not be confirmed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// The result of one trial, as reporters receive it.
@@ -64,6 +77,10 @@ pub struct TrialResult {
     /// Set when the trial did not run; the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Whether the rig was returned to its safe state afterwards (absent when the
+    /// trial never touched the rig).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safe_state: Option<SafeStateReport>,
     /// Verdict, measurements and log.
     pub outcome: Outcome,
 }
@@ -114,6 +131,8 @@ type Sink = Box<dyn FnMut(Event) + Send>;
 struct Shared {
     sink: Sink,
     summary: Summary,
+    health: health::Health,
+    aborted: Option<String>,
 }
 
 /// Runs the trials the arguments select and returns the counts.
@@ -126,6 +145,8 @@ pub fn run(
     let shared = Arc::new(Mutex::new(Shared {
         sink,
         summary: Summary::default(),
+        health: health::Health::load(&setup.rig),
+        aborted: None,
     }));
     let mut args = args.clone();
     // One bench: never run trials concurrently.
@@ -137,11 +158,34 @@ pub fn run(
             let shared = shared.clone();
             let name = t.name.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
-                let result = run_trial_guarded(&setup, &t);
+                let (broken, aborted) = {
+                    let s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    (s.health.broken.clone(), s.aborted.clone())
+                };
+                let result = match (broken, aborted) {
+                    (Some(b), _) => not_touched(&setup, &t, format!(
+                        "rig unhealthy {b}; the rig was not touched. Fix the bench, then run `lockrig rig check`"
+                    )),
+                    (None, Some(why)) => {
+                        let mut r = blank_result(&setup, &t, OffsetDateTime::now_utc());
+                        r.skipped = Some(why);
+                        r
+                    }
+                    (None, None) => run_trial_guarded(&setup, &t),
+                };
                 let verdict = result.outcome.verdict;
                 let skipped = result.skipped.clone();
                 let message = result.outcome.message.clone();
                 let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(report) = result.safe_state.as_ref().filter(|r| !r.confirmed) {
+                    s.health.mark(&result.trial, &report.problems.join("; "));
+                }
+                if skipped.is_none() && verdict == Verdict::Error && setup.abort_on_rig_error && s.aborted.is_none() {
+                    s.aborted = Some(format!(
+                        "not run: the suite's policy aborts after a rig error, and {} had one",
+                        result.trial
+                    ));
+                }
                 match (&skipped, verdict) {
                     (Some(_), _) => s.summary.skipped += 1,
                     (None, Verdict::Pass) => s.summary.passed += 1,
@@ -196,6 +240,13 @@ fn run_trial_guarded(setup: &Setup, t: &Trial) -> TrialResult {
     )
 }
 
+/// An error result for a trial that was not run because the rig is broken.
+fn not_touched(setup: &Setup, t: &Trial, message: String) -> TrialResult {
+    let mut r = blank_result(setup, t, OffsetDateTime::now_utc());
+    r.outcome.message = Some(message);
+    r
+}
+
 fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResult {
     TrialResult {
         trial: t.name.clone(),
@@ -205,11 +256,17 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
         device: t.device.name.clone(),
         cycle: t.cycle,
         rig: setup.rig.file.rig.name.clone(),
-        sim_defects: setup.defects.iter().map(|d| d.name().to_string()).collect(),
+        sim_defects: setup
+            .sim
+            .defects
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect(),
         instruments: Vec::new(),
         started,
         wall_time: Duration::ZERO,
         skipped: None,
+        safe_state: None,
         outcome: rig_error(String::new()),
     }
 }
@@ -227,7 +284,9 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
             t.missing_roles.join(", ")
         ));
     } else {
-        result.outcome = execute_on_bench(setup, t, &mut result.instruments);
+        let (outcome, safe) = execute_on_bench(setup, t, &mut result.instruments);
+        result.outcome = outcome;
+        result.safe_state = Some(safe);
     }
     result.wall_time = wall.elapsed();
     result
@@ -244,19 +303,32 @@ fn rig_error(message: String) -> Outcome {
     }
 }
 
-fn execute_on_bench(setup: &Setup, t: &Trial, identities: &mut Vec<Identity>) -> Outcome {
+fn execute_on_bench(
+    setup: &Setup,
+    t: &Trial,
+    identities: &mut Vec<Identity>,
+) -> (Outcome, SafeStateReport) {
     let rig = &setup.rig;
+    let unconfirmed = |why: String| SafeStateReport {
+        confirmed: false,
+        problems: vec![why],
+    };
     let sim = if rig.is_simulated() {
-        match SimBench::start(&t.device, &setup.defects, TimeMode::Virtual) {
+        let mut options = setup.sim.clone();
+        options.log = options.log.map(|l| l.labelled(&t.name));
+        match SimBench::start(&t.device, &options, TimeMode::Virtual) {
             Ok(s) => Some(s),
-            Err(e) => return rig_error(format!("cannot start the simulated bench: {e}")),
+            Err(e) => {
+                let msg = format!("cannot start the simulated bench: {e}");
+                return (rig_error(msg.clone()), unconfirmed(msg));
+            }
         }
     } else {
         None
     };
     let mut bench = match Bench::open(rig, sim.as_ref()) {
         Ok(b) => b,
-        Err(e) => return rig_error(e.to_string()),
+        Err(e) => return (rig_error(e.to_string()), unconfirmed(e.to_string())),
     };
     identities.extend_from_slice(bench.identities());
     let ctx = Context {
@@ -264,10 +336,13 @@ fn execute_on_bench(setup: &Setup, t: &Trial, identities: &mut Vec<Identity>) ->
         console: t.device.console,
     };
     let mut outcome = scenario::execute(&mut bench, &t.steps, ctx, &corroboration_roles(rig));
-    let unsafe_roles = bench.apply_safe_state();
-    if !unsafe_roles.is_empty() {
-        let detail: Vec<String> = unsafe_roles.iter().map(|e| e.to_string()).collect();
-        let msg = format!("safe state not confirmed: {}", detail.join("; "));
+    let problems: Vec<String> = bench
+        .apply_safe_state()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    if !problems.is_empty() {
+        let msg = format!("safe state not confirmed: {}", problems.join("; "));
         outcome.log.push(msg.clone());
         outcome.message = Some(match outcome.message.take() {
             Some(m) => format!("{m}; {msg}"),
@@ -275,5 +350,9 @@ fn execute_on_bench(setup: &Setup, t: &Trial, identities: &mut Vec<Identity>) ->
         });
         outcome.verdict = Verdict::Error;
     }
-    outcome
+    let safe = SafeStateReport {
+        confirmed: problems.is_empty(),
+        problems,
+    };
+    (outcome, safe)
 }

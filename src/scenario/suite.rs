@@ -24,7 +24,21 @@ pub const BUILTIN: &[(&str, &str)] = &[(
 struct SuiteFile {
     name: String,
     description: String,
+    #[serde(default)]
+    on_rig_error: OnRigError,
     check: Vec<CheckFile>,
+}
+
+/// What the run does after a trial ends in a rig error (the rig's safe state was
+/// confirmed; if it was not, the rig is marked broken whatever this says).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRigError {
+    /// Go on with the next trial.
+    #[default]
+    Continue,
+    /// Skip every remaining trial.
+    Abort,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +93,8 @@ pub struct Suite {
     pub description: String,
     /// Checks in file order.
     pub checks: Vec<Check>,
+    /// Policy after a rig error.
+    pub on_rig_error: OnRigError,
     /// The source, for error positions.
     pub source: Source,
 }
@@ -170,6 +186,7 @@ impl Suite {
             name: file.name,
             description: file.description,
             checks,
+            on_rig_error: file.on_rig_error,
             source,
         })
     }

@@ -16,6 +16,7 @@ use embedded_hal::i2c::{
     ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress,
 };
 
+use super::faults::Fault;
 use super::world::World;
 
 /// The configuration register's reset value.
@@ -138,15 +139,19 @@ impl embedded_hal::i2c::Error for SimI2cError {
 }
 
 /// The simulator's I2C bus, with the INA219 at [`ADDRESS`].
-#[derive(Clone)]
 pub struct SimI2c {
     world: Arc<Mutex<World>>,
+    /// Good transactions left before an injected NACK fault, if one is set.
+    nack_after: Option<u32>,
 }
 
 impl SimI2c {
-    /// A bus on a world.
-    pub fn new(world: Arc<Mutex<World>>) -> Self {
-        Self { world }
+    /// A bus on a world, optionally with an injected fault (the meter NACKs).
+    pub fn new(world: Arc<Mutex<World>>, fault: Option<Fault>) -> Self {
+        Self {
+            world,
+            nack_after: fault.map(|f| f.after),
+        }
     }
 }
 
@@ -160,7 +165,15 @@ impl I2c<SevenBitAddress> for SimI2c {
         address: u8,
         operations: &mut [Operation<'_>],
     ) -> Result<(), Self::Error> {
-        if address != ADDRESS {
+        let faulted = match &mut self.nack_after {
+            Some(0) => true,
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+            None => false,
+        };
+        if address != ADDRESS || faulted {
             return Err(SimI2cError(ErrorKind::NoAcknowledge(
                 NoAcknowledgeSource::Address,
             )));
@@ -249,7 +262,8 @@ mod tests {
         world.advance(std::time::Duration::from_millis(100));
         let world = Arc::new(Mutex::new(world));
         let mut meter =
-            crate::drivers::ina219::Ina219::open(SimI2c::new(world), ADDRESS, 0.1, 2.0).unwrap();
+            crate::drivers::ina219::Ina219::open(SimI2c::new(world, None), ADDRESS, 0.1, 2.0)
+                .unwrap();
         assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
         let amps = meter.current().unwrap();
         assert!((amps - 0.252).abs() < 0.002, "{amps}");

@@ -10,6 +10,7 @@ pub mod board;
 mod console;
 pub mod defects;
 mod dp800;
+pub mod faults;
 pub mod ina219;
 mod lcus;
 mod numato;
@@ -21,12 +22,65 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use defects::Defect;
+pub use faults::Fault;
 pub use world::{TimeMode, World};
 
 use crate::clock::Clock;
 use crate::config::device::DeviceProfile;
 use crate::signals;
 use pty::PtyServer;
+
+/// How to build a simulated bench beyond the device: defects, faults, evidence log.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Board defects.
+    pub defects: Vec<Defect>,
+    /// Instrument faults.
+    pub faults: Vec<Fault>,
+    /// Where the simulated instruments record every output change they see.
+    pub log: Option<SimLog>,
+}
+
+/// A shared, append-only record of what the simulated instruments saw: one line per
+/// output change and one per bench teardown saying whether it was left safe. Each line
+/// is one `write` to a file opened for appending, so it survives an abrupt exit.
+#[derive(Debug, Clone)]
+pub struct SimLog {
+    file: Arc<Mutex<std::fs::File>>,
+    label: String,
+}
+
+impl SimLog {
+    /// Opens (appending) the log file.
+    pub fn create(path: &std::path::Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            file: Arc::new(Mutex::new(file)),
+            label: String::new(),
+        })
+    }
+
+    /// The same log, with lines labelled `label` (the trial).
+    pub fn labelled(&self, label: &str) -> Self {
+        Self {
+            file: self.file.clone(),
+            label: label.to_string(),
+        }
+    }
+
+    /// Appends one line.
+    pub fn line(&self, text: &str) {
+        use std::io::Write;
+        let line = format!("{} {text}\n", self.label);
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            tracing::error!("simulator log: {e}");
+        }
+    }
+}
 
 /// The simulated instruments, by the name a rig file's `sim = "..."` uses.
 pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console"];
@@ -36,28 +90,43 @@ pub struct SimBench {
     world: Arc<Mutex<World>>,
     servers: Vec<(&'static str, PtyServer)>,
     virtual_time: bool,
+    meter_fault: Option<Fault>,
 }
 
 impl SimBench {
     /// Builds the bench with `device` mounted and serves its instruments on ptys.
-    pub fn start(device: &DeviceProfile, defects: &[Defect], mode: TimeMode) -> io::Result<Self> {
-        let board = board::Board::new(device, defects);
-        let world = Arc::new(Mutex::new(World::new(board, mode)));
+    pub fn start(device: &DeviceProfile, options: &SimOptions, mode: TimeMode) -> io::Result<Self> {
+        let faults = &options.faults;
+        let board = board::Board::new(device, &options.defects);
+        let mut world = World::new(board, mode);
+        if let Some(log) = &options.log {
+            world.log_to(log.clone());
+        }
+        let world = Arc::new(Mutex::new(world));
         let firmware = format!("lockboard-sim 1.0 ({})", device.name);
-        let protocols: [(&'static str, Box<dyn pty::Protocol>); 4] = [
-            ("psu", Box::<dp800::Dp800Sim>::default()),
-            ("relays", Box::<lcus::LcusSim>::default()),
-            ("gpio", Box::<numato::NumatoSim>::default()),
-            ("console", Box::new(console::ConsoleSim::new(firmware))),
+        use faults::Target;
+        let protocols: [(&'static str, Target, Box<dyn pty::Protocol>); 4] = [
+            ("psu", Target::Psu, Box::<dp800::Dp800Sim>::default()),
+            ("relays", Target::Relays, Box::<lcus::LcusSim>::default()),
+            ("gpio", Target::Gpio, Box::<numato::NumatoSim>::default()),
+            (
+                "console",
+                Target::Console,
+                Box::new(console::ConsoleSim::new(firmware)),
+            ),
         ];
         let mut servers = Vec::new();
-        for (name, proto) in protocols {
+        for (name, target, mut proto) in protocols {
+            if let Some(f) = faults.iter().find(|f| f.target == target) {
+                proto = Box::new(faults::Faulty::new(proto, *f));
+            }
             servers.push((name, PtyServer::spawn(world.clone(), proto)?));
         }
         Ok(Self {
             world,
             servers,
             virtual_time: matches!(mode, TimeMode::Virtual),
+            meter_fault: faults.iter().find(|f| f.target == Target::Meter).copied(),
         })
     }
 
@@ -71,7 +140,7 @@ impl SimBench {
 
     /// The simulator's I2C bus.
     pub fn i2c(&self) -> ina219::SimI2c {
-        ina219::SimI2c::new(self.world.clone())
+        ina219::SimI2c::new(self.world.clone(), self.meter_fault)
     }
 
     /// The clock scenarios use on this bench.
@@ -85,9 +154,17 @@ impl SimBench {
         }
     }
 
-    /// The world, for tests and the `sim serve` status line.
+    /// The world, for tests.
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for SimBench {
+    fn drop(&mut self) {
+        // Stop the emulators first, so nothing changes after the verdict below.
+        self.servers.clear();
+        self.world().log_teardown();
     }
 }
 

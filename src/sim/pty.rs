@@ -21,6 +21,10 @@ pub trait Protocol: Send + 'static {
     fn idle(&mut self, _world: &mut World) -> Vec<u8> {
         Vec::new()
     }
+    /// True once the instrument has gone away: the server closes the pty.
+    fn closed(&self) -> bool {
+        false
+    }
 }
 
 /// A running emulator on a pty. Stops when dropped.
@@ -123,6 +127,11 @@ fn serve(
             }
             out
         };
+        if protocol.closed() {
+            // Returning drops the master (and the slave this thread holds): the host
+            // sees the port hang up, as when an adapter is unplugged.
+            return;
+        }
         let mut rest = &reply[..];
         while !rest.is_empty() {
             match nix::unistd::write(master, rest) {

@@ -88,6 +88,7 @@ pub struct World {
     amps: f64,
     console_out: VecDeque<String>,
     outputs: Vec<OutputEvent>,
+    log: Option<super::SimLog>,
 }
 
 impl World {
@@ -109,6 +110,7 @@ impl World {
             amps: 0.0,
             console_out: VecDeque::new(),
             outputs: Vec::new(),
+            log: None,
         };
         w.settle();
         w
@@ -209,7 +211,35 @@ impl World {
     }
 
     fn record(&mut self, what: String) {
+        if let Some(log) = &self.log {
+            log.line(&format!("t={:.3}ms {what}", self.now.as_secs_f64() * 1e3));
+        }
         self.outputs.push(OutputEvent { at: self.now, what });
+    }
+
+    /// Records output changes and the teardown verdict to `log` from now on.
+    pub fn log_to(&mut self, log: super::SimLog) {
+        self.log = Some(log);
+    }
+
+    /// Writes whether the bench was left safe: `end safe`, or `end UNSAFE: ...`.
+    pub fn log_teardown(&self) {
+        if let Some(log) = &self.log {
+            let live: Vec<String> = (0..self.psu.len())
+                .filter(|i| self.psu[*i].on)
+                .map(|i| format!("CH{} ON", i + 1))
+                .chain(
+                    (0..RELAYS)
+                        .filter(|i| self.relays[*i])
+                        .map(|i| format!("relay {} ON", i + 1)),
+                )
+                .collect();
+            if live.is_empty() {
+                log.line("end safe");
+            } else {
+                log.line(&format!("end UNSAFE: {}", live.join(", ")));
+            }
+        }
     }
 
     /// Every output change the simulator has seen.

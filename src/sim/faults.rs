@@ -1,0 +1,225 @@
+//! Instrument faults the simulator injects on demand, to prove that lockrig reports
+//! them as rig errors (never passes), returns to the safe state and never hangs.
+//!
+//! Written `INSTRUMENT:KIND[@N]`: the fault starts after N good exchanges (default 0).
+//! Each trial builds a fresh bench, so the count starts again in every trial.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::pty::Protocol;
+use super::world::World;
+
+/// Which simulated instrument misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The DP832 supply.
+    Psu,
+    /// The LCUS relay board.
+    Relays,
+    /// The Numato GPIO module.
+    Gpio,
+    /// The lock board console.
+    Console,
+    /// The INA219 on the I2C bus.
+    Meter,
+}
+
+/// How it misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Stops answering (the host times out).
+    Silent,
+    /// Answers with line noise, control characters and ANSI escapes.
+    Garbage,
+    /// Answers, but later than any sane timeout.
+    Delay,
+    /// Disappears: the port closes, as when a USB adapter is unplugged.
+    Drop,
+    /// NACKs every I2C transaction (the meter only).
+    Nack,
+}
+
+/// A fault: target, kind, and how many good exchanges come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The instrument.
+    pub target: Target,
+    /// The misbehaviour.
+    pub kind: Kind,
+    /// Good exchanges before it starts.
+    pub after: u32,
+}
+
+/// How late a delayed reply comes: well past the default 500 ms exchange timeout.
+pub const DELAY: Duration = Duration::from_millis(1500);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("psu", Target::Psu),
+    ("relays", Target::Relays),
+    ("gpio", Target::Gpio),
+    ("console", Target::Console),
+    ("meter", Target::Meter),
+];
+const KINDS: &[(&str, Kind)] = &[
+    ("silent", Kind::Silent),
+    ("garbage", Kind::Garbage),
+    ("delay", Kind::Delay),
+    ("drop", Kind::Drop),
+    ("nack", Kind::Nack),
+];
+
+fn names<T>(list: &[(&str, T)]) -> String {
+    list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (spec, after) = match s.split_once('@') {
+            Some((spec, n)) => (
+                spec,
+                n.parse()
+                    .map_err(|_| format!("`{s}`: expected a count after `@`, found `{n}`"))?,
+            ),
+            None => (s, 0),
+        };
+        let (t, k) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}`: expected INSTRUMENT:KIND[@N], like `psu:silent@10`"))?;
+        let target = TARGETS
+            .iter()
+            .find(|(n, _)| *n == t)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}`: unknown instrument `{t}`, expected one of: {}",
+                    names(TARGETS)
+                )
+            })?;
+        let kind = KINDS
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}`: unknown fault `{k}`, expected one of: {}",
+                    names(KINDS)
+                )
+            })?;
+        if (kind == Kind::Nack) != (target == Target::Meter) {
+            return Err(format!(
+                "`{s}`: `nack` is the I2C meter's fault, and the meter's only one"
+            ));
+        }
+        Ok(Self {
+            target,
+            kind,
+            after,
+        })
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = TARGETS
+            .iter()
+            .find(|(_, v)| *v == self.target)
+            .map_or("?", |(n, _)| n);
+        let k = KINDS
+            .iter()
+            .find(|(_, v)| *v == self.kind)
+            .map_or("?", |(n, _)| n);
+        write!(f, "{t}:{k}@{}", self.after)
+    }
+}
+
+/// Line noise with the things that break naive parsers and XML writers.
+pub const GARBAGE: &[u8] = b"\x1b[31m#?\x00\x07~\xff\xfe garbage\r\n";
+
+/// Wraps an emulator so it misbehaves after `after` exchanges.
+pub struct Faulty {
+    inner: Box<dyn Protocol>,
+    kind: Kind,
+    left: u32,
+    delayed: Option<(std::time::Instant, Vec<u8>)>,
+    closed: bool,
+}
+
+impl Faulty {
+    /// Wraps `inner` with a fault.
+    pub fn new(inner: Box<dyn Protocol>, fault: Fault) -> Self {
+        Self {
+            inner,
+            kind: fault.kind,
+            left: fault.after,
+            delayed: None,
+            closed: false,
+        }
+    }
+}
+
+impl Protocol for Faulty {
+    fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
+        let reply = self.inner.input(bytes, world);
+        if self.left > 0 {
+            if !reply.is_empty() {
+                self.left -= 1;
+            }
+            return reply;
+        }
+        match self.kind {
+            Kind::Silent | Kind::Nack => Vec::new(),
+            Kind::Garbage => GARBAGE.to_vec(),
+            Kind::Delay => {
+                let due = std::time::Instant::now() + DELAY;
+                let pending = self.delayed.get_or_insert((due, Vec::new()));
+                pending.1.extend_from_slice(&reply);
+                Vec::new()
+            }
+            Kind::Drop => {
+                self.closed = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn idle(&mut self, world: &mut World) -> Vec<u8> {
+        let mut out = if self.left == 0 && self.kind == Kind::Silent {
+            Vec::new()
+        } else {
+            self.inner.idle(world)
+        };
+        if let Some((due, _)) = &self.delayed {
+            if std::time::Instant::now() >= *due {
+                out.extend(self.delayed.take().map(|d| d.1).unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    fn closed(&self) -> bool {
+        self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_faults() {
+        let f: Fault = "psu:silent@10".parse().unwrap();
+        assert_eq!((f.target, f.kind, f.after), (Target::Psu, Kind::Silent, 10));
+        assert_eq!(f.to_string(), "psu:silent@10");
+        assert_eq!("meter:nack".parse::<Fault>().unwrap().after, 0);
+        assert!("psu:nack".parse::<Fault>().unwrap_err().contains("meter"));
+        assert!("pump:silent"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("psu, relays"));
+        assert!("psu:silent@x".parse::<Fault>().is_err());
+        assert!("psu".parse::<Fault>().is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! Instrument faults injected by the simulator: each is reported as a rig error
+//! naming the instrument (exit 3), never as a pass, with valid reports and no hang;
+//! a rig whose safe state cannot be confirmed is not touched again until checked.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn lockrig() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lockrig"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn only_dir(out: &Path) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    dirs.remove(0)
+}
+
+fn junit(path: &Path) -> junit_parser::TestSuites {
+    junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap()
+}
+
+fn validate_schema(path: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(path)
+        .output()
+    {
+        Ok(o) => assert!(
+            o.status.success(),
+            "{} fails junit-10.xsd:\n{}",
+            path.display(),
+            text(&o)
+        ),
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("xmllint not installed: schema check skipped")
+        }
+        Err(e) => panic!("xmllint is required in CI: {e}"),
+    }
+}
+
+/// (fault, instrument named in the error, trials that must not pass)
+const FAULTS: &[(&str, &str, &[&str])] = &[
+    (
+        "psu:silent@3",
+        "psu",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "psu:garbage@3",
+        "psu",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "psu:delay@3",
+        "psu",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "psu:drop@3",
+        "psu",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "relays:silent@2",
+        "relays",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "relays:garbage@2",
+        "relays",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "relays:drop@2",
+        "relays",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "gpio:silent@5",
+        "gpio",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "gpio:garbage@5",
+        "gpio",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "gpio:delay@5",
+        "gpio",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "gpio:drop@5",
+        "gpio",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+    (
+        "console:silent",
+        "board",
+        &["brownout::stays_locked::smartlock_4aa"],
+    ),
+    (
+        "console:garbage",
+        "board",
+        &["brownout::stays_locked::smartlock_4aa"],
+    ),
+    (
+        "console:drop",
+        "board",
+        &["brownout::stays_locked::smartlock_4aa"],
+    ),
+    (
+        "meter:nack@9",
+        "meter",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
+];
+
+#[test]
+fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
+    std::thread::scope(|scope| {
+        for &(fault, instrument, affected) in FAULTS {
+            scope.spawn(move || {
+                let out = tempfile::tempdir().unwrap();
+                let start = Instant::now();
+                let o = lockrig()
+                    .args([
+                        "run",
+                        "--sim-fault",
+                        fault,
+                        "--out",
+                        out.path().to_str().unwrap(),
+                    ])
+                    .output()
+                    .unwrap();
+                let took = start.elapsed();
+                assert_eq!(o.status.code(), Some(3), "{fault}: {}", text(&o));
+                assert!(took < Duration::from_secs(20), "{fault}: took {took:?}");
+                let dir = only_dir(out.path());
+                validate_schema(&dir.join("junit.xml"));
+                let suite = &junit(&dir.join("junit.xml")).suites[0];
+                for name in affected {
+                    let case = suite
+                        .cases
+                        .iter()
+                        .find(|c| c.original_name == *name)
+                        .unwrap();
+                    assert!(
+                        case.status.is_error(),
+                        "{fault}: {name} must be a rig error: {:?}",
+                        case.status
+                    );
+                    let msg = &case.status.error_as_ref().message;
+                    assert!(
+                        msg.contains(&format!("instrument `{instrument}`"))
+                            || msg.contains("rig unhealthy"),
+                        "{fault}: {name}: {msg}"
+                    );
+                }
+                let first = suite
+                    .cases
+                    .iter()
+                    .find(|c| c.original_name == affected[0])
+                    .unwrap();
+                assert!(
+                    first
+                        .status
+                        .error_as_ref()
+                        .message
+                        .contains(&format!("instrument `{instrument}`")),
+                    "{fault}: the first affected trial names the instrument"
+                );
+                // results.jsonl agrees, line by line.
+                let results = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+                for line in results.lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    if affected.contains(&v["trial"].as_str().unwrap()) {
+                        assert_eq!(v["outcome"]["verdict"], "error", "{fault}: {line}");
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_rig_left_unsafe_is_not_touched_again_in_the_run() {
+    let out = tempfile::tempdir().unwrap();
+    let o = lockrig()
+        .args([
+            "run",
+            "--sim-fault",
+            "psu:silent@3",
+            "--repeat",
+            "3",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let dir = only_dir(out.path());
+    let suite = &junit(&dir.join("junit.xml")).suites[0];
+    let first = &suite.cases[0];
+    assert!(first
+        .status
+        .error_as_ref()
+        .message
+        .contains("safe state not confirmed"));
+    for case in &suite.cases[1..] {
+        let msg = &case.status.error_as_ref().message;
+        assert!(
+            msg.contains("rig unhealthy") && msg.contains("not touched"),
+            "{msg}"
+        );
+    }
+    // The simulator saw only the first trial's bench: nothing touched the rig after it.
+    let log = std::fs::read_to_string(dir.join("sim-outputs.log")).unwrap();
+    let benches: std::collections::BTreeSet<_> = log
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(benches.len(), 1, "{log}");
+}
+
+#[test]
+fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml");
+    let text_in = std::fs::read_to_string(suite).unwrap().replacen(
+        "description =",
+        "on_rig_error = \"abort\"\ndescription =",
+        1,
+    );
+    let suite = dir.path().join("abort.toml");
+    std::fs::write(&suite, text_in).unwrap();
+    let out = dir.path().join("out");
+    let o = lockrig()
+        .args([
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--sim-fault",
+            "console:silent",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let cases = &junit(&only_dir(&out).join("junit.xml")).suites[0].cases;
+    assert!(cases[0].status.is_error());
+    assert!(cases[1].status.is_skipped(), "{:?}", cases[1].status);
+    assert!(cases[1]
+        .status
+        .skipped_as_ref()
+        .message
+        .contains("aborts after a rig error"));
+}
