@@ -476,14 +476,18 @@ struct Served {
 
 impl Served {
     fn start(defect: Option<&str>) -> Self {
+        let defect: Vec<&str> = defect.map_or(vec![], |d| vec!["--sim-defect", d]);
+        Self::start_with(&defect)
+    }
+
+    fn start_with(options: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let rig = dir.path().join("served.toml");
         std::fs::write(dir.path().join("suite.toml"), SERVED_SUITE).unwrap();
         let mut serve = lockrig();
-        serve.args(["sim", "serve", "--write-rig", rig.to_str().unwrap()]);
-        if let Some(d) = defect {
-            serve.args(["--sim-defect", d]);
-        }
+        serve
+            .args(["sim", "serve", "--write-rig", rig.to_str().unwrap()])
+            .args(options);
         let child = serve.stdout(std::process::Stdio::null()).spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !rig.exists() {
@@ -494,22 +498,41 @@ impl Served {
         Self { dir, child }
     }
 
+    fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).to_str().unwrap().to_string()
+    }
+
+    /// `lockrig ARGS --rig served.toml`, sharing this bench's lock directory.
+    fn lockrig(&self, args: &[&str]) -> Command {
+        let mut c = lockrig();
+        c.args(args)
+            .args(["--rig", &self.path("served.toml")])
+            .env("LOCKRIG_LOCK_DIR", self.path("locks"));
+        c
+    }
+
     /// `lockrig run` on the served rig with the served suite; `out` names its run folder.
     fn run(&self, out: &str, extra: &[&str]) -> Command {
-        let p = |f: &str| self.dir.path().join(f).to_str().unwrap().to_string();
-        let mut c = lockrig();
-        c.args([
+        let mut c = self.lockrig(&[
             "run",
-            "--rig",
-            &p("served.toml"),
             "--suite",
-            &p("suite.toml"),
+            &self.path("suite.toml"),
             "--out",
-            &p(out),
-        ])
-        .args(extra)
-        .env("LOCKRIG_LOCK_DIR", p("locks"));
+            &self.path(out),
+        ]);
+        c.args(extra);
         c
+    }
+
+    /// The broken-rig mark files in the lock directory.
+    fn health_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("locks"))
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "health"))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn junit(&self, out: &str) -> TestSuites {
@@ -564,5 +587,63 @@ fn a_second_run_on_a_held_rig_is_refused_naming_the_holder_or_waits() {
     let waiting = served.run("third", &["--wait", "60s"]).output().unwrap();
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(waiting.status.code(), Some(0), "{}", text(&waiting));
+    served.stop();
+}
+
+#[test]
+fn a_broken_mark_outlives_the_run_until_rig_check_confirms_the_safe_state() {
+    // A supply that stops answering mid-check: the safe state cannot be confirmed.
+    let served = Served::start_with(&["--sim-fault", "psu:silent@6"]);
+    let o = served.run("first", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let marks = served.health_files();
+    assert_eq!(
+        marks.len(),
+        1,
+        "the broken mark is persisted beside the lock"
+    );
+    assert!(std::fs::read_to_string(&marks[0])
+        .unwrap()
+        .contains("instrument `psu`"));
+    // The next run does not touch the rig at all.
+    let o = served.run("second", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &served.junit("second").suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.contains("rig unhealthy") && msg.contains("lockrig rig check"),
+        "{msg}"
+    );
+    // A check of a still-broken rig fails and keeps the mark.
+    let o = served.lockrig(&["rig", "check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(served.health_files().len(), 1);
+    served.stop();
+
+    // A repaired bench: `rig check` confirms the safe state and clears the mark.
+    let served = Served::start(None);
+    let o = served.run("healthy", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lock = std::fs::read_dir(served.path("locks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // As a broken run would have left it:
+    let mark = r#"{"reason":"role `main` on instrument `psu`: no reply","trial":"t","since":"2026-11-21T00:00:00Z"}"#;
+    std::fs::write(lock.with_extension("health"), mark).unwrap();
+    let o = served.run("refused", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let o = served.lockrig(&["rig", "check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("healthy"),
+        "{}",
+        text(&o)
+    );
+    assert!(served.health_files().is_empty());
+    let o = served.run("again", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     served.stop();
 }

@@ -17,12 +17,21 @@ use crate::run::TrialResult;
 use crate::scenario::Verdict;
 
 /// Accumulates results and keeps the file current.
+///
+/// The file is rewritten atomically after a result at most every [`REWRITE_EVERY`]
+/// (every check on a real bench, where checks take seconds; in batches on the
+/// simulator, where they take milliseconds), and always when the report is dropped.
 pub struct JunitReport {
     path: PathBuf,
     suite: String,
     started: OffsetDateTime,
     cases: Vec<TestCase>,
+    written: Option<std::time::Instant>,
+    dirty: bool,
 }
+
+/// The shortest interval between two rewrites of the file.
+pub const REWRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn millis(d: std::time::Duration) -> time::Duration {
     time::Duration::milliseconds(d.as_millis().min(i64::MAX as u128) as i64)
@@ -82,6 +91,8 @@ impl JunitReport {
             suite: suite.to_string(),
             started: OffsetDateTime::now_utc(),
             cases: Vec::new(),
+            written: None,
+            dirty: false,
         }
     }
 
@@ -108,11 +119,17 @@ impl JunitReport {
         case.set_classname(&sanitize(&format!("lockrig.{}.{}", self.suite, r.device)));
         case.set_system_out(&system_out(r));
         self.cases.push(case);
-        self.write()
+        self.dirty = true;
+        if self.written.is_none_or(|t| t.elapsed() >= REWRITE_EVERY) {
+            self.write()?;
+        }
+        Ok(())
     }
 
-    /// Writes the current document.
-    pub fn write(&self) -> io::Result<()> {
+    /// Writes the current document now.
+    pub fn write(&mut self) -> io::Result<()> {
+        self.written = Some(std::time::Instant::now());
+        self.dirty = false;
         let suite = TestSuiteBuilder::new(&format!("lockrig.{}", self.suite))
             .set_timestamp(self.started)
             .add_testcases(self.cases.iter().cloned())
@@ -124,5 +141,15 @@ impl JunitReport {
             .write_xml(&mut xml)
             .map_err(io::Error::other)?;
         write_atomic(&self.path, &xml)
+    }
+}
+
+impl Drop for JunitReport {
+    fn drop(&mut self) {
+        if self.dirty {
+            if let Err(e) = self.write() {
+                tracing::error!("cannot write {}: {e}", self.path.display());
+            }
+        }
     }
 }

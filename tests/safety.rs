@@ -1,0 +1,152 @@
+//! Killed at any moment, lockrig leaves the rig safe and its reports valid.
+//!
+//! The simulated instruments record every output change they see and, when each
+//! trial's bench is torn down, whether every output was off (`end safe`). That record
+//! is what this test trusts: not lockrig's own account.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn junit_ok(path: &Path) -> usize {
+    let report =
+        junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    if let Ok(o) = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(path)
+        .output()
+    {
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "xmllint is required in CI"
+        );
+    }
+    report.suites[0].cases.len()
+}
+
+/// Runs lockrig, kills it `delay` after its reports exist, and checks the aftermath.
+/// Returns (the kill landed mid-run, a trial was cut short and reported as an error).
+fn kill_and_check(signal: Signal, delay: Duration) -> (bool, bool) {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockrig"))
+        .args([
+            "run",
+            "--repeat",
+            "150",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dir = loop {
+        let found = std::fs::read_dir(out.path())
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path())
+            .filter(|d| d.join("junit.xml").exists());
+        if let Some(d) = found {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    std::thread::sleep(delay);
+    let _ = kill(Pid::from_raw(child.id() as i32), signal);
+    let code = child.wait().unwrap().code();
+    let interrupted = code == Some(128 + signal as i32);
+    assert!(
+        interrupted || code == Some(0),
+        "{signal} after {delay:?}: exit {code:?}"
+    );
+
+    let cases = junit_ok(&dir.join("junit.xml"));
+    let results = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    let mut cut_short = false;
+    for line in results.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
+        let msg = v["outcome"]["message"].as_str().unwrap_or_default();
+        if msg.contains("interrupted by") {
+            assert_eq!(v["outcome"]["verdict"], "error", "{line}");
+            cut_short = true;
+        }
+    }
+    assert_eq!(
+        results.lines().count(),
+        cases,
+        "junit.xml and results.jsonl agree"
+    );
+    if interrupted {
+        assert_eq!(cases, 300, "every trial is reported, run or not");
+    }
+
+    // What the simulated instruments saw: every bench ends safe.
+    let log = std::fs::read_to_string(dir.join("sim-outputs.log")).unwrap_or_default();
+    let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in log.lines() {
+        let (bench, what) = line.split_once(' ').unwrap();
+        assert!(
+            !what.starts_with("end UNSAFE"),
+            "{signal} after {delay:?}: {line}"
+        );
+        last.insert(bench, what);
+    }
+    for (bench, what) in last {
+        assert_eq!(
+            what, "end safe",
+            "{signal} after {delay:?}: bench {bench} was never torn down"
+        );
+    }
+    (interrupted, cut_short)
+}
+
+#[test]
+fn killed_at_fifty_moments_the_rig_ends_safe_and_reports_stay_valid() {
+    // 25 SIGINT and 25 SIGTERM, spread over the run; five at a time.
+    let points: Vec<(Signal, Duration)> = (0..50u64)
+        .map(|i| {
+            let signal = if i % 2 == 0 {
+                Signal::SIGINT
+            } else {
+                Signal::SIGTERM
+            };
+            (signal, Duration::from_micros((i * 7919) % 400_000))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for batch in points.chunks(5) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&(sig, d)| s.spawn(move || kill_and_check(sig, d)))
+                .collect();
+            outcomes.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        });
+    }
+    let mid_run = outcomes.iter().filter(|o| o.0).count();
+    let cut_short = outcomes.iter().filter(|o| o.1).count();
+    eprintln!("{mid_run} of 50 kills landed mid-run, {cut_short} cut a trial short");
+    assert!(mid_run >= 45, "only {mid_run} of 50 kills landed mid-run");
+    assert!(
+        cut_short >= 10,
+        "only {cut_short} kills cut a trial short and reported it as an error"
+    );
+}
