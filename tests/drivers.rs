@@ -107,3 +107,23 @@ fn console_answers_when_powered_and_times_out_when_not() {
     assert!(console.version().unwrap().contains("smartlock_4aa"));
     assert_eq!(console.take_events(), ["BOOT POR"]);
 }
+
+#[test]
+fn dp800_protection_switches_the_output_off_above_its_ovp_level() {
+    let sim = bench("smartlock_4aa");
+    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    psu.protect(1, 7.0, 1.5).unwrap();
+    psu.set_voltage(1, 6.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    assert!(psu.output(1).unwrap());
+    assert_eq!(psu.tripped(1).unwrap(), (false, false));
+    // A runaway command past the armed level: the supply itself cuts the output.
+    psu.set_voltage(1, 9.0).unwrap();
+    assert!(!psu.output(1).unwrap(), "OVP switched the output off");
+    assert_eq!(psu.tripped(1).unwrap(), (true, false));
+    assert!(sim
+        .world()
+        .output_log()
+        .iter()
+        .any(|e| e.what == "CH1 OFF (OVP tripped)"));
+}

@@ -150,3 +150,68 @@ fn killed_at_fifty_moments_the_rig_ends_safe_and_reports_stay_valid() {
         "only {cut_short} kills cut a trial short and reported it as an error"
     );
 }
+
+#[test]
+fn a_bench_dropped_mid_check_as_on_a_panic_returns_to_its_safe_state() {
+    use lockrig::config::device::DeviceProfile;
+    use lockrig::config::rig::Rig;
+    use lockrig::rig::Bench;
+    use lockrig::sim::{SimBench, SimOptions, TimeMode};
+
+    let rig = Rig::builtin_sim().unwrap();
+    let device = DeviceProfile::load("maglock_12v").unwrap();
+    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut bench = Bench::open(&rig, Some(&sim)).unwrap();
+        bench
+            .set_voltage("main", lockrig::units::Volts(12.0))
+            .unwrap();
+        bench.set_output("main", true).unwrap();
+        bench.set_switch("door_push", true).unwrap();
+        assert!(!sim.world().is_safe());
+        panic!("a bug in the middle of a check");
+    }));
+    assert!(result.is_err());
+    assert!(
+        sim.world().is_safe(),
+        "the drop guard applied the safe state during unwinding"
+    );
+    let log: Vec<_> = sim
+        .world()
+        .output_log()
+        .iter()
+        .map(|e| e.what.clone())
+        .collect();
+    assert_eq!(
+        log,
+        ["CH1 ON", "relay 1 ON", "relay 1 OFF", "CH1 OFF"],
+        "actuators released before power"
+    );
+}
+
+#[test]
+fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
+    use lockrig::config::device::DeviceProfile;
+    use lockrig::config::rig::Rig;
+    use lockrig::rig::{Bench, RoleError};
+    use lockrig::sim::{SimBench, SimOptions, TimeMode};
+    use lockrig::units::{Amps, Volts};
+
+    let rig = Rig::builtin_sim().unwrap();
+    let device = DeviceProfile::load("maglock_12v").unwrap();
+    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+    let mut bench = Bench::open(&rig, Some(&sim)).unwrap();
+    bench.set_voltage("main", Volts(12.0)).unwrap();
+    let err = bench.set_voltage("main", Volts(24.0)).unwrap_err();
+    assert!(matches!(err, RoleError::Envelope { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("24V on `main` exceeds the envelope limit 14V"),
+        "{err}"
+    );
+    assert!(matches!(
+        bench.set_current_limit("main", Amps(5.0)),
+        Err(RoleError::Envelope { .. })
+    ));
+    assert_eq!(sim.world().psu[0].set_v, 12.0, "the supply never saw 24 V");
+}

@@ -55,6 +55,9 @@ pub fn system_out(r: &TrialResult) -> String {
             i.instrument, i.driver, i.identity
         );
     }
+    for p in &r.protections {
+        let _ = writeln!(s, "protection: {p}");
+    }
     if let Some(role) = &r.outcome.decided_by {
         let _ = writeln!(s, "decided by: {role}");
     }

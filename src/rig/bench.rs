@@ -117,6 +117,7 @@ pub struct Bench {
     safe_state: Vec<(String, SafeState)>,
     setpoints: BTreeMap<String, Volts>,
     identities: Vec<Identity>,
+    protections: Vec<String>,
     clock: Arc<dyn Clock>,
     safe: bool,
 }
@@ -258,6 +259,7 @@ impl Bench {
             safe_state: Vec::new(),
             setpoints: BTreeMap::new(),
             identities,
+            protections: Vec::new(),
             clock,
             safe: false,
         };
@@ -294,6 +296,24 @@ impl Bench {
             }
             if let Some(env) = rig.envelope(role) {
                 bench.envelope.insert(role.to_string(), env);
+                // The instrument enforces the envelope too, even if lockrig dies.
+                if let Some(r) = bench.supplies.get_mut(role) {
+                    let armed = r.call(role, |d| d.set_protection(env.max_volts, env.max_amps))?;
+                    bench.protections.push(format!(
+                        "{role}: {}",
+                        if armed {
+                            format!(
+                                "OVP {} / OCP {} armed on {}",
+                                env.max_volts, env.max_amps, r.instrument
+                            )
+                        } else {
+                            format!(
+                                "{} has no OVP/OCP; the envelope is enforced by lockrig only",
+                                r.instrument
+                            )
+                        }
+                    ));
+                }
             }
             if let Some(state) = rig.safe_state(role) {
                 bench.safe_state.push((role.to_string(), state));
@@ -310,6 +330,11 @@ impl Bench {
     /// Instrument identities, for the evidence record.
     pub fn identities(&self) -> &[Identity] {
         &self.identities
+    }
+
+    /// The hardware protection armed for each supply role, for the evidence record.
+    pub fn protections(&self) -> &[String] {
+        &self.protections
     }
 
     fn supply(&mut self, role: &str) -> Result<&mut Role<dyn Supply>, RoleError> {

@@ -24,6 +24,12 @@ pub trait Supply: Send {
     fn set_output(&mut self, on: bool) -> Result<()>;
     /// Measures output voltage and current.
     fn measure(&mut self) -> Result<(Volts, Amps)>;
+    /// Arms the instrument's own over-voltage and over-current protection, so the
+    /// envelope holds even if lockrig stops commanding. Returns false when the
+    /// instrument has no such protection.
+    fn set_protection(&mut self, _ovp: Volts, _ocp: Amps) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// An on/off output: a relay, a MOSFET, a GPIO line.

@@ -68,6 +68,8 @@ pub struct TrialResult {
     pub sim_defects: Vec<String>,
     /// Instrument identities.
     pub instruments: Vec<Identity>,
+    /// Hardware protection armed per supply role (OVP/OCP from the envelope).
+    pub protections: Vec<String>,
     /// When the trial started (UTC, RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
@@ -263,6 +265,7 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
             .map(|d| d.name().to_string())
             .collect(),
         instruments: Vec::new(),
+        protections: Vec::new(),
         started,
         wall_time: Duration::ZERO,
         skipped: None,
@@ -284,7 +287,7 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
             t.missing_roles.join(", ")
         ));
     } else {
-        let (outcome, safe) = execute_on_bench(setup, t, &mut result.instruments);
+        let (outcome, safe) = execute_on_bench(setup, t, &mut result);
         result.outcome = outcome;
         result.safe_state = Some(safe);
     }
@@ -306,7 +309,7 @@ fn rig_error(message: String) -> Outcome {
 fn execute_on_bench(
     setup: &Setup,
     t: &Trial,
-    identities: &mut Vec<Identity>,
+    record: &mut TrialResult,
 ) -> (Outcome, SafeStateReport) {
     let rig = &setup.rig;
     let unconfirmed = |why: String| SafeStateReport {
@@ -330,7 +333,8 @@ fn execute_on_bench(
         Ok(b) => b,
         Err(e) => return (rig_error(e.to_string()), unconfirmed(e.to_string())),
     };
-    identities.extend_from_slice(bench.identities());
+    record.instruments.extend_from_slice(bench.identities());
+    record.protections.extend_from_slice(bench.protections());
     let ctx = Context {
         poll: setup.poll,
         console: t.device.console,

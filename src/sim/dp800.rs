@@ -57,6 +57,50 @@ impl Dp800Sim {
                     _ => self.error(-224, "Illegal parameter value"),
                 }
             }
+            "OUTP:OVP:VAL" | "OUTP:OCP:VAL" => {
+                let (ch, v) = args.split_once(',').unwrap_or(("", ""));
+                match (channel(ch), v.trim().parse::<f64>()) {
+                    (Some(ch), Ok(v)) if v > 0.0 => {
+                        let p = &mut w.psu[ch - 1];
+                        if head == "OUTP:OVP:VAL" {
+                            p.ovp.0 = v;
+                        } else {
+                            p.ocp.0 = v;
+                        }
+                        w.settle();
+                    }
+                    (Some(_), Ok(_)) => self.error(-222, "Data out of range"),
+                    _ => self.error(-224, "Illegal parameter value"),
+                }
+            }
+            "OUTP:OVP" | "OUTP:OCP" => {
+                let (ch, state) = args.split_once(',').unwrap_or(("", ""));
+                match (channel(ch), state.trim()) {
+                    (Some(ch), s @ ("ON" | "OFF")) => {
+                        let p = &mut w.psu[ch - 1];
+                        let armed = if head == "OUTP:OVP" {
+                            &mut p.ovp.1
+                        } else {
+                            &mut p.ocp.1
+                        };
+                        *armed = s == "ON";
+                        w.settle();
+                    }
+                    _ => self.error(-224, "Illegal parameter value"),
+                }
+            }
+            "OUTP:OVP:QUES?" | "OUTP:OCP:QUES?" => match channel(args) {
+                Some(ch) => {
+                    let p = w.psu[ch - 1];
+                    let tripped = if head == "OUTP:OVP:QUES?" {
+                        p.tripped.0
+                    } else {
+                        p.tripped.1
+                    };
+                    return Some(if tripped { "YES" } else { "NO" }.into());
+                }
+                None => self.error(-224, "Illegal parameter value"),
+            },
             "OUTP?" => match channel(args) {
                 Some(ch) => return Some(if w.psu[ch - 1].on { "ON" } else { "OFF" }.into()),
                 None => self.error(-224, "Illegal parameter value"),

@@ -48,6 +48,12 @@ pub struct PsuChannel {
     pub max_v: f64,
     /// Channel rating: current.
     pub max_i: f64,
+    /// Over-voltage protection: level and armed.
+    pub ovp: (f64, bool),
+    /// Over-current protection: level and armed.
+    pub ocp: (f64, bool),
+    /// Which protection has tripped: (OVP, OCP). A trip switches the output off.
+    pub tripped: (bool, bool),
 }
 
 impl PsuChannel {
@@ -58,6 +64,9 @@ impl PsuChannel {
             on: false,
             max_v,
             max_i,
+            ovp: (max_v * 1.1, false),
+            ocp: (max_i * 1.1, false),
+            tripped: (false, false),
         }
     }
 }
@@ -153,6 +162,7 @@ impl World {
 
     /// Recomputes the electrical and mechanical state from the inputs (no time passes).
     pub fn settle(&mut self) {
+        self.trip_protection();
         let ch = self.psu[0];
         self.volts = if ch.on {
             let demand = self.board.current_at(ch.set_v);
@@ -170,6 +180,33 @@ impl World {
         let handle = self.relays[HANDLE_RELAY - 1] && self.board.has_mechanical_egress();
         self.door_open = pushed && (!self.board.latched() || handle);
         self.ina.set_inputs(self.volts, self.amps * SHUNT_OHM);
+    }
+
+    /// Switches off any output whose armed OVP/OCP level its setting or load exceeds,
+    /// as the supply's protection does.
+    fn trip_protection(&mut self) {
+        for i in 0..self.psu.len() {
+            let c = self.psu[i];
+            if !c.on {
+                continue;
+            }
+            let amps = if i == 0 {
+                self.board.current_at(c.set_v).min(c.set_i)
+            } else {
+                0.0
+            };
+            let ovp = c.ovp.1 && c.set_v > c.ovp.0;
+            let ocp = c.ocp.1 && amps > c.ocp.0;
+            if ovp || ocp {
+                self.psu[i].tripped = (ovp, ocp);
+                self.psu[i].on = false;
+                self.record(format!(
+                    "CH{} OFF ({} tripped)",
+                    i + 1,
+                    if ovp { "OVP" } else { "OCP" }
+                ));
+            }
+        }
     }
 
     /// Voltage at the lock's supply input.

@@ -11,6 +11,9 @@
 //! | output on/off | `:OUTP CH<n>,ON` / `:OUTP CH<n>,OFF` | - |
 //! | output state | `:OUTP? CH<n>` | `ON` / `OFF` |
 //! | measure | `:MEAS:VOLT? CH<n>`, `:MEAS:CURR? CH<n>` | number |
+//! | over-voltage protection | `:OUTP:OVP:VAL CH<n>,<V>`, `:OUTP:OVP CH<n>,ON` | - |
+//! | over-current protection | `:OUTP:OCP:VAL CH<n>,<A>`, `:OUTP:OCP CH<n>,ON` | - |
+//! | protection tripped? | `:OUTP:OVP:QUES? CH<n>`, `:OUTP:OCP:QUES? CH<n>` | `YES` / `NO` |
 //! | error queue | `:SYST:ERR?` | `0,"No error"` |
 //!
 //! The supply settles in tens of milliseconds (command processing < 118 ms, fall up to
@@ -72,6 +75,30 @@ impl Dp800 {
             "OFF" => Ok(false),
             other => Err(InstrumentError::garbage(&command, other, "`ON` or `OFF`")),
         }
+    }
+
+    /// Arms over-voltage and over-current protection at `volts` / `amps`:
+    /// `:OUTP:OVP:VAL`, `:OUTP:OVP ON`, `:OUTP:OCP:VAL`, `:OUTP:OCP ON`.
+    pub fn protect(&mut self, channel: u8, volts: f64, amps: f64) -> Result<()> {
+        self.scpi
+            .set(&format!(":OUTP:OVP:VAL CH{channel},{volts:.3}"))?;
+        self.scpi.set(&format!(":OUTP:OVP CH{channel},ON"))?;
+        self.scpi
+            .set(&format!(":OUTP:OCP:VAL CH{channel},{amps:.3}"))?;
+        self.scpi.set(&format!(":OUTP:OCP CH{channel},ON"))
+    }
+
+    /// `:OUTP:OVP:QUES? CH<n>` and `:OUTP:OCP:QUES? CH<n>`: which protection has tripped.
+    pub fn tripped(&mut self, channel: u8) -> Result<(bool, bool)> {
+        let mut ask = |what: &str| -> Result<bool> {
+            let command = format!(":OUTP:{what}:QUES? CH{channel}");
+            match self.scpi.query(&command)?.trim() {
+                "YES" => Ok(true),
+                "NO" => Ok(false),
+                other => Err(InstrumentError::garbage(&command, other, "`YES` or `NO`")),
+            }
+        };
+        Ok((ask("OVP")?, ask("OCP")?))
     }
 
     /// `:MEAS:VOLT? CH<n>`
