@@ -2,15 +2,19 @@
 //! notices between steps, finishes the current step, applies the safe state and
 //! writes the reports before exiting with 128 + signal.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static COUNT: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn record(sig: i32) {
-    // Only an atomic store: async-signal-safe.
-    RECEIVED.store(sig, Ordering::SeqCst);
+    // Only atomic operations: async-signal-safe. The first signal is the one obeyed;
+    // later ones are counted and reported, so a second Ctrl-C cannot cut the safe
+    // state short.
+    let _ = RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Installs the recording handler for SIGINT, SIGTERM and SIGHUP.
@@ -33,6 +37,11 @@ pub fn received() -> Option<Signal> {
         0 => None,
         n => Signal::try_from(n).ok(),
     }
+}
+
+/// How many terminating signals arrived in all.
+pub fn count() -> u32 {
+    COUNT.load(Ordering::SeqCst)
 }
 
 /// The conventional exit code for a signal: 128 + its number (130 for SIGINT).
