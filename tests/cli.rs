@@ -399,7 +399,7 @@ fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
 
 fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i32) {
     let out = tempfile::tempdir().unwrap();
-    let mut child = lockrig()
+    let child = lockrig()
         .args([
             "run",
             "--repeat",
