@@ -96,7 +96,7 @@ struct RunArgs {
     #[arg(long = "sim-fault", value_name = "FAULT")]
     sim_fault: Vec<Fault>,
     /// Sampling interval for `within` / `for` expectations.
-    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_poll)]
     poll: Duration,
     /// If another run holds the rig, wait for it (up to TIMEOUT, default 24h) instead
     /// of refusing.
@@ -129,6 +129,15 @@ enum SimCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_poll(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d < Duration::from_micros(100) => Err(format!(
+            "`{s}`: the sampling interval must be at least 100us"
+        )),
+        d => Ok(d),
+    }
 }
 
 /// Entry point: parses arguments, runs, maps errors to exit codes.

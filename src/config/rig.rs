@@ -21,6 +21,9 @@ pub const SIM_RIG: &str = include_str!("../../rigs/sim.toml");
 /// The INA219's bus inputs take 0-26 V (datasheet SBOS448, absolute maximum).
 pub const INA219_MAX_BUS: Volts = Volts(26.0);
 
+/// The INA219's widest shunt-voltage range (PGA /8).
+pub const INA219_MAX_SHUNT: Volts = Volts(0.32);
+
 /// A rig file as loaded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -390,7 +393,15 @@ impl Rig {
     }
 }
 
+/// The shortest exchange timeout a rig may set: below this every instrument times out.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(5);
+
 fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
+    let too_short = |t: Duration| t < MIN_TIMEOUT;
+    if too_short(file.rig.timeout) {
+        let at = src.text.find("timeout").unwrap_or(0);
+        return Err(src.error(at..at, "field `timeout`: expected at least 5ms"));
+    }
     let mut kinds = (0, 0);
     for (name, spec) in &file.instruments {
         let link = spec
@@ -418,13 +429,46 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 format!("instrument `{name}`: field `channels`: expected 1, 2, 4 or 8 (the LCUS board size)"),
             ));
         }
-        if driver == DriverKind::Ina219
-            && (spec.get_ref().shunt.is_none() || spec.get_ref().max_current.is_none())
-        {
+        let i = spec.get_ref();
+        if i.timeout.is_some_and(too_short) {
             return Err(src.error(
                 spec.span(),
-                format!("instrument `{name}`: an ina219 needs `shunt` and `max_current`"),
+                format!("instrument `{name}`: field `timeout`: expected at least 5ms"),
             ));
+        }
+        if driver == DriverKind::Ina219 {
+            let (Some(shunt), Some(max)) = (i.shunt, i.max_current) else {
+                return Err(src.error(
+                    spec.span(),
+                    format!("instrument `{name}`: an ina219 needs `shunt` and `max_current`"),
+                ));
+            };
+            if shunt.0 * max.0 > INA219_MAX_SHUNT.0 {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "instrument `{name}`: {max} through {shunt} drops {}, beyond the INA219's +/-320 mV shunt range: expected shunt x max_current <= 320mV",
+                        Volts(shunt.0 * max.0)
+                    ),
+                ));
+            }
+            if crate::drivers::ina219::calibration(shunt.0, max.0).is_none()
+                || shunt.0 <= 0.0
+                || max.0 <= 0.0
+            {
+                return Err(src.error(
+                    spec.span(),
+                    format!("instrument `{name}`: no INA219 calibration fits a {shunt} shunt at {max}: expected a shunt of about 1mohm-1ohm and a current the chip can resolve"),
+                ));
+            }
+            if let Link::I2c { address, .. } = &link {
+                if !(0x40..=0x4F).contains(address) {
+                    return Err(src.error(
+                        spec.span(),
+                        format!("instrument `{name}`: field `address`: expected 0x40..=0x4F for an INA219, found {address:#04x}"),
+                    ));
+                }
+            }
         }
         if link.is_simulated() {
             kinds.0 += 1;
@@ -642,6 +686,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("0-26 V"), "{msg}");
+    }
+
+    #[test]
+    fn ina219_needs_a_valid_address_and_calibration() {
+        let msg = sim_with("address = 0x40", "address = 0x20")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("expected 0x40..=0x4F"), "{msg}");
+        let msg = sim_with("shunt = \"0.1ohm\"", "shunt = \"100ohm\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("beyond the INA219's +/-320 mV shunt range"),
+            "{msg}"
+        );
+        let msg = sim_with("shunt = \"0.1ohm\"", "shunt = \"0.000001ohm\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no INA219 calibration fits"), "{msg}");
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        let msg = sim_with("timeout = \"500ms\"", "timeout = \"0ms\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("field `timeout`: expected at least 5ms"),
+            "{msg}"
+        );
     }
 
     #[test]
