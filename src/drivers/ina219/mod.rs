@@ -77,3 +77,78 @@ impl<I2C: I2c> Ina219<I2C> {
         Ok((raw.0 as i16) as f64 * self.current_lsb_ua as f64 / 1e6)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
+
+    use super::*;
+
+    const A: u8 = 0x40;
+
+    /// The exchange `open` makes: reset, read back the reset configuration, the
+    /// paranoid zero checks, then the calibration for 0.1 ohm / 2 A.
+    fn open_script() -> Vec<T> {
+        vec![
+            T::write(A, vec![0x00, 0xB9, 0x9F]),
+            T::write_read(A, vec![0x00], vec![0x39, 0x9F]),
+            T::write_read(A, vec![0x05], vec![0x00, 0x00]),
+            T::write_read(A, vec![0x04], vec![0x00, 0x00]),
+            T::write_read(A, vec![0x03], vec![0x00, 0x00]),
+            T::write_read(A, vec![0x01], vec![0x00, 0x00]),
+            T::write_read(A, vec![0x02], vec![0x00, 0x00]),
+            // Current_LSB = ceil(2 A / 2^15) = 62 uA; Cal = 0.04096 / (62e-6 x 0.1) = 6606.
+            T::write(A, vec![0x05, 0x19, 0xCE]),
+        ]
+    }
+
+    #[test]
+    fn calibration_follows_the_datasheet_formula() {
+        let c = calibration(0.1, 2.0).unwrap();
+        assert_eq!(c.current_lsb().0, 62);
+        assert_eq!(c.as_bits(), 6606);
+        // Adafruit's default: 0.1 ohm, 100 uA LSB -> Cal 4096.
+        assert_eq!(calibration(0.1, 3.2768).unwrap().as_bits(), 4096);
+    }
+
+    #[test]
+    fn opens_with_the_exact_transactions_and_reads_in_units() {
+        let mut script = open_script();
+        // 12.000 V = 3000 x 4 mV in bits 15..3, CNVR set; current 4032 x 62 uA = 0.25 A.
+        script.push(T::write_read(
+            A,
+            vec![0x02],
+            ((3000u16 << 3) | 0b10).to_be_bytes().to_vec(),
+        ));
+        script.push(T::write_read(A, vec![0x04], 4032u16.to_be_bytes().to_vec()));
+        // A negative current (reverse flow) is signed.
+        script.push(T::write_read(
+            A,
+            vec![0x04],
+            (-100i16 as u16).to_be_bytes().to_vec(),
+        ));
+        let mut bus = Mock::new(&script);
+        let mut meter = Ina219::open(bus.clone(), A, 0.1, 2.0).unwrap();
+        assert_eq!(meter.bus_voltage().unwrap(), 12.0);
+        assert!((meter.current().unwrap() - 0.249_984).abs() < 1e-9);
+        assert!((meter.current().unwrap() + 0.0062).abs() < 1e-9);
+        bus.done();
+    }
+
+    #[test]
+    fn a_chip_that_does_not_reset_is_refused() {
+        let script = vec![
+            T::write(A, vec![0x00, 0xB9, 0x9F]),
+            // Something at 0x40 that is not an INA219 (or a stuck one): never 399Fh.
+            T::write_read(A, vec![0x00], vec![0x12, 0x34]),
+        ];
+        let mut expectations = script;
+        for _ in 0..11 {
+            expectations.push(T::write_read(A, vec![0x00], vec![0x12, 0x34]));
+        }
+        let mut bus = Mock::new(&expectations);
+        let err = Ina219::open(bus.clone(), A, 0.1, 2.0).err().unwrap();
+        assert!(err.to_string().contains("failed its reset check"), "{err}");
+        bus.done();
+    }
+}
