@@ -708,6 +708,34 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_roles_and_missing_instruments_are_located() {
+        let err = sim_with(
+            "console = { instrument = \"board\" }",
+            "console = { instrument = \"board\" }\nmain = { instrument = \"psu\", channel = 2 }",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { at, message } = err else {
+            panic!()
+        };
+        assert!(message.contains("duplicate key"), "{message}");
+        assert_eq!(
+            SIM_RIG
+                .lines()
+                .filter(|l| l.starts_with("console ="))
+                .count(),
+            1
+        );
+        assert!(at.line > 1);
+        let msg = sim_with(
+            "door_push = { instrument = \"relays\"",
+            "door_push = { instrument = \"relay\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("no instrument named `relay`"), "{msg}");
+    }
+
+    #[test]
     fn a_zero_timeout_is_refused() {
         let msg = sim_with("timeout = \"500ms\"", "timeout = \"0ms\"")
             .unwrap_err()
