@@ -1,7 +1,8 @@
 //! Benchmarks on the built-in simulated bench (run with `cargo bench`):
 //!
 //! - virtual-time speed-up of the default suite (scenario seconds per wall second);
-//! - SCPI query round trip over a pty, through the real driver stack;
+//! - SCPI query round trip over a pty, through the real driver stack, and the same
+//!   query from Python's pyserial (benches/pyserial_rtt.py) for comparison;
 //! - brown-out trials per second through the whole runner path;
 //! - `lockrig list` start-up time.
 //!
@@ -88,7 +89,41 @@ fn scpi_round_trip() {
     let device = DeviceProfile::load("smartlock_4aa").unwrap();
     let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
     let path = sim.serial_path("psu").unwrap();
-    let port = open_serial(&path, 115_200, Duration::from_millis(500)).unwrap();
+    rust_round_trip(&path);
+    python_round_trip(&path);
+}
+
+/// The same query from Python's pyserial, against the same emulator, for comparison.
+fn python_round_trip(path: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pyserial_rtt.py");
+    match Command::new("python3")
+        .args([script, path, "10000"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let figures: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            if let [mean, p50, p99] = figures[..] {
+                println!(
+                    "same query from Python pyserial: mean {mean:.1} us, p50 {p50:.1} us, p99 {p99:.1} us"
+                );
+            }
+        }
+        Ok(o) => println!(
+            "pyserial comparison skipped: {} (pip install pyserial)",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+        ),
+        Err(e) => println!("pyserial comparison skipped: python3: {e}"),
+    }
+}
+
+fn rust_round_trip(path: &str) {
+    let port = open_serial(path, 115_200, Duration::from_millis(500)).unwrap();
     let mut scpi = Scpi::new(LineIo::new(port, Duration::from_millis(500)));
     for _ in 0..1_000 {
         scpi.query("*IDN?").unwrap();
