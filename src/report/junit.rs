@@ -21,12 +21,16 @@ use crate::scenario::Verdict;
 /// The file is rewritten atomically after a result at most every [`REWRITE_EVERY`]
 /// (every check on a real bench, where checks take seconds; in batches on the
 /// simulator, where they take milliseconds), and always when the report is dropped.
+/// A large report waits ten times as long as its last rewrite took, so rewriting
+/// never costs more than a tenth of the run.
 pub struct JunitReport {
     path: PathBuf,
     suite: String,
     started: OffsetDateTime,
     cases: Vec<TestCase>,
     written: Option<std::time::Instant>,
+    /// How long the next rewrite must wait after the last one.
+    pause: std::time::Duration,
     dirty: bool,
 }
 
@@ -95,6 +99,7 @@ impl JunitReport {
             started: OffsetDateTime::now_utc(),
             cases: Vec::new(),
             written: None,
+            pause: REWRITE_EVERY,
             dirty: false,
         }
     }
@@ -123,7 +128,7 @@ impl JunitReport {
         case.set_system_out(&system_out(r));
         self.cases.push(case);
         self.dirty = true;
-        if self.written.is_none_or(|t| t.elapsed() >= REWRITE_EVERY) {
+        if self.written.is_none_or(|t| t.elapsed() >= self.pause) {
             self.write()?;
         }
         Ok(())
@@ -131,8 +136,15 @@ impl JunitReport {
 
     /// Writes the current document now.
     pub fn write(&mut self) -> io::Result<()> {
-        self.written = Some(std::time::Instant::now());
+        let started = std::time::Instant::now();
+        self.written = Some(started);
         self.dirty = false;
+        let result = self.write_now();
+        self.pause = REWRITE_EVERY.max(started.elapsed() * 10);
+        result
+    }
+
+    fn write_now(&self) -> io::Result<()> {
         let suite = TestSuiteBuilder::new(&format!("lockrig.{}", self.suite))
             .set_timestamp(self.started)
             .add_testcases(self.cases.iter().cloned())
