@@ -203,8 +203,8 @@ fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
             .iter()
             .map(|d| DeviceProfile::load(d).map(Arc::new))
             .collect::<Result<_, _>>()?
-    } else if let Some(dut) = &rig.file.rig.dut {
-        vec![Arc::new(DeviceProfile::load(dut)?)]
+    } else if let Some(dut) = rig.dut() {
+        vec![Arc::new(DeviceProfile::load(&dut)?)]
     } else if rig.is_simulated() {
         DeviceProfile::builtin_all()?
             .into_iter()
@@ -413,8 +413,8 @@ fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> 
         println!("rig `{}` is marked broken {b}", rig.file.rig.name);
     }
     let sim = if rig.is_simulated() {
-        let device = match &rig.file.rig.dut {
-            Some(d) => DeviceProfile::load(d)?,
+        let device = match rig.dut() {
+            Some(d) => DeviceProfile::load(&d)?,
             None => DeviceProfile::builtin_all()?.remove(0),
         };
         Some(SimBench::start(

@@ -346,6 +346,26 @@ impl Rig {
             .all(|i| i.get_ref().link().is_ok_and(|l| l.is_simulated()))
     }
 
+    /// The mounted board's profile reference, with a relative `.toml` path taken
+    /// relative to the rig file's folder (a built-in name is returned as is).
+    pub fn dut(&self) -> Option<String> {
+        let dut = self.file.rig.dut.as_ref()?;
+        let path = Path::new(dut);
+        let base = self
+            .source
+            .file
+            .parent()
+            .filter(|_| !self.source.file.starts_with("<built-in>"));
+        Some(match base {
+            Some(dir)
+                if path.is_relative() && dut.ends_with(".toml") && dir.join(path).exists() =>
+            {
+                dir.join(path).to_string_lossy().into_owned()
+            }
+            _ => dut.clone(),
+        })
+    }
+
     /// The role spec for a role name.
     pub fn role(&self, name: &str) -> Option<&RoleSpec> {
         self.file
@@ -733,6 +753,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(msg.contains("no instrument named `relay`"), "{msg}");
+    }
+
+    #[test]
+    fn a_relative_dut_path_is_taken_from_the_rig_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("devices")).unwrap();
+        std::fs::write(dir.path().join("devices/lock.toml"), "x").unwrap();
+        let text = SIM_RIG.replace(
+            "name = \"sim\"",
+            "name = \"b\"\ndut = \"devices/lock.toml\"",
+        );
+        std::fs::write(dir.path().join("bench.toml"), text).unwrap();
+        let rig = Rig::load(&dir.path().join("bench.toml")).unwrap();
+        assert_eq!(
+            rig.dut().unwrap(),
+            dir.path().join("devices/lock.toml").to_string_lossy()
+        );
+        let builtin = SIM_RIG.replace("name = \"sim\"", "name = \"b\"\ndut = \"maglock_12v\"");
+        std::fs::write(dir.path().join("named.toml"), builtin).unwrap();
+        assert_eq!(
+            Rig::load(&dir.path().join("named.toml"))
+                .unwrap()
+                .dut()
+                .unwrap(),
+            "maglock_12v"
+        );
     }
 
     #[test]
