@@ -315,7 +315,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(sig) = signals::received() {
         let extra = signals::count().saturating_sub(1);
         eprintln!(
-            "lockrig: stopped by {sig}; the trial in progress is reported as an error, the rest as skipped, and the rig was returned to its safe state{}",
+            "lockrig: stopped by {sig}; a trial cut short is reported as an error, those not started as skipped, and the rig was returned to its safe state{}",
             if extra > 0 { format!(" ({extra} further signal(s) received and noted, not obeyed, so cleanup could finish)") } else { String::new() }
         );
     }
