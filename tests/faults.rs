@@ -243,7 +243,7 @@ fn a_rig_left_unsafe_is_not_touched_again_in_the_run() {
         .args([
             "run",
             "--sim-fault",
-            "psu:silent@3",
+            "psu:silent@9",
             "--repeat",
             "3",
             "--out",

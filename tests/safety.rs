@@ -206,7 +206,7 @@ fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
     assert!(matches!(err, RoleError::Envelope { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("24V on `main` exceeds the envelope limit 14V"),
+            .contains("24V on `main` exceeds the envelope (max_volts 14V)"),
         "{err}"
     );
     assert!(matches!(
@@ -214,4 +214,28 @@ fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
         Err(RoleError::Envelope { .. })
     ));
     assert_eq!(sim.world().psu[0].set_v, 12.0, "the supply never saw 24 V");
+}
+
+#[test]
+fn opening_a_bench_arms_the_supplys_own_protection_at_the_envelope() {
+    use lockrig::config::device::DeviceProfile;
+    use lockrig::config::rig::Rig;
+    use lockrig::rig::Bench;
+    use lockrig::sim::{SimBench, SimOptions, TimeMode};
+
+    let rig = Rig::builtin_sim().unwrap();
+    let device = DeviceProfile::load("maglock_12v").unwrap();
+    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+    let bench = Bench::open(&rig, Some(&sim)).unwrap();
+    let ch1 = sim.world().psu[0];
+    assert_eq!(ch1.ovp, (14.0, true), "OVP armed at max_volts");
+    assert_eq!(ch1.ocp, (1.5, true), "OCP armed at max_amps");
+    assert_eq!(
+        ch1.set_i, 1.5,
+        "the current limit starts at max_amps, not the supply's last setting"
+    );
+    assert_eq!(
+        bench.protections(),
+        ["main: OVP 14V / OCP 1.5A armed on psu"]
+    );
 }

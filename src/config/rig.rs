@@ -279,6 +279,38 @@ pub struct Envelope {
     pub max_amps: Amps,
 }
 
+/// A command outside an envelope: what, the value, and the limit, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    /// "voltage" or "current limit".
+    pub what: &'static str,
+    /// The commanded value.
+    pub value: String,
+    /// The limit it breaks (`max_volts 14V`).
+    pub limit: String,
+}
+
+impl Envelope {
+    /// Checks a commanded voltage and/or current limit against the envelope.
+    pub fn check(&self, volts: Option<Volts>, amps: Option<Amps>) -> Result<(), Breach> {
+        if let Some(v) = volts.filter(|v| *v > self.max_volts || v.0 < 0.0) {
+            return Err(Breach {
+                what: "voltage",
+                value: v.to_string(),
+                limit: format!("max_volts {}", self.max_volts),
+            });
+        }
+        if let Some(a) = amps.filter(|a| *a > self.max_amps || a.0 < 0.0) {
+            return Err(Breach {
+                what: "current limit",
+                value: a.to_string(),
+                limit: format!("max_amps {}", self.max_amps),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The state a role returns to at the end of every check and on every exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

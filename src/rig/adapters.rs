@@ -66,6 +66,12 @@ impl Supply for Channel<Dp800> {
             Amps(dev.measure_current(ch)?),
         ))
     }
+
+    fn set_protection(&mut self, ovp: Volts, ocp: Amps) -> Result<bool> {
+        let ch = self.channel;
+        self.device().protect(ch, ovp.0, ocp.0)?;
+        Ok(true)
+    }
 }
 
 impl Switch for Channel<Lcus> {

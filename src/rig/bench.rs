@@ -44,7 +44,7 @@ pub enum RoleError {
     },
     /// A command outside the rig's safety envelope, refused before it was sent.
     #[error(
-        "refused: {what} {value} on `{role}` exceeds the envelope limit {limit}; nothing was sent"
+        "refused: {what} {value} on `{role}` exceeds the envelope ({limit}); nothing was sent"
     )]
     Envelope {
         /// The role.
@@ -296,8 +296,10 @@ impl Bench {
             }
             if let Some(env) = rig.envelope(role) {
                 bench.envelope.insert(role.to_string(), env);
-                // The instrument enforces the envelope too, even if lockrig dies.
+                // The current limit starts at the envelope's, and the instrument's own
+                // protection enforces the envelope even if lockrig dies.
                 if let Some(r) = bench.supplies.get_mut(role) {
+                    r.call(role, |d| d.set_current_limit(env.max_amps))?;
                     let armed = r.call(role, |d| d.set_protection(env.max_volts, env.max_amps))?;
                     bench.protections.push(format!(
                         "{role}: {}",
@@ -351,27 +353,28 @@ impl Bench {
         self.envelope.get(role).copied()
     }
 
+    fn check_envelope(
+        &self,
+        role: &str,
+        volts: Option<Volts>,
+        amps: Option<Amps>,
+    ) -> Result<(), RoleError> {
+        match self.envelope(role).map(|e| e.check(volts, amps)) {
+            Some(Err(b)) => Err(RoleError::Envelope {
+                role: role.into(),
+                what: b.what,
+                value: b.value,
+                limit: b.limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Sets a supply's voltage, refusing values outside the envelope before sending.
     pub fn set_voltage(&mut self, role: &str, volts: Volts) -> Result<(), RoleError> {
-        if let Some(env) = self.envelope(role) {
-            if volts > env.max_volts || volts.0 < 0.0 {
-                return Err(RoleError::Envelope {
-                    role: role.into(),
-                    what: "voltage",
-                    value: volts.to_string(),
-                    limit: env.max_volts.to_string(),
-                });
-            }
-        }
+        self.check_envelope(role, Some(volts), None)?;
         self.safe = false;
-        let r = self.supply(role)?;
-        r.dev
-            .set_voltage(volts)
-            .map_err(|source| RoleError::Instrument {
-                role: role.into(),
-                instrument: r.instrument.clone(),
-                source,
-            })?;
+        self.supply(role)?.call(role, |d| d.set_voltage(volts))?;
         self.setpoints.insert(role.into(), volts);
         Ok(())
     }
@@ -383,38 +386,15 @@ impl Bench {
 
     /// Sets a supply's current limit, refusing values outside the envelope.
     pub fn set_current_limit(&mut self, role: &str, amps: Amps) -> Result<(), RoleError> {
-        if let Some(env) = self.envelope(role) {
-            if amps > env.max_amps || amps.0 < 0.0 {
-                return Err(RoleError::Envelope {
-                    role: role.into(),
-                    what: "current limit",
-                    value: amps.to_string(),
-                    limit: env.max_amps.to_string(),
-                });
-            }
-        }
+        self.check_envelope(role, None, Some(amps))?;
         self.safe = false;
-        let r = self.supply(role)?;
-        r.dev
-            .set_current_limit(amps)
-            .map_err(|source| RoleError::Instrument {
-                role: role.into(),
-                instrument: r.instrument.clone(),
-                source,
-            })
+        self.supply(role)?.call(role, |d| d.set_current_limit(amps))
     }
 
     /// Switches a supply output.
     pub fn set_output(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
         self.safe = false;
-        let r = self.supply(role)?;
-        r.dev
-            .set_output(on)
-            .map_err(|source| RoleError::Instrument {
-                role: role.into(),
-                instrument: r.instrument.clone(),
-                source,
-            })
+        self.supply(role)?.call(role, |d| d.set_output(on))
     }
 
     /// Energises or releases a switch role.
@@ -427,11 +407,7 @@ impl Bench {
                 role: role.into(),
                 need: Capability::Switch,
             })?;
-        r.dev.set(on).map_err(|source| RoleError::Instrument {
-            role: role.into(),
-            instrument: r.instrument.clone(),
-            source,
-        })
+        r.call(role, |d| d.set(on))
     }
 
     /// Reads an input role and returns its state name (`open`, `closed`).

@@ -79,32 +79,20 @@ pub fn check_envelope(trials: &[Trial], rig: &Rig) -> Vec<String> {
                 Resolved::Sag { role, to, .. } => (role, Some(*to), None),
                 _ => continue,
             };
-            let Some(env) = rig.envelope(role) else {
+            let Some(Err(b)) = rig.envelope(role).map(|e| e.check(volts, amps)) else {
                 continue;
             };
-            let mut refuse = |what: &str, value: String, limit: String| {
-                let line = format!(
-                    "{} step {} `{step}`: {what} {value} exceeds the envelope of `{role}` ({limit})",
-                    t.check.name.clone() + "::" + &t.device.name,
-                    i + 1
-                );
-                if seen.insert(line.clone()) {
-                    refusals.push(line);
-                }
-            };
-            if let Some(v) = volts.filter(|v| *v > env.max_volts || v.0 < 0.0) {
-                refuse(
-                    "voltage",
-                    v.to_string(),
-                    format!("max_volts {}", env.max_volts),
-                );
-            }
-            if let Some(a) = amps.filter(|a| *a > env.max_amps || a.0 < 0.0) {
-                refuse(
-                    "current limit",
-                    a.to_string(),
-                    format!("max_amps {}", env.max_amps),
-                );
+            let line = format!(
+                "{}::{} step {} `{step}`: {} {} exceeds the envelope of `{role}` ({})",
+                t.check.name,
+                t.device.name,
+                i + 1,
+                b.what,
+                b.value,
+                b.limit
+            );
+            if seen.insert(line.clone()) {
+                refusals.push(line);
             }
         }
     }
