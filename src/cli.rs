@@ -312,6 +312,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         }
     });
     let summary = run::run(setup, trials, &args.test, sink);
+    if summary.ran_nothing() && signals::received().is_none() {
+        eprintln!(
+            "lockrig: no trial ran ({} skipped): nothing was tested. Check the filter, and the roles the rig maps.",
+            summary.skipped
+        );
+    }
     if let Some(sig) = signals::received() {
         let extra = signals::count().saturating_sub(1);
         eprintln!(

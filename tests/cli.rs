@@ -263,6 +263,19 @@ fn list_and_run_list_print_trial_names() {
 }
 
 #[test]
+fn a_run_that_tests_nothing_is_not_a_success() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--out",
+        out.path().to_str().unwrap(),
+        "no_such_check",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was tested"));
+}
+
+#[test]
 fn sim_defects_lists_one_per_line_name_first() {
     let o = run(&["sim", "defects"]);
     assert_eq!(o.status.code(), Some(0));
@@ -325,7 +338,7 @@ name = "overvolt::probe"
 title = "over-voltage"
 applies_to = ["maglock"]
 basis = ["BHMA A156.25 over-voltage"]
-steps = ["set main 24.0V", "output main on", "wait 1s"]
+steps = ["set main 24.0V", "output main on", "expect door_position closed for 1s"]
 "#,
     )
     .unwrap();

@@ -159,6 +159,20 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
         "board",
         &["brownout::stays_locked::smartlock_4aa"],
     ),
+    // Faults that strike only the end-of-check corroboration: still errors, not passes.
+    (
+        "console:silent@2",
+        "board",
+        &["brownout::stays_locked::smartlock_4aa"],
+    ),
+    (
+        "meter:nack@10",
+        "meter",
+        &[
+            "brownout::stays_locked::smartlock_4aa",
+            "power_loss::releases::maglock_12v",
+        ],
+    ),
     (
         "meter:nack@9",
         "meter",

@@ -112,13 +112,21 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The process exit code: 130/143 when interrupted, 3 for rig errors, 1 for
-    /// device failures, else 0.
+    /// True when no trial was executed: filters matched nothing, or every trial was
+    /// skipped. Nothing was tested, which must not look like success.
+    pub fn ran_nothing(&self) -> bool {
+        self.passed + self.failed + self.errors == 0
+    }
+
+    /// The process exit code: 128 + signal when interrupted, 3 for rig errors, 1 for
+    /// device failures, 2 when nothing ran, else 0.
     pub fn exit_code(&self) -> i32 {
         if let Some(sig) = signals::received() {
             return signals::exit_code(sig);
         }
-        if self.errors > 0 {
+        if self.ran_nothing() {
+            2
+        } else if self.errors > 0 {
             3
         } else if self.failed > 0 {
             1

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::ConfigError;
-use crate::scenario::step::Resolved;
+use crate::scenario::step::{Resolved, Step};
 use crate::scenario::suite::{Check, Suite};
 
 /// One trial: a check on a device, possibly one cycle of a repetition.
@@ -37,6 +37,7 @@ pub fn plan(
     let width = repeat.to_string().len();
     let mut trials = Vec::new();
     for check in &suite.checks {
+        check_state_names(suite, check, rig)?;
         let check = Arc::new(check.clone());
         for device in devices.iter().filter(|d| check.applies_to.covers(d)) {
             let steps = suite.resolve(&check, device)?;
@@ -65,6 +66,29 @@ pub fn plan(
         }
     }
     Ok(trials)
+}
+
+/// Every `expect` on an input names one of the states the rig file gives that input.
+fn check_state_names(suite: &Suite, check: &Check, rig: &Rig) -> Result<(), ConfigError> {
+    for (step, span) in &check.steps {
+        let Step::Expect { role, state, .. } = step else {
+            continue;
+        };
+        let Some(spec) = rig.role(role) else { continue };
+        let (Some(high), Some(low)) = (&spec.high, &spec.low) else {
+            continue;
+        };
+        if state != high && state != low {
+            return Err(suite.source.error(
+                span.clone(),
+                format!(
+                    "check `{}`: `{role}` reads `{high}` or `{low}` on rig `{}`, not `{state}`",
+                    check.name, rig.file.rig.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks every step of every trial against the rig's envelope. Returns one line per
@@ -97,4 +121,53 @@ pub fn check_envelope(trials: &[Trial], rig: &Rig) -> Vec<String> {
         }
     }
     refusals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+
+    fn plan_with(from: &str, to: &str) -> Result<Vec<Trial>, ConfigError> {
+        let text = crate::scenario::suite::BUILTIN[0].1.replacen(from, to, 1);
+        let suite = Suite::from_source(Source::builtin("s.toml", &text)).unwrap();
+        let devices: Vec<_> = DeviceProfile::builtin_all()
+            .unwrap()
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        plan(&suite, &devices, 1, &Rig::builtin_sim().unwrap())
+    }
+
+    #[test]
+    fn expected_states_must_be_the_rigs_names_for_the_input() {
+        let err = plan_with(
+            "door_position closed for 500ms",
+            "door_position shut for 500ms",
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("s.toml:"), "{msg}");
+        assert!(
+            msg.contains("reads `open` or `closed` on rig `sim`, not `shut`"),
+            "{msg}"
+        );
+        assert_eq!(plan_with("", "").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn over_envelope_steps_are_listed_with_trial_step_value_and_limit() {
+        let trials = plan_with(
+            "set main nominal limit current_limit",
+            "set main 24V limit 2A",
+        )
+        .unwrap();
+        let refused = check_envelope(&trials, &Rig::builtin_sim().unwrap());
+        assert_eq!(
+            refused,
+            [
+                "brownout::stays_locked::smartlock_4aa step 1 `set main 24V limit 2A`: voltage 24V exceeds the envelope of `main` (max_volts 14V)"
+            ]
+        );
+    }
 }

@@ -343,33 +343,41 @@ impl Run<'_> {
     }
 
     /// Records what the meter and the console say now, beside the deciding input.
-    fn corroborate(&mut self, roles: &[String]) {
+    fn corroborate(&mut self, roles: &[String]) -> Result<(), Stop> {
+        let mut failure = None;
         for role in roles {
             if self.bench.is_console(role) && !self.ctx.console {
                 continue;
             }
-            let (measured, value) = if self.bench.is_console(role) {
-                match self.bench.console_state(role) {
-                    Ok(s) => (s, None),
-                    Err(e) => (format!("no answer ({e})"), None),
-                }
+            let reading = if self.bench.is_console(role) {
+                self.bench.console_state(role).map(|s| (s, None))
             } else {
-                match self.bench.read_meter(role) {
-                    Ok((v, a)) => (format!("{v}, {a}"), Some((a.0, Amps::UNIT))),
-                    Err(e) => (format!("no answer ({e})"), None),
+                self.bench
+                    .read_meter(role)
+                    .map(|(v, a)| (format!("{v}, {a}"), Some((a.0, Amps::UNIT))))
+            };
+            let (measured, value, ok) = match reading {
+                Ok((m, v)) => (m, v, true),
+                Err(e) => {
+                    let text = format!("no answer ({e})");
+                    failure.get_or_insert(Stop::Error(format!(
+                        "corroboration at the end of the check: {e}"
+                    )));
+                    (text, None, false)
                 }
             };
             self.record(
                 0,
                 "corroboration at the end of the check",
                 role,
-                "-",
+                "an answer",
                 &measured,
                 value,
-                true,
+                ok,
             );
         }
         self.drain_events();
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -397,17 +405,37 @@ pub fn execute(
             break;
         }
     }
-    if !matches!(stop, Some(Stop::Error(_))) {
-        run.corroborate(corroborate);
+    match stop {
+        // An instrument that fails to corroborate turns a pass into a rig error; a
+        // failure already decided by the door stays a failure (the error is logged).
+        None => stop = run.corroborate(corroborate).err(),
+        Some(Stop::Fail { .. }) => {
+            if let Err(Stop::Error(e)) = run.corroborate(corroborate) {
+                run.note(format!("ERROR {e}"));
+            }
+        }
+        Some(Stop::Error(_)) => {}
+    }
+    // A pass needs physical evidence: the board's word or the meter alone is not a
+    // door that stayed shut.
+    if stop.is_none()
+        && !run
+            .measurements
+            .iter()
+            .any(|m| m.step > 0 && m.source == Evidence::Physical)
+    {
+        stop = Some(Stop::Error(
+            "no physical input (door position, latch sensor) was observed, so nothing can decide this check".into(),
+        ));
     }
     let scenario_time = run.bench.clock().now().saturating_sub(start);
     let (verdict, message, decided_by) = match stop {
         None => {
-            // A pass is decided by the physical observations if there are any.
-            let judged = || run.measurements.iter().filter(|m| m.step > 0);
-            let decided = judged()
-                .find(|m| m.source == Evidence::Physical)
-                .or_else(|| judged().next_back())
+            // A pass is decided by the physical observations (there is one: see above).
+            let decided = run
+                .measurements
+                .iter()
+                .find(|m| m.step > 0 && m.source == Evidence::Physical)
                 .map(|m| m.role.clone());
             (Verdict::Pass, None, decided)
         }

@@ -256,6 +256,21 @@ fn split_literal(text: &str) -> Option<(f64, &str)> {
     Some((text[..end].parse().ok()?, &text[end..]))
 }
 
+impl Step {
+    /// The step's verb as written.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::Set { .. } => "set",
+            Step::Output { .. } => "output",
+            Step::Sag { .. } => "sag",
+            Step::Wait(_) => "wait",
+            Step::Relay { .. } => "relay",
+            Step::Expect { .. } => "expect",
+            Step::Measure { .. } => "measure",
+        }
+    }
+}
+
 /// Parses one step.
 pub fn parse(text: &str) -> Result<Step, StepError> {
     let mut w = Words::new(text);

@@ -174,6 +174,15 @@ impl Suite {
             if steps.is_empty() {
                 return Err(source.error(c.name.span(), format!("check `{name}` has no steps")));
             }
+            let physical = steps.iter().any(|(s, _)| {
+                matches!(s, Step::Expect { role, .. } if role_capability(role) == Some(crate::config::rig::Capability::Input))
+            });
+            if !physical {
+                return Err(source.error(
+                    c.name.span(),
+                    format!("check `{name}` expects nothing of a physical input (door_position, latch_sensor): the door, not the board's word, decides a check"),
+                ));
+            }
             checks.push(Check {
                 name: name.clone(),
                 title: c.title,
@@ -214,18 +223,35 @@ impl Suite {
 
 /// Load-time checks that need no device: known roles, known names, literal units.
 fn validate_step(s: &Step) -> Result<(), String> {
-    let role = match s {
-        Step::Set { role, .. }
-        | Step::Output { role, .. }
-        | Step::Sag { role, .. }
-        | Step::Relay { role, .. }
-        | Step::Expect { role, .. }
-        | Step::Measure { role, .. } => Some(role),
-        Step::Wait(_) => None,
+    use crate::config::rig::Capability as C;
+    let (role, needs): (Option<&String>, &[C]) = match s {
+        Step::Set { role, .. } | Step::Output { role, .. } | Step::Sag { role, .. } => {
+            (Some(role), &[C::Supply])
+        }
+        Step::Relay { role, .. } => (Some(role), &[C::Switch]),
+        Step::Expect { role, .. } => (Some(role), &[C::Input, C::Console]),
+        Step::Measure { role, .. } => (Some(role), &[C::Meter]),
+        Step::Wait(_) => (None, &[]),
     };
     if let Some(role) = role {
-        if role_capability(role).is_none() {
-            return Err(format!("unknown role `{role}`"));
+        let has = role_capability(role).ok_or_else(|| format!("unknown role `{role}`"))?;
+        if !needs.contains(&has) {
+            let verb = s.verb();
+            return Err(format!(
+                "`{verb}` needs a {} role, but `{role}` is a {has:?} role",
+                needs
+                    .iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+        if let Step::Expect { state, .. } = s {
+            if has == C::Console && !matches!(state.as_str(), "locked" | "unlocked") {
+                return Err(format!(
+                    "the console reports `locked` or `unlocked`, not `{state}`"
+                ));
+            }
         }
     }
     let check = |e: &Expr, kind: Kind| -> Result<(), String> {
@@ -491,6 +517,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("unknown profile value `readywithin`"), "{msg}");
+    }
+
+    #[test]
+    fn steps_must_suit_their_roles() {
+        let msg = suite_with("relay door_push on", "relay main on")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`relay` needs a Switch role, but `main` is a Supply role"),
+            "{msg}"
+        );
+        let msg = suite_with("expect console locked", "expect console LOCKED")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not `LOCKED`"), "{msg}");
+        let msg = suite_with(
+            "measure main_meter current",
+            "measure door_position current",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("needs a Meter role"), "{msg}");
+    }
+
+    #[test]
+    fn a_check_without_a_physical_expectation_is_refused() {
+        let text = BUILTIN[0]
+            .1
+            .replace("\"expect door_position open within release_within\",", "");
+        let text = text.replace("\"expect door_position closed for 500ms\",", "");
+        let msg = Suite::from_source(Source::builtin("s.toml", &text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("check `power_loss::releases` expects nothing of a physical input"),
+            "{msg}"
+        );
     }
 
     #[test]
