@@ -133,10 +133,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_poll(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
-        d if d < Duration::from_micros(100) => Err(format!(
-            "`{s}`: the sampling interval must be at least 100us"
-        )),
-        d => Ok(d),
+        d if (Duration::from_micros(100)..=Duration::from_secs(10)).contains(&d) => Ok(d),
+        _ => Err(format!("`{s}`: the sampling interval must be 100us to 10s")),
     }
 }
 
@@ -154,7 +152,11 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            // Interrupted while waiting for a rig, say: the signal decides the code.
+            match signals::received() {
+                Some(sig) => ExitCode::from(u8::try_from(signals::exit_code(sig)).unwrap_or(1)),
+                None => ExitCode::from(EXIT_USAGE),
+            }
         }
     }
 }

@@ -143,7 +143,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     if seconds < 0.0 {
         return Err(err());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| err())
 }
 
 /// Formats a duration the way suites write it (`300ms`, `2.5s`).

@@ -447,12 +447,14 @@ impl Rig {
 
 /// The shortest exchange timeout a rig may set: below this every instrument times out.
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(5);
+/// The longest: an exchange that may take longer is a hang, not a slow instrument.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
-    let too_short = |t: Duration| t < MIN_TIMEOUT;
-    if too_short(file.rig.timeout) {
+    let bad_timeout = |t: Duration| !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&t);
+    if bad_timeout(file.rig.timeout) {
         let at = src.text.find("timeout").unwrap_or(0);
-        return Err(src.error(at..at, "field `timeout`: expected at least 5ms"));
+        return Err(src.error(at..at, "field `timeout`: expected 5ms to 60s"));
     }
     let mut kinds = (0, 0);
     for (name, spec) in &file.instruments {
@@ -482,10 +484,10 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             ));
         }
         let i = spec.get_ref();
-        if i.timeout.is_some_and(too_short) {
+        if i.timeout.is_some_and(bad_timeout) {
             return Err(src.error(
                 spec.span(),
-                format!("instrument `{name}`: field `timeout`: expected at least 5ms"),
+                format!("instrument `{name}`: field `timeout`: expected 5ms to 60s"),
             ));
         }
         if driver == DriverKind::Ina219 {
@@ -819,9 +821,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            msg.contains("field `timeout`: expected at least 5ms"),
+            msg.contains("field `timeout`: expected 5ms to 60s"),
             "{msg}"
         );
+        let msg = sim_with(
+            "timeout = \"500ms\"",
+            "timeout = \"99999999999999999999999s\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("expected a duration"), "{msg}");
+        let msg = sim_with("timeout = \"500ms\"", "timeout = \"10000000000000000000s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("expected 5ms to 60s"), "{msg}");
     }
 
     #[test]

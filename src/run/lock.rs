@@ -51,6 +51,9 @@ pub enum LockError {
         /// True if --wait ran out.
         waited: bool,
     },
+    /// A signal arrived while waiting for the rig.
+    #[error("interrupted by {0} while waiting for the rig; nothing was touched")]
+    Interrupted(nix::sys::signal::Signal),
     /// The lock file could not be used.
     #[error("cannot use the rig lock file {}: {source}", path.display())]
     Io {
@@ -149,7 +152,8 @@ pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> 
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let deadline = wait.map(|w| Instant::now() + w);
+    // A wait too long to represent is a wait without end.
+    let deadline = wait.map(|w| Instant::now().checked_add(w));
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -185,8 +189,11 @@ pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> 
             }
             Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
                 let holder = read_holder(&mut f);
+                if let Some(sig) = crate::signals::received() {
+                    return Err(LockError::Interrupted(sig));
+                }
                 match deadline {
-                    Some(d) if Instant::now() < d => {
+                    Some(d) if d.is_none_or(|d| Instant::now() < d) => {
                         std::thread::sleep(Duration::from_millis(100));
                         file = f;
                     }

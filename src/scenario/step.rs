@@ -8,7 +8,8 @@
 //! relay ROLE on|off                    energise or release a switch
 //! expect ROLE STATE                    an input (or the console) reads STATE now
 //! expect ROLE STATE within TIME        ... reaches STATE within TIME (time measured)
-//! expect ROLE STATE for TIME           ... reads STATE throughout TIME (sampled every ms step)
+//! expect ROLE STATE for TIME           ... reads STATE at every sample throughout TIME
+//!                                      (one sample per `--poll` interval, 10 ms by default)
 //! measure ROLE current|voltage in RANGE   a meter reading within RANGE
 //! ```
 //!

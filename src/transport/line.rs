@@ -46,7 +46,13 @@ impl LineIo {
     /// Reads up to and excluding the next `terminator` byte; `\r` and `\n` around the
     /// line are trimmed. Fails with `TimedOut` if no full line arrives in time.
     pub fn read_line(&mut self, terminator: u8) -> io::Result<String> {
-        self.read_until(|buf| {
+        self.read_line_by(terminator, Instant::now() + self.timeout)
+    }
+
+    /// Like [`read_line`](Self::read_line), with a deadline shared by several reads
+    /// (a reply that may follow unsolicited lines must still come in time).
+    pub fn read_line_by(&mut self, terminator: u8, deadline: Instant) -> io::Result<String> {
+        self.read_until_by(deadline, |buf| {
             buf.iter()
                 .position(|b| *b == terminator)
                 .map(|i| (i, i + 1))
@@ -57,9 +63,16 @@ impl LineIo {
     /// `(end_of_reply, end_of_consumed)`. The reply is returned trimmed.
     pub fn read_until(
         &mut self,
+        find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
+    ) -> io::Result<String> {
+        self.read_until_by(Instant::now() + self.timeout, find)
+    }
+
+    fn read_until_by(
+        &mut self,
+        deadline: Instant,
         mut find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
     ) -> io::Result<String> {
-        let deadline = Instant::now() + self.timeout;
         loop {
             if let Some((end, consumed)) = find(&self.buf) {
                 let line = String::from_utf8_lossy(&self.buf[..end])

@@ -18,10 +18,14 @@ use crate::transport::LineIo;
 /// The prefix of unsolicited event lines.
 pub const EVENT_PREFIX: &str = "EVT ";
 
+/// Event lines kept between two [`LockConsole::take_events`] calls.
+pub const MAX_EVENTS: usize = 1000;
+
 /// A connected lock-board console.
 pub struct LockConsole {
     io: LineIo,
     events: Vec<String>,
+    dropped: usize,
 }
 
 impl LockConsole {
@@ -30,6 +34,7 @@ impl LockConsole {
         Self {
             io,
             events: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -53,7 +58,18 @@ impl LockConsole {
 
     /// Event lines received so far (without the `EVT ` prefix), oldest first.
     pub fn take_events(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.events)
+        let mut events = std::mem::take(&mut self.events);
+        if self.dropped > 0 {
+            events.insert(
+                0,
+                format!(
+                    "({} older event lines dropped: the board printed faster than lockrig read)",
+                    self.dropped
+                ),
+            );
+            self.dropped = 0;
+        }
+        events
     }
 
     /// Sends `command` and returns the text after `prefix` on the reply line, keeping
@@ -63,12 +79,19 @@ impl LockConsole {
         self.io
             .send(command, b"\n")
             .map_err(|e| InstrumentError::io(command, timeout, e))?;
+        // One deadline for the reply, however many event lines come first.
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             let line = self
                 .io
-                .read_line(b'\n')
+                .read_line_by(b'\n', deadline)
                 .map_err(|e| InstrumentError::io(command, timeout, e))?;
             if let Some(event) = line.strip_prefix(EVENT_PREFIX) {
+                if self.events.len() >= MAX_EVENTS {
+                    // A board flooding its console: keep the newest, say so once.
+                    self.events.remove(0);
+                    self.dropped += 1;
+                }
                 self.events.push(event.to_string());
             } else if let Some(value) = line.strip_prefix(prefix) {
                 return Ok(value.trim().to_string());
@@ -80,5 +103,61 @@ impl LockConsole {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::transport::Transport;
+
+    /// A board that prints an event line every millisecond and never answers.
+    struct Chatty;
+
+    impl Read for Chatty {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(1));
+            let line = b"EVT LOWBAT 1\n";
+            let n = line.len().min(buf.len());
+            buf[..n].copy_from_slice(&line[..n]);
+            Ok(n)
+        }
+    }
+
+    impl Write for Chatty {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Chatty {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_chattering_board_cannot_hold_a_query_past_its_timeout() {
+        let mut console =
+            LockConsole::open(LineIo::new(Box::new(Chatty), Duration::from_millis(100)));
+        let start = Instant::now();
+        let err = console.state().unwrap_err();
+        assert!(matches!(err, InstrumentError::Timeout { .. }), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        let events = console.take_events();
+        assert!(!events.is_empty() && events.len() <= MAX_EVENTS + 1);
     }
 }
