@@ -679,12 +679,45 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             }
         }
     }
-    for role in file.safe_state.keys().chain(file.envelope.keys()) {
-        if !file.roles.keys().any(|k| k.get_ref() == role.get_ref()) {
-            return Err(src.error(
-                role.span(),
-                format!("`{}` is not a role mapped in [roles]", role.get_ref()),
-            ));
+    let tables = [
+        (
+            "safe_state",
+            file.safe_state.keys().collect::<Vec<_>>(),
+            &[Capability::Supply, Capability::Switch][..],
+        ),
+        (
+            "envelope",
+            file.envelope.keys().collect(),
+            &[Capability::Supply][..],
+        ),
+    ];
+    for (table, keys, allowed) in tables {
+        for role in keys {
+            let name = role.get_ref();
+            if !file.roles.keys().any(|k| k.get_ref() == name) {
+                return Err(src.error(
+                    role.span(),
+                    format!("[{table}]: `{name}` is not a role mapped in [roles]"),
+                ));
+            }
+            if !role_capability(name).is_some_and(|c| allowed.contains(&c)) {
+                return Err(src.error(
+                    role.span(),
+                    format!(
+                        "[{table}]: `{name}` is not a {} role; only those have a {}",
+                        allowed
+                            .iter()
+                            .map(|c| format!("{c:?}").to_lowercase())
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                        if table == "envelope" {
+                            "safety envelope"
+                        } else {
+                            "safe state"
+                        }
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -812,6 +845,30 @@ mod tests {
                 .dut()
                 .unwrap(),
             "maglock_12v"
+        );
+    }
+
+    #[test]
+    fn safe_states_and_envelopes_belong_to_outputs() {
+        let msg = sim_with(
+            "egress_handle = \"off\"",
+            "egress_handle = \"off\"\ndoor_position = \"off\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("[safe_state]: `door_position` is not a supply or switch role"),
+            "{msg}"
+        );
+        let msg = sim_with(
+            "[envelope.main]",
+            "[envelope.door_push]\nmax_volts = \"1V\"\nmax_amps = \"1A\"\n\n[envelope.main]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("[envelope]: `door_push` is not a supply role"),
+            "{msg}"
         );
     }
 
