@@ -31,6 +31,14 @@ impl std::fmt::Display for Broken {
     }
 }
 
+fn unreadable(path: &std::path::Path, why: &str) -> Broken {
+    Broken {
+        reason: format!("the broken mark {} cannot be read ({why})", path.display()),
+        trial: "unknown".into(),
+        since: "unknown".into(),
+    }
+}
+
 /// The health record of a rig.
 #[derive(Debug)]
 pub struct Health {
@@ -50,9 +58,14 @@ impl Health {
             };
         }
         let path = lock_path(rig).with_extension("health");
-        let broken = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+        // A mark that exists but cannot be read still marks the rig broken.
+        let broken = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(unreadable(&path, &e.to_string())),
+            Ok(text) => Some(
+                serde_json::from_str(&text).unwrap_or_else(|e| unreadable(&path, &e.to_string())),
+            ),
+        };
         Self {
             path: Some(path),
             broken,

@@ -244,7 +244,16 @@ fn run_trial_guarded(setup: &Setup, t: &Trial) -> TrialResult {
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("(no message)");
             let mut r = blank_result(setup, t, started);
-            r.outcome.message = Some(format!("internal error: lockrig panicked: {what}"));
+            let message = format!("internal error: lockrig panicked: {what}");
+            // The drop guard applied the safe state while unwinding, but nothing confirmed
+            // it: mark the rig broken until someone checks it.
+            r.safe_state = Some(SafeStateReport {
+                confirmed: false,
+                problems: vec![format!(
+                    "{message}; the safe state was applied by the drop guard but not confirmed"
+                )],
+            });
+            r.outcome.message = Some(message);
             r
         },
     )

@@ -34,6 +34,7 @@ impl Dp800Sim {
         match head {
             "*IDN?" => return Some(IDN.into()),
             "*OPC?" => return Some("1".into()),
+            "*CLS" => self.errors.clear(),
             "*RST" => {
                 for ch in 1..=3 {
                     w.set_output(ch, false);

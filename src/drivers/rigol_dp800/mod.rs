@@ -6,6 +6,7 @@
 //! | purpose | command | reply |
 //! |---|---|---|
 //! | identify | `*IDN?` | `RIGOL TECHNOLOGIES,DP832,<serial>,<fw>` |
+//! | clear status and error queue | `*CLS` | - |
 //! | set voltage | `:SOUR<n>:VOLT <V>` | - |
 //! | set current limit | `:SOUR<n>:CURR <A>` | - |
 //! | output on/off | `:OUTP CH<n>,ON` / `:OUTP CH<n>,OFF` | - |
@@ -41,7 +42,9 @@ impl Dp800 {
                 "a Rigol DP800 identity (`RIGOL TECHNOLOGIES,DP8...`)",
             ));
         }
-        scpi.check_errors("*IDN?")?;
+        // Errors queued before this session (front panel, an earlier program) are
+        // not ours: clear them, so the queue speaks only of our commands.
+        scpi.set("*CLS")?;
         Ok(Self { scpi, identity })
     }
 
