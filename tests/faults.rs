@@ -166,7 +166,7 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
         &["brownout::stays_locked::smartlock_4aa"],
     ),
     (
-        "meter:nack@10",
+        "meter:nack@11",
         "meter",
         &[
             "brownout::stays_locked::smartlock_4aa",

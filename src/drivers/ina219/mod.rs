@@ -17,6 +17,9 @@ use ina219::SyncIna219;
 
 use crate::drivers::{InstrumentError, Result};
 
+/// The shunt register's full scale at PGA /8 (+/-320 mV in 10 uV counts).
+const SHUNT_FULL_SCALE: i32 = 32000;
+
 /// A calibrated INA219.
 pub struct Ina219<I2C: I2c> {
     chip: SyncIna219<I2C, IntCalibration>,
@@ -69,7 +72,21 @@ impl<I2C: I2c> Ina219<I2C> {
     }
 
     /// Current in amperes from the chip's current register (signed, calibrated LSB).
+    ///
+    /// The shunt register is read first: at the PGA's full scale the ADC has clipped
+    /// and the current register, computed from the clipped value, reads low without
+    /// setting OVF. That is an error, not a reading.
     pub fn current(&mut self) -> Result<f64> {
+        let shunt = self
+            .chip
+            .shunt_voltage()
+            .map_err(|e| InstrumentError::Bus(format!("shunt voltage: {e:?}")))?;
+        if i32::from(shunt.shunt_voltage_10uv()).abs() >= SHUNT_FULL_SCALE {
+            return Err(InstrumentError::Bus(format!(
+                "shunt voltage {} mV is at the INA219's +/-320 mV full scale: the current is beyond what this shunt can measure",
+                shunt.shunt_voltage_mv()
+            )));
+        }
         let raw = self
             .chip
             .current_raw()
@@ -120,18 +137,21 @@ mod tests {
             vec![0x02],
             ((3000u16 << 3) | 0b10).to_be_bytes().to_vec(),
         ));
-        script.push(T::write_read(A, vec![0x04], 4032u16.to_be_bytes().to_vec()));
+        let reg = |r: u8, v: u16| T::write_read(A, vec![r], v.to_be_bytes().to_vec());
+        script.push(reg(0x01, 2500));
+        script.push(reg(0x04, 4032));
         // A negative current (reverse flow) is signed.
-        script.push(T::write_read(
-            A,
-            vec![0x04],
-            (-100i16 as u16).to_be_bytes().to_vec(),
-        ));
+        script.push(reg(0x01, -62i16 as u16));
+        script.push(reg(0x04, -100i16 as u16));
+        // A clipped shunt reading (at full scale) is an error, whatever the current says.
+        script.push(reg(0x01, 32000));
         let mut bus = Mock::new(&script);
         let mut meter = Ina219::open(bus.clone(), A, 0.1, 2.0).unwrap();
         assert_eq!(meter.bus_voltage().unwrap(), 12.0);
         assert!((meter.current().unwrap() - 0.249_984).abs() < 1e-9);
         assert!((meter.current().unwrap() + 0.0062).abs() < 1e-9);
+        let err = meter.current().unwrap_err();
+        assert!(err.to_string().contains("full scale"), "{err}");
         bus.done();
     }
 
