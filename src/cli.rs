@@ -273,8 +273,8 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         None
     } else {
         let lock = crate::run::lock::acquire(&rig, args.wait)?;
-        if let Some(dead) = &lock.stale {
-            eprintln!("note: taking over the rig from {dead}, which died holding it");
+        for dead in &lock.stale {
+            eprintln!("note: taking over from {dead}, which died holding the rig");
         }
         Some(lock)
     };
@@ -417,6 +417,9 @@ fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> 
         Some(crate::run::lock::acquire(&rig, wait)?)
     };
     let mut health = Health::load(&rig);
+    if let Some(path) = health.path() {
+        println!("broken-rig mark: {}", path.display());
+    }
     if let Some(b) = &health.broken {
         println!("rig `{}` is marked broken {b}", rig.file.rig.name);
     }

@@ -507,7 +507,11 @@ impl Served {
         serve
             .args(["sim", "serve", "--write-rig", rig.to_str().unwrap()])
             .args(options);
-        let child = serve.stdout(std::process::Stdio::null()).spawn().unwrap();
+        let child = serve
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !rig.exists() {
             assert!(std::time::Instant::now() < deadline, "no rig file written");
@@ -562,6 +566,16 @@ impl Served {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
         self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Served {
+    /// A failed assertion must not leave the served bench running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -643,15 +657,16 @@ fn a_broken_mark_outlives_the_run_until_rig_check_confirms_the_safe_state() {
     let served = Served::start(None);
     let o = served.run("healthy", &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let lock = std::fs::read_dir(served.path("locks"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let o = served.lockrig(&["rig", "check"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let mark_path = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("broken-rig mark: "))
+        .unwrap_or_else(|| panic!("rig check names its mark file:\n{stdout}"))
+        .to_string();
     // As a broken run would have left it:
     let mark = r#"{"reason":"role `main` on instrument `psu`: no reply","trial":"t","since":"2026-11-21T00:00:00Z"}"#;
-    std::fs::write(lock.with_extension("health"), mark).unwrap();
+    std::fs::write(&mark_path, mark).unwrap();
     let o = served.run("refused", &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let o = served.lockrig(&["rig", "check"]).output().unwrap();

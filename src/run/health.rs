@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::lock::lock_path;
+use super::lock::health_path;
 use crate::config::rig::Rig;
 
 /// Why a rig is marked broken.
@@ -57,7 +57,7 @@ impl Health {
                 broken: None,
             };
         }
-        let path = lock_path(rig).with_extension("health");
+        let path = health_path(rig);
         // A mark that exists but cannot be read still marks the rig broken.
         let broken = match std::fs::read_to_string(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -70,6 +70,11 @@ impl Health {
             path: Some(path),
             broken,
         }
+    }
+
+    /// Where the mark is kept (`None` for a simulated bench).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
     }
 
     /// Marks the rig broken (persisting it for a real rig).

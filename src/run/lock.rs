@@ -1,19 +1,21 @@
-//! One run per rig: an exclusive advisory lock (`flock`) on a file named after the
-//! rig's identity, i.e. the instruments it reaches. Two rig files that point at the same
-//! instruments share one lock. The holder records who it is so a refused run can say.
+//! One run per rig: an exclusive advisory lock (`flock`) per instrument the rig reaches,
+//! on a file named after the instrument's canonical link (a serial path with its
+//! symlinks resolved, a TCP address, an I2C bus and address). Two rig files that reach
+//! the same instrument, under any name or path, contend for the same lock. The holder
+//! records who it is so a refused run can say.
 //!
 //! `flock` locks die with their process, so a crashed run never blocks the bench; the
 //! next run notices the dead holder's record and says it is taking over a stale lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::config::rig::Rig;
+use crate::config::rig::{Link, Rig};
 
 /// Who holds a rig.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,12 +44,14 @@ impl std::fmt::Display for Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another run holds it.
-    #[error("rig `{rig}` is in use by {}{}; wait for it with --wait", holder.as_ref().map_or("another process".to_string(), |h| h.to_string()), if *waited { " (gave up waiting)" } else { "" })]
+    #[error("rig `{rig}`: {instrument} is in use by {}{}; wait for it with --wait", holder.as_ref().map_or("another process".to_string(), |h| h.to_string()), if *waited { " (gave up waiting)" } else { "" })]
     Held {
         /// The rig name.
         rig: String,
+        /// The instrument link that is held.
+        instrument: String,
         /// The holder, if it recorded itself.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
         /// True if --wait ran out.
         waited: bool,
     },
@@ -64,20 +68,12 @@ pub enum LockError {
     },
 }
 
-/// A held rig. Released when dropped (or when the process dies).
+/// A held rig: every instrument's lock. Released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct RigLock {
-    _lock: Flock<File>,
-    path: PathBuf,
-    /// A dead holder whose record was found, if any.
-    pub stale: Option<Holder>,
-}
-
-impl RigLock {
-    /// The lock file path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+    _locks: Vec<Flock<File>>,
+    /// Dead holders whose records were found, if any.
+    pub stale: Vec<Holder>,
 }
 
 /// FNV-1a, 64 bit: a hash that is the same in every lockrig build, so two versions
@@ -101,30 +97,56 @@ pub fn lock_dir() -> PathBuf {
     std::env::temp_dir().join("lockrig-locks")
 }
 
-/// The lock file for a rig: its name plus a hash of every instrument link.
-pub fn lock_path(rig: &Rig) -> PathBuf {
+/// The canonical links of a rig's real instruments, sorted: what identifies the bench.
+pub fn instrument_links(rig: &Rig) -> Vec<String> {
+    let canonical = |p: &str| {
+        std::fs::canonicalize(p)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| p.to_string())
+    };
     let mut links: Vec<String> = rig
         .file
         .instruments
         .values()
         .filter_map(|i| i.get_ref().link().ok())
-        .map(|l| l.to_string())
+        .filter(|l| !l.is_simulated())
+        .map(|l| match l {
+            Link::Serial { path, .. } => format!("serial {}", canonical(&path)),
+            Link::Tcp(addr) => format!("tcp {}", addr.to_ascii_lowercase()),
+            Link::I2c { bus, address } => format!("i2c {} {address:#04x}", canonical(&bus)),
+            Link::Sim(name) => format!("sim {name}"),
+        })
         .collect();
     links.sort();
-    let name: String = rig
-        .file
-        .rig
-        .name
+    links.dedup();
+    links
+}
+
+/// The lock file of one instrument link.
+fn lock_path(link: &str) -> PathBuf {
+    let short: String = link
+        .rsplit(['/', ' '])
+        .next()
+        .unwrap_or("instrument")
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            if c.is_ascii_alphanumeric() || c == '-' {
                 c
             } else {
                 '_'
             }
         })
+        .take(32)
         .collect();
-    lock_dir().join(format!("{name}-{:016x}.lock", fnv1a(&links.join("\n"))))
+    lock_dir().join(format!("{short}-{:016x}.lock", fnv1a(link)))
+}
+
+/// The file that records a broken mark for the bench these instruments make up.
+pub fn health_path(rig: &Rig) -> PathBuf {
+    lock_dir().join(format!(
+        "rig-{:016x}.health",
+        fnv1a(&instrument_links(rig).join("\n"))
+    ))
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
@@ -142,73 +164,84 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-/// Takes the rig, waiting up to `wait` for a holder to finish.
-pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> {
-    let path = lock_path(rig);
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+fn me() -> Holder {
+    Holder {
+        pid: std::process::id() as i32,
+        user: std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid())),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        since: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
     }
+}
+
+/// Takes every instrument of the rig, in a fixed order, waiting up to `wait` for
+/// holders to finish. All or nothing: a refused run holds no lock.
+pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> {
     // A wait too long to represent is a wait without end.
     let deadline = wait.map(|w| Instant::now().checked_add(w));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut lock) => {
-                let stale = read_holder(&mut lock)
-                    .filter(|h| h.pid != std::process::id() as i32 && !alive(h.pid));
-                let me = Holder {
-                    pid: std::process::id() as i32,
-                    user: std::env::var("USER")
-                        .or_else(|_| std::env::var("LOGNAME"))
-                        .unwrap_or_else(|_| format!("uid {}", nix::unistd::getuid())),
-                    command: std::env::args().collect::<Vec<_>>().join(" "),
-                    since: time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                };
-                let record = serde_json::to_string(&me).unwrap_or_default();
-                lock.set_len(0).map_err(io)?;
-                lock.rewind().map_err(io)?;
-                lock.write_all(record.as_bytes()).map_err(io)?;
-                lock.sync_data().map_err(io)?;
-                return Ok(RigLock {
-                    _lock: lock,
-                    path,
-                    stale,
-                });
-            }
-            Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
-                let holder = read_holder(&mut f);
-                if let Some(sig) = crate::signals::received() {
-                    return Err(LockError::Interrupted(sig));
-                }
-                match deadline {
-                    Some(d) if d.is_none_or(|d| Instant::now() < d) => {
-                        std::thread::sleep(Duration::from_millis(100));
-                        file = f;
+    let mut held = RigLock {
+        _locks: Vec::new(),
+        stale: Vec::new(),
+    };
+    for link in instrument_links(rig) {
+        let path = lock_path(&link);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(mut lock) => {
+                    if let Some(dead) = read_holder(&mut lock)
+                        .filter(|h| h.pid != std::process::id() as i32 && !alive(h.pid))
+                    {
+                        held.stale.push(dead);
                     }
-                    _ => {
-                        return Err(LockError::Held {
-                            rig: rig.file.rig.name.clone(),
-                            holder,
-                            waited: wait.is_some(),
-                        })
+                    let record = serde_json::to_string(&me()).unwrap_or_default();
+                    lock.set_len(0).map_err(io)?;
+                    lock.rewind().map_err(io)?;
+                    lock.write_all(record.as_bytes()).map_err(io)?;
+                    lock.sync_data().map_err(io)?;
+                    held._locks.push(lock);
+                    break;
+                }
+                Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+                    if let Some(sig) = crate::signals::received() {
+                        return Err(LockError::Interrupted(sig));
+                    }
+                    match deadline {
+                        Some(d) if d.is_none_or(|d| Instant::now() < d) => {
+                            std::thread::sleep(Duration::from_millis(100));
+                            file = f;
+                        }
+                        _ => {
+                            return Err(LockError::Held {
+                                rig: rig.file.rig.name.clone(),
+                                instrument: link,
+                                holder: read_holder(&mut f).map(Box::new),
+                                waited: wait.is_some(),
+                            })
+                        }
                     }
                 }
+                Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
             }
-            Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
         }
     }
+    Ok(held)
 }
 
 #[cfg(test)]
@@ -219,5 +252,42 @@ mod tests {
     fn fnv1a_is_stable() {
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    fn real_rig(name: &str, psu_path: &str) -> Rig {
+        let text = crate::config::rig::SIM_RIG
+            .replace("name = \"sim\"", &format!("name = \"{name}\""))
+            .replace(
+                "sim = \"psu\"",
+                &format!("serial = \"{psu_path}\"\nbaud = 9600"),
+            )
+            .replace("sim = \"relays\"", "serial = \"/dev/ttyACM7\"\nbaud = 9600")
+            .replace("sim = \"gpio\"", "serial = \"/dev/ttyACM8\"\nbaud = 9600")
+            .replace(
+                "sim = \"console\"",
+                "serial = \"/dev/ttyACM9\"\nbaud = 115200",
+            )
+            .replace("i2c = \"sim\"", "i2c = \"/dev/i2c-1\"");
+        Rig::from_source(crate::config::Source::builtin("r.toml", &text)).unwrap()
+    }
+
+    #[test]
+    fn the_same_instruments_under_another_name_or_path_share_the_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("ttyUSB0");
+        std::fs::write(&target, "").unwrap();
+        let link = dir.path().join("usb-1a86_USB_Serial-if00-port0");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let a = real_rig("bench-3", target.to_str().unwrap());
+        let b = real_rig("bench-3-copy", link.to_str().unwrap());
+        assert_eq!(instrument_links(&a), instrument_links(&b));
+        assert_eq!(health_path(&a), health_path(&b));
+        let paths: Vec<_> = instrument_links(&a).iter().map(|l| lock_path(l)).collect();
+        assert_eq!(paths.len(), 5);
+        assert!(paths.iter().any(|p| p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("ttyUSB0-")));
     }
 }
