@@ -143,6 +143,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     if seconds < 0.0 {
         return Err(err());
     }
+    // Too long for a `Duration` (about 585 billion years) is an error, not a panic.
     Duration::try_from_secs_f64(seconds).map_err(|_| err())
 }
 
@@ -191,6 +192,18 @@ mod tests {
         assert!(parse_duration("300").is_err());
         assert!(parse_duration("-3s").is_err());
         assert!(Amps::parse("").is_err());
+    }
+
+    #[test]
+    fn refuses_durations_too_long_for_a_duration() {
+        // `Duration::from_secs_f64` panics past u64::MAX seconds; a file must not.
+        let e = parse_duration("99999999999999999999s").unwrap_err();
+        assert_eq!(e.expected, "a duration");
+        assert!(parse_duration("999999999999999999min").is_err());
+        assert_eq!(
+            parse_duration("18446744073709549568s").unwrap(),
+            Duration::from_secs(18_446_744_073_709_549_568)
+        );
     }
 
     #[test]

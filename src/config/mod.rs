@@ -119,7 +119,11 @@ impl Source {
 
     /// The line and column of a byte offset.
     pub fn locate(&self, offset: usize) -> Location {
-        let offset = offset.min(self.text.len());
+        // Back off to a character boundary: a location must never panic.
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -179,5 +183,7 @@ mod tests {
         let at = s.locate(7);
         assert_eq!((at.line, at.column), (2, 2));
         assert_eq!(at.to_string(), "<built-in>/x.toml:2:2");
+        let s = Source::builtin("x.toml", "a = \"€\"");
+        assert_eq!(s.locate(6).column, 6, "inside a multi-byte character");
     }
 }

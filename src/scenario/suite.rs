@@ -159,8 +159,20 @@ impl Suite {
             }
             let mut steps = Vec::new();
             for s in &c.steps {
-                // +1 skips the opening quote of the TOML string.
-                let at = |offset: usize| s.span().start + 1 + offset;
+                // A step's offsets map into the file only when the string is written
+                // verbatim between one pair of quotes; +1 skips the opening quote. An
+                // escaped or multi-line string is pointed at as a whole.
+                let verbatim = source.text.get(s.span()).is_some_and(|raw| {
+                    raw.len() == s.get_ref().len() + 2
+                        && raw.get(1..raw.len() - 1) == Some(s.get_ref())
+                });
+                let at = |offset: usize| {
+                    if verbatim {
+                        s.span().start + 1 + offset
+                    } else {
+                        s.span().start
+                    }
+                };
                 let parsed = step::parse(s.get_ref()).map_err(|e| {
                     source.error(
                         at(e.offset)..at(e.offset),
@@ -365,7 +377,8 @@ impl Resolvable for Duration {
             self.checked_sub(off)
                 .ok_or_else(|| "the offset makes the time negative".to_string())
         } else {
-            Ok(self + off)
+            self.checked_add(off)
+                .ok_or_else(|| "the offset makes the time too long".to_string())
         }
     }
     const WHAT: &'static str = "a duration";
@@ -501,6 +514,43 @@ mod tests {
         let line = text.lines().nth(at.line - 1).unwrap();
         assert_eq!(&line[at.column - 1..at.column + 4], "maybe", "{message}");
         assert!(message.contains("expected `on` or `off`"));
+    }
+
+    #[test]
+    fn errors_in_escaped_or_multi_line_steps_point_at_the_string() {
+        // Offsets within the parsed string used to be mapped into the file as if it were
+        // written verbatim; here that lands inside `€`, and locating it panicked.
+        for (written, shown) in [
+            ("\"\"\"set €\"\"\"", "set €"),
+            ("\"set \\u00e9 €\"", "set é €"),
+        ] {
+            let text = BUILTIN[0].1.replacen("\"output main on\"", written, 1);
+            let err = Suite::from_source(Source::builtin("s.toml", &text)).unwrap_err();
+            let ConfigError::Invalid { at, message } = err else {
+                panic!()
+            };
+            let line = text.lines().nth(at.line - 1).unwrap();
+            let from: String = line.chars().skip(at.column - 1).collect();
+            assert!(from.starts_with(written), "{from} / {message}");
+            assert!(message.contains(shown), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_offset_past_the_longest_duration_is_refused() {
+        // `Duration + Duration` panics on overflow.
+        let suite = suite_with(
+            "wait ready_within",
+            "wait ready_within + 18446744073709549568s",
+        )
+        .unwrap();
+        let text = crate::config::device::BUILTIN[0]
+            .1
+            .replace("ready_within = \"1.5s\"", "ready_within = \"1h\"");
+        let device = DeviceProfile::from_source(&Source::builtin("d.toml", &text)).unwrap();
+        let check = &suite.checks[0];
+        let msg = suite.resolve(check, &device).unwrap_err().to_string();
+        assert!(msg.contains("the offset makes the time too long"), "{msg}");
     }
 
     #[test]

@@ -1,0 +1,220 @@
+//! Replays the checked-in fuzz corpus (`fuzz/corpus/<target>/`) and the inputs that once
+//! crashed a target (`fuzz/regressions/<target>/`) through the same calls as the
+//! cargo-fuzz targets in `fuzz/fuzz_targets/`, on stable, under plain `cargo test`.
+//!
+//! The calls live in [`harness`] below, and the fuzz targets include this very file
+//! (`#[path = "../../tests/fuzz_regression.rs"]`) and call the same functions, so a
+//! target and its regression test cannot drift apart.
+
+/// What each fuzz target does with one input. Errors are expected; a panic is a bug.
+pub mod harness {
+    use std::io::{self, Read, Write};
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use lockrig::config::device::DeviceProfile;
+    use lockrig::config::rig::Rig;
+    use lockrig::config::Source;
+    use lockrig::drivers::console::LockConsole;
+    use lockrig::drivers::lcus::{self, Lcus};
+    use lockrig::drivers::numato::NumatoGpio;
+    use lockrig::drivers::rigol_dp800::Dp800;
+    use lockrig::drivers::scpi;
+    use lockrig::scenario::step;
+    use lockrig::scenario::suite::Suite;
+    use lockrig::transport::{LineIo, Transport};
+
+    /// What a target does with one input.
+    pub type Run = fn(&[u8]);
+
+    /// The fuzz targets, by name: each one's corpus is `fuzz/corpus/<name>/`.
+    pub const TARGETS: &[(&str, Run)] = &[
+        ("rig_file", rig_file),
+        ("device_profile", device_profile),
+        ("suite_file", suite_file),
+        ("step", step),
+        ("instrument_replies", instrument_replies),
+    ];
+
+    /// The input as text, the way a config loader would see a file (lossy UTF-8).
+    fn text(data: &[u8]) -> String {
+        String::from_utf8_lossy(data).into_owned()
+    }
+
+    /// `rig_file`: a rig file.
+    pub fn rig_file(data: &[u8]) {
+        let _ = Rig::from_source(Source::builtin("fuzz.toml", &text(data)));
+    }
+
+    /// `device_profile`: a device profile.
+    pub fn device_profile(data: &[u8]) {
+        let _ = DeviceProfile::from_source(&Source::builtin("fuzz.toml", &text(data)));
+    }
+
+    /// `suite_file`: a suite, with every check resolved against every built-in profile.
+    pub fn suite_file(data: &[u8]) {
+        // Loaded once: they are the same for every input.
+        static DEVICES: OnceLock<Vec<DeviceProfile>> = OnceLock::new();
+        let devices =
+            DEVICES.get_or_init(|| DeviceProfile::builtin_all().expect("built-in profiles load"));
+        if let Ok(suite) = Suite::from_source(Source::builtin("fuzz.toml", &text(data))) {
+            for check in &suite.checks {
+                for device in devices {
+                    let _ = suite.resolve(check, device);
+                }
+            }
+        }
+    }
+
+    /// `step`: one step string; an error must point inside the text.
+    pub fn step(data: &[u8]) {
+        let text = text(data);
+        if let Err(e) = step::parse(&text) {
+            assert!(
+                e.offset <= text.len() && text.is_char_boundary(e.offset),
+                "step error offset {} is not a character boundary within {:?} ({} bytes)",
+                e.offset,
+                text,
+                text.len()
+            );
+        }
+    }
+
+    /// `instrument_replies`: the input is everything the instrument says, fed to each
+    /// driver in turn through an in-memory transport.
+    pub fn instrument_replies(data: &[u8]) {
+        if let Ok(mut psu) = Dp800::open(line_io(data)) {
+            let _ = psu.measure_voltage(1);
+            let _ = psu.output(1);
+        }
+        if let Ok(mut relays) = Lcus::open(line_io(data), 4) {
+            let _ = relays.states();
+        }
+        if let Ok(mut gpio) = NumatoGpio::open(line_io(data)) {
+            let _ = gpio.read(0);
+        }
+        let mut console = LockConsole::open(line_io(data));
+        let _ = console.state();
+        let _ = console.version();
+
+        let text = text(data);
+        let _ = scpi::parse_error(&text);
+        for channel in 0..=8 {
+            let _ = lcus::parse_state_line(&text, channel);
+        }
+    }
+
+    /// A line transport whose instrument says `data` and then nothing more.
+    ///
+    /// The transport never blocks, so the reply timeout only matters as a wall-clock
+    /// deadline inside [`LineIo`]; it is long enough that a slow (instrumented or loaded)
+    /// run still parses the whole input, which keeps runs reproducible.
+    fn line_io(data: &[u8]) -> LineIo {
+        LineIo::new(
+            Box::new(Replies {
+                data: data.to_vec(),
+                at: 0,
+            }),
+            Duration::from_secs(5),
+        )
+    }
+
+    /// The instrument's side of a conversation, from memory: `read` hands out the bytes
+    /// and then times out; `write` discards. Stale-input discards keep the bytes, or a
+    /// driver that discards before each query would never parse anything.
+    struct Replies {
+        data: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for Replies {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let left = &self.data[self.at..];
+            if left.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no more input"));
+            }
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Replies {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Replies {
+        fn set_timeout(&mut self, _timeout: Duration) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn discard_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod replay {
+    use std::path::{Path, PathBuf};
+
+    use super::harness::{Run, TARGETS};
+
+    /// The files of `fuzz/<kind>/<target>/`, sorted; `None` if the folder is missing.
+    fn inputs(kind: &str, target: &str) -> Option<Vec<PathBuf>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(kind)
+            .join(target);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .ok()?
+            .map(|e| e.expect("readable corpus entry").path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        Some(files)
+    }
+
+    /// Runs every file through `run`, returning the files that panicked.
+    fn replay(files: &[PathBuf], run: Run) -> Vec<String> {
+        files
+            .iter()
+            .filter_map(|path| {
+                let data = std::fs::read(path).expect("readable corpus file");
+                std::panic::catch_unwind(|| run(&data))
+                    .err()
+                    .map(|_| path.display().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_corpus_input_runs_without_panicking() {
+        let mut failures = Vec::new();
+        for (target, run) in TARGETS {
+            let corpus = inputs("corpus", target)
+                .unwrap_or_else(|| panic!("fuzz/corpus/{target}/ is missing"));
+            assert!(!corpus.is_empty(), "fuzz/corpus/{target}/ is empty");
+            failures.extend(replay(&corpus, *run));
+        }
+        assert!(failures.is_empty(), "panicked on: {failures:#?}");
+    }
+
+    #[test]
+    fn every_former_crash_runs_without_panicking() {
+        let mut failures = Vec::new();
+        for (target, run) in TARGETS {
+            // Not every target has crashed; a target with no folder has nothing to replay.
+            let crashes = inputs("regressions", target).unwrap_or_default();
+            failures.extend(replay(&crashes, *run));
+        }
+        assert!(failures.is_empty(), "panicked on: {failures:#?}");
+    }
+}
