@@ -263,6 +263,39 @@ fn list_and_run_list_print_trial_names() {
 }
 
 #[test]
+fn a_sag_too_short_to_brown_the_board_out_fails_instead_of_passing_vacuously() {
+    // The supply cannot pull the rail down fast: 300 ms of sag leaves it far above the
+    // reset threshold, and the check must say so rather than pass.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("short.toml");
+    let text_in = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
+    )
+    .unwrap()
+    .replace(
+        "\"expect door_position closed for 2s\"",
+        "\"expect door_position closed for 300ms\"",
+    );
+    std::fs::write(&suite, text_in).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "brownout",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.failure_as_ref().message;
+    assert!(
+        msg.contains("expected main_meter in 0V..3V, measured 4."),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_run_that_tests_nothing_is_not_a_success() {
     let out = tempfile::tempdir().unwrap();
     let o = run(&[
@@ -480,7 +513,7 @@ steps = [
   "wait ready_within",
   "expect console locked",
   "relay door_push on",
-  "sag main to reset_below - 1.0V for 300ms",
+  "sag main to reset_below - 1.0V for 2s",
   "expect door_position closed for ready_within",
   "expect console locked",
   "relay door_push off",

@@ -15,7 +15,8 @@
 //!
 //! A value is a literal with its unit (`6.0V`, `300ms`), a device-profile name
 //! (`nominal`, `ready_within`), or a name plus or minus a literal (`reset_below - 1.0V`).
-//! A RANGE is a profile range name (`holding_current`) or `LOW..HIGH`.
+//! A RANGE is a profile range name (`holding_current`) or `LOW..HIGH`, each bound a
+//! literal or a profile name (`0V..reset_below`).
 //!
 //! The grammar is small and domain-specific, so it is parsed by hand; each error
 //! carries the byte offset of the offending word so the suite loader can point at it.
@@ -342,10 +343,18 @@ pub fn parse(text: &str) -> Result<Step, StepError> {
             w.keyword("in")?;
             let r_at = w.offset();
             let r = w.next("a range (a profile range name or LOW..HIGH)")?;
-            let range = match r.split_once("..") {
-                Some((lo, hi)) => {
-                    RangeExpr::Between(Expr::Literal(lo.into()), Expr::Literal(hi.into()))
+            let bound = |b: &str| {
+                if b.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-') {
+                    Expr::Literal(b.into())
+                } else {
+                    Expr::Named {
+                        name: b.into(),
+                        offset: None,
+                    }
                 }
+            };
+            let range = match r.split_once("..") {
+                Some((lo, hi)) => RangeExpr::Between(bound(lo), bound(hi)),
                 None if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
                     RangeExpr::Named(r.to_string())
                 }

@@ -17,6 +17,12 @@ use super::ina219::Ina219Chip;
 pub const TICK: Duration = Duration::from_millis(1);
 /// Shunt resistance in series with the lock supply, in ohms.
 pub const SHUNT_OHM: f64 = 0.1;
+/// Output rise time constant of the simulated supply, in seconds.
+pub const RISE_TAU: f64 = 0.01;
+/// Output capacitance of the simulated supply, in farads.
+pub const OUTPUT_FARAD: f64 = 470e-6;
+/// Internal bleeder across the simulated supply's output, in ohms.
+pub const BLEED_OHM: f64 = 2000.0;
 /// Relays on the simulated LCUS board.
 pub const RELAYS: usize = 4;
 /// Relay driving the door-push actuator (1-based).
@@ -156,25 +162,54 @@ impl World {
 
     fn step(&mut self, dt: Duration) {
         self.settle();
+        self.slew(dt);
+        self.settle();
         self.board.step(self.volts, dt, &mut self.console_out);
         self.settle();
+    }
+
+    /// The voltage CH1 regulates towards: its setting, folded back in constant-current
+    /// mode until the load draws the limit; 0 V when off.
+    fn target_volts(&self) -> f64 {
+        let ch = self.psu[0];
+        if !ch.on {
+            return 0.0;
+        }
+        let demand = self.board.current_at(ch.set_v);
+        if demand > ch.set_i && demand > 0.0 {
+            ch.set_v * ch.set_i / demand
+        } else {
+            ch.set_v
+        }
+    }
+
+    /// Moves CH1's output towards its target. The supply drives the output up quickly,
+    /// but cannot pull it down: the output capacitance discharges through the bleeder
+    /// and the load, so an unloaded output falls slowly (the DP800 datasheet: up to
+    /// 800 ms), a maglock's coil pulls it down in tens of milliseconds.
+    fn slew(&mut self, dt: Duration) {
+        let target = self.target_volts();
+        let v = self.volts;
+        let tau = if target >= v {
+            RISE_TAU
+        } else {
+            // The bleeder in parallel with the load (none when the load draws nothing).
+            let amps = self.board.current_at(v);
+            let ohms = if amps > 0.0 {
+                let load = v / amps;
+                BLEED_OHM * load / (BLEED_OHM + load)
+            } else {
+                BLEED_OHM
+            };
+            OUTPUT_FARAD * ohms
+        };
+        self.volts = target + (v - target) * (-dt.as_secs_f64() / tau).exp();
     }
 
     /// Recomputes the electrical and mechanical state from the inputs (no time passes).
     pub fn settle(&mut self) {
         self.trip_protection();
-        let ch = self.psu[0];
-        self.volts = if ch.on {
-            let demand = self.board.current_at(ch.set_v);
-            if demand > ch.set_i && demand > 0.0 {
-                // Constant-current mode: the output folds back until the load draws the limit.
-                ch.set_v * ch.set_i / demand
-            } else {
-                ch.set_v
-            }
-        } else {
-            0.0
-        };
+        // The output voltage itself only moves with time (see `slew`).
         self.amps = self.board.current_at(self.volts);
         let pushed = self.relays[DOOR_PUSH_RELAY - 1];
         let handle = self.relays[HANDLE_RELAY - 1] && self.board.has_mechanical_egress();
