@@ -293,11 +293,11 @@ impl Run<'_> {
                 let t0 = self.bench.clock().now();
                 self.bench.clock().wait(*duration);
                 self.bench.set_voltage(role, restore)?;
-                let achieved = self.bench.clock().now().saturating_sub(t0);
+                let held = self.bench.clock().now().saturating_sub(t0);
                 self.note(format!(
-                    "sag commanded {} achieved {} (restored to {restore})",
-                    units::format_duration(*duration),
-                    units::format_duration(achieved)
+                    "sag setpoint held {} (commanded {}), then restored to {restore}; the rail follows at the supply's own slew rate, so measure it to know how deep it went",
+                    units::format_duration(held),
+                    units::format_duration(*duration)
                 ));
             }
             Resolved::Wait { duration } => self.bench.clock().wait(*duration),
