@@ -1,82 +1,13 @@
 //! The CLI as a user runs it: the default suite on the built-in simulated rig, the
 //! simulated defects each check must catch, listings, and input errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{junit, lockrig, outcome_of, results, run, run_dir, text, validate_schema};
 use junit_parser::TestSuites;
-
-fn lockrig() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lockrig"))
-}
-
-fn run(args: &[&str]) -> Output {
-    lockrig().args(args).output().expect("lockrig runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The one run directory created under `out`.
-fn run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs.into_iter().next().unwrap()
-}
-
-/// The outcome libtest printed for a trial (`ok`, `FAILED`, `ignored`).
-fn outcome_of<'a>(stdout: &'a str, trial: &str) -> &'a str {
-    stdout
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(trial) && l.starts_with("test "))
-        .and_then(|l| l.rsplit("... ").next())
-        .unwrap_or_else(|| panic!("no line for {trial} in:\n{stdout}"))
-}
-
-fn junit(path: &Path) -> TestSuites {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    junit_parser::from_reader(std::io::BufReader::new(f)).expect("junit.xml parses")
-}
-
-fn results(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
-        .collect()
-}
-
-/// Validates against the Jenkins xUnit schema with xmllint. CI installs xmllint; on a
-/// developer machine without it the schema check is reported and skipped.
-fn validate_schema(path: &Path) {
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
-    match Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(path)
-        .output()
-    {
-        Ok(o) => assert!(
-            o.status.success(),
-            "junit.xml fails junit-10.xsd:\n{}",
-            text(&o)
-        ),
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!("xmllint not installed: schema validation skipped (CI runs it)")
-        }
-        Err(e) => panic!("xmllint is required in CI: {e}"),
-    }
-}
 
 #[test]
 fn default_run_passes_on_the_simulated_rig_and_writes_reports() {

@@ -2,57 +2,12 @@
 //! naming the instrument (exit 3), never as a pass, with valid reports and no hang;
 //! a rig whose safe state cannot be confirmed is not touched again until checked.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{junit, lockrig, run_dir as only_dir, text, validate_schema};
 use std::time::{Duration, Instant};
-
-fn lockrig() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lockrig"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn only_dir(out: &Path) -> std::path::PathBuf {
-    let mut dirs: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(dirs.len(), 1);
-    dirs.remove(0)
-}
-
-fn junit(path: &Path) -> junit_parser::TestSuites {
-    junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap()
-}
-
-fn validate_schema(path: &Path) {
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
-    match Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(path)
-        .output()
-    {
-        Ok(o) => assert!(
-            o.status.success(),
-            "{} fails junit-10.xsd:\n{}",
-            path.display(),
-            text(&o)
-        ),
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!("xmllint not installed: schema check skipped")
-        }
-        Err(e) => panic!("xmllint is required in CI: {e}"),
-    }
-}
 
 /// (fault, instrument named in the error, trials that must not pass)
 const FAULTS: &[(&str, &str, &[&str])] = &[

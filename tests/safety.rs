@@ -4,6 +4,8 @@
 //! trial's bench is torn down, whether every output was off (`end safe`). That record
 //! is what this test trusts: not lockrig's own account.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,31 +14,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use common::{junit, validate_schema};
+
 fn junit_ok(path: &Path) -> usize {
-    let report =
-        junit_parser::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
-            .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
-    if let Ok(o) = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(path)
-        .output()
-    {
-        assert!(
-            o.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "xmllint is required in CI"
-        );
-    }
-    report.suites[0].cases.len()
+    validate_schema(path);
+    junit(path).suites[0].cases.len()
 }
 
 /// Runs lockrig, kills it `delay` after its reports exist, and checks the aftermath.
