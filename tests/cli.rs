@@ -357,17 +357,40 @@ fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
         .replace("i2c = \"sim\"", "i2c = \"/dev/lockrig-no-such-i2c\"");
     std::fs::write(&rig, real).unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        "--rig",
-        rig.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // A private lock directory: the broken mark this run leaves must not outlive the test.
+    let o = lockrig()
+        .args([
+            "run",
+            "--rig",
+            rig.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("LOCKRIG_LOCK_DIR", dir.path().join("locks"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let suite = &junit(&run_dir(&out).join("junit.xml")).suites[0];
     assert_eq!((suite.tests, suite.errors), (1, 1));
     let msg = &suite.cases[0].status.error_as_ref().message;
+    assert!(
+        !msg.contains("rig unhealthy"),
+        "the first run finds the fault itself: {msg}"
+    );
+    let marks = std::fs::read_dir(dir.path().join("locks"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "health")
+        });
+    assert_eq!(
+        marks.count(),
+        1,
+        "an instrument that cannot be opened marks the rig broken"
+    );
     assert!(
         msg.contains("instrument `"),
         "the error names the instrument: {msg}"
