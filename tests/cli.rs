@@ -227,6 +227,45 @@ fn a_sag_too_short_to_brown_the_board_out_fails_instead_of_passing_vacuously() {
 }
 
 #[test]
+fn a_supply_that_trips_its_protection_makes_the_check_an_error_not_a_verdict() {
+    // OCP armed at 200 mA; the maglock holds at 250 mA: the supply cuts out, the door
+    // opens while "powered", and that is no evidence about the lock.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("tight.toml");
+    let text_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
+            .unwrap()
+            .replace("max_amps = \"1.5A\"", "max_amps = \"0.2A\"");
+    std::fs::write(&rig, text_in).unwrap();
+    let suite = dir.path().join("s.toml");
+    let suite_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
+    )
+    .unwrap()
+    .replace("set main nominal limit current_limit", "set main nominal");
+    std::fs::write(&suite, suite_text).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "--device",
+        "maglock_12v",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.contains("reads back output CH1 OFF (OCP tripped)"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_run_that_tests_nothing_is_not_a_success() {
     let out = tempfile::tempdir().unwrap();
     let o = run(&[

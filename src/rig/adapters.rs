@@ -50,9 +50,15 @@ impl Supply for Channel<Dp800> {
         dev.set_output(ch, on)?;
         let actual = dev.output(ch)?;
         if actual != on {
+            // An output that will not stay on has usually tripped its protection: say so.
+            let why = match dev.tripped(ch) {
+                Ok((true, _)) => " (OVP tripped)",
+                Ok((_, true)) => " (OCP tripped)",
+                _ => "",
+            };
             return Err(InstrumentError::Readback {
                 commanded: format!("output CH{ch} {}", if on { "ON" } else { "OFF" }),
-                actual: format!("output CH{ch} {}", if actual { "ON" } else { "OFF" }),
+                actual: format!("output CH{ch} {}{why}", if actual { "ON" } else { "OFF" }),
             });
         }
         Ok(())
@@ -71,6 +77,15 @@ impl Supply for Channel<Dp800> {
         let ch = self.channel;
         self.device().protect(ch, ovp.0, ocp.0)?;
         Ok(true)
+    }
+
+    fn protection_tripped(&mut self) -> Result<Option<&'static str>> {
+        let ch = self.channel;
+        Ok(match self.device().tripped(ch)? {
+            (true, _) => Some("OVP"),
+            (_, true) => Some("OCP"),
+            _ => None,
+        })
     }
 }
 

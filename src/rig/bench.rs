@@ -379,6 +379,17 @@ impl Bench {
         Ok(())
     }
 
+    /// Supply roles whose own protection has tripped, as `role: OVP`.
+    pub fn protection_trips(&mut self) -> Result<Vec<String>, RoleError> {
+        let mut trips = Vec::new();
+        for (role, r) in &mut self.supplies {
+            if let Some(what) = r.call(role, |d| d.protection_tripped())? {
+                trips.push(format!("{role}: {what}"));
+            }
+        }
+        Ok(trips)
+    }
+
     /// The last voltage set on a supply role by this bench.
     pub fn setpoint(&self, role: &str) -> Option<Volts> {
         self.setpoints.get(role).copied()

@@ -30,6 +30,11 @@ pub trait Supply: Send {
     fn set_protection(&mut self, _ovp: Volts, _ocp: Amps) -> Result<bool> {
         Ok(false)
     }
+    /// Which protection has tripped since it was armed (`"OVP"`, `"OCP"`), if any; a
+    /// supply without protection never trips.
+    fn protection_tripped(&mut self) -> Result<Option<&'static str>> {
+        Ok(None)
+    }
 }
 
 /// An on/off output: a relay, a MOSFET, a GPIO line.

@@ -231,7 +231,7 @@ impl World {
                 0.0
             };
             let ovp = c.ovp.1 && c.set_v > c.ovp.0;
-            let ocp = c.ocp.1 && amps > c.ocp.0;
+            let ocp = c.ocp.1 && amps >= c.ocp.0;
             if ovp || ocp {
                 self.psu[i].tripped = (ovp, ocp);
                 self.psu[i].on = false;
