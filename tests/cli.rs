@@ -266,6 +266,46 @@ fn a_supply_that_trips_its_protection_makes_the_check_an_error_not_a_verdict() {
 }
 
 #[test]
+fn a_protection_trip_in_mid_check_is_named_as_the_cause() {
+    // OCP at 100 mA: the defective board's motor (150 mA) trips it after the brown-out.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("tight.toml");
+    let text_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
+            .unwrap()
+            .replace("max_amps = \"1.5A\"", "max_amps = \"0.1A\"");
+    std::fs::write(&rig, text_in).unwrap();
+    let suite = dir.path().join("s.toml");
+    let suite_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
+    )
+    .unwrap()
+    .replace("set main nominal limit current_limit", "set main nominal");
+    std::fs::write(&suite, suite_text).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "--device",
+        "smartlock_4aa",
+        "--sim-defect",
+        "opens-on-brownout",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.starts_with("the supply's own protection tripped during the check (main: OCP)"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_run_that_tests_nothing_is_not_a_success() {
     let out = tempfile::tempdir().unwrap();
     let o = run(&[

@@ -420,16 +420,26 @@ pub fn execute(
     }
     // A supply that cut out on its own protection invalidates the check, pass or fail:
     // the device was not tested under the conditions the check asserts.
-    if !matches!(stop, Some(Stop::Error(_))) {
-        match run.bench.protection_trips() {
-            Ok(trips) if trips.is_empty() => {}
-            Ok(trips) => {
-                stop = Some(Stop::Error(format!(
-                    "the supply's own protection tripped during the check ({}): the device was not tested under the conditions the check asserts",
-                    trips.join(", ")
-                )))
-            }
-            Err(e) => stop = Some(Stop::Error(format!("reading the supply's protection status: {e}"))),
+    // Asked even after an error, since a trip often explains it.
+    match run.bench.protection_trips() {
+        Ok(trips) if trips.is_empty() => {}
+        Ok(trips) => {
+            let tripped = format!(
+                "the supply's own protection tripped during the check ({}): the device was not tested under the conditions the check asserts",
+                trips.join(", ")
+            );
+            stop = Some(Stop::Error(match stop {
+                Some(Stop::Error(e)) | Some(Stop::Fail { message: e, .. }) => {
+                    format!("{tripped}; then: {e}")
+                }
+                None => tripped,
+            }));
+        }
+        Err(_) if matches!(stop, Some(Stop::Error(_))) => {}
+        Err(e) => {
+            stop = Some(Stop::Error(format!(
+                "reading the supply's protection status: {e}"
+            )))
         }
     }
     // A pass needs physical evidence: the board's word or the meter alone is not a
