@@ -306,6 +306,36 @@ fn a_protection_trip_in_mid_check_is_named_as_the_cause() {
 }
 
 #[test]
+fn console_events_are_placed_when_the_board_printed_them() {
+    // The rail returns at 4000 ms; the board boots 200 ms later (plus the rail's rise),
+    // and the defective firmware's bolt motor runs 300 ms more.
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--sim-defect",
+        "opens-on-brownout",
+        "--out",
+        out.path().to_str().unwrap(),
+        "brownout",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let log = results(&run_dir(out.path()))[0]["outcome"]["log"].clone();
+    let at = |event: &str| -> f64 {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.as_str())
+            .find(|l| l.ends_with(&format!("console: EVT {event}")))
+            .and_then(|l| l.trim_start_matches('[').split(" ms]").next())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {event} in {log:#}"))
+    };
+    let bor = at("BOOT BOR");
+    assert!((4200.0..4230.0).contains(&bor), "BOOT BOR at {bor} ms");
+    assert_eq!(at("UNLOCKED") - bor, 300.0);
+}
+
+#[test]
 fn a_run_that_tests_nothing_is_not_a_success() {
     let out = tempfile::tempdir().unwrap();
     let o = run(&[

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use embedded_hal::i2c::I2c;
 
 use super::{Console, Input, Meter, Supply, Switch};
-use crate::drivers::console::LockConsole;
+use crate::drivers::console::{ConsoleEvent, LockConsole};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
@@ -123,7 +123,11 @@ impl Console for LockConsole {
         self.state()
     }
 
-    fn take_events(&mut self) -> Vec<String> {
+    fn take_events(&mut self) -> Vec<ConsoleEvent> {
         LockConsole::take_events(self)
+    }
+
+    fn uptime_ms(&mut self) -> Result<u64> {
+        self.uptime()
     }
 }

@@ -95,6 +95,17 @@ struct InputRole {
     low: String,
 }
 
+/// A console event on the rig's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedEvent {
+    /// When it happened (or, if not `exact`, when lockrig read it).
+    pub at: Duration,
+    /// True when placed by the board's own clock.
+    pub exact: bool,
+    /// The event (`BOOT BOR`).
+    pub text: String,
+}
+
 /// An instrument identity for the evidence record.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Identity {
@@ -116,6 +127,8 @@ pub struct Bench {
     envelope: BTreeMap<String, Envelope>,
     safe_state: Vec<(String, SafeState)>,
     setpoints: BTreeMap<String, Volts>,
+    /// Per console: the last (rig time, board uptime) pair, to place events by.
+    console_refs: BTreeMap<String, (Duration, u64)>,
     identities: Vec<Identity>,
     protections: Vec<String>,
     clock: Arc<dyn Clock>,
@@ -258,6 +271,7 @@ impl Bench {
             envelope: BTreeMap::new(),
             safe_state: Vec::new(),
             setpoints: BTreeMap::new(),
+            console_refs: BTreeMap::new(),
             identities,
             protections: Vec::new(),
             clock,
@@ -487,14 +501,47 @@ impl Bench {
         r.call(role, |d| d.lock_state().map(|s| s.to_lowercase()))
     }
 
-    /// Console event lines received so far, stamped with the time they were taken.
-    pub fn take_console_events(&mut self) -> Vec<(Duration, String)> {
-        let now = self.clock.now();
-        self.consoles
-            .values_mut()
-            .flat_map(|c| c.dev.take_events())
-            .map(|e| (now, e))
-            .collect()
+    /// Console event lines received so far, placed on the rig's clock.
+    ///
+    /// Each line carries the board's uptime; one `UPTIME?` now gives the offset between
+    /// the board's clock and the rig's for the current boot. Lines before a reset in
+    /// the same batch are placed with the previous batch's offset; a line that cannot be
+    /// placed (no uptime, or its boot's offset is unknown) is stamped when it was read.
+    pub fn take_console_events(&mut self) -> Vec<PlacedEvent> {
+        let mut placed = Vec::new();
+        for (role, c) in &mut self.consoles {
+            let events = c.dev.take_events();
+            if events.is_empty() {
+                continue;
+            }
+            let read_at = self.clock.now();
+            let now_ref = c.dev.uptime_ms().ok().map(|u| (self.clock.now(), u));
+            let first_boot = events.iter().position(|e| e.is_boot());
+            let last_boot = events.iter().rposition(|e| e.is_boot());
+            let before_ref = self.console_refs.get(role).copied();
+            for (i, e) in events.into_iter().enumerate() {
+                let reference = match (first_boot, last_boot) {
+                    (Some(f), _) if i < f => before_ref,
+                    (_, Some(l)) if i < l => None,
+                    _ => now_ref,
+                };
+                let at = match (e.uptime_ms, reference) {
+                    (Some(eu), Some((rig, up))) if eu <= up => {
+                        Some(rig.saturating_sub(Duration::from_millis(up - eu)))
+                    }
+                    _ => None,
+                };
+                placed.push(PlacedEvent {
+                    at: at.unwrap_or(read_at),
+                    exact: at.is_some(),
+                    text: e.text,
+                });
+            }
+            if let Some(r) = now_ref {
+                self.console_refs.insert(role.clone(), r);
+            }
+        }
+        placed
     }
 
     /// Returns every role to its declared safe state: switches first (release the

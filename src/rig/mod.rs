@@ -11,6 +11,7 @@ pub mod bench;
 
 pub use bench::{Bench, RoleError};
 
+use crate::drivers::console::ConsoleEvent;
 use crate::drivers::Result;
 use crate::units::{Amps, Volts};
 
@@ -64,5 +65,7 @@ pub trait Console: Send {
     /// The lock state the board reports (`LOCKED`, `UNLOCKED`).
     fn lock_state(&mut self) -> Result<String>;
     /// Event lines received since the last call.
-    fn take_events(&mut self) -> Vec<String>;
+    fn take_events(&mut self) -> Vec<ConsoleEvent>;
+    /// The board's uptime now, to place its events on the rig's clock.
+    fn uptime_ms(&mut self) -> Result<u64>;
 }

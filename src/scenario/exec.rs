@@ -128,10 +128,17 @@ impl Run<'_> {
     }
 
     fn drain_events(&mut self) {
-        for (at, e) in self.bench.take_console_events() {
-            let ms = at.saturating_sub(self.start).as_secs_f64() * 1e3;
-            self.log.push(format!("[{ms:>10.3} ms] console: EVT {e}"));
+        for e in self.bench.take_console_events() {
+            let ms = e.at.saturating_sub(self.start).as_secs_f64() * 1e3;
+            let when = if e.exact {
+                ""
+            } else {
+                " (time read, not printed: the board's clock could not be placed)"
+            };
+            self.log
+                .push(format!("[{ms:>10.3} ms] console: EVT {}{when}", e.text));
         }
+        self.log.sort_by(|a, b| log_time(a).total_cmp(&log_time(b)));
     }
 
     fn check_interrupt(&self) -> Result<(), Stop> {
@@ -381,6 +388,14 @@ impl Run<'_> {
         self.drain_events();
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// The time at the start of a log line (`[  1234.000 ms] ...`), for ordering.
+fn log_time(line: &str) -> f64 {
+    line.strip_prefix('[')
+        .and_then(|l| l.split_once(" ms]"))
+        .and_then(|(t, _)| t.trim().parse().ok())
+        .unwrap_or(f64::MAX)
 }
 
 /// Executes steps on a bench. The caller applies the safe state afterwards.

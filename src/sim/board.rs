@@ -63,6 +63,8 @@ pub struct Board {
     mechanical_egress: bool,
     defects: Vec<Defect>,
     power: Power,
+    /// Time since the electronics last came out of reset (the firmware's clock).
+    uptime: Duration,
     lowest_while_off: f64,
     bolt: Bolt,
     volts: f64,
@@ -91,6 +93,7 @@ impl Board {
             mechanical_egress: profile.class == DeviceClass::BatterySmartLock,
             defects: defects.to_vec(),
             power: Power::Off,
+            uptime: Duration::ZERO,
             lowest_while_off: 0.0,
             bolt: Bolt::Extended,
             volts: 0.0,
@@ -112,6 +115,11 @@ impl Board {
             Bolt::Retracted => "UNLOCKED",
             _ => "LOCKED",
         }
+    }
+
+    /// The firmware's clock: milliseconds since the electronics came out of reset.
+    pub fn uptime_ms(&self) -> u128 {
+        self.uptime.as_millis()
     }
 
     /// True when the lock holds the door shut against a push.
@@ -156,6 +164,9 @@ impl Board {
     /// Advances the board by `dt` at supply voltage `v`; console lines go to `out`.
     pub fn step(&mut self, v: f64, dt: Duration, out: &mut VecDeque<String>) {
         self.volts = v;
+        if self.power != Power::Off {
+            self.uptime += dt;
+        }
         match self.power {
             Power::Off => {
                 self.lowest_while_off = self.lowest_while_off.min(v);
@@ -163,6 +174,7 @@ impl Board {
                     self.power = Power::Booting {
                         left: self.boot_time,
                     };
+                    self.uptime = Duration::ZERO;
                 }
             }
             _ if v < self.reset_below => {
@@ -184,7 +196,8 @@ impl Board {
     fn booted(&mut self, out: &mut VecDeque<String>) {
         let brownout = self.lowest_while_off > POR_LEVEL;
         if self.has_console {
-            out.push_back(format!("EVT BOOT {}", if brownout { "BOR" } else { "POR" }));
+            let cause = if brownout { "BOR" } else { "POR" };
+            out.push_back(format!("EVT {} BOOT {cause}", self.uptime_ms()));
         }
         if brownout && self.has(Defect::OpensOnBrownout) {
             if let Mechanism::MotorBolt { motor_time, .. } = self.mechanism {
@@ -205,7 +218,11 @@ impl Board {
                     Bolt::Retracted
                 };
                 if self.has_console {
-                    out.push_back(format!("EVT {}", self.reported_state()));
+                    out.push_back(format!(
+                        "EVT {} {}",
+                        self.uptime_ms(),
+                        self.reported_state()
+                    ));
                 }
             } else {
                 self.bolt = Bolt::Moving {
@@ -236,11 +253,11 @@ mod tests {
     #[test]
     fn smart_lock_boots_and_stays_locked_through_a_brownout() {
         let mut b = Board::new(&profile("smartlock_4aa"), &[]);
-        assert_eq!(run(&mut b, 6.0, 500), ["EVT BOOT POR"]);
+        assert_eq!(run(&mut b, 6.0, 500), ["EVT 200 BOOT POR"]);
         assert!(b.console_alive());
         run(&mut b, 2.0, 300);
         assert!(!b.console_alive());
-        assert_eq!(run(&mut b, 6.0, 1500), ["EVT BOOT BOR"]);
+        assert_eq!(run(&mut b, 6.0, 1500), ["EVT 200 BOOT BOR"]);
         assert!(b.latched());
         assert_eq!(b.reported_state(), "LOCKED");
     }
@@ -251,7 +268,7 @@ mod tests {
         run(&mut b, 6.0, 500);
         run(&mut b, 2.0, 300);
         let out = run(&mut b, 6.0, 1500);
-        assert_eq!(out, ["EVT BOOT BOR", "EVT UNLOCKED"]);
+        assert_eq!(out, ["EVT 200 BOOT BOR", "EVT 500 UNLOCKED"]);
         assert!(!b.latched());
     }
 

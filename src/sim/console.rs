@@ -32,6 +32,7 @@ impl Protocol for ConsoleSim {
             let reply = match line.as_str() {
                 "VER?" => format!("VER {}", self.firmware),
                 "STATE?" => format!("STATE {}", world.board.reported_state()),
+                "UPTIME?" => format!("UPTIME {}", world.board.uptime_ms()),
                 other => format!("ERR UNKNOWN {other}"),
             };
             out.extend_from_slice(reply.as_bytes());

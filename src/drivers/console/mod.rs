@@ -6,11 +6,13 @@
 //! |---|---|
 //! | `VER?` | `VER <firmware id>` |
 //! | `STATE?` | `STATE LOCKED` or `STATE UNLOCKED` |
+//! | `UPTIME?` | `UPTIME <ms since the electronics came out of reset>` |
 //!
-//! The board also prints unsolicited event lines at any time, each starting with `EVT`:
-//! `EVT BOOT <cause>` (cause `POR` or `BOR`), `EVT LOCKED`, `EVT UNLOCKED`,
-//! `EVT LOWBAT <stage>`. The driver collects them while it waits for replies; the rig
-//! stamps them when it takes them.
+//! The board also prints unsolicited event lines at any time, each starting with `EVT`
+//! and its uptime in milliseconds: `EVT <ms> BOOT <cause>` (cause `POR` or `BOR`),
+//! `EVT <ms> LOCKED`, `EVT <ms> UNLOCKED`, `EVT <ms> LOWBAT <stage>`. The driver collects
+//! them while it waits for replies; the rig places them on its own clock by asking
+//! `UPTIME?` (an event without an uptime is placed when it was read).
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
@@ -18,13 +20,44 @@ use crate::transport::LineIo;
 /// The prefix of unsolicited event lines.
 pub const EVENT_PREFIX: &str = "EVT ";
 
+/// An event line from the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleEvent {
+    /// The board's uptime when it printed the event, if the line carried one.
+    pub uptime_ms: Option<u64>,
+    /// The event itself (`BOOT BOR`).
+    pub text: String,
+}
+
+impl ConsoleEvent {
+    /// Parses what follows `EVT `: an optional uptime, then the event.
+    pub fn parse(line: &str) -> Self {
+        let line = line.trim();
+        match line.split_once(' ') {
+            Some((ms, rest)) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => Self {
+                uptime_ms: ms.parse().ok(),
+                text: rest.trim().to_string(),
+            },
+            _ => Self {
+                uptime_ms: None,
+                text: line.to_string(),
+            },
+        }
+    }
+
+    /// True for the line a board prints when it comes out of reset (its clock restarts).
+    pub fn is_boot(&self) -> bool {
+        self.text.starts_with("BOOT")
+    }
+}
+
 /// Event lines kept between two [`LockConsole::take_events`] calls.
 pub const MAX_EVENTS: usize = 1000;
 
 /// A connected lock-board console.
 pub struct LockConsole {
     io: LineIo,
-    events: Vec<String>,
+    events: Vec<ConsoleEvent>,
     dropped: usize,
 }
 
@@ -56,16 +89,28 @@ impl LockConsole {
         }
     }
 
-    /// Event lines received so far (without the `EVT ` prefix), oldest first.
-    pub fn take_events(&mut self) -> Vec<String> {
+    /// `UPTIME?`: milliseconds since the board's electronics came out of reset.
+    pub fn uptime(&mut self) -> Result<u64> {
+        let reply = self.query("UPTIME?", "UPTIME ")?;
+        reply.parse().map_err(|_| {
+            InstrumentError::garbage("UPTIME?", &reply, "a whole number of milliseconds")
+        })
+    }
+
+    /// Event lines received so far, oldest first.
+    pub fn take_events(&mut self) -> Vec<ConsoleEvent> {
         let mut events = std::mem::take(&mut self.events);
         if self.dropped > 0 {
+            let text = format!(
+                "({} older event lines dropped: the board printed faster than lockrig read)",
+                self.dropped
+            );
             events.insert(
                 0,
-                format!(
-                    "({} older event lines dropped: the board printed faster than lockrig read)",
-                    self.dropped
-                ),
+                ConsoleEvent {
+                    uptime_ms: None,
+                    text,
+                },
             );
             self.dropped = 0;
         }
@@ -92,7 +137,7 @@ impl LockConsole {
                     self.events.remove(0);
                     self.dropped += 1;
                 }
-                self.events.push(event.to_string());
+                self.events.push(ConsoleEvent::parse(event));
             } else if let Some(value) = line.strip_prefix(prefix) {
                 return Ok(value.trim().to_string());
             } else if !line.is_empty() {
