@@ -213,7 +213,10 @@ impl World {
         self.amps = self.board.current_at(self.volts);
         let pushed = self.relays[DOOR_PUSH_RELAY - 1];
         let handle = self.relays[HANDLE_RELAY - 1] && self.board.has_mechanical_egress();
-        self.door_open = pushed && (!self.board.latched() || handle);
+        // A pushed door that has swung open stays open while pushed, even if the bolt
+        // comes back out: it has nothing to engage. So a brief unlatch between two
+        // samples still leaves the door open for the next one to see.
+        self.door_open = pushed && (self.door_open || !self.board.latched() || handle);
         self.ina.set_inputs(self.volts, self.amps * SHUNT_OHM);
     }
 
@@ -331,5 +334,65 @@ impl World {
         } else {
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::device::DeviceProfile;
+
+    fn maglock() -> World {
+        let profile = DeviceProfile::load("maglock_12v").unwrap();
+        let mut w = World::new(Board::new(&profile, &[]), TimeMode::Virtual);
+        w.psu[0].set_v = 12.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_millis(100));
+        w
+    }
+
+    #[test]
+    fn a_door_that_swung_open_stays_open_while_pushed() {
+        let mut w = maglock();
+        w.set_relay(DOOR_PUSH_RELAY, true);
+        assert!(!w.door_open(), "the magnet holds");
+        // A dip below the holding voltage, then power back: a brief release.
+        w.psu[0].set_v = 1.0;
+        w.advance(Duration::from_millis(150));
+        assert!(w.door_open());
+        w.psu[0].set_v = 12.0;
+        w.advance(Duration::from_millis(150));
+        assert!(
+            w.door_open(),
+            "the magnet has nothing to hold once the door is open"
+        );
+        w.set_relay(DOOR_PUSH_RELAY, false);
+        assert!(!w.door_open(), "the closer shuts it");
+        w.set_relay(DOOR_PUSH_RELAY, true);
+        assert!(!w.door_open(), "and the magnet holds it again");
+    }
+
+    #[test]
+    fn the_supply_rail_falls_as_fast_as_the_load_discharges_it() {
+        let mut w = maglock();
+        w.set_output(1, false);
+        w.advance(Duration::from_millis(50));
+        assert!(
+            w.lock_volts() < 3.0,
+            "a 48 ohm coil pulls the rail below its holding voltage in tens of ms: {}",
+            w.lock_volts()
+        );
+        let profile = DeviceProfile::load("smartlock_4aa").unwrap();
+        let mut w = World::new(Board::new(&profile, &[]), TimeMode::Virtual);
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_millis(500));
+        w.set_output(1, false);
+        w.advance(Duration::from_millis(300));
+        assert!(
+            w.lock_volts() > 3.0,
+            "a sleeping smart lock barely loads it: {}",
+            w.lock_volts()
+        );
     }
 }
