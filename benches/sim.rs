@@ -85,6 +85,20 @@ fn brownout_throughput() {
     );
 }
 
+fn bench_bring_up() {
+    let rig = Rig::builtin_sim().unwrap();
+    let device = DeviceProfile::load("smartlock_4aa").unwrap();
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+        let mut bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
+        assert!(bench.apply_safe_state().is_empty());
+    }
+    let each = start.elapsed().as_secs_f64() * 1e3 / n as f64;
+    println!("simulated bench bring-up (4 ptys, 5 drivers opened, OVP/OCP armed, safe state, teardown): {each:.2} ms");
+}
+
 fn scpi_round_trip() {
     let device = DeviceProfile::load("smartlock_4aa").unwrap();
     let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
@@ -174,6 +188,7 @@ fn main() {
     }
     suite_speedup();
     brownout_throughput();
+    bench_bring_up();
     scpi_round_trip();
     list_startup();
 }
