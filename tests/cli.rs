@@ -226,39 +226,42 @@ fn a_sag_too_short_to_brown_the_board_out_fails_instead_of_passing_vacuously() {
     );
 }
 
+/// Runs the default suite (current limit left at the envelope's) on the simulated rig
+/// with `max_amps`, so the supply's OCP is armed that low; returns the first error.
+fn run_with_ocp(max_amps: &str, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rig = dir.path().join("tight.toml");
+    let rig_text = std::fs::read_to_string(manifest.join("rigs/sim.toml"))
+        .unwrap()
+        .replace("max_amps = \"1.5A\"", &format!("max_amps = \"{max_amps}\""));
+    std::fs::write(&rig, rig_text).unwrap();
+    let suite = dir.path().join("s.toml");
+    let suite_text = std::fs::read_to_string(manifest.join("fixtures/suites/default.toml"))
+        .unwrap()
+        .replace("set main nominal limit current_limit", "set main nominal");
+    std::fs::write(&suite, suite_text).unwrap();
+    let out = dir.path().join("out");
+    let (rig, suite, out) = (
+        rig.to_str().unwrap(),
+        suite.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let o = lockrig()
+        .args(["run", "--rig", rig, "--suite", suite, "--out", out])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(Path::new(out)).join("junit.xml")).suites[0].cases[0];
+    case.status.error_as_ref().message.clone()
+}
+
 #[test]
 fn a_supply_that_trips_its_protection_makes_the_check_an_error_not_a_verdict() {
     // OCP armed at 200 mA; the maglock holds at 250 mA: the supply cuts out, the door
     // opens while "powered", and that is no evidence about the lock.
-    let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("tight.toml");
-    let text_in =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
-            .unwrap()
-            .replace("max_amps = \"1.5A\"", "max_amps = \"0.2A\"");
-    std::fs::write(&rig, text_in).unwrap();
-    let suite = dir.path().join("s.toml");
-    let suite_text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
-    )
-    .unwrap()
-    .replace("set main nominal limit current_limit", "set main nominal");
-    std::fs::write(&suite, suite_text).unwrap();
-    let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        "--rig",
-        rig.to_str().unwrap(),
-        "--suite",
-        suite.to_str().unwrap(),
-        "--device",
-        "maglock_12v",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = run_with_ocp("0.2A", &["--device", "maglock_12v"]);
     assert!(
         msg.contains("reads back output CH1 OFF (OCP tripped)"),
         "{msg}"
@@ -268,37 +271,15 @@ fn a_supply_that_trips_its_protection_makes_the_check_an_error_not_a_verdict() {
 #[test]
 fn a_protection_trip_in_mid_check_is_named_as_the_cause() {
     // OCP at 100 mA: the defective board's motor (150 mA) trips it after the brown-out.
-    let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("tight.toml");
-    let text_in =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
-            .unwrap()
-            .replace("max_amps = \"1.5A\"", "max_amps = \"0.1A\"");
-    std::fs::write(&rig, text_in).unwrap();
-    let suite = dir.path().join("s.toml");
-    let suite_text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
-    )
-    .unwrap()
-    .replace("set main nominal limit current_limit", "set main nominal");
-    std::fs::write(&suite, suite_text).unwrap();
-    let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        "--rig",
-        rig.to_str().unwrap(),
-        "--suite",
-        suite.to_str().unwrap(),
-        "--device",
-        "smartlock_4aa",
-        "--sim-defect",
-        "opens-on-brownout",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = run_with_ocp(
+        "0.1A",
+        &[
+            "--device",
+            "smartlock_4aa",
+            "--sim-defect",
+            "opens-on-brownout",
+        ],
+    );
     assert!(
         msg.starts_with("the supply's own protection tripped during the check (main: OCP)"),
         "{msg}"
