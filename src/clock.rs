@@ -12,8 +12,6 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Duration;
     /// Lets `d` pass. Returns early if the run is interrupted.
     fn wait(&self, d: Duration);
-    /// True when time is simulated.
-    fn is_virtual(&self) -> bool;
 }
 
 /// Real time.
@@ -51,9 +49,5 @@ impl Clock for WallClock {
             }
             std::thread::sleep(left.min(Duration::from_millis(20)));
         }
-    }
-
-    fn is_virtual(&self) -> bool {
-        false
     }
 }

@@ -6,7 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{junit, lockrig, outcome_of, results, run, run_dir, text, validate_schema};
+use common::{
+    fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, text, validate_schema,
+};
 use junit_parser::TestSuites;
 
 #[test]
@@ -110,6 +112,27 @@ fn opens_on_brownout_defect_fails_the_brownout_check_only() {
     let msg = &failed.status.failure_as_ref().message;
     assert!(msg.contains("expected door_position closed"), "{msg}");
     assert!(msg.contains("measured open"), "{msg}");
+
+    // The console events are placed when the board printed them: the rail returns at
+    // 4000 ms, the board boots 200 ms later (plus the rail's rise), and the defective
+    // firmware's bolt motor runs 300 ms more.
+    let lines = results(&dir);
+    let brownout = lines
+        .iter()
+        .find(|r| r["device"] == "smartlock_4aa")
+        .unwrap();
+    let log = brownout["outcome"]["log"].as_array().unwrap();
+    let at = |event: &str| -> f64 {
+        log.iter()
+            .filter_map(|l| l.as_str())
+            .find(|l| l.ends_with(&format!("console: EVT {event}")))
+            .and_then(|l| l.trim_start_matches('[').split(" ms]").next())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {event} in {log:#?}"))
+    };
+    let bor = at("BOOT BOR");
+    assert!((4200.0..4230.0).contains(&bor), "BOOT BOR at {bor} ms");
+    assert_eq!(at("UNLOCKED") - bor, 300.0);
 }
 
 #[test]
@@ -198,16 +221,15 @@ fn a_sag_too_short_to_brown_the_board_out_fails_instead_of_passing_vacuously() {
     // The supply cannot pull the rail down fast: 300 ms of sag leaves it far above the
     // reset threshold, and the check must say so rather than pass.
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("short.toml");
-    let text_in = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml"),
-    )
-    .unwrap()
-    .replace(
-        "\"expect door_position closed for 2s\"",
-        "\"expect door_position closed for 300ms\"",
+    let suite = fixture_variant(
+        dir.path(),
+        "short.toml",
+        "fixtures/suites/default.toml",
+        &[(
+            "\"expect door_position closed for 2s\"",
+            "\"expect door_position closed for 300ms\"",
+        )],
     );
-    std::fs::write(&suite, text_in).unwrap();
     let out = dir.path().join("out");
     let o = run(&[
         "run",
@@ -230,17 +252,19 @@ fn a_sag_too_short_to_brown_the_board_out_fails_instead_of_passing_vacuously() {
 /// with `max_amps`, so the supply's OCP is armed that low; returns the first error.
 fn run_with_ocp(max_amps: &str, extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let rig = dir.path().join("tight.toml");
-    let rig_text = std::fs::read_to_string(manifest.join("rigs/sim.toml"))
-        .unwrap()
-        .replace("max_amps = \"1.5A\"", &format!("max_amps = \"{max_amps}\""));
-    std::fs::write(&rig, rig_text).unwrap();
-    let suite = dir.path().join("s.toml");
-    let suite_text = std::fs::read_to_string(manifest.join("fixtures/suites/default.toml"))
-        .unwrap()
-        .replace("set main nominal limit current_limit", "set main nominal");
-    std::fs::write(&suite, suite_text).unwrap();
+    let limit = format!("max_amps = \"{max_amps}\"");
+    let rig = fixture_variant(
+        dir.path(),
+        "tight.toml",
+        "rigs/sim.toml",
+        &[("max_amps = \"1.5A\"", &limit)],
+    );
+    let suite = fixture_variant(
+        dir.path(),
+        "s.toml",
+        "fixtures/suites/default.toml",
+        &[("set main nominal limit current_limit", "set main nominal")],
+    );
     let out = dir.path().join("out");
     let (rig, suite, out) = (
         rig.to_str().unwrap(),
@@ -287,36 +311,6 @@ fn a_protection_trip_in_mid_check_is_named_as_the_cause() {
 }
 
 #[test]
-fn console_events_are_placed_when_the_board_printed_them() {
-    // The rail returns at 4000 ms; the board boots 200 ms later (plus the rail's rise),
-    // and the defective firmware's bolt motor runs 300 ms more.
-    let out = tempfile::tempdir().unwrap();
-    let o = run(&[
-        "run",
-        "--sim-defect",
-        "opens-on-brownout",
-        "--out",
-        out.path().to_str().unwrap(),
-        "brownout",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let log = results(&run_dir(out.path()))[0]["outcome"]["log"].clone();
-    let at = |event: &str| -> f64 {
-        log.as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l.as_str())
-            .find(|l| l.ends_with(&format!("console: EVT {event}")))
-            .and_then(|l| l.trim_start_matches('[').split(" ms]").next())
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {event} in {log:#}"))
-    };
-    let bor = at("BOOT BOR");
-    assert!((4200.0..4230.0).contains(&bor), "BOOT BOR at {bor} ms");
-    assert_eq!(at("UNLOCKED") - bor, 300.0);
-}
-
-#[test]
 fn a_run_that_tests_nothing_is_not_a_success() {
     let out = tempfile::tempdir().unwrap();
     let o = run(&[
@@ -348,12 +342,12 @@ fn sim_defects_lists_one_per_line_name_first() {
 #[test]
 fn bad_rig_file_is_a_usage_error_with_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("bench.toml");
-    let text_in =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
-            .unwrap()
-            .replace("max_volts = \"14.0V\"", "max_volts = 14.0");
-    std::fs::write(&rig, text_in).unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "bench.toml",
+        "rigs/sim.toml",
+        &[("max_volts = \"14.0V\"", "max_volts = 14.0")],
+    );
     let o = run(&[
         "run",
         "--rig",
@@ -430,22 +424,25 @@ fn sigterm_mid_run_exits_143_with_valid_reports() {
 #[test]
 fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("bench.toml");
-    let real = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim.toml"))
-        .unwrap()
-        .replace(
-            "name = \"sim\"",
-            "name = \"bench-9\"\ndut = \"maglock_12v\"",
-        )
-        .replace(
-            "sim = \"psu\"",
-            "serial = \"/dev/lockrig-no-such-port\"\nbaud = 9600",
-        )
-        .replace("sim = \"relays\"", "serial = \"/dev/null\"\nbaud = 9600")
-        .replace("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600")
-        .replace("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600")
-        .replace("i2c = \"sim\"", "i2c = \"/dev/lockrig-no-such-i2c\"");
-    std::fs::write(&rig, real).unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "bench.toml",
+        "rigs/sim.toml",
+        &[
+            (
+                "name = \"sim\"",
+                "name = \"bench-9\"\ndut = \"maglock_12v\"",
+            ),
+            (
+                "sim = \"psu\"",
+                "serial = \"/dev/lockrig-no-such-port\"\nbaud = 9600",
+            ),
+            ("sim = \"relays\"", "serial = \"/dev/null\"\nbaud = 9600"),
+            ("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600"),
+            ("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600"),
+            ("i2c = \"sim\"", "i2c = \"/dev/lockrig-no-such-i2c\""),
+        ],
+    );
     let out = dir.path().join("out");
     // A private lock directory: the broken mark this run leaves must not outlive the test.
     let o = lockrig()

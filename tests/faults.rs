@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{junit, lockrig, run_dir as only_dir, text, validate_schema};
+use common::{fixture_variant, junit, lockrig, run_dir as only_dir, text, validate_schema};
 use std::time::{Duration, Instant};
 
 /// (fault, instrument named in the error, trials that must not pass)
@@ -248,14 +246,12 @@ fn a_rig_left_unsafe_is_not_touched_again_in_the_run() {
 #[test]
 fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/default.toml");
-    let text_in = std::fs::read_to_string(suite).unwrap().replacen(
-        "description =",
-        "on_rig_error = \"abort\"\ndescription =",
-        1,
+    let suite = fixture_variant(
+        dir.path(),
+        "abort.toml",
+        "fixtures/suites/default.toml",
+        &[("description =", "on_rig_error = \"abort\"\ndescription =")],
     );
-    let suite = dir.path().join("abort.toml");
-    std::fs::write(&suite, text_in).unwrap();
     let out = dir.path().join("out");
     let o = lockrig()
         .args([

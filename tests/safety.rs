@@ -135,16 +135,9 @@ fn killed_at_fifty_moments_the_rig_ends_safe_and_reports_stay_valid() {
 
 #[test]
 fn a_bench_dropped_mid_check_as_on_a_panic_returns_to_its_safe_state() {
-    use lockrig::config::device::DeviceProfile;
-    use lockrig::config::rig::Rig;
-    use lockrig::rig::Bench;
-    use lockrig::sim::{SimBench, SimOptions, TimeMode};
-
-    let rig = Rig::builtin_sim().unwrap();
-    let device = DeviceProfile::load("maglock_12v").unwrap();
-    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+    let (rig, sim) = maglock_bench();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut bench = Bench::open(&rig, Some(&sim)).unwrap();
+        let mut bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
         bench
             .set_voltage("main", lockrig::units::Volts(12.0))
             .unwrap();
@@ -173,16 +166,11 @@ fn a_bench_dropped_mid_check_as_on_a_panic_returns_to_its_safe_state() {
 
 #[test]
 fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
-    use lockrig::config::device::DeviceProfile;
-    use lockrig::config::rig::Rig;
-    use lockrig::rig::{Bench, RoleError};
-    use lockrig::sim::{SimBench, SimOptions, TimeMode};
+    use lockrig::rig::RoleError;
     use lockrig::units::{Amps, Volts};
 
-    let rig = Rig::builtin_sim().unwrap();
-    let device = DeviceProfile::load("maglock_12v").unwrap();
-    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
-    let mut bench = Bench::open(&rig, Some(&sim)).unwrap();
+    let (rig, sim) = maglock_bench();
+    let mut bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
     bench.set_voltage("main", Volts(12.0)).unwrap();
     let err = bench.set_voltage("main", Volts(24.0)).unwrap_err();
     assert!(matches!(err, RoleError::Envelope { .. }), "{err}");
@@ -200,15 +188,8 @@ fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
 
 #[test]
 fn opening_a_bench_arms_the_supplys_own_protection_at_the_envelope() {
-    use lockrig::config::device::DeviceProfile;
-    use lockrig::config::rig::Rig;
-    use lockrig::rig::Bench;
-    use lockrig::sim::{SimBench, SimOptions, TimeMode};
-
-    let rig = Rig::builtin_sim().unwrap();
-    let device = DeviceProfile::load("maglock_12v").unwrap();
-    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
-    let bench = Bench::open(&rig, Some(&sim)).unwrap();
+    let (rig, sim) = maglock_bench();
+    let bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
     let ch1 = sim.world().psu[0];
     assert_eq!(ch1.ovp, (14.0, true), "OVP armed at max_volts");
     assert_eq!(ch1.ocp, (1.5, true), "OCP armed at max_amps");
@@ -220,4 +201,13 @@ fn opening_a_bench_arms_the_supplys_own_protection_at_the_envelope() {
         bench.protections(),
         ["main: OVP 14V / OCP 1.5A armed on psu"]
     );
+}
+
+/// The built-in simulated rig with a maglock mounted, ready to open.
+fn maglock_bench() -> (lockrig::config::rig::Rig, lockrig::sim::SimBench) {
+    use lockrig::sim::{SimBench, SimOptions, TimeMode};
+    let rig = lockrig::config::rig::Rig::builtin_sim().unwrap();
+    let device = lockrig::config::device::DeviceProfile::load("maglock_12v").unwrap();
+    let sim = SimBench::start(&device, &SimOptions::default(), TimeMode::Virtual).unwrap();
+    (rig, sim)
 }

@@ -271,21 +271,27 @@ mod tests {
         assert!(all.iter().any(|p| p.power_loss == PowerLossMode::FailSafe));
     }
 
+    /// The built-in smart-lock profile with one edit; the edit must apply.
+    fn profile_with(from: &str, to: &str) -> Result<DeviceProfile, ConfigError> {
+        assert!(BUILTIN[0].1.contains(from), "fixture lacks {from}");
+        DeviceProfile::from_source(&Source::builtin(
+            "d.toml",
+            &BUILTIN[0].1.replacen(from, to, 1),
+        ))
+    }
+
     #[test]
     fn unknown_field_is_located() {
-        let text = BUILTIN[0]
-            .1
-            .replace("console = true", "console = true\nbogus = 1");
-        let err = DeviceProfile::from_source(&Source::builtin("d.toml", &text)).unwrap_err();
-        let msg = err.to_string();
+        let msg = profile_with("console = true", "console = true\nbogus = 1")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("d.toml:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
     }
 
     #[test]
     fn bare_number_is_refused_with_a_hint() {
-        let text = BUILTIN[0].1.replace("nominal = \"6.0V\"", "nominal = 6.0");
-        let msg = DeviceProfile::from_source(&Source::builtin("d.toml", &text))
+        let msg = profile_with("nominal = \"6.0V\"", "nominal = 6.0")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("no unit"), "{msg}");
@@ -293,10 +299,7 @@ mod tests {
 
     #[test]
     fn inconsistent_supply_figures_are_refused() {
-        let text = BUILTIN[0]
-            .1
-            .replace("reset_below = \"3.0V\"", "reset_below = \"9.0V\"");
-        let msg = DeviceProfile::from_source(&Source::builtin("d.toml", &text))
+        let msg = profile_with("reset_below = \"3.0V\"", "reset_below = \"9.0V\"")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("reset_below < min_operating"), "{msg}");

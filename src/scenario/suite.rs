@@ -322,43 +322,31 @@ trait Resolvable: Sized + Copy {
     const WHAT: &'static str;
 }
 
-impl Resolvable for Volts {
-    fn parse(text: &str) -> Result<Self, String> {
-        Volts::parse(text).map_err(|e| e.to_string())
-    }
-    fn from_profile(v: ProfileValue) -> Option<Self> {
-        if let ProfileValue::Volts(x) = v {
-            Some(x)
-        } else {
-            None
+/// Volts and amperes resolve alike: a literal with its unit, a profile value, and an
+/// offset in the same unit.
+macro_rules! resolvable_quantity {
+    ($ty:ident, $variant:ident, $what:literal) => {
+        impl Resolvable for $ty {
+            fn parse(text: &str) -> Result<Self, String> {
+                $ty::parse(text).map_err(|e| e.to_string())
+            }
+            fn from_profile(v: ProfileValue) -> Option<Self> {
+                match v {
+                    ProfileValue::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
+                let magnitude = <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?;
+                Ok($ty(self.0 + by.signum() * magnitude.0))
+            }
+            const WHAT: &'static str = $what;
         }
-    }
-    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
-        Ok(Volts(
-            self.0 + by.signum() * <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?.0,
-        ))
-    }
-    const WHAT: &'static str = "a voltage";
+    };
 }
 
-impl Resolvable for Amps {
-    fn parse(text: &str) -> Result<Self, String> {
-        Amps::parse(text).map_err(|e| e.to_string())
-    }
-    fn from_profile(v: ProfileValue) -> Option<Self> {
-        if let ProfileValue::Amps(x) = v {
-            Some(x)
-        } else {
-            None
-        }
-    }
-    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
-        Ok(Amps(
-            self.0 + by.signum() * <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?.0,
-        ))
-    }
-    const WHAT: &'static str = "a current";
-}
+resolvable_quantity!(Volts, Volts, "a voltage");
+resolvable_quantity!(Amps, Amps, "a current");
 
 impl Resolvable for Duration {
     fn parse(text: &str) -> Result<Self, String> {

@@ -70,6 +70,16 @@ const KINDS: &[(&str, Kind)] = &[
     ("nack", Kind::Nack),
 ];
 
+fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
+    list.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn name_of<T: PartialEq>(list: &[(&'static str, T)], value: &T) -> &'static str {
+    list.iter()
+        .find(|(_, v)| v == value)
+        .map_or("?", |(n, _)| n)
+}
+
 fn names<T>(list: &[(&str, T)]) -> String {
     list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
@@ -88,26 +98,18 @@ impl FromStr for Fault {
         let (t, k) = spec
             .split_once(':')
             .ok_or_else(|| format!("`{s}`: expected INSTRUMENT:KIND[@N], like `psu:silent@10`"))?;
-        let target = TARGETS
-            .iter()
-            .find(|(n, _)| *n == t)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}`: unknown instrument `{t}`, expected one of: {}",
-                    names(TARGETS)
-                )
-            })?;
-        let kind = KINDS
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}`: unknown fault `{k}`, expected one of: {}",
-                    names(KINDS)
-                )
-            })?;
+        let target = lookup(TARGETS, t).ok_or_else(|| {
+            format!(
+                "`{s}`: unknown instrument `{t}`, expected one of: {}",
+                names(TARGETS)
+            )
+        })?;
+        let kind = lookup(KINDS, k).ok_or_else(|| {
+            format!(
+                "`{s}`: unknown fault `{k}`, expected one of: {}",
+                names(KINDS)
+            )
+        })?;
         if (kind == Kind::Nack) != (target == Target::Meter) {
             return Err(format!(
                 "`{s}`: `nack` is the I2C meter's fault, and the meter's only one"
@@ -123,14 +125,7 @@ impl FromStr for Fault {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = TARGETS
-            .iter()
-            .find(|(_, v)| *v == self.target)
-            .map_or("?", |(n, _)| n);
-        let k = KINDS
-            .iter()
-            .find(|(_, v)| *v == self.kind)
-            .map_or("?", |(n, _)| n);
+        let (t, k) = (name_of(TARGETS, &self.target), name_of(KINDS, &self.kind));
         write!(f, "{t}:{k}@{}", self.after)
     }
 }

@@ -191,10 +191,6 @@ impl Clock for VirtualClock {
             left -= step;
         }
     }
-
-    fn is_virtual(&self) -> bool {
-        true
-    }
 }
 
 /// A wall-clock origin for served benches.

@@ -77,3 +77,19 @@ pub fn validate_schema(path: &Path) {
         Err(e) => panic!("xmllint is required in CI: {e}"),
     }
 }
+
+/// Writes `name` into `dir`: the shipped file `fixture` (relative to the crate root) with
+/// every occurrence of each `from` replaced by its `to`. Every `from` must occur, so a
+/// fixture that changes under a test fails it instead of quietly testing the unchanged
+/// file.
+pub fn fixture_variant(dir: &Path, name: &str, fixture: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture))
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    for (from, to) in edits {
+        assert!(text.contains(from), "{fixture} no longer contains {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
