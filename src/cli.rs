@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
+use crate::config::secrets::Secrets;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::JunitReport;
 use crate::rig::Bench;
@@ -70,7 +71,7 @@ struct Selection {
     #[arg(long, value_name = "PROFILE")]
     device: Vec<String>,
     /// Suite (built-in name or .toml path).
-    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    #[arg(long, value_name = "NAME|FILE", default_value = crate::scenario::suite::DEFAULT)]
     suite: String,
     /// Run each selected trial N times in sequence.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -95,9 +96,13 @@ struct RunArgs {
     /// after N good exchanges in each trial; repeatable.
     #[arg(long = "sim-fault", value_name = "FAULT")]
     sim_fault: Vec<Fault>,
-    /// Sampling interval for `within` / `for` expectations.
+    /// Sampling interval for timed expectations and watches.
     #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_poll)]
     poll: Duration,
+    /// Seed for randomized steps (supply noise) and, on the simulator, for the boards'
+    /// properties within their profiles' spreads; the same seed reproduces a run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
     /// If another run holds the rig, wait for it (up to TIMEOUT, default 24h) instead
     /// of refusing.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
@@ -122,6 +127,9 @@ enum SimCommand {
         /// Write a rig file that points at the served ptys.
         #[arg(long, value_name = "FILE")]
         write_rig: Option<PathBuf>,
+        /// Seed for the board's properties within its profile's spreads.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        seed: u64,
     },
     /// List the simulator's defects: name, then what it breaks.
     Defects,
@@ -172,8 +180,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Sim(SimCommand::Defects) => {
-            for d in Defect::ALL {
-                println!("{:<22} {}", d.name(), d.description());
+            for d in Defect::all() {
+                println!("{:<34} {}", d.name(), d.description());
             }
             Ok(0)
         }
@@ -182,8 +190,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             sim_defect,
             sim_fault,
             write_rig,
+            seed,
         }) => {
+            let secrets = secrets(&Rig::builtin_sim()?)?;
             let options = SimOptions {
+                seed,
+                credential: secrets
+                    .get("credential")
+                    .unwrap_or(sim::SIM_CREDENTIAL)
+                    .to_string(),
                 defects: sim_defect,
                 faults: sim_fault,
                 log: None,
@@ -230,6 +245,12 @@ fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
     Ok((Arc::new(rig), suite, trials))
 }
 
+/// The rig's secrets, resolved (the simulated rig's defaults where nothing is set).
+fn secrets(rig: &Rig) -> anyhow::Result<Secrets> {
+    Secrets::resolve(&rig.secret_specs())
+        .with_context(|| format!("{}: [secrets]", rig.source.file.display()))
+}
+
 fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
@@ -262,7 +283,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             rig,
             sim: SimOptions::default(),
             poll: args.poll,
+            seed: args.seed,
+            secrets: Default::default(),
             abort_on_rig_error,
+            boards: Default::default(),
         };
         run::run(setup, trials, &args.test, Box::new(|_| {}));
         return Ok(0);
@@ -294,14 +318,19 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let setup = Setup {
+        secrets: Arc::new(secrets(&rig)?),
         rig,
         sim: SimOptions {
+            seed: args.seed,
+            credential: String::new(),
             defects: args.sim_defect.clone(),
             faults: args.sim_fault.clone(),
             log,
         },
         poll: args.poll,
+        seed: args.seed,
         abort_on_rig_error,
+        boards: Default::default(),
     };
     let sink = Box::new(move |event: Event| match event {
         Event::Finished(result) => {

@@ -124,7 +124,7 @@ impl<'de> Deserialize<'de> for QuantityText {
     }
 }
 
-/// Parses a duration written with a unit: `300ms`, `2s`, `1.5s`, `500us`, `10min`.
+/// Parses a duration written with a unit: `300ms`, `2s`, `1.5s`, `500us`, `10min`, `180d`.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let err = || UnitError {
         expected: "a duration",
@@ -138,6 +138,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         "us" | "µs" => n * 1e-6,
         "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => return Err(err()),
     };
     if seconds < 0.0 {
@@ -147,10 +148,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     Duration::try_from_secs_f64(seconds).map_err(|_| err())
 }
 
-/// Formats a duration the way suites write it (`300ms`, `2.5s`).
+/// Formats a duration the way suites write it (`300ms`, `2.5s`, `180d`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
-    if ms < 1000.0 {
+    if d >= Duration::from_secs(86_400 * 2) {
+        let text = format!("{:.1}", d.as_secs_f64() / 86_400.0);
+        format!("{}d", text.trim_end_matches('0').trim_end_matches('.'))
+    } else if ms < 1000.0 {
         let text = format!("{ms:.3}");
         format!("{}ms", text.trim_end_matches('0').trim_end_matches('.'))
     } else {

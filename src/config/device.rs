@@ -1,9 +1,32 @@
-//! Device profiles: which class and power-loss mode a lock board has, and the bounds
-//! its checks use (`fixtures/devices/*.toml`).
+//! Device profiles: which class and power-loss mode a lock board has, what hardware it
+//! carries (emergency port, fire input, REX, delayed egress, update support), and the
+//! bounds its checks use (`fixtures/devices/*.toml`).
+//!
+//! A profile is the product's datasheet as the lab reads it: every bound a check
+//! compares against comes from here, never from constants in code. The optional
+//! `[sim]` section describes how the built-in simulator builds a board of this kind;
+//! its figures are the *board's* properties (a brown-out threshold somewhere in a
+//! spread, a boot time, a motor time), picked per run from a seed, and are never the
+//! limits the checks judge against.
+//!
+//! Suites refer to profile values by name:
+//!
+//! | name | field |
+//! |---|---|
+//! | `nominal`, `min_operating`, `max`, `reset_below`, `current_limit` | `[supply]` |
+//! | `ready_within`, `actuation_within`, `release_within`, `relock_within`, `egress_within`, `power_loss_hold` | `[timing]` |
+//! | `standby_current`, `holding_current`, `actuation_peak`, `actuation_time` | `[current]` |
+//! | `lowbat_1`, `lowbat_2`, `battery_cutoff`, `battery_tolerance`, `battery_life` | `[battery]` |
+//! | `emergency_volts`, `emergency_current`, `emergency_boot_within`, `emergency_unlock_within` | `[emergency]` |
+//! | `fire_release_within` | `[fire]` |
+//! | `rex_hold_min`, `rex_release_within` | `[rex]` |
+//! | `egress_delay`, `egress_effort` | `[delayed_egress]` |
+//! | `update_time` | `[update]` |
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
 
 use super::{ConfigError, Source};
 use crate::units::{self, Amps, Ohms, Volts};
@@ -22,6 +45,11 @@ pub enum DeviceClass {
     Hybrid,
 }
 
+impl DeviceClass {
+    /// Every class, for messages.
+    pub const NAMES: &'static str = "maglock, electric_strike, battery_smart_lock, hybrid";
+}
+
 /// What the lock does when it loses power.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +58,21 @@ pub enum PowerLossMode {
     FailSafe,
     /// Stays locked on power loss.
     FailSecure,
+}
+
+/// How a person inside gets out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Egress {
+    /// The interior lever, thumbturn or push bar withdraws the latch mechanically, in
+    /// every power state.
+    Mechanical,
+    /// A push bar with a switch that directly interrupts the lock's power (maglocks;
+    /// IBC 2021 1010.2.11 door hardware release).
+    PowerInterrupt,
+    /// Delayed egress: sustained push starts an irreversible release after a delay
+    /// (IBC 2021 1010.2.13, NFPA 101 7.2.1.6.1).
+    Delayed,
 }
 
 /// A device profile, as loaded from TOML.
@@ -44,17 +87,41 @@ pub struct DeviceProfile {
     pub class: DeviceClass,
     /// The power-loss mode.
     pub power_loss: PowerLossMode,
+    /// How the inside gets out.
+    pub egress: Egress,
     /// Whether the board has a line console the rig can query.
     #[serde(default)]
     pub console: bool,
+    /// A mechanical key cylinder overrides the lock from outside.
+    #[serde(default)]
+    pub key_override: bool,
     /// Supply figures.
     pub supply: SupplySpec,
     /// Timing bounds.
     pub timing: TimingSpec,
     /// Current bounds.
     pub current: CurrentSpec,
-    /// How the built-in simulator models this board; ignored on a real bench.
-    pub sim: SimModel,
+    /// Battery figures (battery locks).
+    #[serde(default)]
+    pub battery: Option<BatterySpec>,
+    /// The emergency power port, where the product has one.
+    #[serde(default)]
+    pub emergency: Option<EmergencySpec>,
+    /// The fire-alarm input, where the opening is wired to the fire-alarm loop.
+    #[serde(default)]
+    pub fire: Option<FireSpec>,
+    /// Request-to-exit, where the product has one.
+    #[serde(default)]
+    pub rex: Option<RexSpec>,
+    /// Delayed egress figures (for `egress = "delayed"`).
+    #[serde(default)]
+    pub delayed_egress: Option<DelayedEgressSpec>,
+    /// Firmware update support.
+    #[serde(default)]
+    pub update: Option<UpdateSpec>,
+    /// How the built-in simulator builds this board; ignored on a real bench.
+    #[serde(default)]
+    pub sim: Option<SimModel>,
 }
 
 /// Supply figures of a board.
@@ -62,61 +129,285 @@ pub struct DeviceProfile {
 #[serde(deny_unknown_fields)]
 pub struct SupplySpec {
     /// Nominal supply (or battery) voltage.
-    pub nominal: Volts,
+    pub nominal: Spanned<Volts>,
     /// Lowest voltage at which the board is specified to operate.
-    pub min_operating: Volts,
+    pub min_operating: Spanned<Volts>,
     /// Highest voltage the board tolerates.
-    pub max: Volts,
+    pub max: Spanned<Volts>,
     /// Current limit to program on the supply that feeds it.
-    pub current_limit: Amps,
-    /// Below this the board's brown-out reset trips (a design figure used to pick sag depths).
-    pub reset_below: Volts,
+    pub current_limit: Spanned<Amps>,
+    /// The voltage below which the board is certain to have reset: the design figure
+    /// brown-out sags are placed from (the board's real threshold is somewhere above).
+    pub reset_below: Spanned<Volts>,
 }
 
 /// Timing bounds of a board.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
-    /// After power is applied or restored, the board is responsive within this time.
+    /// After power is applied or restored, the board answers within this time.
     #[serde(deserialize_with = "units::duration")]
     pub ready_within: Duration,
+    /// A commanded lock or unlock completes within this time (bolt or strike travel).
+    #[serde(default, deserialize_with = "units::opt_duration")]
+    pub actuation_within: Option<Duration>,
     /// A fail-safe lock releases within this time of losing power.
     #[serde(default, deserialize_with = "units::opt_duration")]
     pub release_within: Option<Duration>,
+    /// After power returns, or after an unlock, the lock is secure again within this time.
+    #[serde(deserialize_with = "units::duration")]
+    pub relock_within: Duration,
+    /// The interior handle opens the door within this time of being operated.
+    #[serde(deserialize_with = "units::duration")]
+    pub egress_within: Duration,
+    /// How long a power-loss check holds the power off.
+    #[serde(deserialize_with = "units::duration")]
+    pub power_loss_hold: Duration,
 }
 
 /// Current bounds of a board, each an inclusive `[low, high]` pair.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CurrentSpec {
-    /// Idle current while powered and locked.
-    pub standby: [Amps; 2],
-    /// Holding current (maglocks, fail-safe strikes).
+    /// Idle current while powered and locked (for fail-safe locks: the electronics'
+    /// share; the coil's is `holding`).
+    pub standby: Spanned<[Amps; 2]>,
+    /// Holding current while locked (maglocks, fail-safe strikes).
     #[serde(default)]
-    pub holding: Option<[Amps; 2]>,
+    pub holding: Option<Spanned<[Amps; 2]>>,
+    /// Highest current while actuating (motor or release pulse).
+    #[serde(default)]
+    pub actuation_peak: Option<Amps>,
+    /// Longest time the actuation current may flow for one operation.
+    #[serde(default, deserialize_with = "units::opt_duration")]
+    pub actuation_time: Option<Duration>,
 }
 
-/// The electrical and mechanical model the simulator builds for this board.
+/// Battery figures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatterySpec {
+    /// Low-battery warning thresholds, falling, in the order the warnings must come
+    /// (`LOWBAT 1`, `LOWBAT 2`).
+    pub warnings: Spanned<Vec<Volts>>,
+    /// Below this the electronics stop operating the bolt (`CUTOFF`).
+    pub cutoff: Spanned<Volts>,
+    /// Declared accuracy of the thresholds.
+    pub tolerance: Volts,
+    /// Rated capacity of the pack, in ampere-hours (written `"2500mAh"` or `"2.5Ah"`).
+    #[serde(rename = "capacity", deserialize_with = "amp_hours")]
+    pub capacity_ah: f64,
+    /// Lock and unlock operations a day, for the battery-life estimate.
+    pub operations_per_day: u32,
+    /// The battery life the product claims, in days.
+    pub life_days: u32,
+}
+
+fn amp_hours<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let text = String::deserialize(d)?;
+    let amps = text
+        .strip_suffix('h')
+        .and_then(|a| Amps::parse(a).ok())
+        .filter(|a| a.0 > 0.0)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected a capacity like \"2500mAh\" or \"2.5Ah\", found `{text}`"
+            ))
+        })?;
+    Ok(amps.0)
+}
+
+/// The emergency power port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencySpec {
+    /// The connector (`usb-c`, `micro-usb`, `9v-terminals`).
+    pub port: String,
+    /// The voltage to inject (USB VBUS: 5 V).
+    pub volts: Volts,
+    /// The current limit to inject with.
+    pub current_limit: Amps,
+    /// From injection to a board that accepts a credential.
+    #[serde(deserialize_with = "units::duration")]
+    pub boot_within: Duration,
+    /// From a valid credential to unlocked.
+    #[serde(deserialize_with = "units::duration")]
+    pub unlock_within: Duration,
+}
+
+/// The fire-alarm input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FireSpec {
+    /// The lock releases when the loop opens (fail-safe and hybrid openings); false for
+    /// fail-secure perimeter openings whose controller only reports the alarm.
+    pub releases: bool,
+    /// Release bound after the loop opens.
+    #[serde(default, deserialize_with = "units::opt_duration")]
+    pub release_within: Option<Duration>,
+    /// The lock relocks by itself when the loop restores.
+    #[serde(default)]
+    pub relock_on_restore: bool,
+}
+
+/// Request-to-exit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RexSpec {
+    /// The door stays unlocked at least this long after a press (IBC 2021 1010.2.12,
+    /// NFPA 101 7.2.1.6.2: 30 s).
+    #[serde(deserialize_with = "units::duration")]
+    pub hold_min: Duration,
+    /// Release bound after the press.
+    #[serde(deserialize_with = "units::duration")]
+    pub release_within: Duration,
+}
+
+/// Delayed egress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelayedEgressSpec {
+    /// The irreversible release comes within this time of the egress attempt (15 s;
+    /// 30 s where the authority approves).
+    #[serde(deserialize_with = "units::duration")]
+    pub delay: Duration,
+    /// Effort applied at most this long starts the release (3 s).
+    #[serde(deserialize_with = "units::duration")]
+    pub effort: Duration,
+}
+
+/// Firmware update support.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSpec {
+    /// Declared time an update takes to write.
+    #[serde(deserialize_with = "units::duration")]
+    pub write_time: Duration,
+}
+
+/// A board property the simulator picks within a spread: one value (`"200ms"`) or
+/// `[low, high]` (`["150ms", "250ms"]`), chosen per run from the seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread<T> {
+    /// Lowest value.
+    pub low: T,
+    /// Highest value.
+    pub high: T,
+}
+
+/// A quantity a [`Spread`] can pick between.
+pub trait Lerp: Copy + PartialOrd {
+    /// `self + (other - self) * t`.
+    fn lerp(self, other: Self, t: f64) -> Self;
+}
+
+macro_rules! lerp_quantity {
+    ($($ty:ident),*) => {$(
+        impl Lerp for $ty {
+            fn lerp(self, other: Self, t: f64) -> Self {
+                $ty(self.0 + (other.0 - self.0) * t)
+            }
+        }
+    )*};
+}
+lerp_quantity!(Volts, Amps, Ohms);
+
+/// A duration written with its unit, for spreads.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Time(pub Duration);
+
+impl Lerp for Time {
+    fn lerp(self, other: Self, t: f64) -> Self {
+        Time(self.0 + (other.0.saturating_sub(self.0)).mul_f64(t))
+    }
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        units::duration(d).map(Time)
+    }
+}
+
+impl<T: Lerp> Spread<T> {
+    /// The value at `t` in 0..=1 of the spread.
+    pub fn at(&self, t: f64) -> T {
+        self.low.lerp(self.high, t.clamp(0.0, 1.0))
+    }
+}
+
+impl<'de, T: Lerp + Deserialize<'de>> Deserialize<'de> for Spread<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form<T> {
+            One(T),
+            Two([T; 2]),
+        }
+        let (low, high) = match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a value with its unit, or [low, high] (like [\"150ms\", \"250ms\"])",
+            )
+        })? {
+            Form::One(v) => (v, v),
+            Form::Two([a, b]) => (a, b),
+        };
+        if low > high {
+            return Err(serde::de::Error::custom(
+                "expected [low, high] with low <= high",
+            ));
+        }
+        Ok(Self { low, high })
+    }
+}
+
+/// The board the built-in simulator builds for this profile. Every figure is the
+/// board's own property, somewhere in its spread; none is a limit a check judges.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimModel {
-    /// Time from power-good to a responsive board.
-    #[serde(deserialize_with = "units::duration")]
-    pub boot_time: Duration,
+    /// The electronics' brown-out reset threshold, falling.
+    pub bor: Spread<Volts>,
+    /// From power-good to a running board.
+    pub boot_time: Spread<Time>,
     /// Electronics current while running.
-    pub electronics_current: Amps,
-    /// Motor current while the bolt moves (smart locks).
+    pub electronics_current: Spread<Amps>,
+    /// Motor current while the bolt moves (motorised locks).
     #[serde(default)]
-    pub motor_current: Option<Amps>,
-    /// Time for the bolt to travel (smart locks).
-    #[serde(default, deserialize_with = "units::opt_duration")]
-    pub motor_time: Option<Duration>,
-    /// Coil resistance (maglocks).
+    pub motor_current: Option<Spread<Amps>>,
+    /// Time for the bolt to travel (motorised locks).
     #[serde(default)]
-    pub coil_resistance: Option<Ohms>,
-    /// Below this coil voltage a maglock no longer holds the door.
+    pub motor_time: Option<Spread<Time>>,
+    /// Coil resistance (maglocks, strikes).
     #[serde(default)]
-    pub hold_min: Option<Volts>,
+    pub coil_resistance: Option<Spread<Ohms>>,
+    /// Below this coil voltage a maglock or fail-safe strike no longer holds.
+    #[serde(default)]
+    pub hold_min: Option<Spread<Volts>>,
+    /// How long the armature or keeper keeps holding after the coil is cut (the
+    /// suppression diode slows the field's collapse).
+    #[serde(default)]
+    pub release_time: Option<Spread<Time>>,
+    /// The firmware's low-battery thresholds, in stage order.
+    #[serde(default)]
+    pub lowbat: Option<Vec<Spread<Volts>>>,
+    /// The firmware's cutoff threshold.
+    #[serde(default)]
+    pub cutoff: Option<Spread<Volts>>,
+    /// The firmware relocks (or ends the release pulse) this long after an unlock.
+    #[serde(default)]
+    pub auto_relock: Option<Spread<Time>>,
+    /// How long an emergency-power session accepts a credential.
+    #[serde(default)]
+    pub auth_window: Option<Spread<Time>>,
+    /// How long the REX timer holds the lock released.
+    #[serde(default)]
+    pub rex_hold: Option<Spread<Time>>,
+    /// The delayed-egress timer.
+    #[serde(default)]
+    pub egress_delay: Option<Spread<Time>>,
+    /// How long writing an update takes.
+    #[serde(default)]
+    pub update_time: Option<Spread<Time>>,
 }
 
 /// A value a suite can refer to by name (`nominal`, `ready_within`, `holding_current`).
@@ -142,6 +433,45 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "maglock_12v",
         include_str!("../../fixtures/devices/maglock_12v.toml"),
     ),
+    (
+        "strike_fail_secure_12v",
+        include_str!("../../fixtures/devices/strike_fail_secure_12v.toml"),
+    ),
+    (
+        "strike_fail_safe_24v",
+        include_str!("../../fixtures/devices/strike_fail_safe_24v.toml"),
+    ),
+    (
+        "hybrid_12v",
+        include_str!("../../fixtures/devices/hybrid_12v.toml"),
+    ),
+    (
+        "maglock_delayed_egress_24v",
+        include_str!("../../fixtures/devices/maglock_delayed_egress_24v.toml"),
+    ),
+];
+
+/// What a profile says the product has, for a check's `requires`.
+pub const FEATURES: &[(&str, &str)] = &[
+    ("console", "a console the rig can query"),
+    (
+        "motor",
+        "a motorised bolt or a controller that actuates on command",
+    ),
+    ("battery", "a battery with low-battery warnings"),
+    ("emergency", "an emergency power port"),
+    ("fire", "a fire-alarm input"),
+    ("fire_release", "release on fire alarm"),
+    ("fire_relock", "relock when the fire-alarm loop restores"),
+    (
+        "no_fire_release",
+        "a fire input that must not release (fail-secure perimeter)",
+    ),
+    ("rex", "request-to-exit"),
+    ("delayed_egress", "delayed egress"),
+    ("holding", "holding current while locked"),
+    ("update", "firmware update"),
+    ("key_override", "a mechanical key override"),
 ];
 
 impl DeviceProfile {
@@ -176,70 +506,187 @@ impl DeviceProfile {
     }
 
     fn validate(&self, source: &Source) -> Result<(), ConfigError> {
-        let err = |field: &str, msg: String| {
-            let at = source.text.find(&format!("{field} ")).unwrap_or(0);
-            Err(source.error(at..at, format!("field `{field}`: {msg}")))
+        let at = |span: std::ops::Range<usize>, field: &str, msg: String| {
+            Err(source.error(span, format!("field `{field}`: {msg}")))
         };
         let s = &self.supply;
-        if !(s.reset_below < s.min_operating && s.min_operating <= s.nominal && s.nominal <= s.max)
-        {
-            return err(
-                "nominal",
+        for (field, v) in [
+            ("nominal", &s.nominal),
+            ("min_operating", &s.min_operating),
+            ("max", &s.max),
+            ("reset_below", &s.reset_below),
+        ] {
+            if v.get_ref().0 <= 0.0 {
+                return at(
+                    v.span(),
+                    field,
+                    format!("must be positive, found {}", v.get_ref()),
+                );
+            }
+        }
+        if s.current_limit.get_ref().0 <= 0.0 {
+            return at(
+                s.current_limit.span(),
+                "current_limit",
+                "must be positive".into(),
+            );
+        }
+        if s.reset_below.get_ref() >= s.min_operating.get_ref() {
+            return at(
+                s.reset_below.span(),
+                "reset_below",
                 format!(
-                    "expected reset_below < min_operating <= nominal <= max, found {} / {} / {} / {}",
-                    s.reset_below, s.min_operating, s.nominal, s.max
+                    "expected below min_operating ({}), found {}",
+                    s.min_operating.get_ref(),
+                    s.reset_below.get_ref()
                 ),
             );
         }
-        if self.current.standby[0] > self.current.standby[1] {
-            return err("standby", "expected [low, high] with low <= high".into());
+        if !(s.min_operating.get_ref() <= s.nominal.get_ref()
+            && s.nominal.get_ref() <= s.max.get_ref())
+        {
+            return at(
+                s.nominal.span(),
+                "nominal",
+                format!(
+                    "expected min_operating <= nominal <= max, found {} / {} / {}",
+                    s.min_operating.get_ref(),
+                    s.nominal.get_ref(),
+                    s.max.get_ref()
+                ),
+            );
         }
-        if let Some([lo, hi]) = self.current.holding {
-            if lo > hi {
-                return err("holding", "expected [low, high] with low <= high".into());
+        let pair = |v: &Spanned<[Amps; 2]>, field: &str| {
+            let [lo, hi] = *v.get_ref();
+            if lo.0 < 0.0 || lo > hi {
+                return at(
+                    v.span(),
+                    field,
+                    format!("expected [low, high] with 0 <= low <= high, found [{lo}, {hi}]"),
+                );
+            }
+            Ok(())
+        };
+        pair(&self.current.standby, "standby")?;
+        if let Some(h) = &self.current.holding {
+            pair(h, "holding")?;
+        }
+        let whole = 0..source.text.len().min(1);
+        if self.power_loss == PowerLossMode::FailSafe && self.timing.release_within.is_none() {
+            return at(
+                whole,
+                "timing.release_within",
+                "a fail_safe device needs it (its release bound on power loss)".into(),
+            );
+        }
+        if self.console && self.timing.actuation_within.is_none() {
+            return at(
+                whole,
+                "timing.actuation_within",
+                "a device with a console actuates on command and needs its actuation bound".into(),
+            );
+        }
+        if let Some(b) = &self.battery {
+            let w = b.warnings.get_ref();
+            if w.is_empty() || w.windows(2).any(|p| p[1] >= p[0]) {
+                return at(
+                    b.warnings.span(),
+                    "warnings",
+                    "expected one or more thresholds, falling (stage 1 first)".into(),
+                );
+            }
+            if w.last().is_some_and(|l| l <= b.cutoff.get_ref()) {
+                return at(
+                    b.cutoff.span(),
+                    "cutoff",
+                    "expected below the last warning threshold".into(),
+                );
             }
         }
-        if self.power_loss == PowerLossMode::FailSafe && self.timing.release_within.is_none() {
-            return err(
-                "power_loss",
-                "a fail_safe device needs `timing.release_within`".into(),
+        if self.egress == Egress::Delayed && self.delayed_egress.is_none() {
+            return at(
+                whole,
+                "delayed_egress",
+                "egress = \"delayed\" needs a [delayed_egress] section with delay and effort"
+                    .into(),
             );
         }
-        if self.class == DeviceClass::Maglock
-            && (self.sim.coil_resistance.is_none() || self.sim.hold_min.is_none())
-        {
-            return err(
-                "class",
-                "a maglock's [sim] needs `coil_resistance` and `hold_min`".into(),
-            );
-        }
-        if self.class == DeviceClass::BatterySmartLock
-            && (self.sim.motor_current.is_none() || self.sim.motor_time.is_none())
-        {
-            return err(
-                "class",
-                "a battery smart lock's [sim] needs `motor_current` and `motor_time`".into(),
-            );
+        if let Some(f) = &self.fire {
+            if f.releases && f.release_within.is_none() {
+                return at(
+                    whole,
+                    "fire.release_within",
+                    "a fire input that releases needs its release bound".into(),
+                );
+            }
         }
         Ok(())
+    }
+
+    /// The product features this profile declares, by the names in [`FEATURES`].
+    pub fn has(&self, feature: &str) -> bool {
+        match feature {
+            "console" => self.console,
+            "motor" => self.console && self.timing.actuation_within.is_some(),
+            "battery" => self.battery.is_some(),
+            "emergency" => self.emergency.is_some(),
+            "fire" => self.fire.is_some(),
+            "fire_release" => self.fire.as_ref().is_some_and(|f| f.releases),
+            "fire_relock" => self
+                .fire
+                .as_ref()
+                .is_some_and(|f| f.releases && f.relock_on_restore),
+            "no_fire_release" => self.fire.as_ref().is_some_and(|f| !f.releases),
+            "rex" => self.rex.is_some(),
+            "delayed_egress" => self.egress == Egress::Delayed,
+            "holding" => self.current.holding.is_some(),
+            "update" => self.update.is_some(),
+            "key_override" => self.key_override,
+            _ => false,
+        }
     }
 
     /// Looks up a named value for suite expressions.
     pub fn value(&self, name: &str) -> Option<ProfileValue> {
         use ProfileValue as P;
+        let t = &self.timing;
+        let range = |r: &Spanned<[Amps; 2]>| {
+            let [lo, hi] = *r.get_ref();
+            P::AmpsRange(lo, hi)
+        };
         Some(match name {
-            "nominal" => P::Volts(self.supply.nominal),
-            "min_operating" => P::Volts(self.supply.min_operating),
-            "max" => P::Volts(self.supply.max),
-            "reset_below" => P::Volts(self.supply.reset_below),
-            "current_limit" => P::Amps(self.supply.current_limit),
-            "ready_within" => P::Duration(self.timing.ready_within),
-            "release_within" => P::Duration(self.timing.release_within?),
-            "standby_current" => P::AmpsRange(self.current.standby[0], self.current.standby[1]),
-            "holding_current" => {
-                let [lo, hi] = self.current.holding?;
-                P::AmpsRange(lo, hi)
-            }
+            "nominal" => P::Volts(*self.supply.nominal.get_ref()),
+            "min_operating" => P::Volts(*self.supply.min_operating.get_ref()),
+            "max" => P::Volts(*self.supply.max.get_ref()),
+            "reset_below" => P::Volts(*self.supply.reset_below.get_ref()),
+            "current_limit" => P::Amps(*self.supply.current_limit.get_ref()),
+            "ready_within" => P::Duration(t.ready_within),
+            "actuation_within" => P::Duration(t.actuation_within?),
+            "release_within" => P::Duration(t.release_within?),
+            "relock_within" => P::Duration(t.relock_within),
+            "egress_within" => P::Duration(t.egress_within),
+            "power_loss_hold" => P::Duration(t.power_loss_hold),
+            "standby_current" => range(&self.current.standby),
+            "holding_current" => range(self.current.holding.as_ref()?),
+            "actuation_peak" => P::Amps(self.current.actuation_peak?),
+            "actuation_time" => P::Duration(self.current.actuation_time?),
+            "lowbat_1" => P::Volts(*self.battery.as_ref()?.warnings.get_ref().first()?),
+            "lowbat_2" => P::Volts(*self.battery.as_ref()?.warnings.get_ref().get(1)?),
+            "battery_cutoff" => P::Volts(*self.battery.as_ref()?.cutoff.get_ref()),
+            "battery_tolerance" => P::Volts(self.battery.as_ref()?.tolerance),
+            "battery_life" => P::Duration(Duration::from_secs(
+                u64::from(self.battery.as_ref()?.life_days) * 86_400,
+            )),
+            "emergency_volts" => P::Volts(self.emergency.as_ref()?.volts),
+            "emergency_current" => P::Amps(self.emergency.as_ref()?.current_limit),
+            "emergency_boot_within" => P::Duration(self.emergency.as_ref()?.boot_within),
+            "emergency_unlock_within" => P::Duration(self.emergency.as_ref()?.unlock_within),
+            "fire_release_within" => P::Duration(self.fire.as_ref()?.release_within?),
+            "rex_hold_min" => P::Duration(self.rex.as_ref()?.hold_min),
+            "rex_release_within" => P::Duration(self.rex.as_ref()?.release_within),
+            "egress_delay" => P::Duration(self.delayed_egress.as_ref()?.delay),
+            "egress_effort" => P::Duration(self.delayed_egress.as_ref()?.effort),
+            "update_time" => P::Duration(self.update.as_ref()?.write_time),
             _ => return None,
         })
     }
@@ -252,9 +699,30 @@ impl DeviceProfile {
         "reset_below",
         "current_limit",
         "ready_within",
+        "actuation_within",
         "release_within",
+        "relock_within",
+        "egress_within",
+        "power_loss_hold",
         "standby_current",
         "holding_current",
+        "actuation_peak",
+        "actuation_time",
+        "lowbat_1",
+        "lowbat_2",
+        "battery_cutoff",
+        "battery_tolerance",
+        "battery_life",
+        "emergency_volts",
+        "emergency_current",
+        "emergency_boot_within",
+        "emergency_unlock_within",
+        "fire_release_within",
+        "rex_hold_min",
+        "rex_release_within",
+        "egress_delay",
+        "egress_effort",
+        "update_time",
     ];
 }
 
@@ -263,12 +731,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_profiles_load() {
+    fn builtin_profiles_load_and_cover_the_classes() {
         let all = DeviceProfile::builtin_all().unwrap();
+        assert!(all.len() >= 5);
+        for class in [
+            DeviceClass::Maglock,
+            DeviceClass::ElectricStrike,
+            DeviceClass::BatterySmartLock,
+            DeviceClass::Hybrid,
+        ] {
+            assert!(all.iter().any(|p| p.class == class), "{class:?}");
+        }
         assert!(all
             .iter()
             .any(|p| p.power_loss == PowerLossMode::FailSecure));
         assert!(all.iter().any(|p| p.power_loss == PowerLossMode::FailSafe));
+        for p in &all {
+            assert!(p.sim.is_some(), "{} is simulated", p.name);
+            for name in DeviceProfile::VALUE_NAMES {
+                // Every name resolves or is absent; none panics.
+                let _ = p.value(name);
+            }
+        }
     }
 
     /// The built-in smart-lock profile with one edit; the edit must apply.
@@ -298,10 +782,40 @@ mod tests {
     }
 
     #[test]
-    fn inconsistent_supply_figures_are_refused() {
-        let msg = profile_with("reset_below = \"3.0V\"", "reset_below = \"9.0V\"")
+    fn inconsistent_supply_figures_point_at_the_field() {
+        let text = BUILTIN[0]
+            .1
+            .replacen("reset_below = \"3.0V\"", "reset_below = \"9.0V\"", 1);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("reset_below"))
+            .unwrap()
+            + 1;
+        let msg = DeviceProfile::from_source(&Source::builtin("d.toml", &text))
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("reset_below < min_operating"), "{msg}");
+        assert!(msg.contains(&format!("d.toml:{line}:")), "{msg}");
+        assert!(msg.contains("reset_below"), "{msg}");
+    }
+
+    #[test]
+    fn negative_reset_threshold_is_refused_as_not_positive() {
+        let msg = profile_with("reset_below = \"3.0V\"", "reset_below = \"-1V\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("must be positive"), "{msg}");
+    }
+
+    #[test]
+    fn spreads_read_one_value_or_a_pair() {
+        #[derive(Deserialize)]
+        struct S {
+            a: Spread<Time>,
+            b: Spread<Volts>,
+        }
+        let s: S = toml::from_str("a = \"200ms\"\nb = [\"2.6V\", \"2.8V\"]").unwrap();
+        assert_eq!(s.a.at(0.5).0, Duration::from_millis(200));
+        assert!((s.b.at(0.5).0 - 2.7).abs() < 1e-9);
+        assert!(toml::from_str::<S>("a = \"200ms\"\nb = [\"2.8V\", \"2.6V\"]").is_err());
     }
 }

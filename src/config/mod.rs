@@ -6,6 +6,7 @@
 
 pub mod device;
 pub mod rig;
+pub mod secrets;
 
 use std::fmt;
 use std::ops::Range;

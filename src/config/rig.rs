@@ -40,6 +40,9 @@ pub struct RigFile {
     /// Safe state per supply or switch role.
     #[serde(default)]
     pub safe_state: BTreeMap<Spanned<String>, Spanned<SafeState>>,
+    /// Secrets the suites may send (`$NAME`), and where each comes from.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Spanned<super::secrets::SecretSpec>>,
 }
 
 /// General rig settings.
@@ -439,6 +442,15 @@ impl Rig {
         self.file.roles.keys().map(|k| k.get_ref().as_str())
     }
 
+    /// The rig's secrets, by name, and where each comes from.
+    pub fn secret_specs(&self) -> BTreeMap<String, super::secrets::SecretSpec> {
+        self.file
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect()
+    }
+
     /// The exchange timeout for an instrument.
     pub fn timeout(&self, spec: &InstrumentSpec) -> Duration {
         spec.timeout.unwrap_or(self.file.rig.timeout)
@@ -535,6 +547,28 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             0..0,
             "a rig is either all simulated (`sim`, `i2c = \"sim\"`) or all real; this one mixes both",
         ));
+    }
+    for (name, spec) in &file.secrets {
+        let s = spec.get_ref();
+        let sources = usize::from(s.env.is_some()) + usize::from(s.file.is_some());
+        if sources != 1 {
+            return Err(src.error(
+                spec.span(),
+                format!("[secrets] `{name}`: expected exactly one of `env` or `file`"),
+            ));
+        }
+        if s.default.is_some() && (kinds.1 > 0 || s.file.is_some()) {
+            return Err(src.error(
+                spec.span(),
+                format!("[secrets] `{name}`: `default` is for a simulated rig's `env` only; a real rig takes its secrets from the environment or a file"),
+            ));
+        }
+        if name == crate::config::secrets::WRONG_CREDENTIAL {
+            return Err(src.error(
+                spec.span(),
+                format!("[secrets] `{name}` is generated from `credential`; name yours otherwise"),
+            ));
+        }
     }
 
     for (role, spec) in &file.roles {

@@ -63,7 +63,11 @@ pub fn system_out(r: &TrialResult) -> String {
         let _ = writeln!(s, "protection: {p}");
     }
     if let Some(role) = &r.outcome.decided_by {
-        let _ = writeln!(s, "decided by: {role}");
+        let _ = writeln!(
+            s,
+            "decided by: {} at step {} ({})",
+            role.role, role.step, role.window
+        );
     }
     let _ = writeln!(
         s,

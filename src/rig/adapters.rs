@@ -2,6 +2,7 @@
 //! roles it serves through [`Channel`].
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use embedded_hal::i2c::I2c;
 
@@ -123,11 +124,16 @@ impl Console for LockConsole {
         self.state()
     }
 
-    fn take_events(&mut self) -> Vec<ConsoleEvent> {
-        LockConsole::take_events(self)
+    fn uptime_ms(&mut self, timeout: Duration) -> Result<u64> {
+        self.uptime(timeout)
     }
 
-    fn uptime_ms(&mut self) -> Result<u64> {
-        self.uptime()
+    fn command(&mut self, line: &str) -> Result<String> {
+        LockConsole::command(self, line)
+    }
+
+    fn take_events(&mut self) -> Result<Vec<ConsoleEvent>> {
+        self.poll()?;
+        Ok(LockConsole::take_events(self))
     }
 }

@@ -102,8 +102,10 @@ pub struct PlacedEvent {
     pub at: Duration,
     /// True when placed by the board's own clock.
     pub exact: bool,
-    /// The event (`BOOT BOR`).
+    /// The event (`BOOT BOR`), or the board's text.
     pub text: String,
+    /// False for board text that is not an event line.
+    pub event: bool,
 }
 
 /// An instrument identity for the evidence record.
@@ -124,6 +126,8 @@ pub struct Bench {
     inputs: BTreeMap<String, InputRole>,
     meters: BTreeMap<String, Role<dyn Meter>>,
     consoles: BTreeMap<String, Role<dyn Console>>,
+    /// Supply role -> the meter role on its line.
+    meter_lines: BTreeMap<String, String>,
     envelope: BTreeMap<String, Envelope>,
     safe_state: Vec<(String, SafeState)>,
     setpoints: BTreeMap<String, Volts>,
@@ -132,8 +136,12 @@ pub struct Bench {
     identities: Vec<Identity>,
     protections: Vec<String>,
     clock: Arc<dyn Clock>,
+    probe_timeout: Duration,
     safe: bool,
 }
+
+/// The longest a console probe waits for the board to answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// An opened instrument before it is split into roles.
 enum Opened {
@@ -268,6 +276,7 @@ impl Bench {
             inputs: BTreeMap::new(),
             meters: BTreeMap::new(),
             consoles: BTreeMap::new(),
+            meter_lines: BTreeMap::new(),
             envelope: BTreeMap::new(),
             safe_state: Vec::new(),
             setpoints: BTreeMap::new(),
@@ -275,6 +284,7 @@ impl Bench {
             identities,
             protections: Vec::new(),
             clock,
+            probe_timeout: rig.file.rig.timeout.min(PROBE_TIMEOUT),
             safe: false,
         };
         for role in rig.role_names() {
@@ -300,6 +310,9 @@ impl Bench {
                     bench.inputs.insert(role_s, InputRole { input, high, low });
                 }
                 Opened::Meter(m) => {
+                    if let Some(line) = &spec.line {
+                        bench.meter_lines.insert(line.clone(), role_s.clone());
+                    }
                     let dev = m.take().expect("validated: a meter serves one role");
                     bench.meters.insert(role_s, Role { instrument, dev });
                 }
@@ -472,6 +485,16 @@ impl Bench {
         }
     }
 
+    /// The meter role on a supply role's line, if the rig maps one.
+    pub fn meter_on(&self, supply: &str) -> Option<String> {
+        self.meter_lines.get(supply).cloned()
+    }
+
+    /// The console roles.
+    pub fn console_roles(&self) -> Vec<String> {
+        self.consoles.keys().cloned().collect()
+    }
+
     /// True when `role` is a console role.
     pub fn is_console(&self, role: &str) -> bool {
         self.consoles.contains_key(role)
@@ -501,33 +524,87 @@ impl Bench {
         r.call(role, |d| d.lock_state().map(|s| s.to_lowercase()))
     }
 
-    /// Console event lines received so far, placed on the rig's clock.
+    fn console(&mut self, role: &str) -> Result<&mut Role<dyn Console>, RoleError> {
+        self.consoles
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Console,
+            })
+    }
+
+    /// Sends a command line to the board and returns its reply.
+    pub fn console_command(&mut self, role: &str, line: &str) -> Result<String, RoleError> {
+        self.console(role)?.call(role, |d| d.command(line))
+    }
+
+    /// Asks the board its uptime with a short timeout ([`PROBE_TIMEOUT`] at most): the
+    /// board answers (`Some`, and its clock is placed on the rig's) or it does not
+    /// (`None`: silence is an answer here, not an instrument fault). A garbled reply or
+    /// a vanished port is still an error.
+    pub fn console_probe(&mut self, role: &str) -> Result<Option<u64>, RoleError> {
+        let timeout = self.probe_timeout;
+        let now = self.clock.now();
+        let r = self.console(role)?;
+        match r.call(role, |d| d.uptime_ms(timeout)) {
+            Ok(uptime) => {
+                self.console_refs.insert(role.to_string(), (now, uptime));
+                Ok(Some(uptime))
+            }
+            Err(RoleError::Instrument {
+                source: InstrumentError::Timeout { .. },
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lines the board printed since the last call, read without waiting and placed on
+    /// the rig's clock by the board's own uptime stamps.
     ///
-    /// Each line carries the board's uptime; one `UPTIME?` now gives the offset between
-    /// the board's clock and the rig's for the current boot. Lines before a reset in
-    /// the same batch are placed with the previous batch's offset; a line that cannot be
-    /// placed (no uptime, or its boot's offset is unknown) is stamped when it was read.
-    pub fn take_console_events(&mut self) -> Vec<PlacedEvent> {
+    /// An event's uptime is placed through the last (rig time, uptime) pair of the
+    /// same boot; after a `BOOT` line the board's clock restarted, so one probe gives
+    /// the new boot's pair. A line that cannot be placed (no uptime, no pair) is
+    /// stamped when it was read, and says so.
+    pub fn take_console_events(&mut self) -> Result<Vec<PlacedEvent>, RoleError> {
         let mut placed = Vec::new();
-        for (role, c) in &mut self.consoles {
-            let events = c.dev.take_events();
+        let roles: Vec<String> = self.consoles.keys().cloned().collect();
+        for role in roles {
+            let read_at = self.clock.now();
+            let events = {
+                let r = self.console(&role)?;
+                r.call(&role, |d| d.take_events())?
+            };
             if events.is_empty() {
                 continue;
             }
-            let read_at = self.clock.now();
-            let now_ref = c.dev.uptime_ms().ok().map(|u| (self.clock.now(), u));
+            let rebooted = events.iter().any(|e| e.is_boot());
+            let before = self.console_refs.get(&role).copied();
+            let after = if rebooted {
+                self.console_refs.remove(&role);
+                self.console_probe(&role)?;
+                self.console_refs.get(&role).copied()
+            } else {
+                before
+            };
+            // Lines before the first boot of the batch share the old pair; lines of a
+            // boot that ended within the batch have none.
             let first_boot = events.iter().position(|e| e.is_boot());
             let last_boot = events.iter().rposition(|e| e.is_boot());
-            let before_ref = self.console_refs.get(role).copied();
             for (i, e) in events.into_iter().enumerate() {
                 let reference = match (first_boot, last_boot) {
-                    (Some(f), _) if i < f => before_ref,
+                    (Some(f), _) if i < f => before,
                     (_, Some(l)) if i < l => None,
-                    _ => now_ref,
+                    _ => after,
                 };
                 let at = match (e.uptime_ms, reference) {
-                    (Some(eu), Some((rig, up))) if eu <= up => {
-                        Some(rig.saturating_sub(Duration::from_millis(up - eu)))
+                    (Some(u), Some((rig, up))) => {
+                        let offset = |ms: u64| Duration::from_millis(ms);
+                        if u <= up {
+                            rig.checked_sub(offset(up - u))
+                        } else {
+                            Some(rig + offset(u - up))
+                        }
                     }
                     _ => None,
                 };
@@ -535,13 +612,12 @@ impl Bench {
                     at: at.unwrap_or(read_at),
                     exact: at.is_some(),
                     text: e.text,
+                    event: e.event,
                 });
             }
-            if let Some(r) = now_ref {
-                self.console_refs.insert(role.clone(), r);
-            }
         }
-        placed
+        placed.sort_by_key(|e| e.at);
+        Ok(placed)
     }
 
     /// Returns every role to its declared safe state: switches first (release the

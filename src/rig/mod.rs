@@ -11,6 +11,8 @@ pub mod bench;
 
 pub use bench::{Bench, RoleError};
 
+use std::time::Duration;
+
 use crate::drivers::console::ConsoleEvent;
 use crate::drivers::Result;
 use crate::units::{Amps, Volts};
@@ -64,8 +66,11 @@ pub trait Meter: Send {
 pub trait Console: Send {
     /// The lock state the board reports (`LOCKED`, `UNLOCKED`).
     fn lock_state(&mut self) -> Result<String>;
-    /// Event lines received since the last call.
-    fn take_events(&mut self) -> Vec<ConsoleEvent>;
-    /// The board's uptime now, to place its events on the rig's clock.
-    fn uptime_ms(&mut self) -> Result<u64>;
+    /// The board's uptime now, with `timeout` for the reply, to place its events on the
+    /// rig's clock (and to tell whether it answers at all).
+    fn uptime_ms(&mut self, timeout: Duration) -> Result<u64>;
+    /// Sends a command line and returns the board's reply line.
+    fn command(&mut self, line: &str) -> Result<String>;
+    /// Lines the board printed since the last call, read without waiting.
+    fn take_events(&mut self) -> Result<Vec<ConsoleEvent>>;
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod lock;
 pub mod plan;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,8 @@ use time::OffsetDateTime;
 
 pub use plan::Trial;
 
-use crate::config::rig::{role_capability, Capability, Rig};
+use crate::config::rig::Rig;
+use crate::config::secrets::Secrets;
 use crate::rig::bench::Identity;
 use crate::rig::Bench;
 use crate::scenario::{self, Context, Outcome, Verdict};
@@ -32,8 +34,15 @@ pub struct Setup {
     pub sim: SimOptions,
     /// Sampling interval for timed expectations.
     pub poll: Duration,
+    /// Seeds randomized steps (noise) and, on the simulator, the boards' properties.
+    pub seed: u64,
+    /// The rig's secrets.
+    pub secrets: Arc<Secrets>,
     /// Suite policy: skip the remaining trials after a rig error.
     pub abort_on_rig_error: bool,
+    /// The simulated boards, one per device, kept across trials as a real board stays
+    /// mounted: a soak is one board.
+    pub boards: Arc<Mutex<BTreeMap<String, SimBench>>>,
 }
 
 /// Whether the rig was confirmed back in its safe state after a trial.
@@ -109,6 +118,9 @@ pub struct Summary {
     pub errors: usize,
     /// Trials skipped at run time.
     pub skipped: usize,
+    /// Of those, trials of checks that apply to the device but could not run (the rig
+    /// lacks a role they need): the run is incomplete.
+    pub incomplete: usize,
 }
 
 impl Summary {
@@ -119,7 +131,8 @@ impl Summary {
     }
 
     /// The process exit code: 128 + signal when interrupted, 3 for rig errors, 1 for
-    /// device failures, 2 when nothing ran, else 0.
+    /// device failures, 4 when an applicable check could not run, 2 when nothing ran,
+    /// else 0.
     pub fn exit_code(&self) -> i32 {
         if let Some(sig) = signals::received() {
             return signals::exit_code(sig);
@@ -130,6 +143,8 @@ impl Summary {
             3
         } else if self.failed > 0 {
             1
+        } else if self.incomplete > 0 {
+            4
         } else {
             0
         }
@@ -196,6 +211,9 @@ pub fn run(
                         result.trial
                     ));
                 }
+                if !t.missing_roles.is_empty() {
+                    s.summary.incomplete += 1;
+                }
                 match (&skipped, verdict) {
                     (Some(_), _) => s.summary.skipped += 1,
                     (None, Verdict::Pass) => s.summary.passed += 1,
@@ -218,18 +236,6 @@ pub fn run(
     let _conclusion = libtest_mimic::run(&args, mimic);
     let summary = shared.lock().unwrap_or_else(|p| p.into_inner()).summary;
     summary
-}
-
-fn corroboration_roles(rig: &Rig) -> Vec<String> {
-    rig.role_names()
-        .filter(|r| {
-            matches!(
-                role_capability(r),
-                Some(Capability::Meter | Capability::Console)
-            )
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 /// Runs a trial, turning a panic into a rig error so it is reported like any other
@@ -287,7 +293,7 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
         wall_time: Duration::ZERO,
         skipped: None,
         safe_state: None,
-        outcome: rig_error(String::new()),
+        outcome: Outcome::error(String::new()),
     }
 }
 
@@ -312,17 +318,6 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
     result
 }
 
-fn rig_error(message: String) -> Outcome {
-    Outcome {
-        verdict: Verdict::Error,
-        message: Some(message),
-        decided_by: None,
-        measurements: Vec::new(),
-        log: Vec::new(),
-        scenario_time: Duration::ZERO,
-    }
-}
-
 fn execute_on_bench(
     setup: &Setup,
     t: &Trial,
@@ -333,35 +328,66 @@ fn execute_on_bench(
         confirmed: false,
         problems: vec![why],
     };
+    let mut boards = setup.boards.lock().unwrap_or_else(|p| p.into_inner());
     let sim = if rig.is_simulated() {
-        let mut options = setup.sim.clone();
-        options.log = options.log.map(|l| l.labelled(&t.name));
-        match SimBench::start(&t.device, &options, TimeMode::Virtual) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let msg = format!("cannot start the simulated bench: {e}");
-                return (rig_error(msg.clone()), unconfirmed(msg));
+        if !boards.contains_key(&t.device.name) {
+            let mut options = setup.sim.clone();
+            options.seed = setup.seed;
+            options.credential = setup
+                .secrets
+                .get("credential")
+                .unwrap_or(crate::sim::SIM_CREDENTIAL)
+                .to_string();
+            match SimBench::start(&t.device, &options, TimeMode::Virtual) {
+                Ok(s) => {
+                    boards.insert(t.device.name.clone(), s);
+                }
+                Err(e) => {
+                    let msg = format!("cannot start the simulated bench: {e}");
+                    return (Outcome::error(msg.clone()), unconfirmed(msg));
+                }
             }
         }
+        let board = boards.get_mut(&t.device.name).expect("just inserted");
+        if let Err(e) = board.begin_trial(&t.name) {
+            let msg = format!("cannot serve the simulated instruments: {e}");
+            return (Outcome::error(msg.clone()), unconfirmed(msg));
+        }
+        Some(board)
     } else {
         None
     };
-    let mut bench = match Bench::open(rig, sim.as_ref()) {
+    let mut bench = match Bench::open(rig, sim.as_deref()) {
         Ok(b) => b,
-        Err(e) => return (rig_error(e.to_string()), unconfirmed(e.to_string())),
+        Err(e) => {
+            if let Some(s) = sim {
+                s.end_trial();
+            }
+            return (Outcome::error(e.to_string()), unconfirmed(e.to_string()));
+        }
     };
     record.instruments.extend_from_slice(bench.identities());
     record.protections.extend_from_slice(bench.protections());
     let ctx = Context {
         poll: setup.poll,
-        console: t.device.console,
+        seed: setup.seed,
+        secrets: setup.secrets.clone(),
+        battery: t
+            .device
+            .battery
+            .as_ref()
+            .map(|b| (b.capacity_ah, b.operations_per_day)),
     };
-    let mut outcome = scenario::execute(&mut bench, &t.steps, ctx, &corroboration_roles(rig));
+    let mut outcome = scenario::execute(&mut bench, &t.steps, &ctx);
     let problems: Vec<String> = bench
         .apply_safe_state()
         .iter()
         .map(|e| e.to_string())
         .collect();
+    drop(bench);
+    if let Some(s) = sim {
+        s.end_trial();
+    }
     if !problems.is_empty() {
         let msg = format!("safe state not confirmed: {}", problems.join("; "));
         outcome.log.push(msg.clone());

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::ConfigError;
-use crate::scenario::step::{Resolved, Step};
+use crate::scenario::step::{Ready, Step};
 use crate::scenario::suite::{Check, Suite};
+use crate::units::{Amps, Volts};
 
 /// One trial: a check on a device, possibly one cycle of a repetition.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ pub struct Trial {
     /// 1-based cycle when `--repeat` is used.
     pub cycle: Option<u32>,
     /// Steps resolved against the device.
-    pub steps: Vec<Resolved>,
+    pub steps: Vec<Step<Ready>>,
     /// Roles the steps use that the rig does not map: the trial is skipped with this
     /// reason instead of failing.
     pub missing_roles: Vec<String>,
@@ -47,6 +48,7 @@ pub fn plan(
                 .filter(|r| rig.role(r).is_none())
                 .map(str::to_string)
                 .collect();
+            missing.sort();
             missing.dedup();
             let base = format!("{}::{}", check.name, device.name);
             for cycle in 1..=repeat {
@@ -70,7 +72,7 @@ pub fn plan(
 
 /// Every `expect` on an input names one of the states the rig file gives that input.
 fn check_state_names(suite: &Suite, check: &Check, rig: &Rig) -> Result<(), ConfigError> {
-    for (step, span) in &check.steps {
+    for (_, step, span) in &check.steps {
         let Step::Expect { role, state, .. } = step else {
             continue;
         };
@@ -91,29 +93,72 @@ fn check_state_names(suite: &Suite, check: &Check, rig: &Rig) -> Result<(), Conf
     Ok(())
 }
 
-/// Checks every step of every trial against the rig's envelope. Returns one line per
-/// refused step, naming the trial, the step, the value and the limit.
+/// The voltages a step commands on a supply role, and the current limit it sets.
+fn commanded(step: &Step<Ready>) -> Option<(&str, Vec<Volts>, Option<Amps>)> {
+    Some(match step {
+        Step::Set { role, volts, limit } => (role, vec![*volts], *limit),
+        Step::Sag { role, to, .. } | Step::Ramp { role, to, .. } => (role, vec![*to], None),
+        Step::Noise {
+            role, around, by, ..
+        } => (
+            role,
+            vec![Volts(around.0 + by.0), Volts(around.0 - by.0)],
+            None,
+        ),
+        Step::Shmoo { role, from, to, .. } => (role, vec![*from, *to], None),
+        _ => return None,
+    })
+}
+
+/// The highest voltage the device itself takes on a supply role, if its profile says.
+fn device_limit(device: &DeviceProfile, role: &str) -> Option<Volts> {
+    match role {
+        "main" | "sag" => Some(*device.supply.max.get_ref()),
+        // USB Type-C VBUS goes to 5.5 V; a profile's emergency voltage plus 10 %.
+        "emergency" => device.emergency.as_ref().map(|e| Volts(e.volts.0 * 1.1)),
+        _ => None,
+    }
+}
+
+/// Checks every step of every trial against the rig's envelope and the device's own
+/// rating. Returns one line per refused step, naming the trial, the step, the value
+/// and the limit.
 pub fn check_envelope(trials: &[Trial], rig: &Rig) -> Vec<String> {
     let mut refusals = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for t in trials {
         for (i, step) in t.steps.iter().enumerate() {
-            let (role, volts, amps) = match step {
-                Resolved::Set { role, volts, limit } => (role, Some(*volts), *limit),
-                Resolved::Sag { role, to, .. } => (role, Some(*to), None),
-                _ => continue,
-            };
-            let Some(Err(b)) = rig.envelope(role).map(|e| e.check(volts, amps)) else {
+            let Some((role, volts, amps)) = commanded(step) else {
                 continue;
             };
+            let mut breach = None;
+            if let Some(env) = rig.envelope(role) {
+                for v in &volts {
+                    if let Err(b) = env.check(Some(*v), amps) {
+                        breach = Some(format!(
+                            "{} {} exceeds the envelope of `{role}` ({})",
+                            b.what, b.value, b.limit
+                        ));
+                        break;
+                    }
+                }
+            }
+            if breach.is_none() {
+                if let Some(max) = device_limit(&t.device, role) {
+                    if let Some(v) = volts.iter().find(|v| **v > max) {
+                        breach = Some(format!(
+                            "voltage {v} exceeds what device `{}` takes on `{role}` ({max})",
+                            t.device.name
+                        ));
+                    }
+                }
+            }
+            let Some(breach) = breach else { continue };
             let line = format!(
-                "{}::{} step {} `{step}`: {} {} exceeds the envelope of `{role}` ({})",
+                "{}::{} step {} `{step}`: {breach}",
                 t.check.name,
                 t.device.name,
-                i + 1,
-                b.what,
-                b.value,
-                b.limit
+                i + 1
             );
             if seen.insert(line.clone()) {
                 refusals.push(line);

@@ -1,42 +1,130 @@
-//! Suite steps, written one per string in a suite file:
+//! Suite steps, written one per string in a suite file.
 //!
 //! ```text
-//! set ROLE VOLTS [limit AMPS]          program a supply channel
-//! output ROLE on|off                   switch a supply output
-//! sag ROLE to VOLTS for TIME           drop a supply, hold, restore the previous setting
-//! wait TIME                            let time pass
-//! relay ROLE on|off                    energise or release a switch
-//! expect ROLE STATE                    an input (or the console) reads STATE now
-//! expect ROLE STATE within TIME        ... reaches STATE within TIME (time measured)
-//! expect ROLE STATE for TIME           ... reads STATE at every sample throughout TIME
-//!                                      (one sample per `--poll` interval, 10 ms by default)
-//! measure ROLE current|voltage in RANGE   a meter reading within RANGE
+//! set ROLE VOLTS [limit AMPS]                 program a supply channel
+//! output ROLE on|off                          switch a supply output
+//! sag ROLE to VOLTS for TIME [times N] [recover TIME] [expecting reset]
+//!                                             drop a supply, hold, restore; N times,
+//!                                             waiting TIME after each; with `expecting
+//!                                             reset`, each sag must reset the board
+//! ramp ROLE to VOLTS over TIME                move a supply linearly (battery decay)
+//! noise ROLE around VOLTS by VOLTS every TIME for TIME
+//!                                             random steps within +/- the amplitude
+//! shmoo ROLE from VOLTS to VOLTS step VOLTS durations TIME,TIME,... recover TIME
+//!                                             sweep sag depth x duration
+//! wait TIME                                   let time pass (watches are sampled)
+//! relay ROLE on|off                           energise or release a switch
+//! pulse ROLE for TIME                         energise a switch for TIME
+//! expect ROLE STATE [within TIME | for TIME]  an input or the console reads STATE now,
+//!                                             within TIME, or at every sample for TIME
+//! control ROLE STATE [within TIME | for TIME] the same as a positive control: it proves
+//!                                             the rig works, so failing it is a rig error
+//! watch ROLE STATE                            from now on, every sample reads STATE
+//! watch console never EVENT                   from now on, no console event EVENT
+//! unwatch ROLE                                end a watch
+//! measure ROLE [mean|peak] current|voltage in RANGE [for TIME] [as NAME]
+//!                                             a meter reading (every sample, the mean
+//!                                             or the peak over TIME) within RANGE;
+//!                                             `as NAME` keeps the window (mean
+//!                                             current and voltage, charge) for estimates
+//! send console WORDS... [expecting WORDS...]  a console command and its reply;
+//!                                             `$NAME` is a secret from the rig file
+//! expect console ready within TIME            the console answers within TIME
+//! expect console event EVENT within TIME      the board prints EVENT within TIME
+//! expect console event EVENT at VOLTS +- VOLTS
+//!                                             EVENT was printed (after the last one
+//!                                             matched) with the rail at VOLTS
+//! estimate battery_life from NAME and NAME at least TIME
+//! estimate energy_per_hour from NAME          figures from kept measurements
 //! ```
 //!
-//! A value is a literal with its unit (`6.0V`, `300ms`), a device-profile name
-//! (`nominal`, `ready_within`), or a name plus or minus a literal (`reset_below - 1.0V`).
-//! A RANGE is a profile range name (`holding_current`) or `LOW..HIGH`, each bound a
-//! literal or a profile name (`0V..reset_below`).
+//! A value is an expression: terms joined by `+` and `-`, each a literal with its unit
+//! (`6.0V`, `300ms`), a device-profile name (`nominal`, `ready_within`), or a name
+//! times a plain number (`min_operating * 0.1`): `ready_within + actuation_within +
+//! 500ms`. A RANGE is a profile range name (`holding_current`) or `LOW..HIGH`, each
+//! bound a literal or a profile name (`0V..reset_below`).
 //!
 //! The grammar is small and domain-specific, so it is parsed by hand; each error
 //! carries the byte offset of the offending word so the suite loader can point at it.
+//! A step is parsed into [`Step<Parsed>`] and resolved against a device profile into
+//! [`Step<Ready>`]: one type for both, so a new step kind is one variant.
 
+use std::fmt::{self, Debug};
 use std::time::Duration;
 
 use crate::units::{self, Amps, Volts};
 
-/// A value that may refer to the device profile.
+/// The two phases of a step: as written, and resolved against a device profile.
+pub trait Phase: Debug + Clone + PartialEq {
+    /// A voltage.
+    type V: Debug + Clone + PartialEq;
+    /// A current.
+    type A: Debug + Clone + PartialEq;
+    /// A time.
+    type T: Debug + Clone + PartialEq;
+    /// A range of a quantity.
+    type R: Debug + Clone + PartialEq;
+}
+
+/// As written in the suite: values are expressions.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub struct Parsed;
+
+/// Resolved against a device profile: values are quantities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready;
+
+impl Phase for Parsed {
+    type V = Expr;
+    type A = Expr;
+    type T = Expr;
+    type R = RangeExpr;
+}
+
+impl Phase for Ready {
+    type V = Volts;
+    type A = Amps;
+    type T = Duration;
+    type R = (f64, f64);
+}
+
+/// One term of an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
     /// A literal with its unit, kept as written.
     Literal(String),
-    /// A profile value, optionally offset by a literal (`reset_below - 1.0V`).
+    /// A profile value, times a factor (1 unless written `NAME * FACTOR`).
     Named {
         /// The profile name.
         name: String,
-        /// Signed offset written as a literal, if any.
-        offset: Option<(f64, String)>,
+        /// The factor.
+        factor: f64,
     },
+}
+
+/// A value: terms added or subtracted (`reset_below - 1.0V`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// (negated, term) in order.
+    pub terms: Vec<(bool, Term)>,
+}
+
+impl Expr {
+    /// A single term.
+    pub fn term(t: Term) -> Self {
+        Self {
+            terms: vec![(false, t)],
+        }
+    }
+}
+
+/// The allowed range of a `measure` step, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RangeExpr {
+    /// A profile range (`holding_current`).
+    Named(String),
+    /// `LOW..HIGH`.
+    Between(Expr, Expr),
 }
 
 /// What a `measure` step reads.
@@ -49,17 +137,18 @@ pub enum Quantity {
     Current,
 }
 
-/// The allowed range of a `measure` step.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RangeExpr {
-    /// A profile range (`holding_current`).
-    Named(String),
-    /// `LOW..HIGH`.
-    Between(Expr, Expr),
+/// How a `measure` step over a window judges its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    /// Every sample in range (or the one reading, without a window).
+    Every,
+    /// The mean of the samples.
+    Mean,
+    /// The largest sample.
+    Peak,
 }
 
-/// How an `expect` step judges its input; `T` is the time (an [`Expr`] as written,
-/// a `Duration` once resolved).
+/// How an `expect` step judges its input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Timing<T> {
     /// Read once, now.
@@ -70,17 +159,44 @@ pub enum Timing<T> {
     For(T),
 }
 
-/// One parsed step.
+/// A word of a console command: text, or a secret named in the rig file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// Sent as written.
+    Text(String),
+    /// `$NAME`: the secret's value is sent; reports show a redaction marker.
+    Secret(String),
+}
+
+impl fmt::Display for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Word::Text(t) => f.write_str(t),
+            Word::Secret(s) => write!(f, "${s}"),
+        }
+    }
+}
+
+/// What an `estimate` step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Estimate {
+    /// Battery life from a kept standby current and a kept charge per operation.
+    BatteryLife,
+    /// Energy per hour from a kept mean current and voltage.
+    EnergyPerHour,
+}
+
+/// One step, in phase `P`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub enum Step<P: Phase> {
     /// `set ROLE VOLTS [limit AMPS]`
     Set {
         /// Supply role.
         role: String,
         /// Voltage.
-        volts: Expr,
+        volts: P::V,
         /// Current limit.
-        limit: Option<Expr>,
+        limit: Option<P::A>,
     },
     /// `output ROLE on|off`
     Output {
@@ -89,17 +205,60 @@ pub enum Step {
         /// On or off.
         on: bool,
     },
-    /// `sag ROLE to VOLTS for TIME`
+    /// `sag ROLE to VOLTS for TIME [times N] [recover TIME] [expecting reset]`
     Sag {
         /// Supply role.
         role: String,
         /// Sag voltage.
-        to: Expr,
+        to: P::V,
         /// Sag duration.
-        duration: Expr,
+        hold: P::T,
+        /// Repetitions.
+        times: u32,
+        /// Time after each restore.
+        recover: Option<P::T>,
+        /// Each sag must reset the board.
+        expect_reset: bool,
+    },
+    /// `ramp ROLE to VOLTS over TIME`
+    Ramp {
+        /// Supply role.
+        role: String,
+        /// End voltage.
+        to: P::V,
+        /// Ramp time.
+        over: P::T,
+    },
+    /// `noise ROLE around VOLTS by VOLTS every TIME for TIME`
+    Noise {
+        /// Supply role.
+        role: String,
+        /// Centre.
+        around: P::V,
+        /// Amplitude (+/-).
+        by: P::V,
+        /// Step interval.
+        every: P::T,
+        /// Total time.
+        duration: P::T,
+    },
+    /// `shmoo ROLE from VOLTS to VOLTS step VOLTS durations T,T,... recover TIME`
+    Shmoo {
+        /// Supply role.
+        role: String,
+        /// First (shallowest) depth.
+        from: P::V,
+        /// Last (deepest) depth.
+        to: P::V,
+        /// Depth step.
+        step: P::V,
+        /// Sag durations.
+        durations: Vec<P::T>,
+        /// Recovery window after each cell.
+        recover: P::T,
     },
     /// `wait TIME`
-    Wait(Expr),
+    Wait(P::T),
     /// `relay ROLE on|off`
     Relay {
         /// Switch role.
@@ -107,24 +266,165 @@ pub enum Step {
         /// Energised or released.
         on: bool,
     },
-    /// `expect ROLE STATE [within|for TIME]`
+    /// `pulse ROLE for TIME`
+    Pulse {
+        /// Switch role.
+        role: String,
+        /// How long.
+        duration: P::T,
+    },
+    /// `expect|control ROLE STATE [within|for TIME]`
     Expect {
         /// Input or console role.
         role: String,
         /// The state name.
         state: String,
         /// How to judge it.
-        timing: Timing<Expr>,
+        timing: Timing<P::T>,
+        /// A positive control: failing it is a rig error, not a device failure.
+        control: bool,
     },
-    /// `measure ROLE current|voltage in RANGE`
+    /// `watch ROLE STATE`
+    Watch {
+        /// Input role.
+        role: String,
+        /// The state every sample must read.
+        state: String,
+    },
+    /// `watch console never EVENT`
+    WatchConsole {
+        /// Console role.
+        role: String,
+        /// The event that must not come.
+        never: String,
+    },
+    /// `unwatch ROLE`
+    Unwatch {
+        /// The watched role.
+        role: String,
+    },
+    /// `measure ROLE [mean|peak] current|voltage in RANGE [for TIME] [as NAME]`
     Measure {
         /// Meter role.
         role: String,
+        /// How samples are judged.
+        stat: Statistic,
         /// What to read.
         quantity: Quantity,
         /// Allowed range.
-        range: RangeExpr,
+        range: P::R,
+        /// Sampling window.
+        window: Option<P::T>,
+        /// Keep the result under this name.
+        keep: Option<String>,
     },
+    /// `send console WORDS... [expecting WORDS...]`
+    Send {
+        /// Console role.
+        role: String,
+        /// The command.
+        words: Vec<Word>,
+        /// The reply it must get.
+        expecting: Option<String>,
+    },
+    /// `expect console ready within TIME`
+    ConsoleReady {
+        /// Console role.
+        role: String,
+        /// Deadline.
+        within: P::T,
+    },
+    /// `expect console event EVENT within TIME`
+    ConsoleEvent {
+        /// Console role.
+        role: String,
+        /// The event's text (a prefix of the line after the uptime).
+        event: String,
+        /// Deadline.
+        within: P::T,
+    },
+    /// `expect console event EVENT at VOLTS +- VOLTS`
+    ConsoleEventAt {
+        /// Console role.
+        role: String,
+        /// The event.
+        event: String,
+        /// The rail voltage it must come at.
+        at: P::V,
+        /// Tolerance.
+        tolerance: P::V,
+    },
+    /// `estimate battery_life|energy_per_hour from NAME [and NAME] [at least TIME]`
+    Estimate {
+        /// What to compute.
+        what: Estimate,
+        /// The kept measurements it uses.
+        from: Vec<String>,
+        /// The least acceptable result.
+        at_least: Option<P::T>,
+    },
+}
+
+/// The kind of quantity a position in a step takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Volts.
+    Volts,
+    /// Amperes.
+    Amps,
+    /// A duration.
+    Time,
+}
+
+impl<P: Phase> Step<P> {
+    /// The step's verb as written.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::Set { .. } => "set",
+            Step::Output { .. } => "output",
+            Step::Sag { .. } => "sag",
+            Step::Ramp { .. } => "ramp",
+            Step::Noise { .. } => "noise",
+            Step::Shmoo { .. } => "shmoo",
+            Step::Wait(_) => "wait",
+            Step::Relay { .. } => "relay",
+            Step::Pulse { .. } => "pulse",
+            Step::Expect { control: true, .. } => "control",
+            Step::Expect { .. }
+            | Step::ConsoleReady { .. }
+            | Step::ConsoleEvent { .. }
+            | Step::ConsoleEventAt { .. } => "expect",
+            Step::Watch { .. } | Step::WatchConsole { .. } => "watch",
+            Step::Unwatch { .. } => "unwatch",
+            Step::Measure { .. } => "measure",
+            Step::Send { .. } => "send",
+            Step::Estimate { .. } => "estimate",
+        }
+    }
+
+    /// The role the step acts on, if any.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            Step::Set { role, .. }
+            | Step::Output { role, .. }
+            | Step::Sag { role, .. }
+            | Step::Ramp { role, .. }
+            | Step::Noise { role, .. }
+            | Step::Shmoo { role, .. }
+            | Step::Relay { role, .. }
+            | Step::Pulse { role, .. }
+            | Step::Expect { role, .. }
+            | Step::Watch { role, .. }
+            | Step::WatchConsole { role, .. }
+            | Step::Unwatch { role }
+            | Step::Measure { role, .. }
+            | Step::Send { role, .. }
+            | Step::ConsoleReady { role, .. }
+            | Step::ConsoleEvent { role, .. }
+            | Step::ConsoleEventAt { role, .. } => Some(role),
+            Step::Wait(_) | Step::Estimate { .. } => None,
+        }
+    }
 }
 
 /// A parse error at a byte offset within the step text.
@@ -142,6 +442,16 @@ struct Words<'a> {
     words: Vec<(usize, &'a str)>,
     next: usize,
     end: usize,
+}
+
+const VERBS: &str = "set, output, sag, ramp, noise, shmoo, wait, relay, pulse, expect, control, watch, unwatch, measure, send, estimate";
+
+fn starts_numeric(w: &str) -> bool {
+    w.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+}
+
+fn is_name(w: &str) -> bool {
+    !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl<'a> Words<'a> {
@@ -172,10 +482,19 @@ impl<'a> Words<'a> {
         self.words.get(self.next).map_or(self.end, |w| w.0)
     }
 
+    fn error(&self, at: usize, message: String) -> StepError {
+        StepError {
+            offset: at,
+            message,
+        }
+    }
+
     fn next(&mut self, what: &str) -> Result<&'a str, StepError> {
-        let w = self.words.get(self.next).ok_or_else(|| StepError {
-            offset: self.end,
-            message: format!("expected {what}, found the end of the step"),
+        let w = self.words.get(self.next).ok_or_else(|| {
+            self.error(
+                self.end,
+                format!("expected {what}, found the end of the step"),
+            )
         })?;
         self.next += 1;
         Ok(w.1)
@@ -185,105 +504,182 @@ impl<'a> Words<'a> {
         self.words.get(self.next).map(|w| w.1)
     }
 
+    /// Consumes `kw` if it is next.
+    fn take(&mut self, kw: &str) -> bool {
+        if self.peek() == Some(kw) {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     fn keyword(&mut self, kw: &str) -> Result<(), StepError> {
         let at = self.offset();
         let w = self.next(&format!("`{kw}`"))?;
         if w == kw {
             Ok(())
         } else {
-            Err(StepError {
-                offset: at,
-                message: format!("expected `{kw}`, found `{w}`"),
-            })
+            Err(self.error(at, format!("expected `{kw}`, found `{w}`")))
         }
+    }
+
+    fn one_of<T: Copy>(&mut self, what: &str, choices: &[(&str, T)]) -> Result<T, StepError> {
+        let at = self.offset();
+        let w = self.next(what)?;
+        choices
+            .iter()
+            .find(|(n, _)| *n == w)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| self.error(at, format!("expected {what}, found `{w}`")))
     }
 
     fn on_off(&mut self) -> Result<bool, StepError> {
+        self.one_of("`on` or `off`", &[("on", true), ("off", false)])
+    }
+
+    fn role(&mut self, what: &str) -> Result<String, StepError> {
         let at = self.offset();
-        match self.next("`on` or `off`")? {
-            "on" => Ok(true),
-            "off" => Ok(false),
-            w => Err(StepError {
-                offset: at,
-                message: format!("expected `on` or `off`, found `{w}`"),
-            }),
+        let w = self.next(what)?;
+        if is_name(w) {
+            Ok(w.to_string())
+        } else {
+            Err(self.error(at, format!("expected {what}, found `{w}`")))
         }
     }
 
-    /// An expression: `LITERAL`, `NAME`, or `NAME +|- LITERAL`.
-    fn expr(&mut self, what: &str) -> Result<Expr, StepError> {
+    /// One term: `LITERAL`, `NAME`, or `NAME * FACTOR`.
+    fn term(&mut self, what: &str) -> Result<Term, StepError> {
         let at = self.offset();
         let w = self.next(what)?;
-        if w.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-') {
-            return Ok(Expr::Literal(w.to_string()));
+        if starts_numeric(w) {
+            return Ok(Term::Literal(w.to_string()));
         }
-        if !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(StepError {
-                offset: at,
-                message: format!("expected {what}, found `{w}`"),
-            });
+        if !is_name(w) {
+            return Err(self.error(at, format!("expected {what}, found `{w}`")));
         }
-        let offset = match self.peek() {
-            Some(sign @ ("+" | "-")) => {
-                self.next += 1;
-                let lit_at = self.offset();
-                let lit = self.next("a value with its unit after the sign")?;
-                let (n, unit) = split_literal(lit).ok_or_else(|| StepError {
-                    offset: lit_at,
-                    message: format!("expected a value with its unit, like `1.0V`, found `{lit}`"),
+        let mut factor = 1.0;
+        if self.take("*") {
+            let f_at = self.offset();
+            let f = self.next("a plain number after `*`")?;
+            factor = f
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .ok_or_else(|| {
+                    self.error(
+                        f_at,
+                        format!("expected a plain number after `*`, like `0.5`, found `{f}`"),
+                    )
                 })?;
-                Some((if sign == "-" { -n } else { n }, unit.to_string()))
-            }
-            _ => None,
-        };
-        Ok(Expr::Named {
+        }
+        Ok(Term::Named {
             name: w.to_string(),
-            offset,
+            factor,
         })
+    }
+
+    /// An expression: terms joined by `+` and `-`.
+    fn expr(&mut self, what: &str) -> Result<Expr, StepError> {
+        let mut terms = vec![(false, self.term(what)?)];
+        loop {
+            let negated = match self.peek() {
+                Some("+") => false,
+                Some("-") => true,
+                _ => break,
+            };
+            self.next += 1;
+            terms.push((negated, self.term("a value after the sign")?));
+        }
+        Ok(Expr { terms })
+    }
+
+    fn count(&mut self) -> Result<u32, StepError> {
+        let at = self.offset();
+        let w = self.next("a count")?;
+        w.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .ok_or_else(|| {
+                self.error(
+                    at,
+                    format!("expected a count from 1 to 100000, found `{w}`"),
+                )
+            })
+    }
+
+    /// The remaining words up to (not including) `stop`, joined by spaces.
+    fn text_until(&mut self, what: &str, stop: &[&str]) -> Result<String, StepError> {
+        let at = self.offset();
+        let mut words = Vec::new();
+        while let Some(w) = self.peek() {
+            if stop.contains(&w) {
+                break;
+            }
+            words.push(w);
+            self.next += 1;
+        }
+        if words.is_empty() {
+            return Err(self.error(at, format!("expected {what}")));
+        }
+        Ok(words.join(" "))
+    }
+
+    fn timing(&mut self) -> Result<Timing<Expr>, StepError> {
+        Ok(if self.take("within") {
+            Timing::Within(self.expr("a duration")?)
+        } else if self.take("for") {
+            Timing::For(self.expr("a duration")?)
+        } else {
+            Timing::Now
+        })
+    }
+
+    fn range(&mut self) -> Result<RangeExpr, StepError> {
+        let at = self.offset();
+        let r = self.next("a range (a profile range name or LOW..HIGH)")?;
+        let bound = |b: &str| {
+            Expr::term(if starts_numeric(b) {
+                Term::Literal(b.into())
+            } else {
+                Term::Named {
+                    name: b.into(),
+                    factor: 1.0,
+                }
+            })
+        };
+        match r.split_once("..") {
+            Some((lo, hi)) if [lo, hi].iter().all(|b| starts_numeric(b) || is_name(b)) => {
+                Ok(RangeExpr::Between(bound(lo), bound(hi)))
+            }
+            None if is_name(r) => Ok(RangeExpr::Named(r.to_string())),
+            _ => Err(self.error(
+                at,
+                format!("expected a range name or LOW..HIGH, found `{r}`"),
+            )),
+        }
     }
 
     fn done(&self) -> Result<(), StepError> {
         match self.words.get(self.next) {
             None => Ok(()),
-            Some((at, w)) => Err(StepError {
-                offset: *at,
-                message: format!("unexpected `{w}` at the end of the step"),
-            }),
-        }
-    }
-}
-
-fn split_literal(text: &str) -> Option<(f64, &str)> {
-    let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    Some((text[..end].parse().ok()?, &text[end..]))
-}
-
-impl Step {
-    /// The step's verb as written.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Step::Set { .. } => "set",
-            Step::Output { .. } => "output",
-            Step::Sag { .. } => "sag",
-            Step::Wait(_) => "wait",
-            Step::Relay { .. } => "relay",
-            Step::Expect { .. } => "expect",
-            Step::Measure { .. } => "measure",
+            Some((at, w)) => {
+                Err(self.error(*at, format!("unexpected `{w}` at the end of the step")))
+            }
         }
     }
 }
 
 /// Parses one step.
-pub fn parse(text: &str) -> Result<Step, StepError> {
+pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
     let mut w = Words::new(text);
     let at = w.offset();
-    let verb = w.next("a step (set, output, sag, wait, relay, expect, measure)")?;
+    let verb = w.next(&format!("a step ({VERBS})"))?;
     let step = match verb {
         "set" => {
-            let role = w.next("a supply role")?.to_string();
+            let role = w.role("a supply role")?;
             let volts = w.expr("a voltage")?;
-            let limit = if w.peek() == Some("limit") {
-                w.next += 1;
+            let limit = if w.take("limit") {
                 Some(w.expr("a current limit")?)
             } else {
                 None
@@ -291,97 +687,370 @@ pub fn parse(text: &str) -> Result<Step, StepError> {
             Step::Set { role, volts, limit }
         }
         "output" => Step::Output {
-            role: w.next("a supply role")?.to_string(),
+            role: w.role("a supply role")?,
             on: w.on_off()?,
         },
         "sag" => {
-            let role = w.next("a supply role")?.to_string();
+            let role = w.role("a supply role")?;
             w.keyword("to")?;
             let to = w.expr("a voltage")?;
             w.keyword("for")?;
-            let duration = w.expr("a duration")?;
-            Step::Sag { role, to, duration }
+            let hold = w.expr("a duration")?;
+            let times = if w.take("times") { w.count()? } else { 1 };
+            let recover = if w.take("recover") {
+                Some(w.expr("a duration")?)
+            } else {
+                None
+            };
+            let expect_reset = if w.take("expecting") {
+                w.keyword("reset")?;
+                true
+            } else {
+                false
+            };
+            Step::Sag {
+                role,
+                to,
+                hold,
+                times,
+                recover,
+                expect_reset,
+            }
+        }
+        "ramp" => {
+            let role = w.role("a supply role")?;
+            w.keyword("to")?;
+            let to = w.expr("a voltage")?;
+            w.keyword("over")?;
+            Step::Ramp {
+                role,
+                to,
+                over: w.expr("a duration")?,
+            }
+        }
+        "noise" => {
+            let role = w.role("a supply role")?;
+            w.keyword("around")?;
+            let around = w.expr("a voltage")?;
+            w.keyword("by")?;
+            let by = w.expr("a voltage")?;
+            w.keyword("every")?;
+            let every = w.expr("a duration")?;
+            w.keyword("for")?;
+            Step::Noise {
+                role,
+                around,
+                by,
+                every,
+                duration: w.expr("a duration")?,
+            }
+        }
+        "shmoo" => {
+            let role = w.role("a supply role")?;
+            w.keyword("from")?;
+            let from = w.expr("a voltage")?;
+            w.keyword("to")?;
+            let to = w.expr("a voltage")?;
+            w.keyword("step")?;
+            let step = w.expr("a voltage")?;
+            w.keyword("durations")?;
+            let list_at = w.offset();
+            let list = w.next("durations separated by commas, like 100ms,500ms,2s")?;
+            let mut durations = Vec::new();
+            for d in list.split(',') {
+                let mut one = Words::new(d);
+                let e = one
+                    .expr("a duration")
+                    .map_err(|e| w.error(list_at, e.message))?;
+                one.done().map_err(|e| w.error(list_at, e.message))?;
+                durations.push(e);
+            }
+            w.keyword("recover")?;
+            Step::Shmoo {
+                role,
+                from,
+                to,
+                step,
+                durations,
+                recover: w.expr("a duration")?,
+            }
         }
         "wait" => Step::Wait(w.expr("a duration")?),
         "relay" => Step::Relay {
-            role: w.next("a switch role")?.to_string(),
+            role: w.role("a switch role")?,
             on: w.on_off()?,
         },
-        "expect" => {
-            let role = w.next("an input role or `console`")?.to_string();
-            let state = w.next("a state name")?.to_string();
-            let timing = match w.peek() {
-                Some("within") => {
-                    w.next += 1;
-                    Timing::Within(w.expr("a duration")?)
-                }
-                Some("for") => {
-                    w.next += 1;
-                    Timing::For(w.expr("a duration")?)
-                }
-                _ => Timing::Now,
-            };
-            Step::Expect {
+        "pulse" => {
+            let role = w.role("a switch role")?;
+            w.keyword("for")?;
+            Step::Pulse {
                 role,
-                state,
-                timing,
+                duration: w.expr("a duration")?,
             }
         }
-        "measure" => {
-            let role = w.next("a meter role")?.to_string();
-            let q_at = w.offset();
-            let quantity = match w.next("`current` or `voltage`")? {
-                "current" => Quantity::Current,
-                "voltage" => Quantity::Voltage,
-                other => {
-                    return Err(StepError {
-                        offset: q_at,
-                        message: format!("expected `current` or `voltage`, found `{other}`"),
-                    })
-                }
-            };
-            w.keyword("in")?;
-            let r_at = w.offset();
-            let r = w.next("a range (a profile range name or LOW..HIGH)")?;
-            let bound = |b: &str| {
-                if b.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-') {
-                    Expr::Literal(b.into())
-                } else {
-                    Expr::Named {
-                        name: b.into(),
-                        offset: None,
+        "expect" | "control" => {
+            let role = w.role("an input role or a console")?;
+            let control = verb == "control";
+            match w.peek() {
+                Some("ready") if !control => {
+                    w.next += 1;
+                    w.keyword("within")?;
+                    Step::ConsoleReady {
+                        role,
+                        within: w.expr("a duration")?,
                     }
                 }
-            };
-            let range = match r.split_once("..") {
-                Some((lo, hi)) => RangeExpr::Between(bound(lo), bound(hi)),
-                None if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                    RangeExpr::Named(r.to_string())
+                Some("event") if !control => {
+                    w.next += 1;
+                    let event = w.text_until("an event, like `BOOT`", &["within", "at"])?;
+                    if w.take("within") {
+                        Step::ConsoleEvent {
+                            role,
+                            event,
+                            within: w.expr("a duration")?,
+                        }
+                    } else {
+                        w.keyword("at")?;
+                        let at = w.expr("a voltage")?;
+                        w.keyword("+-")?;
+                        Step::ConsoleEventAt {
+                            role,
+                            event,
+                            at,
+                            tolerance: w.expr("a voltage")?,
+                        }
+                    }
                 }
-                None => {
-                    return Err(StepError {
-                        offset: r_at,
-                        message: format!("expected a range name or LOW..HIGH, found `{r}`"),
-                    })
+                _ => {
+                    let state = w.role("a state name")?;
+                    Step::Expect {
+                        role,
+                        state,
+                        timing: w.timing()?,
+                        control,
+                    }
                 }
+            }
+        }
+        "watch" => {
+            let role = w.role("an input role or a console")?;
+            if w.take("never") {
+                Step::WatchConsole {
+                    role,
+                    never: w.text_until("an event, like `UNLOCKED`", &[])?,
+                }
+            } else {
+                Step::Watch {
+                    role,
+                    state: w.role("a state name")?,
+                }
+            }
+        }
+        "unwatch" => Step::Unwatch {
+            role: w.role("a watched role")?,
+        },
+        "measure" => {
+            let role = w.role("a meter role")?;
+            {
+                let stat = if w.take("mean") {
+                    Statistic::Mean
+                } else if w.take("peak") {
+                    Statistic::Peak
+                } else {
+                    Statistic::Every
+                };
+                let quantity = w.one_of(
+                    "`current` or `voltage`",
+                    &[
+                        ("current", Quantity::Current),
+                        ("voltage", Quantity::Voltage),
+                    ],
+                )?;
+                w.keyword("in")?;
+                let range = w.range()?;
+                let window = if w.take("for") {
+                    Some(w.expr("a duration")?)
+                } else {
+                    None
+                };
+                if stat != Statistic::Every && window.is_none() {
+                    return Err(w.error(
+                        w.end,
+                        "a mean or a peak needs a window: add `for TIME`".into(),
+                    ));
+                }
+                let keep = if w.take("as") {
+                    Some(w.role("a name to keep it under")?)
+                } else {
+                    None
+                };
+                Step::Measure {
+                    role,
+                    stat,
+                    quantity,
+                    range,
+                    window,
+                    keep,
+                }
+            }
+        }
+        "send" => {
+            let role = w.role("a console role")?;
+            let at = w.offset();
+            let words = w
+                .text_until("a command", &["expecting"])?
+                .split(' ')
+                .map(|t| match t.strip_prefix('$') {
+                    Some(name) => Word::Secret(name.to_string()),
+                    None => Word::Text(t.to_string()),
+                })
+                .collect::<Vec<_>>();
+            if let Some(Word::Secret(bad)) = words
+                .iter()
+                .find(|x| matches!(x, Word::Secret(n) if !is_name(n)))
+            {
+                return Err(w.error(
+                    at,
+                    format!("expected a secret name after `$`, found `${bad}`"),
+                ));
+            }
+            let expecting = if w.take("expecting") {
+                Some(w.text_until("the reply", &[])?)
+            } else {
+                None
             };
-            Step::Measure {
+            Step::Send {
                 role,
-                quantity,
-                range,
+                words,
+                expecting,
+            }
+        }
+        "estimate" => {
+            let what = w.one_of(
+                "`battery_life` or `energy_per_hour`",
+                &[
+                    ("battery_life", Estimate::BatteryLife),
+                    ("energy_per_hour", Estimate::EnergyPerHour),
+                ],
+            )?;
+            w.keyword("from")?;
+            let mut from = vec![w.role("a kept measurement")?];
+            if w.take("and") {
+                from.push(w.role("a kept measurement")?);
+            }
+            let needs = match what {
+                Estimate::BatteryLife => 2,
+                Estimate::EnergyPerHour => 1,
+            };
+            if from.len() != needs {
+                return Err(w.error(
+                    at,
+                    format!(
+                        "`estimate` of this kind takes {needs} kept measurement(s) after `from`"
+                    ),
+                ));
+            }
+            let at_least = if w.take("at") {
+                w.keyword("least")?;
+                Some(w.expr("a duration")?)
+            } else {
+                None
+            };
+            Step::Estimate {
+                what,
+                from,
+                at_least,
             }
         }
         other => {
-            return Err(StepError {
-                offset: at,
-                message: format!(
-                    "unknown step `{other}`, expected one of: set, output, sag, wait, relay, expect, measure"
-                ),
-            })
+            return Err(w.error(
+                at,
+                format!("unknown step `{other}`, expected one of: {VERBS}"),
+            ))
         }
     };
     w.done()?;
     Ok(step)
+}
+
+impl Step<Parsed> {
+    /// Every value of the step with the kind of quantity its position takes.
+    pub fn values(&self) -> Vec<(&Expr, Kind)> {
+        let mut v = Vec::new();
+        match self {
+            Step::Set { volts, limit, .. } => {
+                v.push((volts, Kind::Volts));
+                v.extend(limit.iter().map(|l| (l, Kind::Amps)));
+            }
+            Step::Sag {
+                to, hold, recover, ..
+            } => {
+                v.push((to, Kind::Volts));
+                v.push((hold, Kind::Time));
+                v.extend(recover.iter().map(|r| (r, Kind::Time)));
+            }
+            Step::Ramp { to, over, .. } => v.extend([(to, Kind::Volts), (over, Kind::Time)]),
+            Step::Noise {
+                around,
+                by,
+                every,
+                duration,
+                ..
+            } => v.extend([
+                (around, Kind::Volts),
+                (by, Kind::Volts),
+                (every, Kind::Time),
+                (duration, Kind::Time),
+            ]),
+            Step::Shmoo {
+                from,
+                to,
+                step,
+                durations,
+                recover,
+                ..
+            } => {
+                v.extend([(from, Kind::Volts), (to, Kind::Volts), (step, Kind::Volts)]);
+                v.extend(durations.iter().map(|d| (d, Kind::Time)));
+                v.push((recover, Kind::Time));
+            }
+            Step::Wait(t) | Step::Pulse { duration: t, .. } => v.push((t, Kind::Time)),
+            Step::Expect {
+                timing: Timing::Within(t) | Timing::For(t),
+                ..
+            } => v.push((t, Kind::Time)),
+            Step::Measure {
+                range,
+                window,
+                quantity,
+                ..
+            } => {
+                if let RangeExpr::Between(lo, hi) = range {
+                    let k = match quantity {
+                        Quantity::Current => Kind::Amps,
+                        Quantity::Voltage => Kind::Volts,
+                    };
+                    v.extend([(lo, k), (hi, k)]);
+                }
+                v.extend(window.iter().map(|w| (w, Kind::Time)));
+            }
+            Step::ConsoleReady { within, .. } | Step::ConsoleEvent { within, .. } => {
+                v.push((within, Kind::Time))
+            }
+            Step::ConsoleEventAt { at, tolerance, .. } => {
+                v.extend([(at, Kind::Volts), (tolerance, Kind::Volts)])
+            }
+            Step::Estimate { at_least, .. } => v.extend(at_least.iter().map(|t| (t, Kind::Time))),
+            Step::Output { .. }
+            | Step::Relay { .. }
+            | Step::Expect { .. }
+            | Step::Watch { .. }
+            | Step::WatchConsole { .. }
+            | Step::Unwatch { .. }
+            | Step::Send { .. } => {}
+        }
+        v
+    }
 }
 
 /// Checks a literal against the unit its position needs, so unit mistakes surface at load.
@@ -395,149 +1064,151 @@ pub fn check_literal(lit: &str, kind: Kind) -> Result<(), String> {
     }
 }
 
-/// The kind of quantity a position in a step takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Volts.
-    Volts,
-    /// Amperes.
-    Amps,
-    /// A duration.
-    Time,
-}
-
-/// A step with every value resolved against one device profile.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolved {
-    /// Program a supply.
-    Set {
-        /// Role.
-        role: String,
-        /// Voltage.
-        volts: Volts,
-        /// Current limit.
-        limit: Option<Amps>,
-    },
-    /// Switch a supply output.
-    Output {
-        /// Role.
-        role: String,
-        /// On or off.
-        on: bool,
-    },
-    /// Sag and restore.
-    Sag {
-        /// Role.
-        role: String,
-        /// Sag voltage.
-        to: Volts,
-        /// Sag length.
-        duration: Duration,
-    },
-    /// Let time pass.
-    Wait {
-        /// How long.
-        duration: Duration,
-    },
-    /// Switch a relay.
-    Relay {
-        /// Role.
-        role: String,
-        /// On or off.
-        on: bool,
-    },
-    /// Judge an input.
-    Expect {
-        /// Role.
-        role: String,
-        /// Expected state.
-        state: String,
-        /// How to judge it.
-        timing: Timing<Duration>,
-    },
-    /// Read a meter.
-    Measure {
-        /// Role.
-        role: String,
-        /// Quantity.
-        quantity: Quantity,
-        /// Low limit (volts or amps).
-        low: f64,
-        /// High limit.
-        high: f64,
-    },
-}
-
-impl Resolved {
-    /// The role the step acts on, if any.
-    pub fn role(&self) -> Option<&str> {
-        match self {
-            Self::Set { role, .. }
-            | Self::Output { role, .. }
-            | Self::Sag { role, .. }
-            | Self::Relay { role, .. }
-            | Self::Expect { role, .. }
-            | Self::Measure { role, .. } => Some(role),
-            Self::Wait { .. } => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Resolved {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = units::format_duration;
+impl fmt::Display for Step<Ready> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |t: &Duration| units::format_duration(*t);
         let on = |b: &bool| if *b { "on" } else { "off" };
         match self {
-            Self::Set {
+            Step::Set {
                 role,
                 volts,
                 limit: Some(a),
             } => write!(f, "set {role} {volts} limit {a}"),
-            Self::Set {
+            Step::Set { role, volts, .. } => write!(f, "set {role} {volts}"),
+            Step::Output { role, on: o } => write!(f, "output {role} {}", on(o)),
+            Step::Sag {
                 role,
-                volts,
-                limit: None,
-            } => write!(f, "set {role} {volts}"),
-            Self::Output { role, on: o } => write!(f, "output {role} {}", on(o)),
-            Self::Sag { role, to, duration } => {
-                write!(f, "sag {role} to {to} for {}", d(*duration))
-            }
-            Self::Wait { duration } => write!(f, "wait {}", d(*duration)),
-            Self::Relay { role, on: o } => write!(f, "relay {role} {}", on(o)),
-            Self::Expect {
-                role,
-                state,
-                timing: Timing::Now,
-            } => write!(f, "expect {role} {state}"),
-            Self::Expect {
-                role,
-                state,
-                timing: Timing::Within(t),
+                to,
+                hold,
+                times,
+                recover,
+                expect_reset,
             } => {
-                write!(f, "expect {role} {state} within {}", d(*t))
+                write!(f, "sag {role} to {to} for {}", d(hold))?;
+                if *times > 1 {
+                    write!(f, " times {times}")?;
+                }
+                if let Some(r) = recover {
+                    write!(f, " recover {}", d(r))?;
+                }
+                if *expect_reset {
+                    write!(f, " expecting reset")?;
+                }
+                Ok(())
             }
-            Self::Expect {
+            Step::Ramp { role, to, over } => write!(f, "ramp {role} to {to} over {}", d(over)),
+            Step::Noise {
+                role,
+                around,
+                by,
+                every,
+                duration,
+            } => write!(
+                f,
+                "noise {role} around {around} by {by} every {} for {}",
+                d(every),
+                d(duration)
+            ),
+            Step::Shmoo {
+                role,
+                from,
+                to,
+                step,
+                durations,
+                recover,
+            } => write!(
+                f,
+                "shmoo {role} from {from} to {to} step {step} durations {} recover {}",
+                durations.iter().map(d).collect::<Vec<_>>().join(","),
+                d(recover)
+            ),
+            Step::Wait(t) => write!(f, "wait {}", d(t)),
+            Step::Relay { role, on: o } => write!(f, "relay {role} {}", on(o)),
+            Step::Pulse { role, duration } => write!(f, "pulse {role} for {}", d(duration)),
+            Step::Expect {
                 role,
                 state,
-                timing: Timing::For(t),
+                timing,
+                control,
             } => {
-                write!(f, "expect {role} {state} for {}", d(*t))
+                let verb = if *control { "control" } else { "expect" };
+                match timing {
+                    Timing::Now => write!(f, "{verb} {role} {state}"),
+                    Timing::Within(t) => write!(f, "{verb} {role} {state} within {}", d(t)),
+                    Timing::For(t) => write!(f, "{verb} {role} {state} for {}", d(t)),
+                }
             }
-            Self::Measure {
+            Step::Watch { role, state } => write!(f, "watch {role} {state}"),
+            Step::WatchConsole { role, never } => write!(f, "watch {role} never {never}"),
+            Step::Unwatch { role } => write!(f, "unwatch {role}"),
+            Step::Measure {
                 role,
+                stat,
                 quantity,
-                low,
-                high,
+                range: (lo, hi),
+                window,
+                keep,
             } => {
-                let (lo, hi) = match quantity {
-                    Quantity::Current => (Amps(*low).to_string(), Amps(*high).to_string()),
-                    Quantity::Voltage => (Volts(*low).to_string(), Volts(*high).to_string()),
+                let stat = match stat {
+                    Statistic::Every => "",
+                    Statistic::Mean => "mean ",
+                    Statistic::Peak => "peak ",
                 };
-                let q = match quantity {
-                    Quantity::Current => "current",
-                    Quantity::Voltage => "voltage",
+                let (q, lo, hi) = match quantity {
+                    Quantity::Current => ("current", Amps(*lo).to_string(), Amps(*hi).to_string()),
+                    Quantity::Voltage => {
+                        ("voltage", Volts(*lo).to_string(), Volts(*hi).to_string())
+                    }
                 };
-                write!(f, "measure {role} {q} in {lo}..{hi}")
+                write!(f, "measure {role} {stat}{q} in {lo}..{hi}")?;
+                if let Some(w) = window {
+                    write!(f, " for {}", d(w))?;
+                }
+                if let Some(k) = keep {
+                    write!(f, " as {k}")?;
+                }
+                Ok(())
+            }
+            Step::Send {
+                role,
+                words,
+                expecting,
+            } => {
+                let cmd = words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+                write!(f, "send {role} {}", cmd.join(" "))?;
+                match expecting {
+                    Some(e) => write!(f, " expecting {e}"),
+                    None => Ok(()),
+                }
+            }
+            Step::ConsoleReady { role, within } => {
+                write!(f, "expect {role} ready within {}", d(within))
+            }
+            Step::ConsoleEvent {
+                role,
+                event,
+                within,
+            } => write!(f, "expect {role} event {event} within {}", d(within)),
+            Step::ConsoleEventAt {
+                role,
+                event,
+                at,
+                tolerance,
+            } => write!(f, "expect {role} event {event} at {at} +- {tolerance}"),
+            Step::Estimate {
+                what,
+                from,
+                at_least,
+            } => {
+                let what = match what {
+                    Estimate::BatteryLife => "battery_life",
+                    Estimate::EnergyPerHour => "energy_per_hour",
+                };
+                write!(f, "estimate {what} from {}", from.join(" and "))?;
+                match at_least {
+                    Some(t) => write!(f, " at least {}", d(t)),
+                    None => Ok(()),
+                }
             }
         }
     }
@@ -547,49 +1218,90 @@ impl std::fmt::Display for Resolved {
 mod tests {
     use super::*;
 
+    fn named(name: &str) -> Term {
+        Term::Named {
+            name: name.into(),
+            factor: 1.0,
+        }
+    }
+
+    #[test]
+    fn parses_expressions_with_sums_and_factors() {
+        let Step::Sag { to, hold, .. } = parse("sag main to reset_below - 1.0V for 2s").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            to.terms,
+            [
+                (false, named("reset_below")),
+                (true, Term::Literal("1.0V".into()))
+            ]
+        );
+        assert_eq!(hold.terms, [(false, Term::Literal("2s".into()))]);
+        let Step::Wait(t) = parse("wait ready_within + actuation_within + 500ms").unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.terms.len(), 3);
+        let Step::Noise { by, .. } =
+            parse("noise main around min_operating by min_operating * 0.1 every 500ms for 10s")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            by.terms,
+            [(
+                false,
+                Term::Named {
+                    name: "min_operating".into(),
+                    factor: 0.1
+                }
+            )]
+        );
+    }
+
     #[test]
     fn parses_every_verb() {
+        for text in [
+            "set main nominal limit current_limit",
+            "output main on",
+            "sag main to 2V for 2s times 3 recover 3s expecting reset",
+            "ramp main to battery_cutoff - 0.3V over 2min",
+            "noise main around min_operating by 0.5V every 500ms for 10s",
+            "shmoo main from 4V to 2V step 0.5V durations 100ms,2s recover 3s",
+            "wait 2s",
+            "relay door_push on",
+            "pulse rex_button for 500ms",
+            "expect door_position open within release_within",
+            "control door_position open within 2s",
+            "watch door_position closed",
+            "watch console never UNLOCKED",
+            "unwatch door_position",
+            "measure main_meter current in holding_current",
+            "measure main_meter mean current in standby_current for 2s as standby",
+            "measure main_meter peak current in 20mA..actuation_peak for 2s",
+            "send console UNLOCK $credential expecting OK",
+            "expect console ready within ready_within",
+            "expect console event BOOT within 2s",
+            "expect console event LOWBAT 1 at lowbat_1 +- battery_tolerance",
+            "estimate battery_life from standby and unlock at least battery_life",
+            "estimate energy_per_hour from holding",
+        ] {
+            let step = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(text.split(' ').next().unwrap(), step.verb(), "{text}");
+        }
         assert_eq!(
-            parse("set main nominal limit 1A").unwrap(),
-            Step::Set {
-                role: "main".into(),
-                volts: Expr::Named {
-                    name: "nominal".into(),
-                    offset: None
-                },
-                limit: Some(Expr::Literal("1A".into())),
+            parse("send console UNLOCK $credential expecting OK").unwrap(),
+            Step::Send {
+                role: "console".into(),
+                words: vec![
+                    Word::Text("UNLOCK".into()),
+                    Word::Secret("credential".into())
+                ],
+                expecting: Some("OK".into()),
             }
         );
-        assert_eq!(
-            parse("sag main to reset_below - 1.0V for 300ms").unwrap(),
-            Step::Sag {
-                role: "main".into(),
-                to: Expr::Named {
-                    name: "reset_below".into(),
-                    offset: Some((-1.0, "V".into()))
-                },
-                duration: Expr::Literal("300ms".into()),
-            }
-        );
-        assert!(matches!(parse("wait 2s").unwrap(), Step::Wait(_)));
-        assert!(matches!(
-            parse("relay door_push on").unwrap(),
-            Step::Relay { on: true, .. }
-        ));
-        assert!(matches!(
-            parse("expect door_position open within release_within").unwrap(),
-            Step::Expect {
-                timing: Timing::Within(_),
-                ..
-            }
-        ));
-        assert!(matches!(
-            parse("measure main_meter current in 100mA..300mA").unwrap(),
-            Step::Measure {
-                range: RangeExpr::Between(..),
-                ..
-            }
-        ));
     }
 
     #[test]
@@ -603,5 +1315,12 @@ mod tests {
         assert_eq!(e.offset, 8);
         let e = parse("sag main 2V for 1s").unwrap_err();
         assert!(e.message.contains("expected `to`"));
+        let e = parse("noise main around min_operating by min_operating * x every 1s for 1s")
+            .unwrap_err();
+        assert!(e.message.contains("plain number"), "{e}");
+        let e = parse("measure main_meter mean current in standby_current").unwrap_err();
+        assert!(e.message.contains("window"), "{e}");
+        let e = parse("sag main to 2V for 1s times 0").unwrap_err();
+        assert!(e.message.contains("count"), "{e}");
     }
 }

@@ -1,5 +1,10 @@
 //! Suites (`fixtures/suites/*.toml`): checks as data, each with its code basis, the
 //! devices it applies to, and its steps.
+//!
+//! A check applies to a device when the device's class or power-loss mode is listed in
+//! `applies_to` (or the list is empty) and the device has every feature in `requires`
+//! (see [`crate::config::device::FEATURES`]). Figures come from the device profile by
+//! name, never from constants: a suite fits every board.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -7,17 +12,20 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::step::{self, Expr, Kind, RangeExpr, Resolved, Step, Timing};
-use crate::config::device::{DeviceClass, DeviceProfile, PowerLossMode, ProfileValue};
-use crate::config::rig::role_capability;
+use super::step::{self, Expr, Parsed, RangeExpr, Ready, Step, Term, Timing};
+use crate::config::device::{DeviceClass, DeviceProfile, PowerLossMode, ProfileValue, FEATURES};
+use crate::config::rig::{role_capability, Capability};
 use crate::config::{ConfigError, Source};
 use crate::units::{self, Amps, Volts};
 
 /// The built-in suites, shipped in `fixtures/suites/`.
 pub const BUILTIN: &[(&str, &str)] = &[(
-    "default",
-    include_str!("../../fixtures/suites/default.toml"),
+    "certification",
+    include_str!("../../fixtures/suites/certification.toml"),
 )];
+
+/// The suite `lockrig run` uses when none is named.
+pub const DEFAULT: &str = "certification";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,33 +54,120 @@ pub enum OnRigError {
 struct CheckFile {
     name: Spanned<String>,
     title: String,
+    #[serde(default)]
     applies_to: Vec<Spanned<String>>,
+    #[serde(default)]
+    requires: Vec<Spanned<String>>,
     basis: Vec<String>,
     steps: Vec<Spanned<String>>,
 }
 
-/// Which devices a check applies to: any listed class (if any are listed) and any
-/// listed power-loss mode (if any are listed).
+/// Which devices a check applies to.
 #[derive(Debug, Clone, Default)]
 pub struct AppliesTo {
     /// Device classes; empty = any.
     pub classes: Vec<DeviceClass>,
     /// Power-loss modes; empty = any.
     pub modes: Vec<PowerLossMode>,
+    /// Features the device must have (`console`, `fire_release`, ...).
+    pub requires: Vec<String>,
 }
 
 impl AppliesTo {
     /// True if the device is covered.
     pub fn covers(&self, d: &DeviceProfile) -> bool {
-        (self.classes.is_empty() || self.classes.contains(&d.class))
-            && (self.modes.is_empty() || self.modes.contains(&d.power_loss))
+        self.why_not(d).is_none()
+    }
+
+    /// Why the check does not apply to the device, if it does not.
+    pub fn why_not(&self, d: &DeviceProfile) -> Option<String> {
+        if !self.classes.is_empty() && !self.classes.contains(&d.class) {
+            return Some(format!("not a {}", names(&self.classes)));
+        }
+        if !self.modes.is_empty() && !self.modes.contains(&d.power_loss) {
+            return Some(format!("not {}", names(&self.modes)));
+        }
+        let missing: Vec<&str> = self
+            .requires
+            .iter()
+            .filter(|f| !d.has(f))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| format!("the profile declares no {}", missing.join(", ")))
+    }
+}
+
+fn names<T: serde::Serialize>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            serde_json::to_value(i)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// A step that applies only to devices with (`when F:`) or without (`unless F:`) a
+/// feature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// The feature.
+    pub feature: String,
+    /// `unless`: the step applies when the device lacks the feature.
+    pub unless: bool,
+}
+
+impl Condition {
+    /// True when the step applies to the device.
+    pub fn holds(&self, d: &DeviceProfile) -> bool {
+        d.has(&self.feature) != self.unless
+    }
+
+    /// Splits `when F: STEP` / `unless F: STEP` into the condition and the byte offset
+    /// of the step text.
+    fn split(text: &str) -> Result<(Option<Self>, usize), (usize, String)> {
+        let trimmed = text.trim_start();
+        let (unless, rest) = match trimmed.split_once(char::is_whitespace) {
+            Some(("when", rest)) => (false, rest),
+            Some(("unless", rest)) => (true, rest),
+            _ => return Ok((None, 0)),
+        };
+        let word_at = text.len() - rest.trim_start().len();
+        let Some((feature, step)) = rest.split_once(':') else {
+            return Err((word_at, "expected `FEATURE:` after `when`/`unless`".into()));
+        };
+        let feature = feature.trim();
+        if !FEATURES.iter().any(|(f, _)| *f == feature) {
+            return Err((
+                word_at,
+                format!(
+                    "expected a feature ({}) after `when`/`unless`, found `{feature}`",
+                    FEATURES
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let step_at = text.len() - step.trim_start().len();
+        Ok((
+            Some(Self {
+                feature: feature.to_string(),
+                unless,
+            }),
+            step_at,
+        ))
     }
 }
 
 /// One check of a suite.
 #[derive(Debug, Clone)]
 pub struct Check {
-    /// Name, `group::name`.
+    /// Name, `family::name`.
     pub name: String,
     /// One-line statement of what must hold.
     pub title: String,
@@ -80,8 +175,15 @@ pub struct Check {
     pub applies_to: AppliesTo,
     /// Code basis (IBC/NFPA/UL/BHMA clauses).
     pub basis: Vec<String>,
-    /// Steps with the byte span of their text in the suite file.
-    pub steps: Vec<(Step, Range<usize>)>,
+    /// Steps, each with its condition and the byte span of its text in the suite file.
+    pub steps: Vec<(Option<Condition>, Step<Parsed>, Range<usize>)>,
+}
+
+impl Check {
+    /// The family: the name up to the first `::`.
+    pub fn family(&self) -> &str {
+        self.name.split("::").next().unwrap_or(&self.name)
+    }
 }
 
 /// A loaded suite.
@@ -115,93 +217,7 @@ impl Suite {
         let file: SuiteFile = source.parse()?;
         let mut checks = Vec::new();
         for c in file.check {
-            let name = c.name.get_ref();
-            let name_ok = !name.is_empty()
-                && name.split("::").all(|p| {
-                    !p.is_empty() && p.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                });
-            if !name_ok {
-                return Err(source.error(
-                    c.name.span(),
-                    format!("field `name`: expected words of [A-Za-z0-9_] joined by `::`, found `{name}`"),
-                ));
-            }
-            if checks.iter().any(|k: &Check| &k.name == name) {
-                return Err(source.error(
-                    c.name.span(),
-                    format!("field `name`: duplicate check `{name}`"),
-                ));
-            }
-            let mut applies_to = AppliesTo::default();
-            for a in &c.applies_to {
-                let v = toml::Value::String(a.get_ref().clone());
-                if let Ok(class) = DeviceClass::deserialize(v.clone()) {
-                    applies_to.classes.push(class);
-                } else if let Ok(mode) = PowerLossMode::deserialize(v) {
-                    applies_to.modes.push(mode);
-                } else {
-                    return Err(source.error(
-                        a.span(),
-                        format!(
-                            "field `applies_to`: expected a device class (maglock, electric_strike, battery_smart_lock, hybrid) or a power-loss mode (fail_safe, fail_secure), found `{}`",
-                            a.get_ref()
-                        ),
-                    ));
-                }
-            }
-            if c.basis.is_empty() {
-                return Err(source.error(
-                    c.name.span(),
-                    format!(
-                        "check `{name}`: field `basis` is empty; every check names its code basis"
-                    ),
-                ));
-            }
-            let mut steps = Vec::new();
-            for s in &c.steps {
-                // A step's offsets map into the file only when the string is written
-                // verbatim between one pair of quotes; +1 skips the opening quote. An
-                // escaped or multi-line string is pointed at as a whole.
-                let verbatim = source.text.get(s.span()).is_some_and(|raw| {
-                    raw.len() == s.get_ref().len() + 2
-                        && raw.get(1..raw.len() - 1) == Some(s.get_ref())
-                });
-                let at = |offset: usize| {
-                    if verbatim {
-                        s.span().start + 1 + offset
-                    } else {
-                        s.span().start
-                    }
-                };
-                let parsed = step::parse(s.get_ref()).map_err(|e| {
-                    source.error(
-                        at(e.offset)..at(e.offset),
-                        format!("step `{}`: {}", s.get_ref(), e.message),
-                    )
-                })?;
-                validate_step(&parsed)
-                    .map_err(|m| source.error(s.span(), format!("step `{}`: {m}", s.get_ref())))?;
-                steps.push((parsed, s.span()));
-            }
-            if steps.is_empty() {
-                return Err(source.error(c.name.span(), format!("check `{name}` has no steps")));
-            }
-            let physical = steps.iter().any(|(s, _)| {
-                matches!(s, Step::Expect { role, .. } if role_capability(role) == Some(crate::config::rig::Capability::Input))
-            });
-            if !physical {
-                return Err(source.error(
-                    c.name.span(),
-                    format!("check `{name}` expects nothing of a physical input (door_position, latch_sensor): the door, not the board's word, decides a check"),
-                ));
-            }
-            checks.push(Check {
-                name: name.clone(),
-                title: c.title,
-                applies_to,
-                basis: c.basis,
-                steps,
-            });
+            checks.push(check(&source, c, &checks)?);
         }
         Ok(Self {
             name: file.name,
@@ -217,12 +233,13 @@ impl Suite {
         &self,
         check: &Check,
         device: &DeviceProfile,
-    ) -> Result<Vec<Resolved>, ConfigError> {
+    ) -> Result<Vec<Step<Ready>>, ConfigError> {
         check
             .steps
             .iter()
-            .map(|(s, span)| {
-                resolve_step(s, device).map_err(|m| {
+            .filter(|(c, _, _)| c.as_ref().is_none_or(|c| c.holds(device)))
+            .map(|(_, s, span)| {
+                resolve(s, device).map_err(|m| {
                     self.source.error(
                         span.clone(),
                         format!("check `{}` on device `{}`: {m}", check.name, device.name),
@@ -233,24 +250,154 @@ impl Suite {
     }
 }
 
-/// Load-time checks that need no device: known roles, known names, literal units.
-fn validate_step(s: &Step) -> Result<(), String> {
-    use crate::config::rig::Capability as C;
-    let (role, needs): (Option<&String>, &[C]) = match s {
-        Step::Set { role, .. } | Step::Output { role, .. } | Step::Sag { role, .. } => {
-            (Some(role), &[C::Supply])
+fn check(source: &Source, c: CheckFile, earlier: &[Check]) -> Result<Check, ConfigError> {
+    let name = c.name.get_ref();
+    let name_ok = !name.is_empty()
+        && name
+            .split("::")
+            .all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+    if !name_ok {
+        return Err(source.error(
+            c.name.span(),
+            format!("field `name`: expected words of [A-Za-z0-9_] joined by `::`, found `{name}`"),
+        ));
+    }
+    if earlier.iter().any(|k| &k.name == name) {
+        return Err(source.error(
+            c.name.span(),
+            format!("field `name`: duplicate check `{name}`"),
+        ));
+    }
+    let mut applies_to = AppliesTo::default();
+    for a in &c.applies_to {
+        let v = toml::Value::String(a.get_ref().clone());
+        if let Ok(class) = DeviceClass::deserialize(v.clone()) {
+            applies_to.classes.push(class);
+        } else if let Ok(mode) = PowerLossMode::deserialize(v) {
+            applies_to.modes.push(mode);
+        } else {
+            return Err(source.error(
+                a.span(),
+                format!(
+                    "field `applies_to`: expected a device class ({}) or a power-loss mode (fail_safe, fail_secure), found `{}`",
+                    DeviceClass::NAMES,
+                    a.get_ref()
+                ),
+            ));
         }
-        Step::Relay { role, .. } => (Some(role), &[C::Switch]),
-        Step::Expect { role, .. } => (Some(role), &[C::Input, C::Console]),
-        Step::Measure { role, .. } => (Some(role), &[C::Meter]),
-        Step::Wait(_) => (None, &[]),
+    }
+    for r in &c.requires {
+        if !FEATURES.iter().any(|(f, _)| f == r.get_ref()) {
+            return Err(source.error(
+                r.span(),
+                format!(
+                    "field `requires`: expected one of: {}; found `{}`",
+                    FEATURES
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    r.get_ref()
+                ),
+            ));
+        }
+        applies_to.requires.push(r.get_ref().clone());
+    }
+    if c.basis.is_empty() {
+        return Err(source.error(
+            c.name.span(),
+            format!("check `{name}`: field `basis` is empty; every check names its code basis"),
+        ));
+    }
+    let mut steps = Vec::new();
+    let mut context = StepContext::default();
+    for s in &c.steps {
+        // A step's offsets map into the file only when the string is written verbatim
+        // between one pair of quotes; +1 skips the opening quote. An escaped or
+        // multi-line string is pointed at as a whole.
+        let verbatim = source.text.get(s.span()).is_some_and(|raw| {
+            raw.len() == s.get_ref().len() + 2 && raw.get(1..raw.len() - 1) == Some(s.get_ref())
+        });
+        let at = |offset: usize| {
+            if verbatim {
+                s.span().start + 1 + offset
+            } else {
+                s.span().start
+            }
+        };
+        let text = s.get_ref();
+        let (condition, step_at) = Condition::split(text).map_err(|(offset, m)| {
+            source.error(at(offset)..at(offset), format!("step `{text}`: {m}"))
+        })?;
+        let parsed = step::parse(&text[step_at..]).map_err(|e| {
+            source.error(
+                at(step_at + e.offset)..at(step_at + e.offset),
+                format!("step `{text}`: {}", e.message),
+            )
+        })?;
+        validate(&parsed, &mut context)
+            .map_err(|m| source.error(s.span(), format!("step `{text}`: {m}")))?;
+        steps.push((condition, parsed, s.span()));
+    }
+    if steps.is_empty() {
+        return Err(source.error(c.name.span(), format!("check `{name}` has no steps")));
+    }
+    let physical = steps.iter().any(|(c, s, _)| {
+        c.is_none()
+            && matches!(s, Step::Expect { role, control: false, .. } | Step::Watch { role, .. }
+            if role_capability(role) == Some(Capability::Input))
+    });
+    if !physical {
+        return Err(source.error(
+            c.name.span(),
+            format!("check `{name}` expects nothing of a physical input (door_position, latch_sensor): the door, not the board's word, decides a check"),
+        ));
+    }
+    Ok(Check {
+        name: name.clone(),
+        title: c.title,
+        applies_to,
+        basis: c.basis,
+        steps,
+    })
+}
+
+/// What earlier steps of the same check established.
+#[derive(Default)]
+struct StepContext {
+    watched: Vec<String>,
+    kept: Vec<String>,
+}
+
+/// Load-time checks that need no device: known roles of the right capability, known
+/// profile names, literal units, watches that exist, kept measurements that exist.
+fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
+    use Capability as C;
+    let needs: &[C] = match s {
+        Step::Set { .. }
+        | Step::Output { .. }
+        | Step::Sag { .. }
+        | Step::Ramp { .. }
+        | Step::Noise { .. }
+        | Step::Shmoo { .. } => &[C::Supply],
+        Step::Relay { .. } | Step::Pulse { .. } => &[C::Switch],
+        Step::Expect { .. } => &[C::Input, C::Console],
+        Step::Watch { .. } => &[C::Input],
+        Step::Unwatch { .. } => &[C::Input, C::Console],
+        Step::Measure { .. } => &[C::Meter],
+        Step::WatchConsole { .. }
+        | Step::Send { .. }
+        | Step::ConsoleReady { .. }
+        | Step::ConsoleEvent { .. }
+        | Step::ConsoleEventAt { .. } => &[C::Console],
+        Step::Wait(_) | Step::Estimate { .. } => &[],
     };
-    if let Some(role) = role {
+    if let Some(role) = s.role() {
         let has = role_capability(role).ok_or_else(|| format!("unknown role `{role}`"))?;
         if !needs.contains(&has) {
-            let verb = s.verb();
             return Err(format!(
-                "`{verb}` needs a {} role, but `{role}` is a {has:?} role",
+                "`{}` needs a {} role, but `{role}` is a {has:?} role",
+                s.verb(),
                 needs
                     .iter()
                     .map(|c| format!("{c:?}"))
@@ -266,174 +413,276 @@ fn validate_step(s: &Step) -> Result<(), String> {
             }
         }
     }
-    let check = |e: &Expr, kind: Kind| -> Result<(), String> {
-        match e {
-            Expr::Literal(l) => step::check_literal(l, kind),
-            Expr::Named { name, offset } => {
-                if !DeviceProfile::VALUE_NAMES.contains(&name.as_str()) {
-                    return Err(format!(
-                        "unknown profile value `{name}`, expected a literal with its unit or one of: {}",
-                        DeviceProfile::VALUE_NAMES.join(", ")
-                    ));
-                }
-                match offset {
-                    Some((n, unit)) => step::check_literal(&format!("{n}{unit}"), kind),
-                    None => Ok(()),
+    match s {
+        Step::Watch { role, .. } | Step::WatchConsole { role, .. } => {
+            if cx.watched.contains(role) {
+                return Err(format!(
+                    "`{role}` is already watched; `unwatch {role}` first"
+                ));
+            }
+            cx.watched.push(role.clone());
+        }
+        Step::Unwatch { role } => {
+            let i = cx
+                .watched
+                .iter()
+                .position(|w| w == role)
+                .ok_or_else(|| format!("`{role}` is not watched here"))?;
+            cx.watched.remove(i);
+        }
+        Step::Measure { keep: Some(k), .. } => cx.kept.push(k.clone()),
+        Step::Estimate { from, .. } => {
+            if let Some(missing) = from.iter().find(|f| !cx.kept.contains(f)) {
+                return Err(format!(
+                    "no earlier `measure ... as {missing}` in this check"
+                ));
+            }
+        }
+        Step::Measure {
+            range: RangeExpr::Named(n),
+            quantity: step::Quantity::Voltage,
+            ..
+        } => return Err(format!("`{n}`: voltage ranges are written LOW..HIGH")),
+        _ => {}
+    }
+    for (e, kind) in s.values() {
+        for (_, term) in &e.terms {
+            match term {
+                Term::Literal(l) => step::check_literal(l, kind)?,
+                Term::Named { name, .. } => {
+                    if !DeviceProfile::VALUE_NAMES.contains(&name.as_str()) {
+                        return Err(format!(
+                            "unknown profile value `{name}`, expected a literal with its unit or one of: {}",
+                            DeviceProfile::VALUE_NAMES.join(", ")
+                        ));
+                    }
                 }
             }
         }
-    };
-    match s {
-        Step::Set { volts, limit, .. } => {
-            check(volts, Kind::Volts)?;
-            limit.as_ref().map_or(Ok(()), |l| check(l, Kind::Amps))
+    }
+    Ok(())
+}
+
+/// A quantity a step value resolves to.
+trait Quantity: Sized + Copy {
+    const WHAT: &'static str;
+    fn parse(text: &str) -> Result<Self, String>;
+    fn from_profile(v: ProfileValue) -> Option<Self>;
+    fn si(self) -> f64;
+    fn from_si(v: f64) -> Result<Self, String>;
+}
+
+impl Quantity for Volts {
+    const WHAT: &'static str = "a voltage";
+    fn parse(text: &str) -> Result<Self, String> {
+        Volts::parse(text).map_err(|e| e.to_string())
+    }
+    fn from_profile(v: ProfileValue) -> Option<Self> {
+        match v {
+            ProfileValue::Volts(x) => Some(x),
+            _ => None,
         }
-        Step::Sag { to, duration, .. } => {
-            check(to, Kind::Volts)?;
-            check(duration, Kind::Time)
-        }
-        Step::Wait(d) => check(d, Kind::Time),
-        Step::Expect {
-            timing: Timing::Within(d) | Timing::For(d),
-            ..
-        } => check(d, Kind::Time),
-        Step::Measure {
-            range: RangeExpr::Between(lo, hi),
-            quantity,
-            ..
-        } => {
-            let k = match quantity {
-                step::Quantity::Current => Kind::Amps,
-                step::Quantity::Voltage => Kind::Volts,
-            };
-            check(lo, k)?;
-            check(hi, k)
-        }
-        _ => Ok(()),
+    }
+    fn si(self) -> f64 {
+        self.0
+    }
+    fn from_si(v: f64) -> Result<Self, String> {
+        Ok(Volts(v))
     }
 }
 
-/// A quantity a step value can resolve to.
-trait Resolvable: Sized + Copy {
-    fn parse(text: &str) -> Result<Self, String>;
-    fn from_profile(v: ProfileValue) -> Option<Self>;
-    /// `self + offset`, where `offset` may be negative.
-    fn offset(self, by: f64, unit: &str) -> Result<Self, String>;
-    const WHAT: &'static str;
-}
-
-/// Volts and amperes resolve alike: a literal with its unit, a profile value, and an
-/// offset in the same unit.
-macro_rules! resolvable_quantity {
-    ($ty:ident, $variant:ident, $what:literal) => {
-        impl Resolvable for $ty {
-            fn parse(text: &str) -> Result<Self, String> {
-                $ty::parse(text).map_err(|e| e.to_string())
-            }
-            fn from_profile(v: ProfileValue) -> Option<Self> {
-                match v {
-                    ProfileValue::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
-            fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
-                let magnitude = <Self as Resolvable>::parse(&format!("{}{unit}", by.abs()))?;
-                Ok($ty(self.0 + by.signum() * magnitude.0))
-            }
-            const WHAT: &'static str = $what;
+impl Quantity for Amps {
+    const WHAT: &'static str = "a current";
+    fn parse(text: &str) -> Result<Self, String> {
+        Amps::parse(text).map_err(|e| e.to_string())
+    }
+    fn from_profile(v: ProfileValue) -> Option<Self> {
+        match v {
+            ProfileValue::Amps(x) => Some(x),
+            _ => None,
         }
-    };
+    }
+    fn si(self) -> f64 {
+        self.0
+    }
+    fn from_si(v: f64) -> Result<Self, String> {
+        Ok(Amps(v))
+    }
 }
 
-resolvable_quantity!(Volts, Volts, "a voltage");
-resolvable_quantity!(Amps, Amps, "a current");
-
-impl Resolvable for Duration {
+impl Quantity for Duration {
+    const WHAT: &'static str = "a duration";
     fn parse(text: &str) -> Result<Self, String> {
         units::parse_duration(text).map_err(|e| e.to_string())
     }
     fn from_profile(v: ProfileValue) -> Option<Self> {
-        if let ProfileValue::Duration(x) = v {
-            Some(x)
-        } else {
-            None
+        match v {
+            ProfileValue::Duration(x) => Some(x),
+            _ => None,
         }
     }
-    fn offset(self, by: f64, unit: &str) -> Result<Self, String> {
-        let off = Self::parse(&format!("{}{unit}", by.abs()))?;
-        if by < 0.0 {
-            self.checked_sub(off)
-                .ok_or_else(|| "the offset makes the time negative".to_string())
-        } else {
-            self.checked_add(off)
-                .ok_or_else(|| "the offset makes the time too long".to_string())
-        }
+    fn si(self) -> f64 {
+        self.as_secs_f64()
     }
-    const WHAT: &'static str = "a duration";
+    fn from_si(v: f64) -> Result<Self, String> {
+        if v < 0.0 {
+            return Err("the expression makes the time negative".into());
+        }
+        Duration::try_from_secs_f64(v).map_err(|_| "the expression makes the time too long".into())
+    }
 }
 
-fn value<Q: Resolvable>(e: &Expr, d: &DeviceProfile) -> Result<Q, String> {
-    match e {
-        Expr::Literal(l) => Q::parse(l),
-        Expr::Named { name, offset } => {
-            let base = match d.value(name) {
-                Some(v) => {
-                    Q::from_profile(v).ok_or_else(|| format!("`{name}` is not {}", Q::WHAT))?
-                }
-                None => return Err(format!("the device profile has no `{name}`")),
-            };
-            match offset {
-                Some((by, unit)) => base.offset(*by, unit),
-                None => Ok(base),
+/// Evaluates an expression against a profile.
+fn value<Q: Quantity>(e: &Expr, d: &DeviceProfile) -> Result<Q, String> {
+    let mut sum = 0.0;
+    for (negated, term) in &e.terms {
+        let v = match term {
+            Term::Literal(l) => Q::parse(l)?.si(),
+            Term::Named { name, factor } => {
+                let v = d
+                    .value(name)
+                    .ok_or_else(|| format!("the device profile has no `{name}`"))?;
+                Q::from_profile(v)
+                    .ok_or_else(|| format!("`{name}` is not {}", Q::WHAT))?
+                    .si()
+                    * factor
             }
-        }
+        };
+        sum += if *negated { -v } else { v };
     }
+    if !sum.is_finite() {
+        return Err("the expression does not evaluate to a number".into());
+    }
+    Q::from_si(sum)
 }
 
-fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
+fn opt<Q: Quantity>(e: &Option<Expr>, d: &DeviceProfile) -> Result<Option<Q>, String> {
+    e.as_ref().map(|e| value(e, d)).transpose()
+}
+
+/// Resolves one step against a device profile.
+pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, String> {
+    let role = |r: &String| r.clone();
     Ok(match s {
         Step::Set {
-            role,
-            volts: v,
+            role: r,
+            volts,
             limit,
-        } => Resolved::Set {
-            role: role.clone(),
-            volts: value(v, d)?,
-            limit: limit.as_ref().map(|l| value(l, d)).transpose()?,
+        } => Step::Set {
+            role: role(r),
+            volts: value(volts, d)?,
+            limit: opt(limit, d)?,
         },
-        Step::Output { role, on } => Resolved::Output {
-            role: role.clone(),
+        Step::Output { role: r, on } => Step::Output {
+            role: role(r),
             on: *on,
         },
-        Step::Sag { role, to, duration } => Resolved::Sag {
-            role: role.clone(),
+        Step::Sag {
+            role: r,
+            to,
+            hold,
+            times,
+            recover,
+            expect_reset,
+        } => Step::Sag {
+            role: role(r),
             to: value(to, d)?,
+            hold: value(hold, d)?,
+            times: *times,
+            recover: opt(recover, d)?,
+            expect_reset: *expect_reset,
+        },
+        Step::Ramp { role: r, to, over } => Step::Ramp {
+            role: role(r),
+            to: value(to, d)?,
+            over: value(over, d)?,
+        },
+        Step::Noise {
+            role: r,
+            around,
+            by,
+            every,
+            duration,
+        } => {
+            let every: Duration = value(every, d)?;
+            if every < Duration::from_millis(10) {
+                return Err(
+                    "a noise step interval under 10ms is faster than a supply can follow".into(),
+                );
+            }
+            Step::Noise {
+                role: role(r),
+                around: value(around, d)?,
+                by: value(by, d)?,
+                every,
+                duration: value(duration, d)?,
+            }
+        }
+        Step::Shmoo {
+            role: r,
+            from,
+            to,
+            step,
+            durations,
+            recover,
+        } => {
+            let step: Volts = value(step, d)?;
+            let (from, to): (Volts, Volts) = (value(from, d)?, value(to, d)?);
+            if step.0 <= 0.0 || ((from.0 - to.0).abs() / step.0) > 100.0 {
+                return Err("the depth step must be positive, with at most 100 depths".into());
+            }
+            Step::Shmoo {
+                role: role(r),
+                from,
+                to,
+                step,
+                durations: durations
+                    .iter()
+                    .map(|t| value(t, d))
+                    .collect::<Result<_, _>>()?,
+                recover: value(recover, d)?,
+            }
+        }
+        Step::Wait(t) => Step::Wait(value(t, d)?),
+        Step::Relay { role: r, on } => Step::Relay {
+            role: role(r),
+            on: *on,
+        },
+        Step::Pulse { role: r, duration } => Step::Pulse {
+            role: role(r),
             duration: value(duration, d)?,
         },
-        Step::Wait(t) => Resolved::Wait {
-            duration: value(t, d)?,
-        },
-        Step::Relay { role, on } => Resolved::Relay {
-            role: role.clone(),
-            on: *on,
-        },
         Step::Expect {
-            role,
+            role: r,
             state,
             timing,
-        } => Resolved::Expect {
-            role: role.clone(),
+            control,
+        } => Step::Expect {
+            role: role(r),
             state: state.clone(),
             timing: match timing {
                 Timing::Now => Timing::Now,
                 Timing::Within(t) => Timing::Within(value(t, d)?),
                 Timing::For(t) => Timing::For(value(t, d)?),
             },
+            control: *control,
         },
+        Step::Watch { role: r, state } => Step::Watch {
+            role: role(r),
+            state: state.clone(),
+        },
+        Step::WatchConsole { role: r, never } => Step::WatchConsole {
+            role: role(r),
+            never: never.clone(),
+        },
+        Step::Unwatch { role: r } => Step::Unwatch { role: role(r) },
         Step::Measure {
-            role,
+            role: r,
+            stat,
             quantity,
             range,
+            window,
+            keep,
         } => {
             let (low, high) = match (range, quantity) {
                 (RangeExpr::Named(n), step::Quantity::Current) => match d.value(n) {
@@ -454,154 +703,59 @@ fn resolve_step(s: &Step, d: &DeviceProfile) -> Result<Resolved, String> {
             if low > high {
                 return Err("range LOW..HIGH has LOW above HIGH".into());
             }
-            Resolved::Measure {
-                role: role.clone(),
+            Step::Measure {
+                role: role(r),
+                stat: *stat,
                 quantity: *quantity,
-                low,
-                high,
+                range: (low, high),
+                window: opt(window, d)?,
+                keep: keep.clone(),
             }
         }
+        Step::Send {
+            role: r,
+            words,
+            expecting,
+        } => Step::Send {
+            role: role(r),
+            words: words.clone(),
+            expecting: expecting.clone(),
+        },
+        Step::ConsoleReady { role: r, within } => Step::ConsoleReady {
+            role: role(r),
+            within: value(within, d)?,
+        },
+        Step::ConsoleEvent {
+            role: r,
+            event,
+            within,
+        } => Step::ConsoleEvent {
+            role: role(r),
+            event: event.clone(),
+            within: value(within, d)?,
+        },
+        Step::ConsoleEventAt {
+            role: r,
+            event,
+            at,
+            tolerance,
+        } => Step::ConsoleEventAt {
+            role: role(r),
+            event: event.clone(),
+            at: value(at, d)?,
+            tolerance: value(tolerance, d)?,
+        },
+        Step::Estimate {
+            what,
+            from,
+            at_least,
+        } => Step::Estimate {
+            what: *what,
+            from: from.clone(),
+            at_least: opt(at_least, d)?,
+        },
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn suite_with(from: &str, to: &str) -> Result<Suite, ConfigError> {
-        assert!(BUILTIN[0].1.contains(from), "fixture lacks {from}");
-        Suite::from_source(Source::builtin(
-            "s.toml",
-            &BUILTIN[0].1.replacen(from, to, 1),
-        ))
-    }
-
-    #[test]
-    fn default_suite_resolves_for_every_applicable_builtin_device() {
-        let suite = Suite::load("default").unwrap();
-        let devices = DeviceProfile::builtin_all().unwrap();
-        let mut trials = 0;
-        for c in &suite.checks {
-            for d in devices.iter().filter(|d| c.applies_to.covers(d)) {
-                suite.resolve(c, d).unwrap();
-                trials += 1;
-            }
-        }
-        assert!(trials >= 2);
-    }
-
-    #[test]
-    fn step_errors_point_into_the_string() {
-        let text = BUILTIN[0]
-            .1
-            .replacen("\"relay door_push on\"", "\"relay door_push maybe\"", 1);
-        let err = Suite::from_source(Source::builtin("s.toml", &text)).unwrap_err();
-        let ConfigError::Invalid { at, message } = err else {
-            panic!()
-        };
-        let line = text.lines().nth(at.line - 1).unwrap();
-        assert_eq!(&line[at.column - 1..at.column + 4], "maybe", "{message}");
-        assert!(message.contains("expected `on` or `off`"));
-    }
-
-    #[test]
-    fn errors_in_escaped_or_multi_line_steps_point_at_the_string() {
-        // Offsets within the parsed string used to be mapped into the file as if it were
-        // written verbatim; here that lands inside `€`, and locating it panicked.
-        for (written, shown) in [
-            ("\"\"\"set €\"\"\"", "set €"),
-            ("\"set \\u00e9 €\"", "set é €"),
-        ] {
-            let text = BUILTIN[0].1.replacen("\"output main on\"", written, 1);
-            let err = Suite::from_source(Source::builtin("s.toml", &text)).unwrap_err();
-            let ConfigError::Invalid { at, message } = err else {
-                panic!()
-            };
-            let line = text.lines().nth(at.line - 1).unwrap();
-            let from: String = line.chars().skip(at.column - 1).collect();
-            assert!(from.starts_with(written), "{from} / {message}");
-            assert!(message.contains(shown), "{message}");
-        }
-    }
-
-    #[test]
-    fn an_offset_past_the_longest_duration_is_refused() {
-        // `Duration + Duration` panics on overflow.
-        let suite = suite_with(
-            "wait ready_within",
-            "wait ready_within + 18446744073709549568s",
-        )
-        .unwrap();
-        let text = crate::config::device::BUILTIN[0]
-            .1
-            .replace("ready_within = \"1.5s\"", "ready_within = \"1h\"");
-        let device = DeviceProfile::from_source(&Source::builtin("d.toml", &text)).unwrap();
-        let check = &suite.checks[0];
-        let msg = suite.resolve(check, &device).unwrap_err().to_string();
-        assert!(msg.contains("the offset makes the time too long"), "{msg}");
-    }
-
-    #[test]
-    fn wrong_unit_in_a_step_is_refused() {
-        let msg = suite_with("wait ready_within", "wait 5V")
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("expected a duration"), "{msg}");
-    }
-
-    #[test]
-    fn unknown_profile_name_is_refused() {
-        let msg = suite_with("wait ready_within", "wait readywithin")
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("unknown profile value `readywithin`"), "{msg}");
-    }
-
-    #[test]
-    fn steps_must_suit_their_roles() {
-        let msg = suite_with("relay door_push on", "relay main on")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("`relay` needs a Switch role, but `main` is a Supply role"),
-            "{msg}"
-        );
-        let msg = suite_with("expect console locked", "expect console LOCKED")
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("not `LOCKED`"), "{msg}");
-        let msg = suite_with(
-            "measure main_meter current",
-            "measure door_position current",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("needs a Meter role"), "{msg}");
-    }
-
-    #[test]
-    fn a_check_without_a_physical_expectation_is_refused() {
-        let text = BUILTIN[0]
-            .1
-            .replace("\"expect door_position open within release_within\",", "");
-        let text = text.replace("\"expect door_position closed for 500ms\",", "");
-        let msg = Suite::from_source(Source::builtin("s.toml", &text))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("check `power_loss::releases` expects nothing of a physical input"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn unknown_applies_to_is_refused() {
-        let msg = suite_with(
-            "applies_to = [\"fail_secure\"]",
-            "applies_to = [\"failsecure\"]",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("field `applies_to`"), "{msg}");
-    }
-}
+mod tests;

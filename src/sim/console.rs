@@ -1,23 +1,13 @@
-//! The simulated lock board's console: answers `VER?` and `STATE?` and prints event
-//! lines, but only while the board's electronics are running.
+//! The simulated lock board's UART: carries the firmware's replies and event lines
+//! (see `board::firmware`), but only while the board's electronics are running.
 
 use super::pty::{take_lines, Protocol};
 use super::world::World;
 
 /// The console emulator.
+#[derive(Default)]
 pub struct ConsoleSim {
     pending: Vec<u8>,
-    firmware: String,
-}
-
-impl ConsoleSim {
-    /// A console reporting `firmware` to `VER?`.
-    pub fn new(firmware: String) -> Self {
-        Self {
-            pending: Vec::new(),
-            firmware,
-        }
-    }
 }
 
 impl Protocol for ConsoleSim {
@@ -29,12 +19,12 @@ impl Protocol for ConsoleSim {
         }
         let mut out = self.idle(world);
         for line in lines {
-            let reply = match line.as_str() {
-                "VER?" => format!("VER {}", self.firmware),
-                "STATE?" => format!("STATE {}", world.board.reported_state()),
-                "UPTIME?" => format!("UPTIME {}", world.board.uptime_ms()),
-                other => format!("ERR UNKNOWN {other}"),
+            let Some(reply) = world.console_command(&line) else {
+                continue;
             };
+            // Event lines the command caused come before its reply, as the firmware
+            // prints them from the same loop.
+            out.extend(self.idle(world));
             out.extend_from_slice(reply.as_bytes());
             out.push(b'\n');
         }

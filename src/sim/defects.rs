@@ -1,5 +1,8 @@
 //! Named defects a simulated board can be built with. Each exists to prove that a
-//! check catches it.
+//! check catches it: [`Defect::profiles`] says which boards it is built into for that
+//! proof and [`Defect::targets`] which checks of the certification suite must then
+//! fail (every other applicable check must still pass). `tests/defects.rs` holds the
+//! table to the simulator, and `lockrig sim defects --matrix` prints it as measured.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,32 +12,221 @@ use std::str::FromStr;
 pub enum Defect {
     /// Firmware drives the bolt open when it boots after a brown-out reset.
     OpensOnBrownout,
-    /// The maglock armature stays held with the coil unpowered (residual magnetism).
+    /// The armature or keeper stays held with the coil unpowered (residual magnetism).
     HoldsWithoutPower,
+    /// After a brown-out reset the firmware withdraws the bolt 1.2 s after booting.
+    LateUnlockAfterRecovery,
+    /// On every reboot the motor driver glitches the bolt open for 40 ms.
+    BriefUnlatchOnRecovery,
+    /// Firmware withdraws the bolt after 200 ms a little below its minimum operating
+    /// voltage.
+    ReleasesAboveMinOperating,
+    /// The lock does not release when the fire-alarm loop opens.
+    IgnoresFireAlarm,
+    /// The lock releases on fire alarm, then locks again after 3 s with the loop still open.
+    RelocksDuringAlarm,
+    /// The interior handle is blocked while the board is unpowered.
+    EgressBlockedUnpowered,
+    /// The interior handle is blocked while the supply sags below minimum operating.
+    EgressBlockedInBrownout,
+    /// The first low-battery warning is never printed.
+    NoLowbatWarning,
+    /// The low-battery warnings come with their stage numbers swapped.
+    LowbatWarningsOutOfOrder,
+    /// The emergency port is not connected to the electronics.
+    DeadEmergencyPort,
+    /// In an emergency-power session any credential unlocks.
+    EmergencyAcceptsAnyCredential,
+    /// The armature or keeper takes three times its release time plus 2 s to let go.
+    SlowRelease,
+    /// The REX timer holds the lock released for 10 s only.
+    RexTooShort,
+    /// The electronics draw 3 mA more than they should.
+    StandbyCurrentHigh,
+    /// A power cut while an update is written leaves no bootable image.
+    BricksOnUpdateCut,
+    /// After 30 bolt movements a worn end stop lets the bolt stop short of the strike.
+    WearsOut,
+    /// The motor stalls within 0.3 V of the minimum operating voltage.
+    MinVoltageStall,
 }
+
+/// Name, description, the built-in profiles it is proven on, and the checks it must fail.
+type Row = (
+    Defect,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const TABLE: &[Row] = &[
+    (
+        Defect::OpensOnBrownout,
+        "opens-on-brownout",
+        "fail-secure lock withdraws its bolt when it boots after a brown-out reset",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["brownout::sag_resets_safely", "brownout::boundary"],
+    ),
+    (
+        Defect::HoldsWithoutPower,
+        "holds-without-power",
+        "fail-safe lock keeps holding the door with its coil unpowered (residual magnetism)",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &[],
+    ),
+    (
+        Defect::LateUnlockAfterRecovery,
+        "late-unlock-after-recovery",
+        "after a brown-out reset the firmware withdraws the bolt 1.2 s after booting, past a window of ready_within alone",
+        &["smartlock_4aa", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::BriefUnlatchOnRecovery,
+        "brief-unlatch-on-recovery",
+        "on every reboot the motor driver glitches the bolt open for 40 ms",
+        &["smartlock_4aa", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::ReleasesAboveMinOperating,
+        "releases-above-min-operating",
+        "fail-secure lock withdraws its bolt after 200 ms just below its minimum operating voltage, well above reset",
+        &["smartlock_4aa", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::IgnoresFireAlarm,
+        "ignores-fire-alarm",
+        "the lock stays locked when the fire-alarm loop opens",
+        &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::RelocksDuringAlarm,
+        "relocks-during-alarm",
+        "the lock releases on fire alarm, then locks again 3 s later with the loop still open",
+        &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::EgressBlockedUnpowered,
+        "egress-blocked-unpowered",
+        "the interior handle is blocked while the board is unpowered",
+        &["smartlock_4aa", "strike_fail_secure_12v", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::EgressBlockedInBrownout,
+        "egress-blocked-in-brownout",
+        "the interior handle is blocked while the supply sags between reset and minimum operating",
+        &["smartlock_4aa", "strike_fail_secure_12v", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::NoLowbatWarning,
+        "no-lowbat-warning",
+        "the first low-battery warning is never printed",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::LowbatWarningsOutOfOrder,
+        "lowbat-warnings-out-of-order",
+        "the low-battery warnings come with their stage numbers swapped",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::DeadEmergencyPort,
+        "dead-emergency-port",
+        "the emergency port is not connected to the electronics",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::EmergencyAcceptsAnyCredential,
+        "emergency-accepts-any-credential",
+        "in an emergency-power session any credential unlocks",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::SlowRelease,
+        "slow-release",
+        "the armature or keeper takes 3x its release time plus 2 s to let go",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &[],
+    ),
+    (
+        Defect::RexTooShort,
+        "rex-too-short",
+        "the REX timer holds the lock released for 10 s only",
+        &["maglock_12v"],
+        &[],
+    ),
+    (
+        Defect::StandbyCurrentHigh,
+        "standby-current-high",
+        "the electronics draw 3 mA more than they should",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::BricksOnUpdateCut,
+        "bricks-on-update-cut",
+        "a power cut while an update is written leaves no bootable image",
+        &["smartlock_4aa", "hybrid_12v"],
+        &[],
+    ),
+    (
+        Defect::WearsOut,
+        "wears-out",
+        "after 30 bolt movements a worn end stop lets the bolt stop short of the strike while the firmware reports locked",
+        &["smartlock_4aa"],
+        &[],
+    ),
+    (
+        Defect::MinVoltageStall,
+        "min-voltage-stall",
+        "the bolt motor stalls within 0.3 V of the minimum operating voltage",
+        &["smartlock_4aa", "hybrid_12v"],
+        &[],
+    ),
+];
 
 impl Defect {
     /// Every defect.
-    pub const ALL: &'static [Defect] = &[Defect::OpensOnBrownout, Defect::HoldsWithoutPower];
+    pub fn all() -> impl Iterator<Item = Defect> {
+        TABLE.iter().map(|r| r.0)
+    }
+
+    fn row(self) -> &'static Row {
+        TABLE
+            .iter()
+            .find(|r| r.0 == self)
+            .expect("every defect has a row")
+    }
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::OpensOnBrownout => "opens-on-brownout",
-            Self::HoldsWithoutPower => "holds-without-power",
-        }
+        self.row().1
     }
 
     /// What the defect breaks.
     pub fn description(self) -> &'static str {
-        match self {
-            Self::OpensOnBrownout => {
-                "fail-secure smart lock retracts its bolt when it boots after a brown-out reset"
-            }
-            Self::HoldsWithoutPower => {
-                "fail-safe maglock keeps holding the door after its power is cut (residual magnetism)"
-            }
-        }
+        self.row().2
+    }
+
+    /// The built-in profiles this defect is proven on.
+    pub fn profiles(self) -> &'static [&'static str] {
+        self.row().3
+    }
+
+    /// The checks of the certification suite that must fail on those profiles.
+    pub fn targets(self) -> &'static [&'static str] {
+        self.row().4
     }
 }
 
@@ -47,19 +239,11 @@ impl fmt::Display for Defect {
 impl FromStr for Defect {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown simulator defect `{s}`, expected one of: {}",
-                    Self::ALL
-                        .iter()
-                        .map(|d| d.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+        Self::all().find(|d| d.name() == s).ok_or_else(|| {
+            format!(
+                "unknown simulator defect `{s}`, expected one of: {}",
+                Self::all().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+            )
+        })
     }
 }

@@ -108,12 +108,7 @@ impl Dp800Sim {
             },
             "MEAS:VOLT?" | "MEAS:CURR?" => match channel(args) {
                 Some(ch) => {
-                    let c = w.psu[ch - 1];
-                    let (v, a) = if ch == 1 {
-                        (w.lock_volts(), w.lock_amps())
-                    } else {
-                        (if c.on { c.set_v } else { 0.0 }, 0.0)
-                    };
+                    let (v, a) = (w.output_volts(ch), w.output_amps(ch));
                     return Some(if head == "MEAS:VOLT?" {
                         format!("{v:.3}")
                     } else {

@@ -2,7 +2,9 @@
 //! them as rig errors (never passes), returns to the safe state and never hangs.
 //!
 //! Written `INSTRUMENT:KIND[@N]`: the fault starts after N good exchanges (default 0).
-//! Each trial builds a fresh bench, so the count starts again in every trial.
+//! Each trial serves the instruments afresh, so the count starts again in every trial.
+//! An actuator can also be `dead` (`door_push:dead`): its relay clicks, it does not
+//! move, which a positive control must catch.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +26,21 @@ pub enum Target {
     Console,
     /// The INA219 on the I2C bus.
     Meter,
+    /// The door-push actuator.
+    DoorPush,
+    /// The interior-handle actuator.
+    EgressHandle,
+}
+
+impl Target {
+    /// The relay of an actuator target.
+    pub fn actuator_relay(self) -> Option<usize> {
+        match self {
+            Target::DoorPush => Some(super::world::DOOR_PUSH_RELAY),
+            Target::EgressHandle => Some(super::world::HANDLE_RELAY),
+            _ => None,
+        }
+    }
 }
 
 /// How it misbehaves.
@@ -39,6 +56,8 @@ pub enum Kind {
     Drop,
     /// NACKs every I2C transaction (the meter only).
     Nack,
+    /// The actuator does not move when its relay closes (actuators only).
+    Dead,
 }
 
 /// A fault: target, kind, and how many good exchanges come first.
@@ -61,6 +80,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("gpio", Target::Gpio),
     ("console", Target::Console),
     ("meter", Target::Meter),
+    ("door_push", Target::DoorPush),
+    ("egress_handle", Target::EgressHandle),
 ];
 const KINDS: &[(&str, Kind)] = &[
     ("silent", Kind::Silent),
@@ -68,6 +89,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("delay", Kind::Delay),
     ("drop", Kind::Drop),
     ("nack", Kind::Nack),
+    ("dead", Kind::Dead),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -113,6 +135,11 @@ impl FromStr for Fault {
         if (kind == Kind::Nack) != (target == Target::Meter) {
             return Err(format!(
                 "`{s}`: `nack` is the I2C meter's fault, and the meter's only one"
+            ));
+        }
+        if (kind == Kind::Dead) != target.actuator_relay().is_some() {
+            return Err(format!(
+                "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
             ));
         }
         Ok(Self {
@@ -165,7 +192,7 @@ impl Protocol for Faulty {
             return reply;
         }
         match self.kind {
-            Kind::Silent | Kind::Nack => Vec::new(),
+            Kind::Silent | Kind::Nack | Kind::Dead => Vec::new(),
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;

@@ -256,7 +256,10 @@ mod tests {
         use crate::sim::board::Board;
         use crate::sim::world::TimeMode;
         let profile = DeviceProfile::load("maglock_12v").unwrap();
-        let mut world = World::new(Board::new(&profile, &[]), TimeMode::Virtual);
+        let mut world = World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        );
         world.psu[0].set_v = 12.0;
         world.set_output(1, true);
         world.advance(std::time::Duration::from_millis(100));

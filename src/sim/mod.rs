@@ -30,9 +30,18 @@ use crate::config::device::DeviceProfile;
 use crate::signals;
 use pty::PtyServer;
 
-/// How to build a simulated bench beyond the device: defects, faults, evidence log.
+/// The credential the simulated keypad accepts when `LOCKRIG_SECRET_CREDENTIAL` is not
+/// set (documented in the README; the simulator only).
+pub const SIM_CREDENTIAL: &str = "246810";
+
+/// How to build a simulated bench beyond the device: seed, credential, defects,
+/// faults, evidence log.
 #[derive(Debug, Clone, Default)]
 pub struct SimOptions {
+    /// Picks the board's properties within the profile's `[sim]` spreads.
+    pub seed: u64,
+    /// The credential the board accepts.
+    pub credential: String,
     /// Board defects.
     pub defects: Vec<Defect>,
     /// Instrument faults.
@@ -85,26 +94,38 @@ impl SimLog {
 /// The simulated instruments, by the name a rig file's `sim = "..."` uses.
 pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console"];
 
-/// A running simulated bench.
+/// A simulated bench: one world (one board, kept across trials as a real board stays
+/// mounted) and its instruments served on ptys.
 pub struct SimBench {
     world: Arc<Mutex<World>>,
     servers: Vec<(&'static str, PtyServer)>,
+    faults: Vec<Fault>,
     virtual_time: bool,
-    meter_fault: Option<Fault>,
 }
 
 impl SimBench {
     /// Builds the bench with `device` mounted and serves its instruments on ptys.
     pub fn start(device: &DeviceProfile, options: &SimOptions, mode: TimeMode) -> io::Result<Self> {
-        let faults = &options.faults;
-        let board = board::Board::new(device, &options.defects);
+        let board = board::Board::new(device, &options.defects, options.seed, &options.credential)
+            .map_err(io::Error::other)?;
         let mut world = World::new(board, mode);
         if let Some(log) = &options.log {
             world.log_to(log.clone());
         }
-        let world = Arc::new(Mutex::new(world));
-        let firmware = format!("lockboard-sim 1.0 ({})", device.name);
+        let mut bench = Self {
+            world: Arc::new(Mutex::new(world)),
+            servers: Vec::new(),
+            faults: options.faults.clone(),
+            virtual_time: matches!(mode, TimeMode::Virtual),
+        };
+        bench.serve()?;
+        Ok(bench)
+    }
+
+    /// Serves every instrument on a fresh pty, with fresh fault counts.
+    fn serve(&mut self) -> io::Result<()> {
         use faults::Target;
+        self.servers.clear();
         let protocols: [(&'static str, Target, Box<dyn pty::Protocol>); 4] = [
             ("psu", Target::Psu, Box::<dp800::Dp800Sim>::default()),
             ("relays", Target::Relays, Box::<lcus::LcusSim>::default()),
@@ -112,22 +133,42 @@ impl SimBench {
             (
                 "console",
                 Target::Console,
-                Box::new(console::ConsoleSim::new(firmware)),
+                Box::<console::ConsoleSim>::default(),
             ),
         ];
-        let mut servers = Vec::new();
         for (name, target, mut proto) in protocols {
-            if let Some(f) = faults.iter().find(|f| f.target == target) {
+            if let Some(f) = self.faults.iter().find(|f| f.target == target) {
                 proto = Box::new(faults::Faulty::new(proto, *f));
             }
-            servers.push((name, PtyServer::spawn(world.clone(), proto)?));
+            self.servers
+                .push((name, PtyServer::spawn(self.world.clone(), proto)?));
         }
-        Ok(Self {
-            world,
-            servers,
-            virtual_time: matches!(mode, TimeMode::Virtual),
-            meter_fault: faults.iter().find(|f| f.target == Target::Meter).copied(),
-        })
+        let mut world = self.world();
+        for f in &self.faults {
+            if let Some(relay) = f.target.actuator_relay() {
+                world.dead[relay - 1] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a trial on the same board: the instruments are served afresh (each
+    /// trial's fault counts start again), and the record is labelled `label`.
+    pub fn begin_trial(&mut self, label: &str) -> io::Result<()> {
+        if !self.servers.is_empty() {
+            // The last trial never ended (it panicked): close its record first.
+            self.end_trial();
+        }
+        self.world().relabel_log(label);
+        self.serve()
+    }
+
+    /// Ends a trial: the emulators stop, and the record says whether the bench was
+    /// left safe.
+    pub fn end_trial(&mut self) {
+        // Stop the emulators first, so nothing changes after the verdict below.
+        self.servers.clear();
+        self.world().log_teardown();
     }
 
     /// The pty path a simulated instrument is served on.
@@ -138,16 +179,27 @@ impl SimBench {
             .map(|(_, s)| s.path().to_string())
     }
 
-    /// The simulator's I2C bus.
+    /// The simulator's I2C bus (a fresh fault count per call).
     pub fn i2c(&self) -> ina219::SimI2c {
-        ina219::SimI2c::new(self.world.clone(), self.meter_fault)
+        let meter_fault = self
+            .faults
+            .iter()
+            .find(|f| f.target == faults::Target::Meter)
+            .copied();
+        ina219::SimI2c::new(self.world.clone(), meter_fault)
     }
 
     /// The clock scenarios use on this bench.
     pub fn clock(&self) -> Arc<dyn Clock> {
         if self.virtual_time {
+            let console = self
+                .servers
+                .iter()
+                .find(|(n, _)| *n == "console")
+                .map(|(_, s)| s.flusher());
             Arc::new(VirtualClock {
                 world: self.world.clone(),
+                console,
             })
         } else {
             Arc::new(crate::clock::WallClock::new())
@@ -162,15 +214,18 @@ impl SimBench {
 
 impl Drop for SimBench {
     fn drop(&mut self) {
-        // Stop the emulators first, so nothing changes after the verdict below.
-        self.servers.clear();
-        self.world().log_teardown();
+        if !self.servers.is_empty() {
+            self.end_trial();
+        }
     }
 }
 
 /// Virtual time: waiting advances the world's physics without sleeping.
 struct VirtualClock {
     world: Arc<Mutex<World>>,
+    /// Hands the board's console output to its pty before a wait returns, so what the
+    /// board printed during the wait can be read at once (deterministic runs).
+    console: Option<pty::Flusher>,
 }
 
 impl Clock for VirtualClock {
@@ -189,6 +244,14 @@ impl Clock for VirtualClock {
                 .unwrap_or_else(|p| p.into_inner())
                 .advance(step);
             left -= step;
+        }
+        let printed = self
+            .world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .console_pending();
+        if let (true, Some(console)) = (printed, &self.console) {
+            console.flush();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -32,8 +32,34 @@ pub struct PtyServer {
     path: String,
     stop: Arc<AtomicBool>,
     /// Writing a byte here wakes the serving thread at once (a self-pipe).
-    wake: OwnedFd,
+    wake: Arc<OwnedFd>,
+    /// Serving-loop iterations completed, for [`Flusher`].
+    rounds: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Makes a server hand over its pending unsolicited output now.
+#[derive(Clone)]
+pub struct Flusher {
+    wake: Arc<OwnedFd>,
+    rounds: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Flusher {
+    /// Wakes the server and waits until a whole serving round has run after the call
+    /// (so whatever the instrument had to say is on the wire), at most 100 ms.
+    pub fn flush(&self) {
+        let start = self.rounds.load(Ordering::SeqCst);
+        let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        while self.rounds.load(Ordering::SeqCst) < start + 2
+            && !self.stop.load(Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+    }
 }
 
 impl PtyServer {
@@ -51,6 +77,8 @@ impl PtyServer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_rx, wake) = nix::unistd::pipe().map_err(io::Error::from)?;
+        let rounds = Arc::new(AtomicU64::new(0));
+        let counter = rounds.clone();
         let master = pty.master;
         // Holding the slave open keeps the master readable between driver sessions.
         let slave: OwnedFd = pty.slave;
@@ -58,14 +86,31 @@ impl PtyServer {
             .name(format!("sim {path}"))
             .spawn(move || {
                 let _slave = slave;
-                serve(&master, &wake_rx, &world, protocol.as_mut(), &flag);
+                serve(
+                    &master,
+                    &wake_rx,
+                    &world,
+                    protocol.as_mut(),
+                    &flag,
+                    &counter,
+                );
             })?;
         Ok(Self {
             path,
             stop,
-            wake,
+            wake: Arc::new(wake),
+            rounds,
             thread: Some(thread),
         })
+    }
+
+    /// A handle that makes this server flush its pending output.
+    pub fn flusher(&self) -> Flusher {
+        Flusher {
+            wake: self.wake.clone(),
+            rounds: self.rounds.clone(),
+            stop: self.stop.clone(),
+        }
     }
 
     /// The slave device path the driver opens (`/dev/pts/N`).
@@ -77,7 +122,7 @@ impl PtyServer {
 impl Drop for PtyServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = nix::unistd::write(&self.wake, &[1]);
+        let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -90,9 +135,11 @@ fn serve(
     world: &Mutex<World>,
     protocol: &mut dyn Protocol,
     stop: &AtomicBool,
+    rounds: &AtomicU64,
 ) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
+        rounds.fetch_add(1, Ordering::SeqCst);
         // The timeout paces unsolicited output (console events) when the host is quiet.
         let mut fds = [
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
@@ -100,6 +147,13 @@ fn serve(
         ];
         let ready = match poll(&mut fds, PollTimeout::from(5u8)) {
             Ok(n) => {
+                if fds[1]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+                {
+                    // A flush request: drain the pipe; this round serves it.
+                    let _ = nix::unistd::read(wake, &mut buf);
+                }
                 n > 0
                     && fds[0]
                         .revents()

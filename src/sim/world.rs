@@ -2,15 +2,20 @@
 //! door, the lock board, and the INA219 in series with the lock's supply.
 //!
 //! Wiring of the built-in bench (what `rigs/sim.toml` maps roles onto):
-//! - DP832 CH1 feeds the lock through the INA219's 0.1 ohm shunt (address 0x40);
-//! - relay 1 drives the door-push actuator, relay 2 the interior-handle actuator;
-//! - GPIO 0 reads the door-position switch, high when the door is open;
+//! - DP832 CH1 feeds the lock (or stands in for its battery) through the INA219's
+//!   0.1 ohm shunt (address 0x40); CH3 (the 5 V channel) feeds the emergency port's
+//!   VBUS; CH2 is free;
+//! - LCUS-8 relay 1 drives the door-push actuator, 2 the interior-handle actuator,
+//!   3 opens the fire-alarm loop (energised = loop open = alarm), 4 presses the REX
+//!   button, 5 turns the key;
+//! - GPIO 0 reads the door-position switch (high = open), GPIO 1 the latch sensor
+//!   (high = the locking element is released);
 //! - the console pty is the board's UART.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::board::Board;
+use super::board::{Board, Inputs};
 use super::ina219::Ina219Chip;
 
 /// The physics step.
@@ -24,13 +29,25 @@ pub const OUTPUT_FARAD: f64 = 470e-6;
 /// Internal bleeder across the simulated supply's output, in ohms.
 pub const BLEED_OHM: f64 = 2000.0;
 /// Relays on the simulated LCUS board.
-pub const RELAYS: usize = 4;
+pub const RELAYS: usize = 8;
 /// Relay driving the door-push actuator (1-based).
 pub const DOOR_PUSH_RELAY: usize = 1;
 /// Relay driving the interior-handle actuator (1-based).
 pub const HANDLE_RELAY: usize = 2;
+/// Relay opening the fire-alarm loop (1-based).
+pub const FIRE_RELAY: usize = 3;
+/// Relay pressing the REX button (1-based).
+pub const REX_RELAY: usize = 4;
+/// Relay turning the key (1-based).
+pub const KEY_RELAY: usize = 5;
 /// GPIO reading the door-position switch.
 pub const DOOR_GPIO: u8 = 0;
+/// GPIO reading the latch sensor.
+pub const LATCH_GPIO: u8 = 1;
+/// Supply channel (0-based) feeding the lock.
+const MAIN: usize = 0;
+/// Supply channel (0-based) feeding the emergency port.
+const PORT: usize = 2;
 
 /// How simulated time passes.
 #[derive(Debug, Clone, Copy)]
@@ -94,12 +111,15 @@ pub struct World {
     pub psu: [PsuChannel; 3],
     /// Relays 1..=RELAYS (index 0 is relay 1).
     pub relays: [bool; RELAYS],
+    /// Actuators that no longer move when their relay closes (a rig fault).
+    pub dead: [bool; RELAYS],
     /// The lock board.
     pub board: Board,
     /// The INA219 on the lock supply.
     pub ina: Ina219Chip,
     door_open: bool,
-    volts: f64,
+    /// Output voltage of each channel (what the rail has slewed to).
+    rails: [f64; 3],
     amps: f64,
     console_out: VecDeque<String>,
     outputs: Vec<OutputEvent>,
@@ -115,13 +135,14 @@ impl World {
             psu: [
                 PsuChannel::new(30.0, 3.0),
                 PsuChannel::new(30.0, 3.0),
-                PsuChannel::new(5.0, 3.0),
+                PsuChannel::new(5.3, 3.0),
             ],
             relays: [false; RELAYS],
+            dead: [false; RELAYS],
             board,
             ina: Ina219Chip::new(),
             door_open: false,
-            volts: 0.0,
+            rails: [0.0; 3],
             amps: 0.0,
             console_out: VecDeque::new(),
             outputs: Vec::new(),
@@ -162,39 +183,69 @@ impl World {
 
     fn step(&mut self, dt: Duration) {
         self.settle();
-        self.slew(dt);
+        for ch in [MAIN, PORT] {
+            self.slew(ch, dt);
+        }
         self.settle();
-        self.board.step(self.volts, dt, &mut self.console_out);
+        let inputs = self.board_inputs();
+        self.board.step(inputs, dt, &mut self.console_out);
         self.settle();
     }
 
-    /// The voltage CH1 regulates towards: its setting, folded back in constant-current
-    /// mode until the load draws the limit; 0 V when off.
-    fn target_volts(&self) -> f64 {
-        let ch = self.psu[0];
-        if !ch.on {
+    /// An actuator relay that is closed and whose actuator works.
+    fn actuated(&self, relay: usize) -> bool {
+        self.relays[relay - 1] && !self.dead[relay - 1]
+    }
+
+    fn board_inputs(&self) -> Inputs {
+        Inputs {
+            main_v: self.rails[MAIN],
+            vbus_v: self.rails[PORT],
+            fire_alarm: self.relays[FIRE_RELAY - 1],
+            rex: self.actuated(REX_RELAY),
+            handle: self.actuated(HANDLE_RELAY),
+            key: self.actuated(KEY_RELAY),
+        }
+    }
+
+    /// The load on a channel at output voltage `v`, in amperes.
+    fn load_at(&self, ch: usize, v: f64) -> f64 {
+        match ch {
+            MAIN => self.board.main_current_at(v),
+            PORT if self.rails[PORT] > 0.0 => {
+                self.board.port_current() * (v / self.rails[PORT]).min(1.0)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The voltage a channel regulates towards: its setting, folded back in
+    /// constant-current mode until the load draws the limit; 0 V when off.
+    fn target_volts(&self, ch: usize) -> f64 {
+        let c = self.psu[ch];
+        if !c.on {
             return 0.0;
         }
-        let demand = self.board.current_at(ch.set_v);
-        if demand > ch.set_i && demand > 0.0 {
-            ch.set_v * ch.set_i / demand
+        let demand = self.load_at(ch, c.set_v);
+        if demand > c.set_i && demand > 0.0 {
+            c.set_v * c.set_i / demand
         } else {
-            ch.set_v
+            c.set_v
         }
     }
 
-    /// Moves CH1's output towards its target. The supply drives the output up quickly,
-    /// but cannot pull it down: the output capacitance discharges through the bleeder
-    /// and the load, so an unloaded output falls slowly (the DP800 datasheet: up to
-    /// 800 ms), a maglock's coil pulls it down in tens of milliseconds.
-    fn slew(&mut self, dt: Duration) {
-        let target = self.target_volts();
-        let v = self.volts;
+    /// Moves a channel's output towards its target. The supply drives the output up
+    /// quickly, but cannot pull it down: the output capacitance discharges through the
+    /// bleeder and the load, so an unloaded output falls slowly (the DP800 datasheet:
+    /// up to 800 ms), a maglock's coil pulls it down in tens of milliseconds.
+    fn slew(&mut self, ch: usize, dt: Duration) {
+        let target = self.target_volts(ch);
+        let v = self.rails[ch];
         let tau = if target >= v {
             RISE_TAU
         } else {
             // The bleeder in parallel with the load (none when the load draws nothing).
-            let amps = self.board.current_at(v);
+            let amps = self.load_at(ch, v);
             let ohms = if amps > 0.0 {
                 let load = v / amps;
                 BLEED_OHM * load / (BLEED_OHM + load)
@@ -203,21 +254,23 @@ impl World {
             };
             OUTPUT_FARAD * ohms
         };
-        self.volts = target + (v - target) * (-dt.as_secs_f64() / tau).exp();
+        self.rails[ch] = target + (v - target) * (-dt.as_secs_f64() / tau).exp();
     }
 
     /// Recomputes the electrical and mechanical state from the inputs (no time passes).
     pub fn settle(&mut self) {
         self.trip_protection();
-        // The output voltage itself only moves with time (see `slew`).
-        self.amps = self.board.current_at(self.volts);
-        let pushed = self.relays[DOOR_PUSH_RELAY - 1];
-        let handle = self.relays[HANDLE_RELAY - 1] && self.board.has_mechanical_egress();
+        // The output voltages themselves only move with time (see `slew`).
+        self.amps = self.board.main_current();
         // A pushed door that has swung open stays open while pushed, even if the bolt
         // comes back out: it has nothing to engage. So a brief unlatch between two
         // samples still leaves the door open for the next one to see.
-        self.door_open = pushed && (self.door_open || !self.board.latched() || handle);
-        self.ina.set_inputs(self.volts, self.amps * SHUNT_OHM);
+        let pushed = self.actuated(DOOR_PUSH_RELAY);
+        let held = self
+            .board
+            .holds_door(self.actuated(HANDLE_RELAY), self.actuated(KEY_RELAY));
+        self.door_open = pushed && (self.door_open || !held);
+        self.ina.set_inputs(self.rails[MAIN], self.amps * SHUNT_OHM);
     }
 
     /// Switches off any output whose armed OVP/OCP level its setting or load exceeds,
@@ -228,11 +281,7 @@ impl World {
             if !c.on {
                 continue;
             }
-            let amps = if i == 0 {
-                self.board.current_at(c.set_v).min(c.set_i)
-            } else {
-                0.0
-            };
+            let amps = self.load_at(i, c.set_v).min(c.set_i);
             let ovp = c.ovp.1 && c.set_v > c.ovp.0;
             let ocp = c.ocp.1 && amps >= c.ocp.0;
             if ovp || ocp {
@@ -247,14 +296,17 @@ impl World {
         }
     }
 
-    /// Voltage at the lock's supply input.
-    pub fn lock_volts(&self) -> f64 {
-        self.volts
+    /// Output voltage of a channel (1-based), at the lock's terminals.
+    pub fn output_volts(&self, channel: usize) -> f64 {
+        self.rails[channel - 1]
     }
 
-    /// Current drawn by the lock.
-    pub fn lock_amps(&self) -> f64 {
-        self.amps
+    /// Current drawn from a channel (1-based).
+    pub fn output_amps(&self, channel: usize) -> f64 {
+        match channel - 1 {
+            MAIN => self.amps,
+            ch => self.load_at(ch, self.rails[ch]),
+        }
     }
 
     /// Door-position switch.
@@ -264,7 +316,11 @@ impl World {
 
     /// Reads a GPIO line of the simulated GPIO module.
     pub fn gpio(&self, line: u8) -> bool {
-        line == DOOR_GPIO && self.door_open
+        match line {
+            DOOR_GPIO => self.door_open,
+            LATCH_GPIO => !self.board.engaged(),
+            _ => false,
+        }
     }
 
     /// Sets a relay (1-based) and records the change.
@@ -290,6 +346,18 @@ impl World {
             log.line(&format!("t={:.3}ms {what}", self.now.as_secs_f64() * 1e3));
         }
         self.outputs.push(OutputEvent { at: self.now, what });
+    }
+
+    /// Labels the record's lines from now on (the trial).
+    pub fn relabel_log(&mut self, label: &str) {
+        if let Some(log) = &self.log {
+            self.log = Some(log.labelled(label));
+        }
+    }
+
+    /// True when the board has printed lines not yet handed to its UART.
+    pub fn console_pending(&self) -> bool {
+        !self.console_out.is_empty()
     }
 
     /// Records output changes and the teardown verdict to `log` from now on.
@@ -327,13 +395,17 @@ impl World {
         self.psu.iter().all(|c| !c.on) && self.relays.iter().all(|r| !r)
     }
 
-    /// Takes the console lines the board has printed, if its console is alive.
+    /// Takes the console lines the board has printed (each went out on the wire as
+    /// it was printed, even if the board died right after).
     pub fn take_console_output(&mut self) -> Vec<String> {
-        if self.board.console_alive() {
-            self.console_out.drain(..).collect()
-        } else {
-            Vec::new()
-        }
+        self.console_out.drain(..).collect()
+    }
+
+    /// A line arrives on the board's UART; returns the reply if the firmware runs.
+    pub fn console_command(&mut self, line: &str) -> Option<String> {
+        let reply = self.board.command(line, &mut self.console_out);
+        self.settle();
+        reply
     }
 }
 
@@ -344,7 +416,10 @@ mod tests {
 
     fn maglock() -> World {
         let profile = DeviceProfile::load("maglock_12v").unwrap();
-        let mut w = World::new(Board::new(&profile, &[]), TimeMode::Virtual);
+        let mut w = World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        );
         w.psu[0].set_v = 12.0;
         w.set_output(1, true);
         w.advance(Duration::from_millis(100));
@@ -378,21 +453,24 @@ mod tests {
         w.set_output(1, false);
         w.advance(Duration::from_millis(50));
         assert!(
-            w.lock_volts() < 3.0,
+            w.output_volts(1) < 3.0,
             "a 48 ohm coil pulls the rail below its holding voltage in tens of ms: {}",
-            w.lock_volts()
+            w.output_volts(1)
         );
         let profile = DeviceProfile::load("smartlock_4aa").unwrap();
-        let mut w = World::new(Board::new(&profile, &[]), TimeMode::Virtual);
+        let mut w = World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        );
         w.psu[0].set_v = 6.0;
         w.set_output(1, true);
         w.advance(Duration::from_millis(500));
         w.set_output(1, false);
         w.advance(Duration::from_millis(300));
         assert!(
-            w.lock_volts() > 3.0,
+            w.output_volts(1) > 3.0,
             "a sleeping smart lock barely loads it: {}",
-            w.lock_volts()
+            w.output_volts(1)
         );
     }
 }

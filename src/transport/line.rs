@@ -59,6 +59,41 @@ impl LineIo {
         })
     }
 
+    /// A complete line that has already arrived, if any, without waiting for one.
+    pub fn poll_line(&mut self, terminator: u8) -> io::Result<Option<String>> {
+        let find = |buf: &[u8]| buf.iter().position(|b| *b == terminator);
+        if find(&self.buf).is_none() {
+            // One read of whatever is there: a serial port polls without waiting, a
+            // socket waits a microsecond (its shortest timeout).
+            self.port.set_timeout(Duration::from_micros(1))?;
+            let mut chunk = [0u8; 1024];
+            match self.port.read(&mut chunk) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the instrument closed the connection",
+                    ))
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(find(&self.buf).map(|i| {
+            let line = String::from_utf8_lossy(&self.buf[..i])
+                .trim_matches(|c| c == '\r' || c == '\n')
+                .to_string();
+            self.buf.drain(..=i);
+            line
+        }))
+    }
+
     /// Reads until `find` locates the end of a reply in the buffer: it returns
     /// `(end_of_reply, end_of_consumed)`. The reply is returned trimmed.
     pub fn read_until(

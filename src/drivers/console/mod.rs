@@ -1,18 +1,26 @@
 //! The lock board's line console (UART, 115200 8N1, LF-terminated lines).
 //!
-//! lockrig's console protocol for lock boards under test. Queries and their replies:
+//! lockrig's console protocol for lock boards under test. Commands and their replies:
 //!
-//! | query | reply |
+//! | command | reply |
 //! |---|---|
 //! | `VER?` | `VER <firmware id>` |
 //! | `STATE?` | `STATE LOCKED` or `STATE UNLOCKED` |
 //! | `UPTIME?` | `UPTIME <ms since the electronics came out of reset>` |
+//! | `IMAGE?` | `IMAGE <version> VALID` or `IMAGE <version> ROLLBACK` |
+//! | `UNLOCK <credential>` | `OK` (the lock releases, then relocks by itself) or `DENIED` |
+//! | `LOCK` | `OK` |
+//! | `UPDATE START` | `OK` (an update is being written) or `ERR UNSUPPORTED` |
 //!
-//! The board also prints unsolicited event lines at any time, each starting with `EVT`
-//! and its uptime in milliseconds: `EVT <ms> BOOT <cause>` (cause `POR` or `BOR`),
-//! `EVT <ms> LOCKED`, `EVT <ms> UNLOCKED`, `EVT <ms> LOWBAT <stage>`. The driver collects
-//! them while it waits for replies; the rig places them on its own clock by asking
-//! `UPTIME?` (an event without an uptime is placed when it was read).
+//! Anything else is answered `ERR UNKNOWN <word>`. The board also prints unsolicited
+//! event lines at any time, each starting with `EVT` and its uptime in milliseconds:
+//! `BOOT <POR|BOR|WAKE|SWR>`, `LOCKED`, `UNLOCKED`, `LOWBAT <stage>`, `CUTOFF`,
+//! `EMERGENCY`, `SLEEP`, `FIRE ALARM`, `FIRE NORMAL`, `REX`, `UPDATE <n>%`,
+//! `UPDATE DONE`, `IMAGE ROLLBACK`. The driver collects them while it waits for
+//! replies and when polled; other lines (boot banners, logs) are kept as board text.
+//! The rig places events on its own clock by asking `UPTIME?`.
+
+use std::time::{Duration, Instant};
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
@@ -20,13 +28,16 @@ use crate::transport::LineIo;
 /// The prefix of unsolicited event lines.
 pub const EVENT_PREFIX: &str = "EVT ";
 
-/// An event line from the board.
+/// A line the board printed on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleEvent {
     /// The board's uptime when it printed the event, if the line carried one.
     pub uptime_ms: Option<u64>,
-    /// The event itself (`BOOT BOR`).
+    /// The event itself (`BOOT BOR`), or the whole line for board text.
     pub text: String,
+    /// False for a line that is not an event line (a banner, a log line): kept as
+    /// the board's text, never taken for an event.
+    pub event: bool,
 }
 
 impl ConsoleEvent {
@@ -37,21 +48,26 @@ impl ConsoleEvent {
             Some((ms, rest)) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => Self {
                 uptime_ms: ms.parse().ok(),
                 text: rest.trim().to_string(),
+                event: true,
             },
             _ => Self {
                 uptime_ms: None,
                 text: line.to_string(),
+                event: true,
             },
         }
     }
 
     /// True for the line a board prints when it comes out of reset (its clock restarts).
     pub fn is_boot(&self) -> bool {
-        self.text.starts_with("BOOT")
+        self.event && self.text.starts_with("BOOT")
     }
 }
 
-/// Event lines kept between two [`LockConsole::take_events`] calls.
+/// Lines one [`LockConsole::poll`] reads at most.
+pub const POLL_LINES: usize = 64;
+
+/// Lines kept between two [`LockConsole::take_events`] calls.
 pub const MAX_EVENTS: usize = 1000;
 
 /// A connected lock-board console.
@@ -71,14 +87,19 @@ impl LockConsole {
         }
     }
 
+    /// The exchange timeout.
+    pub fn timeout(&self) -> Duration {
+        self.io.timeout()
+    }
+
     /// `VER?`
     pub fn version(&mut self) -> Result<String> {
-        self.query("VER?", "VER ")
+        self.query("VER?", "VER ", self.timeout())
     }
 
     /// `STATE?` -> `LOCKED` or `UNLOCKED`.
     pub fn state(&mut self) -> Result<String> {
-        let state = self.query("STATE?", "STATE ")?;
+        let state = self.query("STATE?", "STATE ", self.timeout())?;
         match state.as_str() {
             "LOCKED" | "UNLOCKED" => Ok(state),
             other => Err(InstrumentError::garbage(
@@ -89,20 +110,43 @@ impl LockConsole {
         }
     }
 
-    /// `UPTIME?`: milliseconds since the board's electronics came out of reset.
-    pub fn uptime(&mut self) -> Result<u64> {
-        let reply = self.query("UPTIME?", "UPTIME ")?;
+    /// `UPTIME?`: milliseconds since the board's electronics came out of reset, with
+    /// `timeout` for the reply.
+    pub fn uptime(&mut self, timeout: Duration) -> Result<u64> {
+        let reply = self.query("UPTIME?", "UPTIME ", timeout)?;
         reply.parse().map_err(|_| {
             InstrumentError::garbage("UPTIME?", &reply, "a whole number of milliseconds")
         })
     }
 
-    /// Event lines received so far, oldest first.
+    /// Sends any command and returns its reply line.
+    pub fn command(&mut self, command: &str) -> Result<String> {
+        self.query(command, "", self.timeout())
+    }
+
+    /// Reads the lines that have arrived, without waiting: at most [`POLL_LINES`] of
+    /// them, so a flooding board cannot hold the caller.
+    pub fn poll(&mut self) -> Result<()> {
+        let timeout = self.timeout();
+        for _ in 0..POLL_LINES {
+            match self
+                .io
+                .poll_line(b'\n')
+                .map_err(|e| InstrumentError::io("(reading the console)", timeout, e))?
+            {
+                Some(line) => self.keep(&line),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Lines received so far, oldest first.
     pub fn take_events(&mut self) -> Vec<ConsoleEvent> {
         let mut events = std::mem::take(&mut self.events);
         if self.dropped > 0 {
             let text = format!(
-                "({} older event lines dropped: the board printed faster than lockrig read)",
+                "({} older console lines dropped: the board printed faster than lockrig read)",
                 self.dropped
             );
             events.insert(
@@ -110,6 +154,7 @@ impl LockConsole {
                 ConsoleEvent {
                     uptime_ms: None,
                     text,
+                    event: false,
                 },
             );
             self.dropped = 0;
@@ -117,27 +162,44 @@ impl LockConsole {
         events
     }
 
+    /// Keeps an unsolicited line: an event, or board text.
+    fn keep(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        if self.events.len() >= MAX_EVENTS {
+            // A board flooding its console: keep the newest, say so once.
+            self.events.remove(0);
+            self.dropped += 1;
+        }
+        self.events.push(match line.strip_prefix(EVENT_PREFIX) {
+            Some(event) => ConsoleEvent::parse(event),
+            None => ConsoleEvent {
+                uptime_ms: None,
+                text: line.to_string(),
+                event: false,
+            },
+        });
+    }
+
     /// Sends `command` and returns the text after `prefix` on the reply line, keeping
-    /// any event lines that arrive first.
-    fn query(&mut self, command: &str, prefix: &str) -> Result<String> {
-        let timeout = self.io.timeout();
+    /// any event lines that arrive first. With an empty prefix, the first line that is
+    /// not an event is the reply.
+    fn query(&mut self, command: &str, prefix: &str, timeout: Duration) -> Result<String> {
+        // Lines that arrived before the command are the board's, not the reply.
+        self.poll()?;
         self.io
             .send(command, b"\n")
             .map_err(|e| InstrumentError::io(command, timeout, e))?;
         // One deadline for the reply, however many event lines come first.
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             let line = self
                 .io
                 .read_line_by(b'\n', deadline)
                 .map_err(|e| InstrumentError::io(command, timeout, e))?;
-            if let Some(event) = line.strip_prefix(EVENT_PREFIX) {
-                if self.events.len() >= MAX_EVENTS {
-                    // A board flooding its console: keep the newest, say so once.
-                    self.events.remove(0);
-                    self.dropped += 1;
-                }
-                self.events.push(ConsoleEvent::parse(event));
+            if line.starts_with(EVENT_PREFIX) {
+                self.keep(&line);
             } else if let Some(value) = line.strip_prefix(prefix) {
                 return Ok(value.trim().to_string());
             } else if !line.is_empty() {
@@ -204,5 +266,9 @@ mod tests {
         );
         let events = console.take_events();
         assert!(!events.is_empty() && events.len() <= MAX_EVENTS + 1);
+        assert!(events
+            .iter()
+            .skip(1)
+            .all(|e| e.event && e.text == "LOWBAT 1"));
     }
 }

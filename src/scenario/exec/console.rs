@@ -1,0 +1,407 @@
+//! Console steps: commands and replies, readiness, events expected and forbidden.
+//!
+//! The board's lines are read without waiting at every [`POLL_EVERY`] of scenario
+//! time and at the end of every step; each carries the board's uptime, so where it
+//! lands on the timeline does not depend on when it was read.
+
+use std::time::Duration;
+
+use super::{ms, Run, Stop};
+use crate::scenario::step::Word;
+use crate::units::{self, Volts};
+
+/// How often, in scenario time, the console's lines are read during a long step.
+pub(super) const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// How often a silent board is asked again whether it is ready.
+const READY_RETRY: Duration = Duration::from_millis(250);
+
+/// A line the board printed during this check.
+#[derive(Debug, Clone)]
+pub(super) struct Seen {
+    pub at: Duration,
+    pub text: String,
+    pub event: bool,
+    /// The rail voltage when it was printed, from the meter trace, if traced.
+    pub rail_v: Option<f64>,
+}
+
+/// An event that must not come.
+#[derive(Debug, Clone)]
+pub(super) struct ConsoleWatch {
+    pub role: String,
+    pub never: String,
+    pub since_step: usize,
+    pub since: Duration,
+}
+
+/// The console's side of a running check.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    /// When the lines were last read.
+    pub polled: Duration,
+    /// A supply changed since the board last answered: it may be down.
+    pub maybe_down: bool,
+    pub watches: Vec<ConsoleWatch>,
+    pub seen: Vec<Seen>,
+    /// Ordered matching (`expect console event E at V`) continues after this line.
+    pub matched: usize,
+}
+
+impl State {
+    /// True when `role` has a console watch.
+    pub fn is_watched(&self, role: &str) -> bool {
+        self.watches.iter().any(|w| w.role == role)
+    }
+}
+
+impl Run<'_> {
+    /// Reads the board's lines, logs them, and judges the console watches.
+    pub(super) fn poll_console(&mut self) -> Result<(), Stop> {
+        self.console.polled = self.now();
+        let placed = self.bench.take_console_events()?;
+        for e in placed {
+            let text = self.ctx.secrets.redact(&e.text);
+            let rail_v = self
+                .rail
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= e.at)
+                .map(|(_, v)| *v);
+            let what = if e.event { "console: EVT" } else { "console:" };
+            let when = if e.exact {
+                ""
+            } else {
+                " (time read, not printed: the board's clock could not be placed)"
+            };
+            self.log.push((e.at, format!("{what} {text}{when}")));
+            if e.event {
+                self.console.maybe_down = self.console.maybe_down
+                    && !(text.starts_with("BOOT") || text.starts_with("EMERGENCY"));
+            }
+            self.console.seen.push(Seen {
+                at: e.at,
+                text,
+                event: e.event,
+                rail_v,
+            });
+            let seen = self.console.seen.last().cloned().expect("just pushed");
+            if !seen.event {
+                continue;
+            }
+            if let Some(w) = self
+                .console
+                .watches
+                .iter()
+                .find(|w| seen.at >= w.since && seen.text.starts_with(&w.never))
+                .cloned()
+            {
+                self.console.watches.retain(|x| x.role != w.role);
+                let measured = format!(
+                    "EVT {} at {} after step {} (printed by the board, placed by its clock)",
+                    seen.text,
+                    units::format_duration(seen.at.saturating_sub(w.since)),
+                    w.since_step
+                );
+                let expected = format!("no {} event, from step {}", w.never, w.since_step);
+                let m = self.measurement(&w.role, expected.clone(), measured.clone(), false);
+                self.record(m);
+                return Err(self.fail(&w.role, format!("expected {expected}, measured {measured}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `watch console never EVENT`.
+    pub(super) fn watch_console(&mut self, role: &str, never: &str) {
+        let since = self.now();
+        self.console.watches.push(ConsoleWatch {
+            role: role.to_string(),
+            never: never.to_string(),
+            since_step: self.step.0,
+            since,
+        });
+    }
+
+    /// Ends console watches (all, or `role`'s) with their verdict.
+    pub(super) fn close_console_watches(&mut self, role: Option<&str>) -> Result<(), Stop> {
+        self.poll_console()?;
+        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.console.watches)
+            .into_iter()
+            .partition(|w| role.is_none_or(|r| r == w.role));
+        self.console.watches = kept;
+        for w in done {
+            let window = format!(
+                "steps {}-{}, {}",
+                w.since_step,
+                self.step.0,
+                units::format_duration(self.now().saturating_sub(w.since))
+            );
+            let m = self.measurement(
+                &w.role,
+                format!("no {} event, from step {}", w.never, w.since_step),
+                format!("none in {window}"),
+                true,
+            );
+            self.record(m);
+        }
+        Ok(())
+    }
+
+    /// `send console WORDS... [expecting REPLY | REPLY...]`
+    pub(super) fn send(
+        &mut self,
+        role: &str,
+        words: &[Word],
+        expecting: Option<&str>,
+    ) -> Result<(), Stop> {
+        let mut line = Vec::new();
+        for w in words {
+            line.push(match w {
+                Word::Text(t) => t.clone(),
+                Word::Secret(name) => self
+                    .ctx
+                    .secrets
+                    .get(name)
+                    .ok_or_else(|| {
+                        Stop::Error(format!(
+                            "step {}: the rig defines no secret `{name}` (it has: {}); add it to the rig file's [secrets]",
+                            self.step.0,
+                            self.ctx.secrets.names().join(", ")
+                        ))
+                    })?
+                    .to_string(),
+            });
+        }
+        let line = line.join(" ");
+        self.stimulus();
+        let reply = self.bench.console_command(role, &line)?;
+        self.console.maybe_down = false;
+        let reply = self.ctx.secrets.redact(&reply);
+        let Some(expecting) = expecting else {
+            self.note(format!("reply: {reply}"));
+            return Ok(());
+        };
+        let pass = expecting.split(" | ").any(|e| e.trim() == reply);
+        let m = self.measurement(
+            role,
+            format!("reply {expecting}"),
+            format!("reply {reply}"),
+            pass,
+        );
+        self.record(m);
+        if pass {
+            Ok(())
+        } else {
+            Err(self.fail(
+                role,
+                format!("expected the reply {expecting}, measured {reply}"),
+            ))
+        }
+    }
+
+    /// `expect console ready within TIME`: the board answers within TIME of the stimulus.
+    pub(super) fn console_ready(&mut self, role: &str, within: Duration) -> Result<(), Stop> {
+        let (from, from_step) = self.stimulus;
+        let deadline = from + within;
+        let mut asked: Option<Duration> = None;
+        loop {
+            self.poll_console()?;
+            let now = self.now();
+            let booted = self
+                .console
+                .seen
+                .iter()
+                .any(|s| s.event && s.at >= from && s.text.starts_with("BOOT"));
+            // Ask a board that printed a boot line, or one no supply step has touched;
+            // a board that is coming up says so first, which spares waiting out a
+            // timeout for each silent ask.
+            let due = asked.is_none_or(|t| now.saturating_sub(t) >= READY_RETRY);
+            let last_chance = now >= deadline;
+            if due && (booted || !self.console.maybe_down || last_chance) {
+                asked = Some(now);
+                if let Some(uptime) = self.bench.console_probe(role)? {
+                    self.console.maybe_down = false;
+                    let now = self.now();
+                    let since = now.saturating_sub(from);
+                    // When it became ready: never down (its clock ran through the
+                    // stimulus), or when its firmware printed the boot line, or now.
+                    let boot = self
+                        .console
+                        .seen
+                        .iter()
+                        .find(|s| s.event && s.at >= from && s.text.starts_with("BOOT"))
+                        .map(|s| s.at);
+                    let (t, how) = if Duration::from_millis(uptime) >= since {
+                        (
+                            Duration::ZERO,
+                            format!("it kept running (uptime {uptime} ms)"),
+                        )
+                    } else if let Some(at) = boot {
+                        (
+                            at.saturating_sub(from),
+                            "placed by its boot line".to_string(),
+                        )
+                    } else {
+                        (
+                            since,
+                            format!(
+                                "when it first answered, resolution {}",
+                                units::format_duration(READY_RETRY)
+                            ),
+                        )
+                    };
+                    let pass = t <= within;
+                    let measured = format!(
+                        "ready {} after step {from_step} ({how})",
+                        units::format_duration(t)
+                    );
+                    let expected = format!("ready within {}", units::format_duration(within));
+                    let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
+                    m.value = Some(ms(t));
+                    m.unit = Some("ms");
+                    m.high = Some(ms(within));
+                    self.record(m);
+                    return if pass {
+                        Ok(())
+                    } else {
+                        Err(self.fail(
+                            role,
+                            format!("expected {role} {expected}, measured {measured}"),
+                        ))
+                    };
+                }
+            }
+            if last_chance {
+                let expected = format!("ready within {}", units::format_duration(within));
+                let measured = format!(
+                    "no answer {} after step {from_step}{}",
+                    units::format_duration(now.saturating_sub(from)),
+                    if booted {
+                        " (it printed a boot line)"
+                    } else {
+                        ""
+                    }
+                );
+                let m = self.measurement(role, expected.clone(), measured.clone(), false);
+                self.record(m);
+                return Err(self.fail(
+                    role,
+                    format!("expected {role} {expected}, measured {measured}"),
+                ));
+            }
+            self.tick((deadline - now).min(self.ctx.poll))?;
+        }
+    }
+
+    /// `expect console event EVENT within TIME`: printed within TIME of the stimulus.
+    pub(super) fn console_event(
+        &mut self,
+        role: &str,
+        event: &str,
+        within: Duration,
+    ) -> Result<(), Stop> {
+        let (from, from_step) = self.stimulus;
+        let deadline = from + within;
+        loop {
+            self.poll_console()?;
+            let found = self
+                .console
+                .seen
+                .iter()
+                .find(|s| s.event && s.at >= from && s.at <= deadline && s.text.starts_with(event))
+                .cloned();
+            let expected = format!("{event} within {}", units::format_duration(within));
+            if let Some(s) = found {
+                let t = s.at.saturating_sub(from);
+                let m = self.measurement(
+                    role,
+                    expected,
+                    format!(
+                        "EVT {} {} after step {from_step}",
+                        s.text,
+                        units::format_duration(t)
+                    ),
+                    true,
+                );
+                self.record(m);
+                return Ok(());
+            }
+            let now = self.now();
+            if now >= deadline {
+                let measured = format!(
+                    "no {event} event {} after step {from_step}",
+                    units::format_duration(now.saturating_sub(from))
+                );
+                let m = self.measurement(role, expected.clone(), measured.clone(), false);
+                self.record(m);
+                return Err(self.fail(
+                    role,
+                    format!("expected {role} event {expected}, measured {measured}"),
+                ));
+            }
+            self.tick((deadline - now).min(self.ctx.poll))?;
+        }
+    }
+
+    /// `expect console event EVENT at VOLTS +- VOLTS`: the next such event (after the
+    /// last one matched this way) came with the rail within the tolerance.
+    pub(super) fn console_event_at(
+        &mut self,
+        role: &str,
+        event: &str,
+        at: Volts,
+        tolerance: Volts,
+    ) -> Result<(), Stop> {
+        self.poll_console()?;
+        let expected = format!("{event} at {at} +- {tolerance}");
+        let found = self
+            .console
+            .seen
+            .iter()
+            .enumerate()
+            .skip(self.console.matched)
+            .find(|(_, s)| s.event && s.text.starts_with(event))
+            .map(|(i, s)| (i, s.clone()));
+        let Some((i, s)) = found else {
+            let earlier = self.console.seen[..self.console.matched.min(self.console.seen.len())]
+                .iter()
+                .find(|s| s.event && s.text.starts_with(event))
+                .map(|s| match s.rail_v {
+                    Some(v) => format!(" (one came earlier, out of order, at {})", Volts(v)),
+                    None => " (one came earlier, out of order)".into(),
+                })
+                .unwrap_or_default();
+            let measured = format!("no {event} event{earlier}");
+            let m = self.measurement(role, expected.clone(), measured.clone(), false);
+            self.record(m);
+            return Err(self.fail(
+                role,
+                format!("expected {role} event {expected}, measured {measured}"),
+            ));
+        };
+        self.console.matched = i + 1;
+        let Some(v) = s.rail_v else {
+            return Err(Stop::Error(format!(
+                "step {} `{}`: the rail was not traced when {event} came, so its voltage is unknown; put the step after a ramp on a supply with a meter on its line",
+                self.step.0, self.step.1
+            )));
+        };
+        let pass = (v - at.0).abs() <= tolerance.0;
+        let measured = format!("EVT {} with the rail at {}", s.text, Volts(v));
+        let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
+        m.value = Some(v);
+        m.unit = Some(Volts::UNIT);
+        m.low = Some(at.0 - tolerance.0);
+        m.high = Some(at.0 + tolerance.0);
+        self.record(m);
+        if pass {
+            Ok(())
+        } else {
+            Err(self.fail(
+                role,
+                format!("expected {role} event {expected}, measured {measured}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Meter steps: a reading or a window of samples judged against limits, and figures
+//! estimated from kept windows (battery life, energy per hour).
+
+use std::time::Duration;
+
+use super::{ms, Evidence, Run, Stop, Window};
+use crate::scenario::step::{Estimate, Quantity, Statistic};
+use crate::units::{self, Amps, Volts};
+
+fn show(q: Quantity, v: f64) -> String {
+    match q {
+        Quantity::Current => Amps(v).to_string(),
+        Quantity::Voltage => Volts(v).to_string(),
+    }
+}
+
+impl Run<'_> {
+    /// `measure ROLE [mean|peak] current|voltage in RANGE [for TIME] [as NAME]`
+    pub(super) fn measure(
+        &mut self,
+        role: &str,
+        stat: Statistic,
+        quantity: Quantity,
+        (low, high): (f64, f64),
+        window: Option<Duration>,
+        keep: Option<&str>,
+    ) -> Result<(), Stop> {
+        let pick = |(v, a): (Volts, Amps)| match quantity {
+            Quantity::Current => a.0,
+            Quantity::Voltage => v.0,
+        };
+        let range = format!("{}..{}", show(quantity, low), show(quantity, high));
+        let (value, measured, pass, samples) = match window {
+            None => {
+                let v = pick(self.bench.read_meter(role)?);
+                (v, show(quantity, v), (low..=high).contains(&v), 1)
+            }
+            Some(w) => {
+                let t0 = self.now();
+                let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
+                loop {
+                    let (v, a) = self.bench.read_meter(role)?;
+                    let now = self.now();
+                    readings.push((now, v, a));
+                    let t = now.saturating_sub(t0);
+                    if t >= w {
+                        break;
+                    }
+                    self.tick((w - t).min(self.ctx.poll))?;
+                }
+                let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();
+                let n = values.len() as f64;
+                let mean = values.iter().sum::<f64>() / n;
+                let (min, max) = values
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+                if let Some(name) = keep {
+                    let charge_c = readings
+                        .windows(2)
+                        .map(|p| p[0].2 .0 * (p[1].0 - p[0].0).as_secs_f64())
+                        .sum();
+                    let window = Window {
+                        mean_a: readings.iter().map(|r| r.2 .0).sum::<f64>() / n,
+                        mean_v: readings.iter().map(|r| r.1 .0).sum::<f64>() / n,
+                        charge_c,
+                        duration: readings.last().map_or(Duration::ZERO, |r| r.0 - t0),
+                    };
+                    self.kept.insert(name.to_string(), window);
+                }
+                let spread = format!(
+                    "{} samples over {}: min {}, mean {}, max {}",
+                    values.len(),
+                    units::format_duration(w),
+                    show(quantity, min),
+                    show(quantity, mean),
+                    show(quantity, max)
+                );
+                let ok = |v: f64| (low..=high).contains(&v);
+                match stat {
+                    Statistic::Every => {
+                        let worst = if !ok(max) { max } else { min };
+                        (worst, spread, ok(min) && ok(max), values.len())
+                    }
+                    Statistic::Mean => (mean, spread, ok(mean), values.len()),
+                    Statistic::Peak => (max, spread, ok(max), values.len()),
+                }
+            }
+        };
+        let expected = match stat {
+            Statistic::Every if window.is_some() => format!("every sample in {range}"),
+            Statistic::Every => range.clone(),
+            Statistic::Mean => format!("mean in {range}"),
+            Statistic::Peak => format!("peak in {range}"),
+        };
+        let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
+        m.value = Some(value);
+        m.unit = Some(match quantity {
+            Quantity::Current => Amps::UNIT,
+            Quantity::Voltage => Volts::UNIT,
+        });
+        m.low = Some(low);
+        m.high = Some(high);
+        if window.is_some() {
+            m.samples = Some(samples as u64);
+        }
+        self.record(m);
+        if pass {
+            Ok(())
+        } else {
+            Err(self.fail(
+                role,
+                format!("expected {role} {expected}, measured {measured}"),
+            ))
+        }
+    }
+
+    fn kept(&self, name: &str) -> Result<Window, Stop> {
+        self.kept.get(name).copied().ok_or_else(|| {
+            Stop::Error(format!(
+                "step {}: no measurement kept as `{name}` in this check",
+                self.step.0
+            ))
+        })
+    }
+
+    /// `estimate battery_life from STANDBY and OPERATION [at least TIME]`,
+    /// `estimate energy_per_hour from WINDOW`.
+    pub(super) fn estimate(
+        &mut self,
+        what: Estimate,
+        from: &[String],
+        at_least: Option<Duration>,
+    ) -> Result<(), Stop> {
+        let (value, unit, measured, expected, pass) = match what {
+            Estimate::BatteryLife => {
+                let standby = self.kept(&from[0])?;
+                let op = self.kept(&from[1])?;
+                let (capacity_ah, per_day) = self.ctx.battery.ok_or_else(|| {
+                    Stop::Error(
+                        "`estimate battery_life` needs a [battery] in the device profile".into(),
+                    )
+                })?;
+                // The operation's own charge: the window's, less the standby share.
+                let q_op = (op.charge_c - standby.mean_a * op.duration.as_secs_f64()).max(0.0);
+                let per_day_c = standby.mean_a * 86_400.0 + f64::from(per_day) * q_op;
+                let days = capacity_ah * 3600.0 / per_day_c;
+                let measured = format!(
+                    "{days:.0} days ({} standby, {:.4} C per operation, {per_day} operations a day, {:.0} mAh)",
+                    Amps(standby.mean_a),
+                    q_op,
+                    capacity_ah * 1e3
+                );
+                let min_days = at_least.map(|t| t.as_secs_f64() / 86_400.0);
+                let expected = match min_days {
+                    Some(d) => format!("at least {d:.0} days"),
+                    None => "an estimate".into(),
+                };
+                let pass = min_days.is_none_or(|d| days >= d);
+                (days, "d", measured, expected, pass)
+            }
+            Estimate::EnergyPerHour => {
+                let w = self.kept(&from[0])?;
+                let wh = w.mean_v * w.mean_a;
+                let measured = format!(
+                    "{wh:.3} Wh per hour ({} at {})",
+                    Amps(w.mean_a),
+                    Volts(w.mean_v)
+                );
+                (wh, "Wh", measured, "a figure for the record".into(), true)
+            }
+        };
+        let mut m = self.measurement("", expected.clone(), measured.clone(), pass);
+        m.source = Evidence::Derived;
+        m.value = Some(value);
+        m.unit = Some(unit);
+        m.low = at_least.map(|t| t.as_secs_f64() / 86_400.0);
+        m.at_ms = ms(self.now().saturating_sub(self.start));
+        self.record(m);
+        if pass {
+            Ok(())
+        } else {
+            Err(self.fail(
+                "estimate",
+                format!("expected {expected}, measured {measured}"),
+            ))
+        }
+    }
+}

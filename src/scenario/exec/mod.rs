@@ -1,0 +1,703 @@
+//! Executes a check's steps on a bench, with measurements as evidence.
+//!
+//! Time passes only in [`Run::hold`]: in slices of the poll interval, sampling every
+//! watched input at each slice, tracing the meter where a step asks for it, and
+//! reading the console's lines. So a watch covers every step after it (sags, ramps,
+//! recoveries), and the largest gap between samples is known and reported.
+//! `within` bounds count from the last stimulus (a supply, relay or console command),
+//! as a device's bounds do.
+//!
+//! The physical world decides: a check passes only on evidence from a physical input
+//! (door position, latch sensor), and its result names the step and window that
+//! decided it. The board's word and the meter corroborate and are judged too.
+
+mod console;
+mod meter;
+mod sample;
+mod supply;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::step::{Ready, Step, Timing};
+use crate::config::rig::Capability;
+use crate::config::secrets::Secrets;
+use crate::rig::{Bench, RoleError};
+use crate::signals;
+use crate::units;
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// The device did not behave as required.
+    Fail,
+    /// The rig could not run the check (instrument fault, failed positive control,
+    /// interruption): no verdict on the device.
+    Error,
+}
+
+/// Which kind of evidence a measurement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// A physical input: door position, latch sensor.
+    Physical,
+    /// The current/voltage meter.
+    Meter,
+    /// The board's own console.
+    Console,
+    /// A figure computed from other measurements.
+    Derived,
+}
+
+/// One measurement with its limits and verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// 1-based step number (0 for end-of-check records).
+    pub step: usize,
+    /// The step as executed.
+    pub what: String,
+    /// The role observed.
+    pub role: String,
+    /// Kind of evidence.
+    pub source: Evidence,
+    /// What was required, as text.
+    pub expected: String,
+    /// What was measured, as text.
+    pub measured: String,
+    /// The measured value, where numeric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Its unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    /// Lower limit, where numeric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    /// Upper limit, where numeric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    /// Samples taken (sampled observations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    /// The largest gap between two samples, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gap_ms: Option<f64>,
+    /// Structured detail (a shmoo grid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// Scenario time of the reading, in milliseconds from the check's start.
+    pub at_ms: f64,
+    /// A positive control of the rig rather than a requirement on the device.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
+    /// Within limits.
+    pub pass: bool,
+}
+
+/// What decided a check: the observation, its step and its window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Decision {
+    /// The role observed.
+    pub role: String,
+    /// The step that judged it.
+    pub step: usize,
+    /// The window it covered (`steps 12-20, 15.200 s`).
+    pub window: String,
+}
+
+/// The result of executing a check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Verdict.
+    pub verdict: Verdict,
+    /// For failures and errors, expected vs measured or what went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The observation that decided the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Decision>,
+    /// Every measurement, in order.
+    pub measurements: Vec<Measurement>,
+    /// Step log with scenario times, including console lines.
+    pub log: Vec<String>,
+    /// Scenario time the check covered.
+    #[serde(rename = "scenario_time_ms", serialize_with = "ser_ms")]
+    pub scenario_time: Duration,
+    /// The sampling interval of timed observations, in milliseconds.
+    pub poll_ms: f64,
+    /// The largest gap between two samples of a physical input, in milliseconds.
+    pub max_gap_ms: f64,
+}
+
+impl Outcome {
+    /// An outcome for a check that could not run.
+    pub fn error(message: String) -> Self {
+        Self {
+            verdict: Verdict::Error,
+            message: Some(message),
+            decided_by: None,
+            measurements: Vec::new(),
+            log: Vec::new(),
+            scenario_time: Duration::ZERO,
+            poll_ms: 0.0,
+            max_gap_ms: 0.0,
+        }
+    }
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ms(*d))
+}
+
+/// Milliseconds, rounded to the microsecond.
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// What the executor needs to know beyond the steps.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Sampling interval for timed observations.
+    pub poll: Duration,
+    /// Seeds the noise step's sequence.
+    pub seed: u64,
+    /// Secrets for `$NAME` words, and redaction of everything recorded.
+    pub secrets: Arc<Secrets>,
+    /// The device's battery: capacity in ampere-hours and operations a day.
+    pub battery: Option<(f64, u32)>,
+}
+
+/// Why execution stopped early.
+enum Stop {
+    /// The device failed; `role` and `step` decided it.
+    Fail {
+        message: String,
+        role: String,
+        step: usize,
+    },
+    /// The rig failed or a positive control did.
+    Error(String),
+}
+
+impl From<RoleError> for Stop {
+    fn from(e: RoleError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
+/// A kept window of meter samples (`measure ... as NAME`).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    mean_a: f64,
+    mean_v: f64,
+    charge_c: f64,
+    duration: Duration,
+}
+
+/// A check being executed.
+struct Run<'a> {
+    bench: &'a mut Bench,
+    ctx: &'a Context,
+    start: Duration,
+    /// The step being executed, and its text.
+    step: (usize, String),
+    /// When the last stimulus was applied, and by which step.
+    stimulus: (Duration, usize),
+    watches: Vec<sample::Watch>,
+    console: console::State,
+    /// Meter samples traced during supply waveforms: (time, volts).
+    rail: Vec<(Duration, f64)>,
+    tracing: Option<String>,
+    kept: BTreeMap<String, Window>,
+    measurements: Vec<Measurement>,
+    log: Vec<(Duration, String)>,
+    /// Largest gap between two samples of a physical input.
+    max_gap: Duration,
+    decided: Option<Decision>,
+}
+
+impl Run<'_> {
+    fn now(&self) -> Duration {
+        self.bench.clock().now()
+    }
+
+    /// Milliseconds since the check started.
+    fn at_ms(&self) -> f64 {
+        ms(self.now().saturating_sub(self.start))
+    }
+
+    fn note(&mut self, text: impl AsRef<str>) {
+        let now = self.now();
+        let text = self.ctx.secrets.redact(text.as_ref());
+        self.log.push((now, text));
+    }
+
+    fn check_interrupt(&self) -> Result<(), Stop> {
+        match signals::received() {
+            Some(sig) => Err(Stop::Error(RoleError::Interrupted(sig).to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks a stimulus: `within` bounds count from here.
+    fn stimulus(&mut self) {
+        self.stimulus = (self.now(), self.step.0);
+    }
+
+    fn fail(&self, role: &str, message: String) -> Stop {
+        Stop::Fail {
+            message: format!("step {} `{}`: {message}", self.step.0, self.step.1),
+            role: role.to_string(),
+            step: self.step.0,
+        }
+    }
+
+    /// Records a measurement (and a log line) and returns whether it passed.
+    fn record(&mut self, m: Measurement) -> bool {
+        let pass = m.pass;
+        self.note(format!(
+            "{} {}: expected {}, measured {}",
+            match (m.pass, m.control) {
+                (true, false) => "ok  ",
+                (true, true) => "ctrl",
+                (false, _) => "FAIL",
+            },
+            m.role,
+            m.expected,
+            m.measured
+        ));
+        let mut m = m;
+        m.measured = self.ctx.secrets.redact(&m.measured);
+        m.expected = self.ctx.secrets.redact(&m.expected);
+        m.what = self.ctx.secrets.redact(&m.what);
+        self.measurements.push(m);
+        pass
+    }
+
+    /// A measurement of the current step, without numbers.
+    fn measurement(
+        &self,
+        role: &str,
+        expected: String,
+        measured: String,
+        pass: bool,
+    ) -> Measurement {
+        let source = match self.bench.capability(role) {
+            Some(Capability::Console) => Evidence::Console,
+            Some(Capability::Meter) => Evidence::Meter,
+            Some(Capability::Input) => Evidence::Physical,
+            _ => Evidence::Derived,
+        };
+        Measurement {
+            step: self.step.0,
+            what: self.step.1.clone(),
+            role: role.to_string(),
+            source,
+            expected,
+            measured,
+            value: None,
+            unit: None,
+            low: None,
+            high: None,
+            samples: None,
+            max_gap_ms: None,
+            detail: None,
+            at_ms: self.at_ms(),
+            control: false,
+            pass,
+        }
+    }
+
+    fn step(&mut self, n: usize, step: &Step<Ready>) -> Result<(), Stop> {
+        let text = step.to_string();
+        self.step = (n, text.clone());
+        self.note(format!("step {n}: {text}"));
+        match step {
+            Step::Set { role, volts, limit } => {
+                if let Some(a) = limit {
+                    self.bench.set_current_limit(role, *a)?;
+                }
+                self.bench.set_voltage(role, *volts)?;
+                self.power_changed(role);
+            }
+            Step::Output { role, on } => {
+                self.bench.set_output(role, *on)?;
+                self.power_changed(role);
+            }
+            Step::Sag {
+                role,
+                to,
+                hold,
+                times,
+                recover,
+                expect_reset,
+            } => self.sag(
+                role,
+                *to,
+                *hold,
+                *times,
+                recover.unwrap_or_default(),
+                *expect_reset,
+            )?,
+            Step::Ramp { role, to, over } => self.ramp(role, *to, *over)?,
+            Step::Noise {
+                role,
+                around,
+                by,
+                every,
+                duration,
+            } => self.noise(role, *around, *by, *every, *duration)?,
+            Step::Shmoo {
+                role,
+                from,
+                to,
+                step,
+                durations,
+                recover,
+            } => self.shmoo(role, (*from, *to, *step), durations, *recover)?,
+            Step::Wait(d) => self.hold(*d)?,
+            Step::Relay { role, on } => {
+                self.bench.set_switch(role, *on)?;
+                self.stimulus();
+            }
+            Step::Pulse { role, duration } => {
+                self.bench.set_switch(role, true)?;
+                self.stimulus();
+                self.hold(*duration)?;
+                self.bench.set_switch(role, false)?;
+            }
+            Step::Expect {
+                role,
+                state,
+                timing,
+                control,
+            } => self.expect(role, state, *timing, *control)?,
+            Step::Watch { role, state } => self.watch(role, state)?,
+            Step::WatchConsole { role, never } => self.watch_console(role, never),
+            Step::Unwatch { role } => self.unwatch(role)?,
+            Step::Measure {
+                role,
+                stat,
+                quantity,
+                range,
+                window,
+                keep,
+            } => self.measure(role, *stat, *quantity, *range, *window, keep.as_deref())?,
+            Step::Send {
+                role,
+                words,
+                expecting,
+            } => self.send(role, words, expecting.as_deref())?,
+            Step::ConsoleReady { role, within } => self.console_ready(role, *within)?,
+            Step::ConsoleEvent {
+                role,
+                event,
+                within,
+            } => self.console_event(role, event, *within)?,
+            Step::ConsoleEventAt {
+                role,
+                event,
+                at,
+                tolerance,
+            } => self.console_event_at(role, event, *at, *tolerance)?,
+            Step::Estimate {
+                what,
+                from,
+                at_least,
+            } => self.estimate(*what, from, *at_least)?,
+        }
+        self.poll_console()?;
+        Ok(())
+    }
+
+    /// A supply changed: a stimulus, and the board may have lost or regained power.
+    fn power_changed(&mut self, _role: &str) {
+        self.stimulus();
+        self.console.maybe_down = true;
+    }
+
+    /// Reads an input or console role as a state name.
+    fn observe(&mut self, role: &str) -> Result<String, Stop> {
+        if self.bench.is_console(role) {
+            let s = self.bench.console_state(role)?;
+            self.console.maybe_down = false;
+            return Ok(s);
+        }
+        self.sample_input(role)
+    }
+
+    fn valid_states(&self, role: &str) -> Vec<String> {
+        if self.bench.is_console(role) {
+            vec!["locked".into(), "unlocked".into()]
+        } else {
+            self.bench
+                .input_states(role)
+                .map(|s| s.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default()
+        }
+    }
+
+    fn expect(
+        &mut self,
+        role: &str,
+        state: &str,
+        timing: Timing<Duration>,
+        control: bool,
+    ) -> Result<(), Stop> {
+        let valid = self.valid_states(role);
+        if !valid.is_empty() && !valid.iter().any(|v| v == state) {
+            return Err(Stop::Error(format!(
+                "step {} `{}`: `{state}` is not a state of `{role}` (expected one of: {})",
+                self.step.0,
+                self.step.1,
+                valid.join(", ")
+            )));
+        }
+        let physical = !self.bench.is_console(role);
+        let poll = self.ctx.poll;
+        let t0 = self.now();
+        let (pass, measured, samples, gap) = match timing {
+            Timing::Now => {
+                let seen = self.observe(role)?;
+                (seen == state, seen, 1, Duration::ZERO)
+            }
+            Timing::Within(limit) => {
+                // Counted from the stimulus: a bound is the device's, from the cause.
+                let (from, from_step) = self.stimulus;
+                let deadline = from + limit;
+                if t0 > deadline {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}` starts {} after step {from_step}, past its {} window: nothing can show what happened within it; put it right after the stimulus",
+                        self.step.0,
+                        self.step.1,
+                        units::format_duration(t0 - from),
+                        units::format_duration(limit)
+                    )));
+                }
+                let mut samples = 0;
+                let mut gap = Duration::ZERO;
+                let mut last = None;
+                loop {
+                    let seen = self.observe(role)?;
+                    samples += 1;
+                    let now = self.now();
+                    if let Some(l) = last {
+                        gap = gap.max(now - l);
+                    }
+                    last = Some(now);
+                    let t = now.saturating_sub(from);
+                    // Time is taken after the read: a state seen by a read that ended
+                    // past the deadline does not count.
+                    if seen == state && now <= deadline {
+                        break (
+                            true,
+                            format!(
+                                "{seen} {} after step {from_step} (resolution {})",
+                                units::format_duration(t),
+                                units::format_duration(poll)
+                            ),
+                            samples,
+                            gap,
+                        );
+                    }
+                    if now >= deadline {
+                        break (
+                            false,
+                            format!(
+                                "still {seen} {} after step {from_step}",
+                                units::format_duration(t)
+                            ),
+                            samples,
+                            gap,
+                        );
+                    }
+                    self.tick((deadline - now).min(poll))?;
+                }
+            }
+            Timing::For(limit) => {
+                let mut samples = 0;
+                let mut gap = Duration::ZERO;
+                let mut last = None;
+                loop {
+                    let seen = self.observe(role)?;
+                    samples += 1;
+                    let now = self.now();
+                    if let Some(l) = last {
+                        gap = gap.max(now - l);
+                    }
+                    last = Some(now);
+                    let t = now.saturating_sub(t0);
+                    if seen != state {
+                        break (
+                            false,
+                            format!("{seen} at {} into the window", units::format_duration(t)),
+                            samples,
+                            gap,
+                        );
+                    }
+                    if t >= limit {
+                        break (
+                            true,
+                            format!("{seen} throughout ({samples} samples)"),
+                            samples,
+                            gap,
+                        );
+                    }
+                    self.tick((limit - t).min(poll))?;
+                }
+            }
+        };
+        if physical {
+            self.max_gap = self.max_gap.max(gap);
+        }
+        let expected = match timing {
+            Timing::Now => state.to_string(),
+            Timing::Within(t) => format!("{state} within {}", units::format_duration(t)),
+            Timing::For(t) => format!("{state} for {}", units::format_duration(t)),
+        };
+        let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
+        m.control = control;
+        if timing != Timing::Now {
+            m.samples = Some(samples);
+            m.max_gap_ms = Some(ms(gap));
+        }
+        self.record(m);
+        if physical && pass && !control {
+            let window = match timing {
+                Timing::Now => format!("step {}", self.step.0),
+                _ => format!(
+                    "step {}, {}",
+                    self.step.0,
+                    units::format_duration(self.now().saturating_sub(t0))
+                ),
+            };
+            self.decide(role, window);
+        }
+        match (pass, control) {
+            (true, _) => Ok(()),
+            (false, false) => Err(self.fail(role, format!("expected {role} {expected}, measured {measured}"))),
+            (false, true) => Err(Stop::Error(format!(
+                "positive control failed at step {} `{}`: expected {role} {expected}, measured {measured}; the rig did not do what the check relies on (a dead actuator, a miswired input), so nothing it would conclude is evidence",
+                self.step.0, self.step.1
+            ))),
+        }
+    }
+
+    /// Notes a physical observation that passed; the last one standing decides a pass.
+    fn decide(&mut self, role: &str, window: String) {
+        self.decided = Some(Decision {
+            role: role.to_string(),
+            step: self.step.0,
+            window,
+        });
+    }
+}
+
+/// Executes steps on a bench. The caller applies the safe state afterwards.
+pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outcome {
+    let start = bench.clock().now();
+    let mut run = Run {
+        bench,
+        ctx,
+        start,
+        step: (0, String::new()),
+        stimulus: (start, 0),
+        watches: Vec::new(),
+        console: console::State::default(),
+        rail: Vec::new(),
+        tracing: None,
+        kept: BTreeMap::new(),
+        measurements: Vec::new(),
+        log: Vec::new(),
+        max_gap: Duration::ZERO,
+        decided: None,
+    };
+    let mut stop = None;
+    for (i, step) in steps.iter().enumerate() {
+        if let Err(e) = run.check_interrupt().and_then(|_| run.step(i + 1, step)) {
+            stop = Some(e);
+            break;
+        }
+    }
+    // Watches still open end with the check: one last sample, and their verdict.
+    run.step = (steps.len() + 1, "end of the check".into());
+    if stop.is_none() {
+        stop = run.close_watches().err();
+    }
+    // A supply that cut out on its own protection invalidates the check, pass or fail:
+    // the device was not tested under the conditions the check asserts. Asked even
+    // after an error, since a trip often explains it.
+    match run.bench.protection_trips() {
+        Ok(trips) if trips.is_empty() => {}
+        Ok(trips) => {
+            let tripped = format!(
+                "the supply's own protection tripped during the check ({}): the device was not tested under the conditions the check asserts",
+                trips.join(", ")
+            );
+            stop = Some(Stop::Error(match stop {
+                Some(Stop::Error(e)) | Some(Stop::Fail { message: e, .. }) => {
+                    format!("{tripped}; then: {e}")
+                }
+                None => tripped,
+            }));
+        }
+        Err(_) if matches!(stop, Some(Stop::Error(_))) => {}
+        Err(e) => {
+            stop = Some(Stop::Error(format!(
+                "reading the supply's protection status: {e}"
+            )))
+        }
+    }
+    // A pass needs physical evidence: the board's word or the meter alone is not a
+    // door that stayed shut, and a positive control proves the rig, not the device.
+    if stop.is_none() && run.decided.is_none() {
+        stop = Some(Stop::Error(
+            "no physical input (door position, latch sensor) was observed, so nothing can decide this check".into(),
+        ));
+    }
+    let scenario_time = run.now().saturating_sub(start);
+    let (verdict, message, decided_by) = match stop {
+        None => (Verdict::Pass, None, run.decided.clone()),
+        Some(Stop::Fail {
+            message,
+            role,
+            step,
+        }) => (
+            Verdict::Fail,
+            Some(message),
+            Some(Decision {
+                role,
+                step,
+                window: format!("step {step}"),
+            }),
+        ),
+        Some(Stop::Error(message)) => {
+            run.note(format!("ERROR {message}"));
+            (Verdict::Error, Some(message), None)
+        }
+    };
+    let secrets = ctx.secrets.clone();
+    let mut log = std::mem::take(&mut run.log);
+    log.sort_by_key(|(t, _)| *t);
+    let log = log
+        .into_iter()
+        .map(|(t, text)| format!("[{:>10.3} ms] {text}", ms(t.saturating_sub(start))))
+        .collect();
+    Outcome {
+        verdict,
+        message: message.map(|m| secrets.redact(&m)),
+        decided_by,
+        measurements: run.measurements,
+        log,
+        scenario_time,
+        poll_ms: ms(ctx.poll),
+        max_gap_ms: ms(run.max_gap),
+    }
+}

@@ -1,0 +1,397 @@
+//! Supply waveforms: sags (repeated, with evidence of the reset they cause), ramps,
+//! noise, and the depth x duration shmoo. Each records what was commanded and what
+//! the meter on the line saw the rail do: a bench supply cannot pull its output down,
+//! so the rail falls only as fast as the lock discharges it.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::{Run, Stop};
+use crate::units::{self, Volts};
+
+/// The finest step a ramp takes, in volts (a bench supply's setting resolution).
+const RAMP_STEP_V: f64 = 0.01;
+
+/// What the board's clock says about a reset between two moments.
+struct ResetEvidence {
+    /// A boot line printed in the window.
+    boot: Option<(Duration, String)>,
+    /// Uptime before and after, with the rig's times.
+    uptime: Option<((Duration, u64), (Duration, u64))>,
+}
+
+impl ResetEvidence {
+    /// The board reset: it printed a boot line, or its clock lost time.
+    fn reset(&self) -> bool {
+        self.boot.is_some()
+            || self.uptime.is_some_and(|((tb, ub), (ta, ua))| {
+                let ran = ta.saturating_sub(tb).as_millis() as u64;
+                ua + 100 < ub + ran
+            })
+    }
+
+    fn describe(&self, from: Duration) -> String {
+        let mut parts = Vec::new();
+        if let Some((at, text)) = &self.boot {
+            parts.push(format!(
+                "EVT {text} {} into it",
+                units::format_duration(at.saturating_sub(from))
+            ));
+        }
+        if let Some(((_, ub), (_, ua))) = self.uptime {
+            parts.push(format!("uptime {ub} ms before, {ua} ms after"));
+        }
+        if parts.is_empty() {
+            "no boot line, and the board's uptime could not be read".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+impl Run<'_> {
+    fn setpoint(&self, role: &str) -> Result<Volts, Stop> {
+        self.bench.setpoint(role).ok_or_else(|| {
+            Stop::Error(format!(
+                "step {} `{}`: `{role}` has no voltage set to return to",
+                self.step.0, self.step.1
+            ))
+        })
+    }
+
+    /// Starts tracing the meter on `role`'s line; returns the trace's start index.
+    fn trace(&mut self, role: &str) -> usize {
+        self.tracing = self.bench.meter_on(role);
+        self.rail.len()
+    }
+
+    /// Stops tracing; the rail's (min, max) since `from`, if traced.
+    fn untrace(&mut self, from: usize) -> Option<(f64, f64)> {
+        self.tracing = None;
+        let span = self.rail.get(from..)?;
+        span.iter().fold(None, |acc, (_, v)| match acc {
+            None => Some((*v, *v)),
+            Some((lo, hi)) => Some((lo.min(*v), hi.max(*v))),
+        })
+    }
+
+    fn rail_text(range: Option<(f64, f64)>, what: &str) -> String {
+        match range {
+            Some((lo, _)) if what == "min" => format!("the rail fell to {}", Volts(lo)),
+            Some((lo, hi)) => format!("the rail went {}..{}", Volts(lo), Volts(hi)),
+            None => "the rail was not measured (no meter on this line)".into(),
+        }
+    }
+
+    fn console_role(&self) -> Option<String> {
+        self.bench.console_roles().into_iter().next()
+    }
+
+    fn uptime_now(&mut self) -> Result<Option<(Duration, u64)>, Stop> {
+        let Some(role) = self.console_role() else {
+            return Ok(None);
+        };
+        let now = self.now();
+        Ok(self.bench.console_probe(&role)?.map(|u| (now, u)))
+    }
+
+    fn reset_evidence(
+        &mut self,
+        from: Duration,
+        before: Option<(Duration, u64)>,
+    ) -> Result<ResetEvidence, Stop> {
+        self.poll_console()?;
+        let boot = self
+            .console
+            .seen
+            .iter()
+            .find(|s| s.event && s.at >= from && s.text.starts_with("BOOT"))
+            .map(|s| (s.at, s.text.clone()));
+        let after = self.uptime_now()?;
+        if after.is_some() {
+            self.console.maybe_down = false;
+        }
+        Ok(ResetEvidence {
+            boot,
+            uptime: before.zip(after),
+        })
+    }
+
+    /// `sag ROLE to V for T [times N] [recover T] [expecting reset]`
+    pub(super) fn sag(
+        &mut self,
+        role: &str,
+        to: Volts,
+        hold: Duration,
+        times: u32,
+        recover: Duration,
+        expect_reset: bool,
+    ) -> Result<(), Stop> {
+        let restore = self.setpoint(role)?;
+        if expect_reset && self.console_role().is_none() {
+            return Err(Stop::Error(
+                "`expecting reset` needs a console on the rig to see the board reset".into(),
+            ));
+        }
+        for rep in 1..=times {
+            let before = if expect_reset {
+                self.uptime_now()?
+            } else {
+                None
+            };
+            let t0 = self.now();
+            let mark = self.trace(role);
+            self.bench.set_voltage(role, to)?;
+            self.power_changed(role);
+            self.hold(hold)?;
+            let held = self.now().saturating_sub(t0);
+            self.bench.set_voltage(role, restore)?;
+            self.power_changed(role);
+            self.hold(recover)?;
+            let rail = self.untrace(mark);
+            self.note(format!(
+                "sag {rep}/{times}: setpoint {to} held {} (commanded {}), then {restore}; {}",
+                units::format_duration(held),
+                units::format_duration(hold),
+                Self::rail_text(rail, "min")
+            ));
+            if !expect_reset {
+                continue;
+            }
+            let evidence = self.reset_evidence(t0, before)?;
+            let pass = evidence.reset();
+            let measured = format!(
+                "{} ({}; {})",
+                if pass { "reset" } else { "no reset" },
+                evidence.describe(t0),
+                Self::rail_text(rail, "min")
+            );
+            let console = self.console_role().unwrap_or_default();
+            let mut m = self.measurement(
+                &console,
+                format!("sag {rep} of {times} resets the board"),
+                measured.clone(),
+                pass,
+            );
+            m.value = rail.map(|r| r.0);
+            m.unit = rail.map(|_| Volts::UNIT);
+            self.record(m);
+            if !pass {
+                return Err(self.fail(
+                    &console,
+                    format!(
+                        "sag {rep} of {times} did not reset the board, so it tests nothing about a reset: {measured}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `ramp ROLE to V over T`: linear, in steps of the supply's resolution.
+    pub(super) fn ramp(&mut self, role: &str, to: Volts, over: Duration) -> Result<(), Stop> {
+        let from = self.setpoint(role)?;
+        let span = to.0 - from.0;
+        let by_resolution = (span.abs() / RAMP_STEP_V).ceil().max(1.0);
+        let by_time = (over.as_secs_f64() / self.ctx.poll.as_secs_f64())
+            .floor()
+            .max(1.0);
+        let steps = by_resolution.min(by_time) as u32;
+        let dt = over / steps;
+        let mark = self.trace(role);
+        for i in 1..=steps {
+            let v = Volts(from.0 + span * f64::from(i) / f64::from(steps));
+            self.bench.set_voltage(role, v)?;
+            self.power_changed(role);
+            self.hold(dt)?;
+        }
+        let rail = self.untrace(mark);
+        self.note(format!(
+            "ramp {from} to {to} over {} in {steps} steps of {}; {}",
+            units::format_duration(over),
+            Volts(span.abs() / f64::from(steps)),
+            Self::rail_text(rail, "range")
+        ));
+        Ok(())
+    }
+
+    /// `noise ROLE around V by V every T for T`: seeded random steps, then the
+    /// previous setting again.
+    pub(super) fn noise(
+        &mut self,
+        role: &str,
+        around: Volts,
+        by: Volts,
+        every: Duration,
+        duration: Duration,
+    ) -> Result<(), Stop> {
+        let restore = self.setpoint(role)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.ctx.seed ^ (self.step.0 as u64) << 32);
+        let n = (duration.as_secs_f64() / every.as_secs_f64())
+            .ceil()
+            .max(1.0) as u32;
+        let mark = self.trace(role);
+        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+        for _ in 0..n {
+            let v = (around.0 + by.0 * rng.random_range(-1.0..=1.0)).max(0.0);
+            lo = lo.min(v);
+            hi = hi.max(v);
+            self.bench.set_voltage(role, Volts(v))?;
+            self.power_changed(role);
+            self.hold(every)?;
+        }
+        let rail = self.untrace(mark);
+        self.bench.set_voltage(role, restore)?;
+        self.power_changed(role);
+        self.note(format!(
+            "noise: {n} steps every {}, commanded {}..{}; {}; back to {restore}",
+            units::format_duration(every),
+            Volts(lo),
+            Volts(hi),
+            Self::rail_text(rail, "range")
+        ));
+        Ok(())
+    }
+
+    /// `shmoo ROLE from V to V step V durations T,... recover T`: every (depth,
+    /// duration) cell is a sag from the present setting followed by the recovery
+    /// window, with the watches in force; the grid records where the board reset.
+    pub(super) fn shmoo(
+        &mut self,
+        role: &str,
+        (from, to, step): (Volts, Volts, Volts),
+        durations: &[Duration],
+        recover: Duration,
+    ) -> Result<(), Stop> {
+        let restore = self.setpoint(role)?;
+        let dir = if to.0 < from.0 { -1.0 } else { 1.0 };
+        let mut depths = Vec::new();
+        let mut d = from.0;
+        while (d - to.0) * dir <= 1e-9 {
+            depths.push(d);
+            d += dir * step.0;
+        }
+        let mut cells = Vec::new();
+        let mut outcome = Ok(());
+        'grid: for &depth in &depths {
+            let mut row = Vec::new();
+            for &dur in durations {
+                let cell = self.shmoo_cell(role, Volts(depth), dur, restore, recover);
+                let failed = cell.is_err();
+                let (value, result) = match cell {
+                    Ok(v) => (v, Ok(())),
+                    Err((v, e)) => (v, Err(e)),
+                };
+                row.push(value);
+                if failed {
+                    cells.push(row);
+                    outcome = result;
+                    break 'grid;
+                }
+            }
+            cells.push(row);
+        }
+        let resets = cells
+            .iter()
+            .flatten()
+            .filter(|c| c["reset"] == true)
+            .count();
+        let total = cells.iter().map(Vec::len).sum::<usize>();
+        let detail = json!({
+            "supply": role,
+            "depths_v": depths,
+            "durations_ms": durations.iter().map(|d| super::ms(*d)).collect::<Vec<_>>(),
+            "recover_ms": super::ms(recover),
+            "cells": cells,
+        });
+        let mut m = self.measurement(
+            role,
+            "no unsafe cell".into(),
+            format!(
+                "{total} of {} cells run, {resets} reset the board{}",
+                depths.len() * durations.len(),
+                if outcome.is_err() {
+                    ", the last one unsafe"
+                } else {
+                    ", none unsafe"
+                }
+            ),
+            outcome.is_ok(),
+        );
+        m.detail = Some(detail);
+        self.record(m);
+        outcome
+    }
+
+    /// One shmoo cell: its record, or its record and why it stopped the check.
+    fn shmoo_cell(
+        &mut self,
+        role: &str,
+        depth: Volts,
+        dur: Duration,
+        restore: Volts,
+        recover: Duration,
+    ) -> Result<serde_json::Value, (serde_json::Value, Stop)> {
+        let cell = |reset: Option<bool>, rail: Option<(f64, f64)>, unsafe_: bool, note: &str| {
+            json!({
+                "depth_v": depth.0,
+                "duration_ms": super::ms(dur),
+                "reset": reset,
+                "rail_min_v": rail.map(|r| r.0),
+                "unsafe": unsafe_,
+                "note": note,
+            })
+        };
+        let before = self
+            .uptime_now()
+            .map_err(|e| (cell(None, None, false, "rig error"), e))?;
+        let t0 = self.now();
+        let mark = self.trace(role);
+        let run = (|| -> Result<(), Stop> {
+            self.bench.set_voltage(role, depth)?;
+            self.power_changed(role);
+            self.hold(dur)?;
+            self.bench.set_voltage(role, restore)?;
+            self.power_changed(role);
+            self.hold(recover)
+        })();
+        let rail = self.untrace(mark);
+        if let Err(e) = run {
+            let unsafe_ = matches!(e, Stop::Fail { .. });
+            return Err((cell(None, rail, unsafe_, "stopped the check"), e));
+        }
+        let evidence = self
+            .reset_evidence(t0, before)
+            .map_err(|e| (cell(None, rail, false, "rig error"), e))?;
+        let responsive = evidence.uptime.is_some() || self.console_role().is_none();
+        let reset = evidence.reset();
+        self.note(format!(
+            "shmoo cell {depth} for {}: {}; {}",
+            units::format_duration(dur),
+            evidence.describe(t0),
+            Self::rail_text(rail, "min")
+        ));
+        if !responsive {
+            let v = cell(
+                Some(reset),
+                rail,
+                true,
+                "no answer after the recovery window",
+            );
+            let console = self.console_role().unwrap_or_default();
+            let e = self.fail(
+                &console,
+                format!(
+                    "after the cell {depth} for {} the board did not answer within the {} recovery window",
+                    units::format_duration(dur),
+                    units::format_duration(recover)
+                ),
+            );
+            return Err((v, e));
+        }
+        Ok(cell(Some(reset), rail, false, ""))
+    }
+}
