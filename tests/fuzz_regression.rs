@@ -158,6 +158,10 @@ pub mod harness {
         fn discard_input(&mut self) -> io::Result<()> {
             Ok(())
         }
+
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.read(buf)
+        }
     }
 }
 

@@ -107,6 +107,10 @@ impl Input for Channel<NumatoGpio> {
         let ch = self.channel;
         self.device().read(ch)
     }
+
+    fn read_lines(&mut self) -> Result<Option<u32>> {
+        self.device().read_all().map(Some)
+    }
 }
 
 impl<I2C: I2c + Send> Meter for Ina219<I2C> {

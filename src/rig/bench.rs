@@ -91,6 +91,7 @@ impl<T: ?Sized> Role<T> {
 
 struct InputRole {
     input: Role<dyn Input>,
+    channel: u8,
     high: String,
     low: String,
 }
@@ -154,23 +155,31 @@ enum Opened {
 
 fn line_io(
     link: &Link,
-    sim: Option<&SimBench>,
+    sim: Option<&mut SimBench>,
     timeout: Duration,
 ) -> Result<LineIo, InstrumentError> {
     let port = match link {
         Link::Serial { path, baud } => transport::open_serial(path, *baud, timeout),
         Link::Tcp(addr) => transport::open_tcp(addr, timeout),
         Link::Sim(name) => {
-            let path =
-                sim.and_then(|s| s.serial_path(name))
-                    .ok_or_else(|| InstrumentError::Open {
-                        what: format!("simulated instrument `{name}`"),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::NotFound,
-                            "the simulator has no such instrument",
-                        ),
-                    })?;
-            transport::open_serial(&path, 115_200, timeout)
+            let missing = || InstrumentError::Open {
+                what: format!("simulated instrument `{name}`"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the simulator has no such instrument",
+                ),
+            };
+            let sim = sim.ok_or_else(missing)?;
+            match sim.connect(name) {
+                Some(socket) => {
+                    let mut socket: Box<dyn transport::Transport> = Box::new(socket);
+                    socket.set_timeout(timeout).map(|_| socket)
+                }
+                None => {
+                    let path = sim.serial_path(name).ok_or_else(missing)?;
+                    transport::open_serial(&path, 115_200, timeout)
+                }
+            }
         }
         Link::I2c { bus, .. } => {
             return Err(InstrumentError::Open {
@@ -189,7 +198,7 @@ fn line_io(
 fn open_instrument(
     rig: &Rig,
     spec: &crate::config::rig::InstrumentSpec,
-    sim: Option<&SimBench>,
+    sim: Option<&mut SimBench>,
 ) -> Result<(Opened, String), InstrumentError> {
     let link = spec.link().map_err(|m| InstrumentError::Open {
         what: "link".into(),
@@ -248,16 +257,18 @@ fn open_instrument(
 
 impl Bench {
     /// Opens every instrument of a rig. `sim` serves the rig's simulated instruments.
-    pub fn open(rig: &Rig, sim: Option<&SimBench>) -> Result<Self, RoleError> {
+    pub fn open(rig: &Rig, mut sim: Option<&mut SimBench>) -> Result<Self, RoleError> {
         let mut opened = BTreeMap::new();
         let mut identities = Vec::new();
         for (name, spec) in &rig.file.instruments {
             let spec = spec.get_ref();
             let (inst, identity) =
-                open_instrument(rig, spec, sim).map_err(|source| RoleError::Open {
-                    instrument: name.clone(),
-                    driver: spec.driver,
-                    source,
+                open_instrument(rig, spec, sim.as_deref_mut()).map_err(|source| {
+                    RoleError::Open {
+                        instrument: name.clone(),
+                        driver: spec.driver,
+                        source,
+                    }
                 })?;
             identities.push(Identity {
                 instrument: name.clone(),
@@ -307,7 +318,15 @@ impl Bench {
                     let high = spec.high.clone().unwrap_or_else(|| "high".into());
                     let low = spec.low.clone().unwrap_or_else(|| "low".into());
                     let input: Role<dyn Input> = Role { instrument, dev };
-                    bench.inputs.insert(role_s, InputRole { input, high, low });
+                    bench.inputs.insert(
+                        role_s,
+                        InputRole {
+                            input,
+                            channel: ch,
+                            high,
+                            low,
+                        },
+                    );
                 }
                 Opened::Meter(m) => {
                     if let Some(line) = &spec.line {
@@ -459,6 +478,38 @@ impl Bench {
             })?;
         let high = r.input.call(role, |d| d.read())?;
         Ok(if high { r.high.clone() } else { r.low.clone() })
+    }
+
+    /// Reads several input roles, one exchange per instrument where the instrument
+    /// reads all its lines at once, and returns their state names in order.
+    pub fn read_inputs(&mut self, roles: &[String]) -> Result<Vec<String>, RoleError> {
+        let mut masks: BTreeMap<String, Option<u32>> = BTreeMap::new();
+        let mut states = Vec::with_capacity(roles.len());
+        for role in roles {
+            let r = self
+                .inputs
+                .get_mut(role)
+                .ok_or_else(|| RoleError::Unmapped {
+                    role: role.clone(),
+                    need: Capability::Input,
+                })?;
+            let shared = roles.len() > 1;
+            let mask = match masks.get(&r.input.instrument) {
+                Some(m) => *m,
+                None if shared => {
+                    let m = r.input.call(role, |d| d.read_lines())?;
+                    masks.insert(r.input.instrument.clone(), m);
+                    m
+                }
+                None => None,
+            };
+            let high = match mask {
+                Some(m) => m >> r.channel & 1 == 1,
+                None => r.input.call(role, |d| d.read())?,
+            };
+            states.push(if high { r.high.clone() } else { r.low.clone() });
+        }
+        Ok(states)
     }
 
     /// The state names an input role can report.

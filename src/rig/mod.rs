@@ -52,6 +52,11 @@ pub trait Switch: Send {
 pub trait Input: Send {
     /// True when the line reads high.
     fn read(&mut self) -> Result<bool>;
+    /// Every line of the instrument in one exchange (bit N = line N), where the
+    /// instrument can; `None` when it reads one line at a time.
+    fn read_lines(&mut self) -> Result<Option<u32>> {
+        Ok(None)
+    }
 }
 
 /// A voltage and current meter on a supply line.

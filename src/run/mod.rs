@@ -329,7 +329,7 @@ fn execute_on_bench(
         problems: vec![why],
     };
     let mut boards = setup.boards.lock().unwrap_or_else(|p| p.into_inner());
-    let sim = if rig.is_simulated() {
+    let mut sim = if rig.is_simulated() {
         if !boards.contains_key(&t.device.name) {
             let mut options = setup.sim.clone();
             options.seed = setup.seed;
@@ -357,7 +357,7 @@ fn execute_on_bench(
     } else {
         None
     };
-    let mut bench = match Bench::open(rig, sim.as_deref()) {
+    let mut bench = match Bench::open(rig, sim.as_deref_mut()) {
         Ok(b) => b,
         Err(e) => {
             if let Some(s) = sim {

@@ -18,6 +18,7 @@ pub mod pty;
 pub mod world;
 
 use std::io;
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console"];
 pub struct SimBench {
     world: Arc<Mutex<World>>,
     servers: Vec<(&'static str, PtyServer)>,
+    /// In-process benches: the host's end of each instrument's socket, until taken.
+    sockets: Vec<(&'static str, UnixStream)>,
     faults: Vec<Fault>,
     virtual_time: bool,
 }
@@ -115,6 +118,7 @@ impl SimBench {
         let mut bench = Self {
             world: Arc::new(Mutex::new(world)),
             servers: Vec::new(),
+            sockets: Vec::new(),
             faults: options.faults.clone(),
             virtual_time: matches!(mode, TimeMode::Virtual),
         };
@@ -136,12 +140,20 @@ impl SimBench {
                 Box::<console::ConsoleSim>::default(),
             ),
         ];
+        self.sockets.clear();
         for (name, target, mut proto) in protocols {
             if let Some(f) = self.faults.iter().find(|f| f.target == target) {
                 proto = Box::new(faults::Faulty::new(proto, *f));
             }
-            self.servers
-                .push((name, PtyServer::spawn(self.world.clone(), proto)?));
+            let server = if self.virtual_time {
+                // In-process: a socket pair carries the same bytes a pty would.
+                let (server, host) = PtyServer::spawn_socket(self.world.clone(), proto)?;
+                self.sockets.push((name, host));
+                server
+            } else {
+                PtyServer::spawn(self.world.clone(), proto)?
+            };
+            self.servers.push((name, server));
         }
         let mut world = self.world();
         for f in &self.faults {
@@ -171,12 +183,18 @@ impl SimBench {
         self.world().log_teardown();
     }
 
-    /// The pty path a simulated instrument is served on.
+    /// The pty path a simulated instrument is served on (served benches).
     pub fn serial_path(&self, name: &str) -> Option<String> {
         self.servers
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, s)| *n == name && !s.path().is_empty())
             .map(|(_, s)| s.path().to_string())
+    }
+
+    /// The host's end of an in-process instrument's connection, once per trial.
+    pub fn connect(&mut self, name: &str) -> Option<UnixStream> {
+        let i = self.sockets.iter().position(|(n, _)| *n == name)?;
+        Some(self.sockets.remove(i).1)
     }
 
     /// The simulator's I2C bus (a fresh fault count per call).

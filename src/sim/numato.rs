@@ -31,6 +31,11 @@ impl Protocol for NumatoSim {
                 ["ver"] => Some("00000008".to_string()),
                 ["id", "get"] => Some("00000000".to_string()),
                 ["gpio", "read", n] => gpio_index(n).map(|i| u8::from(world.gpio(i)).to_string()),
+                // The 8-channel module answers two hex digits.
+                ["gpio", "readall"] => Some(format!(
+                    "{:02x}",
+                    (0..8u8).fold(0u8, |m, i| m | (u8::from(world.gpio(i)) << i))
+                )),
                 _ => None,
             };
             out.extend_from_slice(line.as_bytes());

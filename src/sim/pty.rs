@@ -1,8 +1,11 @@
-//! Serves one emulated instrument on a pseudo-terminal: the driver opens the slave
-//! path like any serial port, the emulator reads and writes the master side.
+//! Serves one emulated instrument on a pseudo-terminal (the driver opens the slave path
+//! like any serial port, the emulator reads and writes the master side), or, for a
+//! bench simulated inside lockrig's own process, on one end of a Unix socket pair: the
+//! same bytes in both directions, without the terminal layer's extra hop per write.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -33,27 +36,35 @@ pub struct PtyServer {
     stop: Arc<AtomicBool>,
     /// Writing a byte here wakes the serving thread at once (a self-pipe).
     wake: Arc<OwnedFd>,
-    /// Serving-loop iterations completed, for [`Flusher`].
-    rounds: Arc<AtomicU64>,
+    /// Flush requests made and served, for [`Flusher`].
+    flushes: Arc<Flushes>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Flush requests: `asked` counts them; a serving round records in `served` the last
+/// request it saw before it read the world, once its output is on the wire.
+#[derive(Default)]
+pub struct Flushes {
+    asked: AtomicU64,
+    served: AtomicU64,
 }
 
 /// Makes a server hand over its pending unsolicited output now.
 #[derive(Clone)]
 pub struct Flusher {
     wake: Arc<OwnedFd>,
-    rounds: Arc<AtomicU64>,
+    flushes: Arc<Flushes>,
     stop: Arc<AtomicBool>,
 }
 
 impl Flusher {
-    /// Wakes the server and waits until a whole serving round has run after the call
-    /// (so whatever the instrument had to say is on the wire), at most 100 ms.
+    /// Wakes the server and waits until a serving round that began after the call has
+    /// put whatever the instrument had to say on the wire (at most 100 ms).
     pub fn flush(&self) {
-        let start = self.rounds.load(Ordering::SeqCst);
+        let ticket = self.flushes.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        while self.rounds.load(Ordering::SeqCst) < start + 2
+        while self.flushes.served.load(Ordering::SeqCst) < ticket
             && !self.stop.load(Ordering::SeqCst)
             && std::time::Instant::now() < deadline
         {
@@ -64,7 +75,7 @@ impl Flusher {
 
 impl PtyServer {
     /// Opens a pty and serves `protocol` on it from a thread.
-    pub fn spawn(world: Arc<Mutex<World>>, mut protocol: Box<dyn Protocol>) -> io::Result<Self> {
+    pub fn spawn(world: Arc<Mutex<World>>, protocol: Box<dyn Protocol>) -> io::Result<Self> {
         let pty = openpty(None, None).map_err(io::Error::from)?;
         let path = nix::unistd::ttyname(&pty.slave)
             .map_err(io::Error::from)?
@@ -74,14 +85,39 @@ impl PtyServer {
         let mut t = termios::tcgetattr(&pty.slave).map_err(io::Error::from)?;
         termios::cfmakeraw(&mut t);
         termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
+        // Holding the slave open keeps the master readable between driver sessions.
+        Self::serve_fd(world, protocol, pty.master, Some(pty.slave), path)
+    }
+
+    /// Serves `protocol` on one end of a socket pair and returns the other end.
+    pub fn spawn_socket(
+        world: Arc<Mutex<World>>,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<(Self, UnixStream)> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let server = Self::serve_fd(world, protocol, OwnedFd::from(ours), None, String::new())?;
+        Ok((server, theirs))
+    }
+
+    fn serve_fd(
+        world: Arc<Mutex<World>>,
+        mut protocol: Box<dyn Protocol>,
+        master: OwnedFd,
+        slave: Option<OwnedFd>,
+        path: String,
+    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_rx, wake) = nix::unistd::pipe().map_err(io::Error::from)?;
-        let rounds = Arc::new(AtomicU64::new(0));
-        let counter = rounds.clone();
-        let master = pty.master;
-        // Holding the slave open keeps the master readable between driver sessions.
-        let slave: OwnedFd = pty.slave;
+        let flushes = Arc::new(Flushes::default());
+        let counter = flushes.clone();
+        // A pty server wakes every 5 ms to pace unsolicited output (console events) to a
+        // host in real time; an in-process server is flushed by the virtual clock.
+        let pace = if slave.is_some() {
+            PollTimeout::from(5u8)
+        } else {
+            PollTimeout::NONE
+        };
         let thread = std::thread::Builder::new()
             .name(format!("sim {path}"))
             .spawn(move || {
@@ -93,13 +129,14 @@ impl PtyServer {
                     protocol.as_mut(),
                     &flag,
                     &counter,
+                    pace,
                 );
             })?;
         Ok(Self {
             path,
             stop,
             wake: Arc::new(wake),
-            rounds,
+            flushes,
             thread: Some(thread),
         })
     }
@@ -108,7 +145,7 @@ impl PtyServer {
     pub fn flusher(&self) -> Flusher {
         Flusher {
             wake: self.wake.clone(),
-            rounds: self.rounds.clone(),
+            flushes: self.flushes.clone(),
             stop: self.stop.clone(),
         }
     }
@@ -135,17 +172,17 @@ fn serve(
     world: &Mutex<World>,
     protocol: &mut dyn Protocol,
     stop: &AtomicBool,
-    rounds: &AtomicU64,
+    flushes: &Flushes,
+    pace: PollTimeout,
 ) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
-        rounds.fetch_add(1, Ordering::SeqCst);
         // The timeout paces unsolicited output (console events) when the host is quiet.
         let mut fds = [
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
-        let ready = match poll(&mut fds, PollTimeout::from(5u8)) {
+        let ready = match poll(&mut fds, pace) {
             Ok(n) => {
                 if fds[1]
                     .revents()
@@ -162,13 +199,16 @@ fn serve(
             Err(nix::errno::Errno::EINTR) => false,
             Err(_) => return,
         };
+        let asked = flushes.asked.load(Ordering::SeqCst);
         let reply = {
             let mut w = world.lock().unwrap_or_else(|p| p.into_inner());
             w.sync();
             let mut out = Vec::new();
             if ready {
                 match nix::unistd::read(master, &mut buf) {
-                    Ok(0) | Err(nix::errno::Errno::EIO) => {}
+                    // The host hung up (a socket's other end was dropped).
+                    Ok(0) => return,
+                    Err(nix::errno::Errno::EIO) => {}
                     Ok(n) => out = protocol.input(&buf[..n], &mut w),
                     Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
                     Err(_) => return,
@@ -196,6 +236,7 @@ fn serve(
                 Err(_) => return,
             }
         }
+        flushes.served.fetch_max(asked, Ordering::SeqCst);
     }
 }
 

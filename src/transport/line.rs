@@ -28,19 +28,21 @@ impl LineIo {
         self.timeout
     }
 
-    /// Writes `text` followed by `terminator`.
+    /// Writes `text` followed by `terminator`, in one write.
+    ///
+    /// No flush: on a serial port that is `tcdrain`, which waits for the UART to empty;
+    /// the reply cannot come before the command has gone anyway, and waiting for the
+    /// reply is what every exchange does next.
     pub fn send(&mut self, text: &str, terminator: &[u8]) -> io::Result<()> {
         let mut frame = Vec::with_capacity(text.len() + terminator.len());
         frame.extend_from_slice(text.as_bytes());
         frame.extend_from_slice(terminator);
-        self.port.write_all(&frame)?;
-        self.port.flush()
+        self.port.write_all(&frame)
     }
 
     /// Writes raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.port.write_all(bytes)?;
-        self.port.flush()
+        self.port.write_all(bytes)
     }
 
     /// Reads up to and excluding the next `terminator` byte; `\r` and `\n` around the
@@ -63,11 +65,8 @@ impl LineIo {
     pub fn poll_line(&mut self, terminator: u8) -> io::Result<Option<String>> {
         let find = |buf: &[u8]| buf.iter().position(|b| *b == terminator);
         if find(&self.buf).is_none() {
-            // One read of whatever is there: a serial port polls without waiting, a
-            // socket waits a microsecond (its shortest timeout).
-            self.port.set_timeout(Duration::from_micros(1))?;
             let mut chunk = [0u8; 1024];
-            match self.port.read(&mut chunk) {
+            match self.port.read_available(&mut chunk) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

@@ -1,7 +1,8 @@
 //! Byte transports to instruments: serial ports (and ptys), TCP sockets.
 //!
 //! A transport is `Read + Write` with a read timeout; drivers never see which kind
-//! they have. [`LineIo`] adds line framing for the text protocols (SCPI, Numato, the
+//! they have (a simulated bench inside lockrig's own process is reached over Unix
+//! socket pairs carrying the same bytes). [`LineIo`] adds line framing for the text protocols (SCPI, Numato, the
 //! lock console). I2C buses are not byte streams and are handed to drivers as
 //! `embedded_hal::i2c::I2c` implementations instead.
 
@@ -11,6 +12,7 @@ pub use line::LineIo;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 /// A byte stream to an instrument.
@@ -19,6 +21,21 @@ pub trait Transport: Read + Write + Send {
     fn set_timeout(&mut self, timeout: Duration) -> io::Result<()>;
     /// Drops any bytes already received and not yet read.
     fn discard_input(&mut self) -> io::Result<()>;
+    /// Reads what has already arrived without waiting; `WouldBlock` when nothing has.
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// A non-blocking read on a socket (a socket's shortest read timeout is a scheduler
+/// tick, milliseconds, so a timeout cannot stand in for "do not wait").
+fn read_socket_now<S: Read>(
+    sock: &mut S,
+    set_nonblocking: impl Fn(&S, bool) -> io::Result<()>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    set_nonblocking(sock, true)?;
+    let r = sock.read(buf);
+    set_nonblocking(sock, false)?;
+    r
 }
 
 impl Transport for Box<dyn serialport::SerialPort> {
@@ -29,6 +46,39 @@ impl Transport for Box<dyn serialport::SerialPort> {
     fn discard_input(&mut self) -> io::Result<()> {
         self.clear(serialport::ClearBuffer::Input)
             .map_err(io::Error::from)
+    }
+
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // A zero timeout makes the port poll once without waiting.
+        serialport::SerialPort::set_timeout(self.as_mut(), Duration::ZERO)
+            .map_err(io::Error::from)?;
+        self.read(buf)
+    }
+}
+
+impl Transport for UnixStream {
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.set_nonblocking(true)?;
+        let mut buf = [0u8; 256];
+        let result = loop {
+            match self.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.set_nonblocking(false)?;
+        result
+    }
+
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_socket_now(self, UnixStream::set_nonblocking, buf)
     }
 }
 
@@ -51,6 +101,10 @@ impl Transport for TcpStream {
         };
         self.set_nonblocking(false)?;
         result
+    }
+
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_socket_now(self, TcpStream::set_nonblocking, buf)
     }
 }
 

@@ -250,6 +250,9 @@ mod tests {
         fn discard_input(&mut self) -> io::Result<()> {
             Ok(())
         }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.read(buf)
+        }
     }
 
     #[test]

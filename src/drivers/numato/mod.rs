@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! gpio read 0\r      ->  gpio read 0\n\r1\n\r>
+//! gpio readall\r     ->  gpio readall\n\r03\n\r>      (hex, bit N = GPIO N)
 //! ver\r              ->  ver\n\r00000008\n\r>
 //! ```
 //!
@@ -54,6 +55,21 @@ impl NumatoGpio {
             "0" => Ok(false),
             other => Err(InstrumentError::garbage(&command, other, "`0` or `1`")),
         }
+    }
+
+    /// `gpio readall`: every GPIO at once, bit N = GPIO N.
+    pub fn read_all(&mut self) -> Result<u32> {
+        let command = "gpio readall";
+        let reply = self.command(command)?;
+        if reply.is_empty() || reply.len() > 8 {
+            return Err(InstrumentError::garbage(
+                command,
+                &reply,
+                "1 to 8 hex digits",
+            ));
+        }
+        u32::from_str_radix(&reply, 16)
+            .map_err(|_| InstrumentError::garbage(command, &reply, "1 to 8 hex digits"))
     }
 
     /// Sends a command and returns the reply text between the echo and the prompt.

@@ -22,6 +22,11 @@ impl Run<'_> {
     /// Reads an input role as a state name, feeding every watch on it.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
         let seen = self.bench.read_input(role)?;
+        self.judge_sample(role, seen)
+    }
+
+    /// Feeds one reading of an input role to the watches on it.
+    fn judge_sample(&mut self, role: &str, seen: String) -> Result<String, Stop> {
         let now = self.now();
         let mut broken = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
@@ -146,8 +151,9 @@ impl Run<'_> {
         self.check_interrupt()?;
         let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
         roles.dedup();
-        for role in roles {
-            self.sample_input(&role)?;
+        let states = self.bench.read_inputs(&roles)?;
+        for (role, seen) in roles.iter().zip(states) {
+            self.judge_sample(role, seen)?;
         }
         if let Some(meter) = self.tracing.clone() {
             let (v, _) = self.bench.read_meter(&meter)?;
