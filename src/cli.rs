@@ -452,7 +452,7 @@ fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> 
     if let Some(b) = &health.broken {
         println!("rig `{}` is marked broken {b}", rig.file.rig.name);
     }
-    let mut sim = if rig.is_simulated() {
+    let sim = if rig.is_simulated() {
         let device = match rig.dut() {
             Some(d) => DeviceProfile::load(&d)?,
             None => DeviceProfile::builtin_all()?.remove(0),
@@ -465,7 +465,7 @@ fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> 
     } else {
         None
     };
-    let problems = match Bench::open(&rig, sim.as_mut()) {
+    let problems = match Bench::open(&rig, sim.as_ref()) {
         Ok(mut bench) => {
             for i in bench.identities() {
                 println!(

@@ -155,7 +155,7 @@ enum Opened {
 
 fn line_io(
     link: &Link,
-    sim: Option<&mut SimBench>,
+    sim: Option<&SimBench>,
     timeout: Duration,
 ) -> Result<LineIo, InstrumentError> {
     let port = match link {
@@ -198,7 +198,7 @@ fn line_io(
 fn open_instrument(
     rig: &Rig,
     spec: &crate::config::rig::InstrumentSpec,
-    sim: Option<&mut SimBench>,
+    sim: Option<&SimBench>,
 ) -> Result<(Opened, String), InstrumentError> {
     let link = spec.link().map_err(|m| InstrumentError::Open {
         what: "link".into(),
@@ -257,18 +257,16 @@ fn open_instrument(
 
 impl Bench {
     /// Opens every instrument of a rig. `sim` serves the rig's simulated instruments.
-    pub fn open(rig: &Rig, mut sim: Option<&mut SimBench>) -> Result<Self, RoleError> {
+    pub fn open(rig: &Rig, sim: Option<&SimBench>) -> Result<Self, RoleError> {
         let mut opened = BTreeMap::new();
         let mut identities = Vec::new();
         for (name, spec) in &rig.file.instruments {
             let spec = spec.get_ref();
             let (inst, identity) =
-                open_instrument(rig, spec, sim.as_deref_mut()).map_err(|source| {
-                    RoleError::Open {
-                        instrument: name.clone(),
-                        driver: spec.driver,
-                        source,
-                    }
+                open_instrument(rig, spec, sim).map_err(|source| RoleError::Open {
+                    instrument: name.clone(),
+                    driver: spec.driver,
+                    source,
                 })?;
             identities.push(Identity {
                 instrument: name.clone(),
@@ -630,10 +628,14 @@ impl Bench {
                 continue;
             }
             let rebooted = events.iter().any(|e| e.is_boot());
+            // A board that has just shut itself down answers nothing: do not wait on it.
+            let down = events.last().is_some_and(|e| e.is_shutdown());
             let before = self.console_refs.get(&role).copied();
             let after = if rebooted {
                 self.console_refs.remove(&role);
-                self.console_probe(&role)?;
+                if !down {
+                    self.console_probe(&role)?;
+                }
                 self.console_refs.get(&role).copied()
             } else {
                 before

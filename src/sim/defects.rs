@@ -47,7 +47,7 @@ pub enum Defect {
     BricksOnUpdateCut,
     /// After 30 bolt movements a worn end stop lets the bolt stop short of the strike.
     WearsOut,
-    /// The motor stalls within 0.3 V of the minimum operating voltage.
+    /// The motor stalls within 0.1 V of the minimum operating voltage.
     MinVoltageStall,
 }
 
@@ -190,7 +190,7 @@ const TABLE: &[Row] = &[
     (
         Defect::MinVoltageStall,
         "min-voltage-stall",
-        "the bolt motor stalls within 0.3 V of the minimum operating voltage",
+        "the bolt motor stalls within 0.1 V of the minimum operating voltage",
         &["smartlock_4aa", "hybrid_12v"],
         &[],
     ),

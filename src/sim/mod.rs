@@ -13,12 +13,12 @@ mod dp800;
 pub mod faults;
 pub mod ina219;
 mod lcus;
+pub mod loopback;
 mod numato;
 pub mod pty;
 pub mod world;
 
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -96,18 +96,20 @@ impl SimLog {
 pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console"];
 
 /// A simulated bench: one world (one board, kept across trials as a real board stays
-/// mounted) and its instruments served on ptys.
+/// mounted) and its instruments, served on ptys (a bench served to another process,
+/// in real time) or linked in-process (virtual time).
 pub struct SimBench {
     world: Arc<Mutex<World>>,
     servers: Vec<(&'static str, PtyServer)>,
-    /// In-process benches: the host's end of each instrument's socket, until taken.
-    sockets: Vec<(&'static str, UnixStream)>,
     faults: Vec<Fault>,
     virtual_time: bool,
+    /// A trial is under way (its record not yet closed).
+    in_trial: bool,
 }
 
 impl SimBench {
-    /// Builds the bench with `device` mounted and serves its instruments on ptys.
+    /// Builds the bench with `device` mounted; a served bench (wall time) serves its
+    /// instruments on ptys at once.
     pub fn start(device: &DeviceProfile, options: &SimOptions, mode: TimeMode) -> io::Result<Self> {
         let board = board::Board::new(device, &options.defects, options.seed, &options.credential)
             .map_err(io::Error::other)?;
@@ -118,83 +120,72 @@ impl SimBench {
         let mut bench = Self {
             world: Arc::new(Mutex::new(world)),
             servers: Vec::new(),
-            sockets: Vec::new(),
             faults: options.faults.clone(),
             virtual_time: matches!(mode, TimeMode::Virtual),
+            in_trial: false,
         };
-        bench.serve()?;
+        if !bench.virtual_time {
+            for name in INSTRUMENTS {
+                let server = PtyServer::spawn(bench.world.clone(), bench.protocol(name))?;
+                bench.servers.push((name, server));
+            }
+        }
+        bench.mark_dead_actuators();
         Ok(bench)
     }
 
-    /// Serves every instrument on a fresh pty, with fresh fault counts.
-    fn serve(&mut self) -> io::Result<()> {
+    /// A fresh emulator of a named instrument, with its fault (fresh counts).
+    fn protocol(&self, name: &str) -> Box<dyn pty::Protocol> {
         use faults::Target;
-        self.servers.clear();
-        let protocols: [(&'static str, Target, Box<dyn pty::Protocol>); 4] = [
-            ("psu", Target::Psu, Box::<dp800::Dp800Sim>::default()),
-            ("relays", Target::Relays, Box::<lcus::LcusSim>::default()),
-            ("gpio", Target::Gpio, Box::<numato::NumatoSim>::default()),
-            (
-                "console",
-                Target::Console,
-                Box::<console::ConsoleSim>::default(),
-            ),
-        ];
-        self.sockets.clear();
-        for (name, target, mut proto) in protocols {
-            if let Some(f) = self.faults.iter().find(|f| f.target == target) {
-                proto = Box::new(faults::Faulty::new(proto, *f));
-            }
-            let server = if self.virtual_time {
-                // In-process: a socket pair carries the same bytes a pty would.
-                let (server, host) = PtyServer::spawn_socket(self.world.clone(), proto)?;
-                self.sockets.push((name, host));
-                server
-            } else {
-                PtyServer::spawn(self.world.clone(), proto)?
-            };
-            self.servers.push((name, server));
+        let (target, proto): (Target, Box<dyn pty::Protocol>) = match name {
+            "psu" => (Target::Psu, Box::<dp800::Dp800Sim>::default()),
+            "relays" => (Target::Relays, Box::<lcus::LcusSim>::default()),
+            "gpio" => (Target::Gpio, Box::<numato::NumatoSim>::default()),
+            _ => (Target::Console, Box::<console::ConsoleSim>::default()),
+        };
+        match self.faults.iter().find(|f| f.target == target) {
+            Some(f) => Box::new(faults::Faulty::new(proto, *f)),
+            None => proto,
         }
+    }
+
+    fn mark_dead_actuators(&self) {
         let mut world = self.world();
         for f in &self.faults {
             if let Some(relay) = f.target.actuator_relay() {
                 world.dead[relay - 1] = true;
             }
         }
-        Ok(())
     }
 
-    /// Starts a trial on the same board: the instruments are served afresh (each
-    /// trial's fault counts start again), and the record is labelled `label`.
-    pub fn begin_trial(&mut self, label: &str) -> io::Result<()> {
-        if !self.servers.is_empty() {
+    /// Starts a trial on the same board; the record is labelled `label`.
+    pub fn begin_trial(&mut self, label: &str) {
+        if self.in_trial {
             // The last trial never ended (it panicked): close its record first.
             self.end_trial();
         }
+        self.in_trial = true;
         self.world().relabel_log(label);
-        self.serve()
     }
 
-    /// Ends a trial: the emulators stop, and the record says whether the bench was
-    /// left safe.
+    /// Ends a trial: the record says whether the bench was left safe.
     pub fn end_trial(&mut self) {
-        // Stop the emulators first, so nothing changes after the verdict below.
-        self.servers.clear();
+        self.in_trial = false;
         self.world().log_teardown();
     }
 
-    /// The pty path a simulated instrument is served on (served benches).
+    /// The pty path a served instrument is on.
     pub fn serial_path(&self, name: &str) -> Option<String> {
         self.servers
             .iter()
-            .find(|(n, s)| *n == name && !s.path().is_empty())
+            .find(|(n, _)| *n == name)
             .map(|(_, s)| s.path().to_string())
     }
 
-    /// The host's end of an in-process instrument's connection, once per trial.
-    pub fn connect(&mut self, name: &str) -> Option<UnixStream> {
-        let i = self.sockets.iter().position(|(n, _)| *n == name)?;
-        Some(self.sockets.remove(i).1)
+    /// An in-process link to a named instrument (virtual time), with fresh fault counts.
+    pub fn connect(&self, name: &str) -> Option<loopback::Loopback> {
+        (self.virtual_time && INSTRUMENTS.contains(&name))
+            .then(|| loopback::Loopback::new(self.world.clone(), self.protocol(name)))
     }
 
     /// The simulator's I2C bus (a fresh fault count per call).
@@ -210,14 +201,8 @@ impl SimBench {
     /// The clock scenarios use on this bench.
     pub fn clock(&self) -> Arc<dyn Clock> {
         if self.virtual_time {
-            let console = self
-                .servers
-                .iter()
-                .find(|(n, _)| *n == "console")
-                .map(|(_, s)| s.flusher());
             Arc::new(VirtualClock {
                 world: self.world.clone(),
-                console,
             })
         } else {
             Arc::new(crate::clock::WallClock::new())
@@ -232,7 +217,9 @@ impl SimBench {
 
 impl Drop for SimBench {
     fn drop(&mut self) {
-        if !self.servers.is_empty() {
+        // Stop the emulators first, so nothing changes after the verdict below.
+        self.servers.clear();
+        if self.in_trial || !self.virtual_time {
             self.end_trial();
         }
     }
@@ -241,9 +228,6 @@ impl Drop for SimBench {
 /// Virtual time: waiting advances the world's physics without sleeping.
 struct VirtualClock {
     world: Arc<Mutex<World>>,
-    /// Hands the board's console output to its pty before a wait returns, so what the
-    /// board printed during the wait can be read at once (deterministic runs).
-    console: Option<pty::Flusher>,
 }
 
 impl Clock for VirtualClock {
@@ -262,14 +246,6 @@ impl Clock for VirtualClock {
                 .unwrap_or_else(|p| p.into_inner())
                 .advance(step);
             left -= step;
-        }
-        let printed = self
-            .world
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .console_pending();
-        if let (true, Some(console)) = (printed, &self.console) {
-            console.flush();
         }
     }
 }

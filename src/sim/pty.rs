@@ -1,12 +1,9 @@
-//! Serves one emulated instrument on a pseudo-terminal (the driver opens the slave path
-//! like any serial port, the emulator reads and writes the master side), or, for a
-//! bench simulated inside lockrig's own process, on one end of a Unix socket pair: the
-//! same bytes in both directions, without the terminal layer's extra hop per write.
+//! Serves one emulated instrument on a pseudo-terminal: the driver opens the slave
+//! path like any serial port, the emulator reads and writes the master side.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -35,47 +32,13 @@ pub struct PtyServer {
     path: String,
     stop: Arc<AtomicBool>,
     /// Writing a byte here wakes the serving thread at once (a self-pipe).
-    wake: Arc<OwnedFd>,
-    /// Flush requests made and served, for [`Flusher`].
-    flushes: Arc<Flushes>,
+    wake: OwnedFd,
     thread: Option<JoinHandle<()>>,
-}
-
-/// Flush requests: `asked` counts them; a serving round records in `served` the last
-/// request it saw before it read the world, once its output is on the wire.
-#[derive(Default)]
-pub struct Flushes {
-    asked: AtomicU64,
-    served: AtomicU64,
-}
-
-/// Makes a server hand over its pending unsolicited output now.
-#[derive(Clone)]
-pub struct Flusher {
-    wake: Arc<OwnedFd>,
-    flushes: Arc<Flushes>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Flusher {
-    /// Wakes the server and waits until a serving round that began after the call has
-    /// put whatever the instrument had to say on the wire (at most 100 ms).
-    pub fn flush(&self) {
-        let ticket = self.flushes.asked.fetch_add(1, Ordering::SeqCst) + 1;
-        let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        while self.flushes.served.load(Ordering::SeqCst) < ticket
-            && !self.stop.load(Ordering::SeqCst)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::yield_now();
-        }
-    }
 }
 
 impl PtyServer {
     /// Opens a pty and serves `protocol` on it from a thread.
-    pub fn spawn(world: Arc<Mutex<World>>, protocol: Box<dyn Protocol>) -> io::Result<Self> {
+    pub fn spawn(world: Arc<Mutex<World>>, mut protocol: Box<dyn Protocol>) -> io::Result<Self> {
         let pty = openpty(None, None).map_err(io::Error::from)?;
         let path = nix::unistd::ttyname(&pty.slave)
             .map_err(io::Error::from)?
@@ -85,69 +48,24 @@ impl PtyServer {
         let mut t = termios::tcgetattr(&pty.slave).map_err(io::Error::from)?;
         termios::cfmakeraw(&mut t);
         termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
-        // Holding the slave open keeps the master readable between driver sessions.
-        Self::serve_fd(world, protocol, pty.master, Some(pty.slave), path)
-    }
-
-    /// Serves `protocol` on one end of a socket pair and returns the other end.
-    pub fn spawn_socket(
-        world: Arc<Mutex<World>>,
-        protocol: Box<dyn Protocol>,
-    ) -> io::Result<(Self, UnixStream)> {
-        let (ours, theirs) = UnixStream::pair()?;
-        let server = Self::serve_fd(world, protocol, OwnedFd::from(ours), None, String::new())?;
-        Ok((server, theirs))
-    }
-
-    fn serve_fd(
-        world: Arc<Mutex<World>>,
-        mut protocol: Box<dyn Protocol>,
-        master: OwnedFd,
-        slave: Option<OwnedFd>,
-        path: String,
-    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_rx, wake) = nix::unistd::pipe().map_err(io::Error::from)?;
-        let flushes = Arc::new(Flushes::default());
-        let counter = flushes.clone();
-        // A pty server wakes every 5 ms to pace unsolicited output (console events) to a
-        // host in real time; an in-process server is flushed by the virtual clock.
-        let pace = if slave.is_some() {
-            PollTimeout::from(5u8)
-        } else {
-            PollTimeout::NONE
-        };
+        let master = pty.master;
+        // Holding the slave open keeps the master readable between driver sessions.
+        let slave: OwnedFd = pty.slave;
         let thread = std::thread::Builder::new()
             .name(format!("sim {path}"))
             .spawn(move || {
                 let _slave = slave;
-                serve(
-                    &master,
-                    &wake_rx,
-                    &world,
-                    protocol.as_mut(),
-                    &flag,
-                    &counter,
-                    pace,
-                );
+                serve(&master, &wake_rx, &world, protocol.as_mut(), &flag);
             })?;
         Ok(Self {
             path,
             stop,
-            wake: Arc::new(wake),
-            flushes,
+            wake,
             thread: Some(thread),
         })
-    }
-
-    /// A handle that makes this server flush its pending output.
-    pub fn flusher(&self) -> Flusher {
-        Flusher {
-            wake: self.wake.clone(),
-            flushes: self.flushes.clone(),
-            stop: self.stop.clone(),
-        }
     }
 
     /// The slave device path the driver opens (`/dev/pts/N`).
@@ -159,7 +77,7 @@ impl PtyServer {
 impl Drop for PtyServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
+        let _ = nix::unistd::write(&self.wake, &[1]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -172,8 +90,6 @@ fn serve(
     world: &Mutex<World>,
     protocol: &mut dyn Protocol,
     stop: &AtomicBool,
-    flushes: &Flushes,
-    pace: PollTimeout,
 ) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
@@ -182,15 +98,8 @@ fn serve(
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
-        let ready = match poll(&mut fds, pace) {
+        let ready = match poll(&mut fds, PollTimeout::from(5u8)) {
             Ok(n) => {
-                if fds[1]
-                    .revents()
-                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
-                {
-                    // A flush request: drain the pipe; this round serves it.
-                    let _ = nix::unistd::read(wake, &mut buf);
-                }
                 n > 0
                     && fds[0]
                         .revents()
@@ -199,16 +108,13 @@ fn serve(
             Err(nix::errno::Errno::EINTR) => false,
             Err(_) => return,
         };
-        let asked = flushes.asked.load(Ordering::SeqCst);
         let reply = {
             let mut w = world.lock().unwrap_or_else(|p| p.into_inner());
             w.sync();
             let mut out = Vec::new();
             if ready {
                 match nix::unistd::read(master, &mut buf) {
-                    // The host hung up (a socket's other end was dropped).
-                    Ok(0) => return,
-                    Err(nix::errno::Errno::EIO) => {}
+                    Ok(0) | Err(nix::errno::Errno::EIO) => {}
                     Ok(n) => out = protocol.input(&buf[..n], &mut w),
                     Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
                     Err(_) => return,
@@ -236,7 +142,6 @@ fn serve(
                 Err(_) => return,
             }
         }
-        flushes.served.fetch_max(asked, Ordering::SeqCst);
     }
 }
 

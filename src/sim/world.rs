@@ -355,11 +355,6 @@ impl World {
         }
     }
 
-    /// True when the board has printed lines not yet handed to its UART.
-    pub fn console_pending(&self) -> bool {
-        !self.console_out.is_empty()
-    }
-
     /// Records output changes and the teardown verdict to `log` from now on.
     pub fn log_to(&mut self, log: super::SimLog) {
         self.log = Some(log);

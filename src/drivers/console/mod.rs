@@ -62,6 +62,12 @@ impl ConsoleEvent {
     pub fn is_boot(&self) -> bool {
         self.event && self.text.starts_with("BOOT")
     }
+
+    /// True for the lines a board prints as its firmware shuts itself down (`CUTOFF`,
+    /// `SLEEP`): it answers nothing after them.
+    pub fn is_shutdown(&self) -> bool {
+        self.event && (self.text == "CUTOFF" || self.text == "SLEEP")
+    }
 }
 
 /// Lines one [`LockConsole::poll`] reads at most.

@@ -196,7 +196,7 @@ impl Board {
             && !(self.has(Defect::EgressBlockedUnpowered) && v < self.spec.bor)
             && !(self.has(Defect::EgressBlockedInBrownout)
                 && v >= self.spec.bor
-                && v < self.spec.min_operating);
+                && v < self.spec.min_operating - 0.05);
         let key = key && self.spec.key_override;
         handle || key
     }
@@ -268,7 +268,7 @@ impl Board {
 
     /// A motor that cannot turn at this voltage (a defect).
     fn stalled(&self) -> bool {
-        self.has(Defect::MinVoltageStall) && self.electronics_v() < self.spec.min_operating + 0.3
+        self.has(Defect::MinVoltageStall) && self.electronics_v() < self.spec.min_operating + 0.1
     }
 
     /// Advances the board by `dt` under `inputs`; console lines go to `out`.

@@ -1,0 +1,119 @@
+//! An in-process byte link to an emulated instrument: the driver's bytes go to the
+//! emulator's wire-protocol parser and its answer comes back as bytes, without a
+//! thread or a kernel buffer in between. A bench simulated inside lockrig's own
+//! process uses it; a served bench carries the same bytes over ptys (see [`super::pty`]).
+//!
+//! The emulator runs when the driver writes (the answer) and when it reads (anything the
+//! instrument says on its own, such as a board's console events), so what an instrument
+//! printed during a wait of virtual time is there for the next read. A read with
+//! nothing to return waits in real time, as on a wire, so an instrument that stays
+//! silent, answers late or hangs up is a timeout or an end of file for the driver.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::pty::Protocol;
+use super::world::World;
+use crate::transport::Transport;
+
+/// How long a waiting read sleeps between looks at the emulator (for late answers).
+const LOOK_EVERY: Duration = Duration::from_millis(1);
+
+/// The driver's end of an in-process link.
+pub struct Loopback {
+    world: Arc<Mutex<World>>,
+    protocol: Box<dyn Protocol>,
+    out: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Loopback {
+    /// A link to `protocol`, emulated against `world`.
+    pub fn new(world: Arc<Mutex<World>>, protocol: Box<dyn Protocol>) -> Self {
+        Self {
+            world,
+            protocol,
+            out: Vec::new(),
+            timeout: Duration::from_millis(500),
+        }
+    }
+
+    /// Collects what the instrument says on its own; true once it has hung up.
+    fn listen(&mut self) -> bool {
+        if self.protocol.closed() {
+            return true;
+        }
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        let said = self.protocol.idle(&mut w);
+        self.out.extend(said);
+        false
+    }
+
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.out.len());
+        buf[..n].copy_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        n
+    }
+}
+
+impl Read for Loopback {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if self.out.is_empty() && self.listen() {
+                return Ok(0);
+            }
+            if !self.out.is_empty() {
+                return Ok(self.take(buf));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer"));
+            }
+            std::thread::sleep(left.min(LOOK_EVERY));
+        }
+    }
+}
+
+impl Write for Loopback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.protocol.closed() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the instrument hung up",
+            ));
+        }
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        let answer = self.protocol.input(buf, &mut w);
+        self.out.extend(answer);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Loopback {
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.out.clear();
+        Ok(())
+    }
+
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.out.is_empty() && self.listen() {
+            return Ok(0);
+        }
+        if self.out.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing yet"));
+        }
+        Ok(self.take(buf))
+    }
+}
