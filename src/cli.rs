@@ -131,8 +131,34 @@ enum SimCommand {
         #[arg(long, value_name = "N", default_value_t = 1)]
         seed: u64,
     },
-    /// List the simulator's defects: name, then what it breaks.
-    Defects,
+    /// List the simulator's defects: name, then what it breaks. With --matrix, run the
+    /// suite against each defect's boards and show which checks caught it.
+    Defects(DefectsArgs),
+}
+
+#[derive(Args, Debug)]
+struct DefectsArgs {
+    /// Run the kill matrix: defect x check family (F failed, E rig error, . passed).
+    #[arg(long)]
+    matrix: bool,
+    /// Output format for --matrix.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Seed for the simulated boards' properties.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Suite (built-in name or .toml path).
+    #[arg(long, value_name = "NAME|FILE", default_value = crate::scenario::suite::DEFAULT)]
+    suite: String,
+}
+
+/// How a command prints its result.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// For people.
+    Text,
+    /// JSON, for scripts and tests.
+    Json,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -179,7 +205,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Sim(SimCommand::Defects) => {
+        Command::Sim(SimCommand::Defects(args)) if args.matrix => defect_matrix(&args),
+        Command::Sim(SimCommand::Defects(_)) => {
             for d in Defect::all() {
                 println!("{:<34} {}", d.name(), d.description());
             }
@@ -243,6 +270,88 @@ fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
         );
     }
     Ok((Arc::new(rig), suite, trials))
+}
+
+/// `sim defects --matrix`: the suite against correct boards and each defect's boards.
+fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
+    let rig = Rig::builtin_sim()?;
+    let suite = Suite::load(&args.suite)?;
+    let setup = Setup {
+        secrets: Arc::new(secrets(&rig)?),
+        rig: Arc::new(rig.clone()),
+        sim: SimOptions::default(),
+        poll: Duration::from_millis(10),
+        seed: args.seed,
+        abort_on_rig_error: false,
+        boards: Default::default(),
+    };
+    let rows = run::matrix::measure(&setup, &suite, &rig)?;
+    if args.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    let mut families: Vec<&str> = Vec::new();
+    for c in &suite.checks {
+        if !families.contains(&c.family()) {
+            families.push(c.family());
+        }
+    }
+    let width = rows.iter().map(|r| r.defect.len()).max().unwrap_or(4);
+    // Column headers, written downwards.
+    let tall = families.iter().map(|f| f.len()).max().unwrap_or(0);
+    for i in 0..tall {
+        let line: String = families
+            .iter()
+            .map(|f| format!("{} ", f.chars().nth(i).unwrap_or(' ')))
+            .collect();
+        println!("{:width$}  {}", "", line.trim_end());
+    }
+    for row in &rows {
+        let cells: String = families
+            .iter()
+            .map(|f| {
+                let of = |v: crate::scenario::Verdict| {
+                    row.cells
+                        .iter()
+                        .any(|c| c.check.split("::").next() == Some(*f) && c.verdict == v)
+                };
+                let mark = if of(crate::scenario::Verdict::Fail) {
+                    'F'
+                } else if of(crate::scenario::Verdict::Error) {
+                    'E'
+                } else if of(crate::scenario::Verdict::Pass) {
+                    '.'
+                } else {
+                    ' '
+                };
+                format!("{mark} ")
+            })
+            .collect();
+        let caught = row
+            .cells
+            .iter()
+            .filter(|c| c.verdict != crate::scenario::Verdict::Pass)
+            .count();
+        println!(
+            "{:width$}  {}  {caught:>2} of {} trials not passed ({})",
+            row.defect,
+            cells.trim_end(),
+            row.cells.len(),
+            row.profiles.join(", ")
+        );
+    }
+    println!("\nF a check of the family failed, E a rig error (a positive control failed), . every check passed, blank: none applies");
+    let clean = &rows[0];
+    let ok = clean
+        .cells
+        .iter()
+        .all(|c| c.verdict == crate::scenario::Verdict::Pass)
+        && rows[1..].iter().all(|r| {
+            r.cells
+                .iter()
+                .any(|c| c.verdict == crate::scenario::Verdict::Fail)
+        });
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// The rig's secrets, resolved (the simulated rig's defaults where nothing is set).

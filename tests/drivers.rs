@@ -15,12 +15,14 @@ use lockrig::transport::{open_serial, LineIo};
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 fn bench(device: &str) -> SimBench {
-    SimBench::start(
+    let mut sim = SimBench::start(
         &DeviceProfile::load(device).unwrap(),
         &SimOptions::default(),
         TimeMode::Virtual,
     )
-    .unwrap()
+    .unwrap();
+    sim.serve_ptys().unwrap();
+    sim
 }
 
 fn io(sim: &SimBench, name: &str) -> LineIo {
@@ -41,8 +43,8 @@ fn dp800_programs_the_supply_and_reports_its_error_queue() {
     assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 1e-3);
     let amps = psu.measure_current(1).unwrap();
     assert!(
-        (amps - 0.252).abs() < 1e-3,
-        "maglock coil draws 12 V / 48 ohm + electronics: {amps}"
+        (0.24..0.265).contains(&amps),
+        "maglock coil draws 12 V / 46-50 ohm + electronics: {amps}"
     );
     // CH3 of a DP832 is rated 5 V: the instrument refuses, and the driver says so.
     match psu.set_voltage(3, 12.0) {
@@ -60,9 +62,12 @@ fn dp800_programs_the_supply_and_reports_its_error_queue() {
 #[test]
 fn lcus_switches_relays_and_reads_them_back() {
     let sim = bench("smartlock_4aa");
-    let mut relays = Lcus::open(io(&sim, "relays"), 4).unwrap();
+    let mut relays = Lcus::open(io(&sim, "relays"), 8).unwrap();
     relays.set(2, true).unwrap();
-    assert_eq!(relays.states().unwrap(), [false, true, false, false]);
+    assert_eq!(
+        relays.states().unwrap(),
+        [false, true, false, false, false, false, false, false]
+    );
     assert!(sim.world().relays[1]);
     relays.set(2, false).unwrap();
     assert!(!relays.state(2).unwrap());
@@ -76,14 +81,29 @@ fn lcus_switches_relays_and_reads_them_back() {
 }
 
 #[test]
-fn numato_reads_the_door_switch() {
+fn numato_reads_the_door_switch_and_the_latch_sensor() {
     let sim = bench("maglock_12v");
     let mut gpio = NumatoGpio::open(io(&sim, "gpio")).unwrap();
     assert_eq!(gpio.version(), "00000008");
     assert!(!gpio.read(0).unwrap(), "door closed");
-    // Push an unpowered maglock door: it opens.
+    {
+        let mut w = sim.world();
+        w.psu[0].set_v = 12.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_millis(500));
+    }
+    assert!(!gpio.read(1).unwrap(), "latch engaged: the magnet holds");
+    assert_eq!(gpio.read_all().unwrap(), 0b00);
+    // Cut the magnet and push the door: it opens, and the armature is released.
+    sim.world().set_output(1, false);
+    sim.world().advance(Duration::from_millis(500));
     sim.world().set_relay(1, true);
     assert!(gpio.read(0).unwrap(), "door open");
+    assert_eq!(
+        gpio.read_all().unwrap(),
+        0b11,
+        "`gpio readall`: both lines high"
+    );
 }
 
 #[test]
@@ -105,13 +125,14 @@ fn console_answers_when_powered_and_times_out_when_not() {
     }
     assert_eq!(console.state().unwrap(), "LOCKED");
     assert!(console.version().unwrap().contains("smartlock_4aa"));
-    // The board booted 200 ms after the rail came up; its clock says when.
+    // The board booted within its boot time (150-300 ms) of the rail coming up; its
+    // clock says when.
     let events = console.take_events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].text, "BOOT POR");
     let booted_at = events[0].uptime_ms.unwrap();
-    assert_eq!(booted_at, 200);
-    assert!(console.uptime().unwrap() >= booted_at);
+    assert!((150..=300).contains(&booted_at), "{booted_at}");
+    assert!(console.uptime(TIMEOUT).unwrap() >= booted_at);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod health;
 pub mod lock;
+pub mod matrix;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -240,7 +241,7 @@ pub fn run(
 
 /// Runs a trial, turning a panic into a rig error so it is reported like any other
 /// result (the bench's drop guard has applied the safe state during unwinding).
-fn run_trial_guarded(setup: &Setup, t: &Trial) -> TrialResult {
+pub fn run_trial_guarded(setup: &Setup, t: &Trial) -> TrialResult {
     let started = OffsetDateTime::now_utc();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_trial(setup, t))).unwrap_or_else(
         |payload| {

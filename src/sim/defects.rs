@@ -45,13 +45,17 @@ pub enum Defect {
     StandbyCurrentHigh,
     /// A power cut while an update is written leaves no bootable image.
     BricksOnUpdateCut,
-    /// After 30 bolt movements a worn end stop lets the bolt stop short of the strike.
+    /// After 6 bolt movements a worn end stop lets the bolt stop short of the strike.
     WearsOut,
     /// The motor stalls within 0.1 V of the minimum operating voltage.
     MinVoltageStall,
+    /// Letting go of the push bar cancels a delayed-egress release.
+    DelayedEgressReversible,
 }
 
-/// Name, description, the built-in profiles it is proven on, and the checks it must fail.
+/// Name, description, the built-in profiles it is proven on, and the checks that must
+/// not pass there (`check@profile` on that profile only): each fails, or, where a
+/// positive control relies on what the defect breaks, ends in a rig error.
 type Row = (
     Defect,
     &'static str,
@@ -66,133 +70,180 @@ const TABLE: &[Row] = &[
         "opens-on-brownout",
         "fail-secure lock withdraws its bolt when it boots after a brown-out reset",
         &["smartlock_4aa", "hybrid_12v"],
-        &["brownout::sag_resets_safely", "brownout::boundary"],
+        &["brownout::sag_resets_safely", "brownout::boundary", "update::power_cut"],
     ),
     (
         Defect::HoldsWithoutPower,
         "holds-without-power",
         "fail-safe lock keeps holding the door with its coil unpowered (residual magnetism)",
         &["maglock_12v", "strike_fail_safe_24v"],
-        &[],
+        &[
+            "power_loss::fail_safe_releases",
+            "relock::fail_safe_after_restore",
+            "min_voltage::operates",
+            "min_voltage::holds",
+            "noise::near_min_operating",
+            "fire::releases",
+            "fire::relocks_on_restore",
+            "egress::powered@maglock_12v",
+            "egress::unpowered@maglock_12v",
+            "egress::brownout@maglock_12v",
+            "egress::fire_alarm@maglock_12v",
+            "rex::hold_time",
+        ],
     ),
     (
         Defect::LateUnlockAfterRecovery,
         "late-unlock-after-recovery",
         "after a brown-out reset the firmware withdraws the bolt 1.2 s after booting, past a window of ready_within alone",
         &["smartlock_4aa", "hybrid_12v"],
-        &[],
+        &["brownout::sag_resets_safely", "brownout::boundary", "update::power_cut"],
     ),
     (
         Defect::BriefUnlatchOnRecovery,
         "brief-unlatch-on-recovery",
         "on every reboot the motor driver glitches the bolt open for 40 ms",
         &["smartlock_4aa", "hybrid_12v"],
-        &[],
+        &[
+            "relock::fail_secure_after_restore",
+            "brownout::sag_resets_safely",
+            "brownout::shallow_sag@smartlock_4aa",
+            "brownout::boundary",
+            "noise::near_min_operating@smartlock_4aa",
+            "emergency::invalid_credential_refused",
+            "update::power_cut",
+        ],
     ),
     (
         Defect::ReleasesAboveMinOperating,
         "releases-above-min-operating",
         "fail-secure lock withdraws its bolt after 200 ms just below its minimum operating voltage, well above reset",
         &["smartlock_4aa", "hybrid_12v"],
-        &[],
+        &[
+            "brownout::shallow_sag@hybrid_12v",
+            "brownout::boundary",
+            "battery::decay_warnings",
+            "noise::near_min_operating",
+            "emergency::invalid_credential_refused",
+        ],
     ),
     (
         Defect::IgnoresFireAlarm,
         "ignores-fire-alarm",
         "the lock stays locked when the fire-alarm loop opens",
         &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v"],
-        &[],
+        &["fire::releases", "fire::relocks_on_restore"],
     ),
     (
         Defect::RelocksDuringAlarm,
         "relocks-during-alarm",
         "the lock releases on fire alarm, then locks again 3 s later with the loop still open",
         &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v"],
-        &[],
+        &["fire::releases"],
     ),
     (
         Defect::EgressBlockedUnpowered,
         "egress-blocked-unpowered",
         "the interior handle is blocked while the board is unpowered",
         &["smartlock_4aa", "strike_fail_secure_12v", "hybrid_12v"],
-        &[],
+        &["egress::unpowered"],
     ),
     (
         Defect::EgressBlockedInBrownout,
         "egress-blocked-in-brownout",
         "the interior handle is blocked while the supply sags between reset and minimum operating",
         &["smartlock_4aa", "strike_fail_secure_12v", "hybrid_12v"],
-        &[],
+        &["egress::brownout"],
     ),
     (
         Defect::NoLowbatWarning,
         "no-lowbat-warning",
         "the first low-battery warning is never printed",
         &["smartlock_4aa"],
-        &[],
+        &["battery::decay_warnings"],
     ),
     (
         Defect::LowbatWarningsOutOfOrder,
         "lowbat-warnings-out-of-order",
         "the low-battery warnings come with their stage numbers swapped",
         &["smartlock_4aa"],
-        &[],
+        &["battery::decay_warnings"],
     ),
     (
         Defect::DeadEmergencyPort,
         "dead-emergency-port",
         "the emergency port is not connected to the electronics",
         &["smartlock_4aa"],
-        &[],
+        &[
+            "emergency::valid_credential_unlocks",
+            "emergency::invalid_credential_refused",
+            "emergency::secure_after_removal",
+        ],
     ),
     (
         Defect::EmergencyAcceptsAnyCredential,
         "emergency-accepts-any-credential",
         "in an emergency-power session any credential unlocks",
         &["smartlock_4aa"],
-        &[],
+        &["emergency::invalid_credential_refused"],
     ),
     (
         Defect::SlowRelease,
         "slow-release",
         "the armature or keeper takes 3x its release time plus 2 s to let go",
         &["maglock_12v", "strike_fail_safe_24v"],
-        &[],
+        &[
+            "power_loss::fail_safe_releases",
+            "relock::fail_safe_after_restore",
+            "min_voltage::operates",
+            "fire::releases",
+            "fire::relocks_on_restore",
+            "egress::powered@maglock_12v",
+            "egress::brownout@maglock_12v",
+            "rex::hold_time",
+        ],
     ),
     (
         Defect::RexTooShort,
         "rex-too-short",
         "the REX timer holds the lock released for 10 s only",
         &["maglock_12v"],
-        &[],
+        &["rex::hold_time"],
     ),
     (
         Defect::StandbyCurrentHigh,
         "standby-current-high",
         "the electronics draw 3 mA more than they should",
         &["smartlock_4aa"],
-        &[],
+        &["relock::fail_secure_after_restore", "current::standby", "current::actuation"],
     ),
     (
         Defect::BricksOnUpdateCut,
         "bricks-on-update-cut",
         "a power cut while an update is written leaves no bootable image",
         &["smartlock_4aa", "hybrid_12v"],
-        &[],
+        &["update::power_cut"],
     ),
     (
         Defect::WearsOut,
         "wears-out",
-        "after 30 bolt movements a worn end stop lets the bolt stop short of the strike while the firmware reports locked",
+        "after 6 bolt movements a worn end stop lets the bolt stop short of the strike while the firmware reports locked",
         &["smartlock_4aa"],
-        &[],
+        &["current::actuation", "key::override_opens", "update::power_cut"],
     ),
     (
         Defect::MinVoltageStall,
         "min-voltage-stall",
         "the bolt motor stalls within 0.1 V of the minimum operating voltage",
         &["smartlock_4aa", "hybrid_12v"],
-        &[],
+        &["min_voltage::operates"],
+    ),
+    (
+        Defect::DelayedEgressReversible,
+        "delayed-egress-reversible",
+        "letting go of the push bar cancels a delayed-egress release that must be irreversible",
+        &["maglock_delayed_egress_24v"],
+        &["delayed_egress::releases_after_delay"],
     ),
 ];
 
@@ -224,9 +275,18 @@ impl Defect {
         self.row().3
     }
 
-    /// The checks of the certification suite that must fail on those profiles.
+    /// The checks of the certification suite that must not pass on those profiles
+    /// (`check@profile`: on that profile only).
     pub fn targets(self) -> &'static [&'static str] {
         self.row().4
+    }
+
+    /// True when `check` on `device` is one this defect must stop passing.
+    pub fn targets_trial(self, check: &str, device: &str) -> bool {
+        self.targets().iter().any(|t| match t.split_once('@') {
+            Some((c, d)) => c == check && d == device,
+            None => *t == check,
+        })
     }
 }
 

@@ -224,6 +224,10 @@ impl Protocol for Faulty {
     fn closed(&self) -> bool {
         self.closed
     }
+
+    fn next_due(&self) -> Option<std::time::Instant> {
+        self.delayed.as_ref().map(|(due, _)| *due)
+    }
 }
 
 #[cfg(test)]

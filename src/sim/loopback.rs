@@ -5,9 +5,11 @@
 //!
 //! The emulator runs when the driver writes (the answer) and when it reads (anything the
 //! instrument says on its own, such as a board's console events), so what an instrument
-//! printed during a wait of virtual time is there for the next read. A read with
-//! nothing to return waits in real time, as on a wire, so an instrument that stays
-//! silent, answers late or hangs up is a timeout or an end of file for the driver.
+//! printed during a wait of virtual time is there for the next read. An instrument that
+//! stays silent, answers late or hangs up is a timeout or an end of file for the driver,
+//! as on a wire. A read that could only end in a timeout ends at once: in virtual time
+//! nothing changes while the driver waits, unless the emulator is holding back an
+//! answer in real time (a late-answer fault), which the read waits for.
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -69,7 +71,8 @@ impl Read for Loopback {
                 return Ok(self.take(buf));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let due = self.protocol.next_due().filter(|d| *d <= deadline);
+            if left.is_zero() || due.is_none() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer"));
             }
             std::thread::sleep(left.min(LOOK_EVERY));

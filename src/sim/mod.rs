@@ -125,13 +125,20 @@ impl SimBench {
             in_trial: false,
         };
         if !bench.virtual_time {
-            for name in INSTRUMENTS {
-                let server = PtyServer::spawn(bench.world.clone(), bench.protocol(name))?;
-                bench.servers.push((name, server));
-            }
+            bench.serve_ptys()?;
         }
         bench.mark_dead_actuators();
         Ok(bench)
+    }
+
+    /// Serves every instrument on a pty, as a served bench does (driver tests use it
+    /// in virtual time too).
+    pub fn serve_ptys(&mut self) -> io::Result<()> {
+        for name in INSTRUMENTS {
+            let server = PtyServer::spawn(self.world.clone(), self.protocol(name))?;
+            self.servers.push((name, server));
+        }
+        Ok(())
     }
 
     /// A fresh emulator of a named instrument, with its fault (fresh counts).

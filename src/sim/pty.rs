@@ -25,6 +25,11 @@ pub trait Protocol: Send + 'static {
     fn closed(&self) -> bool {
         false
     }
+    /// When the instrument will next say something on its own in real time (a late
+    /// answer), if it will.
+    fn next_due(&self) -> Option<std::time::Instant> {
+        None
+    }
 }
 
 /// A running emulator on a pty. Stops when dropped.

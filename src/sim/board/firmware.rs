@@ -12,7 +12,7 @@ use crate::config::device::Egress;
 use crate::sim::defects::Defect;
 
 /// Bolt movements after which a worn end stop lets the bolt stop short (`wears-out`).
-pub(super) const WEAR_LIMIT: u32 = 30;
+pub(super) const WEAR_LIMIT: u32 = 6;
 /// How long the push bar of a delayed-egress lock must be held before its switch
 /// counts it as an egress attempt (nuisance filter).
 const BAR_SWITCH: Duration = Duration::from_millis(500);
@@ -228,6 +228,9 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
         if b.fw.push_for >= BAR_SWITCH && b.fw.delay_left.is_none() && !b.fw.delayed_released {
             // Irreversible from here: letting go of the bar does not stop it.
             b.fw.delay_left = Some(b.spec.egress_delay);
+        }
+        if !now.handle && b.has(Defect::DelayedEgressReversible) {
+            b.fw.delay_left = None;
         }
         if expired(&mut b.fw.delay_left, dt) {
             b.fw.delayed_released = true;

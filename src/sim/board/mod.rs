@@ -107,7 +107,7 @@ pub struct Board {
     drive: bool,
     /// The coil's voltage now.
     coil_v: f64,
-    /// Time the armature or keeper keeps its position after the coil changed.
+    /// Time the armature or keeper keeps its position after the coil dropped out.
     settle_left: Duration,
     /// The locking element (bolt, armature, keeper) holds the door.
     engaged: bool,
@@ -402,7 +402,12 @@ impl Board {
             }
             Mechanism::Strike { fail_safe: false } => !powered,
         };
-        if engaged == self.engaged {
+        // A coil pulls in at once; when it drops out, the suppression diode keeps the
+        // field for the release time: the armature of a magnet or fail-safe strike lets
+        // go late, the keeper of a fail-secure strike locks again late.
+        let dropping = !powered;
+        if engaged == self.engaged || !dropping {
+            self.engaged = engaged;
             self.settle_left = self.release_time();
         } else if self.settle_left <= dt {
             self.engaged = engaged;
