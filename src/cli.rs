@@ -199,7 +199,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run_command(*args),
         Command::List(sel) => {
-            let (_, _, trials) = load(&sel)?;
+            let (_, _, trials) = load(&sel, None)?;
             for t in trials {
                 println!("{}", t.name);
             }
@@ -236,7 +236,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
+/// Loads the rig, suite and devices, plans the trials (those `args` select, when given)
+/// and refuses any step beyond the rig's envelope or the device's rating.
+fn load(
+    sel: &Selection,
+    args: Option<&libtest_mimic::Arguments>,
+) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
     let rig = match &sel.rig {
         Some(p) => Rig::load(p)?,
         None => Rig::builtin_sim()?,
@@ -260,7 +265,10 @@ fn load(sel: &Selection) -> anyhow::Result<(Arc<Rig>, Suite, Vec<run::Trial>)> {
             rig.source.file.display()
         );
     };
-    let trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
+    let mut trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
+    if let Some(args) = args {
+        trials = plan::selected(trials, args);
+    }
     let refused = plan::check_envelope(&trials, &rig);
     if !refused.is_empty() {
         bail!(
@@ -356,8 +364,32 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
 
 /// The rig's secrets, resolved (the simulated rig's defaults where nothing is set).
 fn secrets(rig: &Rig) -> anyhow::Result<Secrets> {
-    Secrets::resolve(&rig.secret_specs())
-        .with_context(|| format!("{}: [secrets]", rig.source.file.display()))
+    Ok(Secrets::resolve(&rig.secret_specs()))
+}
+
+/// The rig's secrets, each one the trials send required to be there.
+fn secrets_for(rig: &Rig, trials: &[run::Trial]) -> anyhow::Result<Secrets> {
+    let secrets = secrets(rig)?;
+    let used = trials
+        .iter()
+        .flat_map(|t| t.steps.iter())
+        .flat_map(|s| match s {
+            crate::scenario::step::Step::Send { words, .. } => words
+                .iter()
+                .filter_map(|w| match w {
+                    crate::scenario::step::Word::Secret(n) => Some(n.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        });
+    secrets.require(used).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: [secrets]: {e}; nothing was touched",
+            rig.source.file.display()
+        )
+    })?;
+    Ok(secrets)
 }
 
 fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
@@ -378,7 +410,7 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
-    let (rig, suite, trials) = load(&args.selection)?;
+    let (rig, suite, trials) = load(&args.selection, Some(&args.test))?;
     if (!args.sim_defect.is_empty() || !args.sim_fault.is_empty()) && !rig.is_simulated() {
         bail!(
             "--sim-defect and --sim-fault apply to the simulated rig only; {} is a real rig",
@@ -427,7 +459,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let setup = Setup {
-        secrets: Arc::new(secrets(&rig)?),
+        secrets: Arc::new(secrets_for(&rig, &trials)?),
         rig,
         sim: SimOptions {
             seed: args.seed,
@@ -458,6 +490,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             summary.skipped
         );
     }
+    if summary.incomplete > 0 && signals::received().is_none() {
+        eprintln!(
+            "lockrig: {} applicable trial(s) could not run: the rig maps no role they need (see each one's reason). The run is incomplete (exit 4); exclude those checks with a filter or --skip to accept a partial run.",
+            summary.incomplete
+        );
+    }
     if let Some(sig) = signals::received() {
         let extra = signals::count().saturating_sub(1);
         eprintln!(
@@ -479,7 +517,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
 /// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced
 /// by the pty it is served on. The INA219 lives on the simulator's in-process I2C bus,
 /// which another process cannot reach, so the meter and its role are left out.
-fn served_rig(bench: &SimBench, device: &str) -> String {
+fn served_rig(bench: &SimBench, device: &str, credential_file: &str) -> String {
     let mut out = String::new();
     let mut skip_table = false;
     for line in crate::config::rig::SIM_RIG.lines() {
@@ -500,10 +538,32 @@ fn served_rig(bench: &SimBench, device: &str) -> String {
             out.push_str(&format!("serial = \"{path}\"\nbaud = 115200\n"));
             continue;
         }
+        if trimmed.starts_with("credential = ") {
+            // A served bench is driven like a real one: its secret is in a file.
+            out.push_str(&format!(
+                "credential = {{ file = \"{credential_file}\" }}\n"
+            ));
+            continue;
+        }
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// Writes a file readable by its owner only (mode 0600 from the start).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow::Result<u8> {
@@ -531,7 +591,18 @@ fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow
         );
     }
     if let Some(path) = write_rig {
-        std::fs::write(path, served_rig(&bench, &profile.name))
+        // The credential the served keypad accepts, in a file only its owner can read,
+        // beside the rig file that names it.
+        let name = path
+            .file_name()
+            .map_or("served".into(), |n| n.to_string_lossy().into_owned());
+        let credential = path.with_file_name(format!("{name}.credential"));
+        write_private(&credential, &options.credential)?;
+        let credential_name = credential
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::fs::write(path, served_rig(&bench, &profile.name, &credential_name))
             .with_context(|| format!("writing {}", path.display()))?;
         println!("rig file: {}", path.display());
     }

@@ -7,133 +7,145 @@ mod common;
 use common::{fixture_variant, junit, lockrig, run_dir as only_dir, text, validate_schema};
 use std::time::{Duration, Instant};
 
-/// (fault, instrument named in the error, trials that must not pass)
+/// (fault, instrument named in the error, trials that must end in a rig error). The
+/// run covers one fail-secure trial (supply, relays, inputs, console) and one fail-safe
+/// trial (supply, relays, inputs, meter).
 const FAULTS: &[(&str, &str, &[&str])] = &[
     (
         "psu:silent@3",
         "psu",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "psu:garbage@3",
         "psu",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "psu:delay@3",
         "psu",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "psu:drop@3",
         "psu",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
+        ],
+    ),
+    (
+        "psu:silent@25",
+        "psu",
+        &[
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "relays:silent@2",
         "relays",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "relays:garbage@2",
         "relays",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "relays:drop@2",
         "relays",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "gpio:silent@5",
         "gpio",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "gpio:garbage@5",
         "gpio",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "gpio:delay@5",
         "gpio",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
     ),
     (
         "gpio:drop@5",
         "gpio",
         &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
+            "power_loss::fail_secure_holds::smartlock_4aa",
+            "power_loss::fail_safe_releases::maglock_12v",
         ],
-    ),
-    (
-        "console:silent",
-        "board",
-        &["brownout::stays_locked::smartlock_4aa"],
     ),
     (
         "console:garbage",
         "board",
-        &["brownout::stays_locked::smartlock_4aa"],
+        &["power_loss::fail_secure_holds::smartlock_4aa"],
     ),
     (
         "console:drop",
         "board",
-        &["brownout::stays_locked::smartlock_4aa"],
+        &["power_loss::fail_secure_holds::smartlock_4aa"],
     ),
-    // Faults that strike only the end-of-check corroboration: still errors, not passes.
     (
-        "console:silent@2",
+        "console:garbage@1",
         "board",
-        &["brownout::stays_locked::smartlock_4aa"],
+        &["power_loss::fail_secure_holds::smartlock_4aa"],
     ),
     (
-        "meter:nack@11",
-        "meter",
-        &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
-        ],
+        "console:drop@1",
+        "board",
+        &["power_loss::fail_secure_holds::smartlock_4aa"],
     ),
     (
-        "meter:nack@9",
+        "meter:nack@1",
         "meter",
-        &[
-            "brownout::stays_locked::smartlock_4aa",
-            "power_loss::releases::maglock_12v",
-        ],
+        &["power_loss::fail_safe_releases::maglock_12v"],
     ),
+    (
+        "meter:nack@0",
+        "meter",
+        &["power_loss::fail_safe_releases::maglock_12v"],
+    ),
+];
+
+/// The run every fault is injected into.
+const TRIALS: &[&str] = &[
+    "--device",
+    "smartlock_4aa",
+    "--device",
+    "maglock_12v",
+    "power_loss::",
 ];
 
 #[test]
@@ -151,6 +163,7 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
                         "--out",
                         out.path().to_str().unwrap(),
                     ])
+                    .args(TRIALS)
                     .output()
                     .unwrap();
                 let took = start.elapsed();
@@ -204,18 +217,46 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
 }
 
 #[test]
+fn a_silent_console_is_a_board_that_does_not_answer_never_a_pass() {
+    let out = tempfile::tempdir().unwrap();
+    let o = lockrig()
+        .args([
+            "run",
+            "--sim-fault",
+            "console:silent",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .args(TRIALS)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let dir = only_dir(out.path());
+    let suite = &junit(&dir.join("junit.xml")).suites[0];
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
+        .unwrap();
+    let msg = &case.status.failure_as_ref().message;
+    assert!(msg.contains("expected console ready within"), "{msg}");
+    assert!(msg.contains("no answer"), "{msg}");
+}
+
+#[test]
 fn a_rig_left_unsafe_is_not_touched_again_in_the_run() {
     let out = tempfile::tempdir().unwrap();
     let o = lockrig()
         .args([
             "run",
             "--sim-fault",
-            "psu:silent@9",
+            "psu:silent@25",
             "--repeat",
             "3",
             "--out",
             out.path().to_str().unwrap(),
         ])
+        .args(TRIALS)
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -249,8 +290,11 @@ fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
     let suite = fixture_variant(
         dir.path(),
         "abort.toml",
-        "fixtures/suites/default.toml",
-        &[("description =", "on_rig_error = \"abort\"\ndescription =")],
+        "fixtures/suites/certification.toml",
+        &[(
+            "\ndescription =",
+            "\non_rig_error = \"abort\"\ndescription =",
+        )],
     );
     let out = dir.path().join("out");
     let o = lockrig()
@@ -259,9 +303,10 @@ fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
             "--suite",
             suite.to_str().unwrap(),
             "--sim-fault",
-            "console:silent",
+            "console:garbage",
             "--out",
             out.to_str().unwrap(),
+            "power_loss::fail_secure",
         ])
         .output()
         .unwrap();

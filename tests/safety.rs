@@ -29,9 +29,10 @@ fn kill_and_check(signal: Signal, delay: Duration) -> (bool, bool) {
         .args([
             "run",
             "--repeat",
-            "150",
+            "100",
             "--out",
             out.path().to_str().unwrap(),
+            "power_loss::",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -77,7 +78,7 @@ fn kill_and_check(signal: Signal, delay: Duration) -> (bool, bool) {
         "junit.xml and results.jsonl agree"
     );
     if interrupted {
-        assert_eq!(cases, 300, "every trial is reported, run or not");
+        assert_eq!(cases, 600, "every trial is reported, run or not");
     }
 
     // What the simulated instruments saw: every bench ends safe.
@@ -172,18 +173,18 @@ fn steps_beyond_the_envelope_are_refused_before_the_instrument_hears_them() {
     let (rig, sim) = maglock_bench();
     let mut bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
     bench.set_voltage("main", Volts(12.0)).unwrap();
-    let err = bench.set_voltage("main", Volts(24.0)).unwrap_err();
+    let err = bench.set_voltage("main", Volts(30.0)).unwrap_err();
     assert!(matches!(err, RoleError::Envelope { .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("24V on `main` exceeds the envelope (max_volts 14V)"),
+            .contains("30V on `main` exceeds the envelope (max_volts 26V)"),
         "{err}"
     );
     assert!(matches!(
         bench.set_current_limit("main", Amps(5.0)),
         Err(RoleError::Envelope { .. })
     ));
-    assert_eq!(sim.world().psu[0].set_v, 12.0, "the supply never saw 24 V");
+    assert_eq!(sim.world().psu[0].set_v, 12.0, "the supply never saw 30 V");
 }
 
 #[test]
@@ -191,7 +192,7 @@ fn opening_a_bench_arms_the_supplys_own_protection_at_the_envelope() {
     let (rig, sim) = maglock_bench();
     let bench = lockrig::rig::Bench::open(&rig, Some(&sim)).unwrap();
     let ch1 = sim.world().psu[0];
-    assert_eq!(ch1.ovp, (14.0, true), "OVP armed at max_volts");
+    assert_eq!(ch1.ovp, (26.0, true), "OVP armed at max_volts");
     assert_eq!(ch1.ocp, (1.5, true), "OCP armed at max_amps");
     assert_eq!(
         ch1.set_i, 1.5,
@@ -199,7 +200,10 @@ fn opening_a_bench_arms_the_supplys_own_protection_at_the_envelope() {
     );
     assert_eq!(
         bench.protections(),
-        ["main: OVP 14V / OCP 1.5A armed on psu"]
+        [
+            "emergency: OVP 5.5V / OCP 1A armed on psu",
+            "main: OVP 26V / OCP 1.5A armed on psu"
+        ]
     );
 }
 

@@ -442,12 +442,26 @@ impl Rig {
         self.file.roles.keys().map(|k| k.get_ref().as_str())
     }
 
-    /// The rig's secrets, by name, and where each comes from.
+    /// The rig's secrets, by name, and where each comes from (a relative `file` is
+    /// taken from the rig file's folder).
     pub fn secret_specs(&self) -> BTreeMap<String, super::secrets::SecretSpec> {
+        let base = self
+            .source
+            .file
+            .parent()
+            .filter(|_| !self.source.file.starts_with("<built-in>"));
         self.file
             .secrets
             .iter()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .map(|(k, v)| {
+                let mut spec = v.get_ref().clone();
+                if let (Some(f), Some(dir)) = (&spec.file, base) {
+                    if Path::new(f).is_relative() {
+                        spec.file = Some(dir.join(f).to_string_lossy().into_owned());
+                    }
+                }
+                (k.clone(), spec)
+            })
             .collect()
     }
 
@@ -803,7 +817,7 @@ mod tests {
 
     #[test]
     fn meter_on_a_line_above_26v_is_refused() {
-        let msg = sim_with("max_volts = \"14.0V\"", "max_volts = \"28.0V\"")
+        let msg = sim_with("max_volts = \"26.0V\"", "max_volts = \"28.0V\"")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("0-26 V"), "{msg}");

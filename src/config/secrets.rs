@@ -66,16 +66,54 @@ pub enum SecretError {
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
+    /// Secrets that could not be had, and why: an error only for a run that uses them.
+    missing: BTreeMap<String, String>,
 }
 
 /// The name of the generated wrong credential.
 pub const WRONG_CREDENTIAL: &str = "wrong_credential";
 
 impl Secrets {
-    /// Resolves every secret of a rig file.
-    pub fn resolve(specs: &BTreeMap<String, SecretSpec>) -> Result<Self, SecretError> {
+    /// Resolves every secret of a rig file. A secret that cannot be had is noted, not
+    /// an error: [`Secrets::require`] makes it one for the runs that use it.
+    pub fn resolve(specs: &BTreeMap<String, SecretSpec>) -> Self {
         let mut values = BTreeMap::new();
+        let mut missing = BTreeMap::new();
         for (name, spec) in specs {
+            match Self::one(name, spec) {
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    missing.insert(name.clone(), e.to_string());
+                }
+            }
+        }
+        if let Some(c) = values.get("credential") {
+            values.insert(WRONG_CREDENTIAL.into(), wrong(c));
+        }
+        Self { values, missing }
+    }
+
+    /// Fails, naming the secret and why, if any of `names` could not be had.
+    pub fn require<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+        for name in names {
+            if self.values.contains_key(name) {
+                continue;
+            }
+            return Err(match self.missing.get(name) {
+                Some(why) => why.clone(),
+                None => format!(
+                    "the suite sends secret `{name}`, which the rig file's [secrets] does not define"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn one(name: &str, spec: &SecretSpec) -> Result<String, SecretError> {
+        let name = &name.to_string();
+        {
             let value = if let Some(var) = &spec.env {
                 match std::env::var(var) {
                     Ok(v) => v,
@@ -93,12 +131,8 @@ impl Secrets {
             if value.is_empty() {
                 return Err(SecretError::Empty { name: name.clone() });
             }
-            values.insert(name.clone(), value);
+            Ok(value)
         }
-        if let Some(c) = values.get("credential") {
-            values.insert(WRONG_CREDENTIAL.into(), wrong(c));
-        }
-        Ok(Self { values })
     }
 
     /// A secret's value, to send to the device; never to be printed.
@@ -185,7 +219,7 @@ mod tests {
                 default: Some(value.into()),
             },
         );
-        Secrets::resolve(&specs).unwrap()
+        Secrets::resolve(&specs)
     }
 
     #[test]

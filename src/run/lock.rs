@@ -267,7 +267,8 @@ mod tests {
                 "sim = \"console\"",
                 "serial = \"/dev/ttyACM9\"\nbaud = 115200",
             )
-            .replace("i2c = \"sim\"", "i2c = \"/dev/i2c-1\"");
+            .replace("i2c = \"sim\"", "i2c = \"/dev/i2c-1\"")
+            .replace(", default = \"246810\"", "");
         Rig::from_source(crate::config::Source::builtin("r.toml", &text)).unwrap()
     }
 

@@ -70,6 +70,23 @@ pub fn plan(
     Ok(trials)
 }
 
+/// The trials the libtest arguments select (the filter, `--exact`, `--skip`), as
+/// libtest itself selects them: the run's safety and secret checks apply to these.
+pub fn selected(trials: Vec<Trial>, args: &libtest_mimic::Arguments) -> Vec<Trial> {
+    let matches = |name: &str, pattern: &str| {
+        if args.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    trials
+        .into_iter()
+        .filter(|t| args.filter.as_deref().is_none_or(|f| matches(&t.name, f)))
+        .filter(|t| !args.skip.iter().any(|s| matches(&t.name, s)))
+        .collect()
+}
+
 /// Every `expect` on an input names one of the states the rig file gives that input.
 fn check_state_names(suite: &Suite, check: &Check, rig: &Rig) -> Result<(), ConfigError> {
     for (_, step, span) in &check.steps {
@@ -197,22 +214,38 @@ mod tests {
             msg.contains("reads `open` or `closed` on rig `sim`, not `shut`"),
             "{msg}"
         );
-        assert_eq!(plan_with("", "").unwrap().len(), 2);
+        assert!(plan_with("", "").unwrap().len() >= 80);
     }
 
     #[test]
     fn over_envelope_steps_are_listed_with_trial_step_value_and_limit() {
         let trials = plan_with(
-            "set main nominal limit current_limit",
-            "set main 24V limit 2A",
+            "\"set main nominal limit current_limit\"",
+            "\"set main 30V\"",
         )
         .unwrap();
         let refused = check_envelope(&trials, &Rig::builtin_sim().unwrap());
         assert_eq!(
             refused,
             [
-                "brownout::stays_locked::smartlock_4aa step 1 `set main 24V limit 2A`: voltage 24V exceeds the envelope of `main` (max_volts 14V)"
+                "power_loss::fail_safe_releases::maglock_12v step 3 `set main 30V`: voltage 30V exceeds the envelope of `main` (max_volts 26V)",
+                "power_loss::fail_safe_releases::strike_fail_safe_24v step 3 `set main 30V`: voltage 30V exceeds the envelope of `main` (max_volts 26V)",
+                "power_loss::fail_safe_releases::maglock_delayed_egress_24v step 3 `set main 30V`: voltage 30V exceeds the envelope of `main` (max_volts 26V)",
             ]
+        );
+    }
+
+    #[test]
+    fn steps_beyond_what_the_device_takes_are_refused_too() {
+        let trials = plan_with(
+            "\"set main nominal limit current_limit\"",
+            "\"set main 20V\"",
+        )
+        .unwrap();
+        let refused = check_envelope(&trials, &Rig::builtin_sim().unwrap());
+        assert_eq!(
+            refused,
+            ["power_loss::fail_safe_releases::maglock_12v step 3 `set main 20V`: voltage 20V exceeds what device `maglock_12v` takes on `main` (13.2V)"]
         );
     }
 }

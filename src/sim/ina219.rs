@@ -269,6 +269,9 @@ mod tests {
                 .unwrap();
         assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
         let amps = meter.current().unwrap();
-        assert!((amps - 0.252).abs() < 0.002, "{amps}");
+        assert!(
+            (0.24..0.265).contains(&amps),
+            "12 V over a 46-50 ohm coil: {amps}"
+        );
     }
 }

@@ -174,6 +174,7 @@ impl Run<'_> {
             });
         }
         let line = line.join(" ");
+        self.note(format!("sent: {line}"));
         self.stimulus();
         let reply = self.bench.console_command(role, &line)?;
         self.console.maybe_down = false;

@@ -630,6 +630,10 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
     run.step = (steps.len() + 1, "end of the check".into());
     if stop.is_none() {
         stop = run.close_watches().err();
+    } else {
+        // What the board printed up to the stop belongs on the timeline too.
+        run.console.watches.clear();
+        let _ = run.poll_console();
     }
     // A supply that cut out on its own protection invalidates the check, pass or fail:
     // the device was not tested under the conditions the check asserts. Asked even

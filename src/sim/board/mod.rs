@@ -406,10 +406,7 @@ impl Board {
         // field for the release time: the armature of a magnet or fail-safe strike lets
         // go late, the keeper of a fail-secure strike locks again late.
         let dropping = !powered;
-        if engaged == self.engaged || !dropping {
-            self.engaged = engaged;
-            self.settle_left = self.release_time();
-        } else if self.settle_left <= dt {
+        if engaged == self.engaged || !dropping || self.settle_left <= dt {
             self.engaged = engaged;
             self.settle_left = self.release_time();
         } else {
