@@ -498,23 +498,20 @@ fire_release = false
                 "fire_release = true\nprofile = \"maglock_12v\"",
             );
         let schedule = Schedule::from_source(Source::builtin("s.toml", &text)).unwrap();
-        // A suite with one more check for fail-safe locks and one for smart locks: the
-        // plan follows `applies_to`, whatever the checks are called.
-        let default = crate::scenario::suite::BUILTIN[0].1;
-        let extra = default
-            .split("[[check]]")
-            .nth(2)
-            .unwrap()
-            .replace("power_loss::releases", "fire_alarm::releases");
-        let smart = default
-            .split("[[check]]")
-            .nth(1)
-            .unwrap()
-            .replace("brownout::stays_locked", "emergency::usb_c")
-            .replace("[\"fail_secure\"]", "[\"battery_smart_lock\"]");
+        // The plan follows each check's `applies_to`, whatever the checks are called.
+        let check = |name: &str, applies_to: &str| {
+            format!(
+                "[[check]]\nname = \"{name}\"\ntitle = \"t\"\napplies_to = [\"{applies_to}\"]\nbasis = [\"b\"]\nsteps = [\"relay door_push on\", \"expect door_position open within 2s\"]\n"
+            )
+        };
         let suite = Suite::from_source(Source::builtin(
             "suite.toml",
-            &format!("{default}\n[[check]]{extra}\n[[check]]{smart}"),
+            &format!(
+                "name = \"t\"\ndescription = \"t\"\n{}{}{}",
+                check("power_loss::releases", "fail_safe"),
+                check("emergency::usb_c", "battery_smart_lock"),
+                check("fire_alarm::releases", "maglock"),
+            ),
         ))
         .unwrap();
         let plan = schedule.plan(&suite);
@@ -663,7 +660,10 @@ fire_release = false
     fn a_relative_profile_path_is_taken_from_the_schedules_folder() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("devices")).unwrap();
-        let profile = crate::config::device::BUILTIN[0].1;
+        let (_, profile) = crate::config::device::BUILTIN
+            .iter()
+            .find(|(name, _)| *name == "smartlock_4aa")
+            .unwrap();
         std::fs::write(dir.path().join("devices/lock.toml"), profile).unwrap();
         let text = edited(&[
             (
