@@ -46,6 +46,9 @@ enum Command {
     /// Bench maintenance.
     #[command(subcommand)]
     Rig(RigCommand),
+    /// Check a door hardware schedule's lock modes against the code rules and print
+    /// its test plan (exit 1 if a rule is broken).
+    Plan(PlanArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +236,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             serve(&device, &options, write_rig.as_deref())
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
+        Command::Plan(args) => plan_schedule(&args),
     }
 }
 
@@ -675,5 +679,44 @@ fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> 
         health.mark("lockrig rig check", &reason);
         eprintln!("rig `{}` is not healthy: {reason}", rig.file.rig.name);
         Ok(3)
+    }
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// The door hardware schedule (see fixtures/schedules/example.toml).
+    #[arg(value_name = "SCHEDULE")]
+    schedule: PathBuf,
+    /// Suite whose checks make up the plan (built-in name or .toml path).
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    suite: String,
+    /// `text` for a person, `json` for one JSON object per opening.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PlanFormat {
+    Text,
+    Json,
+}
+
+fn plan_schedule(args: &PlanArgs) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    let schedule = crate::schedule::Schedule::load(&args.schedule)?;
+    let suite = Suite::load(&args.suite)?;
+    let plan = schedule.plan(&suite);
+    let mut out = std::io::stdout().lock();
+    let written = match args.format {
+        PlanFormat::Text => write!(out, "{plan}"),
+        PlanFormat::Json => plan.openings.iter().try_for_each(|opening| {
+            serde_json::to_writer(&mut out, opening)?;
+            writeln!(out)
+        }),
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the plan"),
+        _ => Ok(u8::from(plan.findings() > 0)),
     }
 }

@@ -17,6 +17,7 @@ pub mod report;
 pub mod rig;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
 pub mod signals;
 pub mod sim;
 pub mod transport;

@@ -14,7 +14,7 @@ pub mod harness {
 
     use lockrig::config::device::DeviceProfile;
     use lockrig::config::rig::Rig;
-    use lockrig::config::Source;
+    use lockrig::config::{ConfigError, Source};
     use lockrig::drivers::console::LockConsole;
     use lockrig::drivers::lcus::{self, Lcus};
     use lockrig::drivers::numato::NumatoGpio;
@@ -22,6 +22,7 @@ pub mod harness {
     use lockrig::drivers::scpi;
     use lockrig::scenario::step;
     use lockrig::scenario::suite::Suite;
+    use lockrig::schedule::Schedule;
     use lockrig::transport::{LineIo, Transport};
 
     /// What a target does with one input.
@@ -34,6 +35,7 @@ pub mod harness {
         ("suite_file", suite_file),
         ("step", step),
         ("instrument_replies", instrument_replies),
+        ("door_schedule", door_schedule),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -51,18 +53,44 @@ pub mod harness {
         let _ = DeviceProfile::from_source(&Source::builtin("fuzz.toml", &text(data)));
     }
 
+    /// The built-in device profiles, loaded once: they are the same for every input.
+    fn builtin_devices() -> &'static [DeviceProfile] {
+        static DEVICES: OnceLock<Vec<DeviceProfile>> = OnceLock::new();
+        DEVICES.get_or_init(|| DeviceProfile::builtin_all().expect("built-in profiles load"))
+    }
+
     /// `suite_file`: a suite, with every check resolved against every built-in profile.
     pub fn suite_file(data: &[u8]) {
-        // Loaded once: they are the same for every input.
-        static DEVICES: OnceLock<Vec<DeviceProfile>> = OnceLock::new();
-        let devices =
-            DEVICES.get_or_init(|| DeviceProfile::builtin_all().expect("built-in profiles load"));
+        let devices = builtin_devices();
         if let Ok(suite) = Suite::from_source(Source::builtin("fuzz.toml", &text(data))) {
             for check in &suite.checks {
                 for device in devices {
                     let _ = suite.resolve(check, device);
                 }
             }
+        }
+    }
+
+    /// `door_schedule`: a door hardware schedule, planned against the default suite and
+    /// printed. Profiles are looked up among the built-ins only, so a fuzzed path never
+    /// makes the target read a file (`/dev/zero.toml`).
+    pub fn door_schedule(data: &[u8]) {
+        static SUITE: OnceLock<Suite> = OnceLock::new();
+        let suite = SUITE.get_or_init(|| Suite::load("default").expect("the default suite loads"));
+        let builtin = |name: &str| {
+            builtin_devices()
+                .iter()
+                .find(|d| d.name == name)
+                .cloned()
+                .ok_or_else(|| ConfigError::UnknownName {
+                    kind: "device profile",
+                    name: name.to_string(),
+                    known: "the built-ins".to_string(),
+                })
+        };
+        let source = Source::builtin("fuzz.toml", &text(data));
+        if let Ok(schedule) = Schedule::from_source_with(source, builtin) {
+            let _ = schedule.plan(suite).to_string();
         }
     }
 
