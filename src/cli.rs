@@ -688,7 +688,7 @@ struct PlanArgs {
     #[arg(value_name = "SCHEDULE")]
     schedule: PathBuf,
     /// Suite whose checks make up the plan (built-in name or .toml path).
-    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    #[arg(long, value_name = "NAME|FILE", default_value = crate::scenario::suite::DEFAULT)]
     suite: String,
     /// `text` for a person, `json` for one JSON object per opening.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]

@@ -76,7 +76,9 @@ pub mod harness {
     /// makes the target read a file (`/dev/zero.toml`).
     pub fn door_schedule(data: &[u8]) {
         static SUITE: OnceLock<Suite> = OnceLock::new();
-        let suite = SUITE.get_or_init(|| Suite::load("default").expect("the default suite loads"));
+        let suite = SUITE.get_or_init(|| {
+            Suite::load(lockrig::scenario::suite::DEFAULT).expect("the default suite loads")
+        });
         let builtin = |name: &str| {
             builtin_devices()
                 .iter()

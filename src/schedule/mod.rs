@@ -473,7 +473,7 @@ fire_release = false
     #[test]
     fn the_example_has_one_wrong_opening() {
         let schedule = Schedule::from_source(Source::builtin("example.toml", EXAMPLE)).unwrap();
-        let suite = Suite::load("default").unwrap();
+        let suite = Suite::load(crate::scenario::suite::DEFAULT).unwrap();
         let plan = schedule.plan(&suite);
         assert!((6..=10).contains(&plan.openings.len()));
         let wrong: Vec<_> = plan
@@ -531,7 +531,7 @@ fire_release = false
     #[test]
     fn an_opening_without_a_profile_has_no_checks_and_says_so() {
         let schedule = schedule_with(&[]).unwrap();
-        let suite = Suite::load("default").unwrap();
+        let suite = Suite::load(crate::scenario::suite::DEFAULT).unwrap();
         let plan = schedule.plan(&suite);
         assert!(plan.openings[0].checks.is_empty());
         let text = plan.to_string();
@@ -549,7 +549,7 @@ fire_release = false
             "fire_release = false\nprofile = \"smartlock_4aa\"",
         )])
         .unwrap();
-        let suite = Suite::load("default").unwrap();
+        let suite = Suite::load(crate::scenario::suite::DEFAULT).unwrap();
         let plan = schedule.plan(&suite);
         let json = serde_json::to_value(&plan.openings[0]).unwrap();
         assert_eq!(json["tag"], "T-1");
@@ -557,7 +557,7 @@ fire_release = false
         assert_eq!(json["power_loss"], "fail_secure");
         assert_eq!(json["profile"], "smartlock_4aa");
         assert_eq!(json["at"], "<built-in>/s.toml:6:7");
-        assert_eq!(json["suite"], "default");
+        assert_eq!(json["suite"], crate::scenario::suite::DEFAULT);
         assert_eq!(json["findings"][0]["rule"], "profile-mismatch");
     }
 
