@@ -106,6 +106,11 @@ struct RunArgs {
     /// properties within their profiles' spreads; the same seed reproduces a run.
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
+    /// Never ask a person at the bench (lab CI): checks that need one (turning the key
+    /// on a rig without a key actuator) are skipped, with the reason, and the run is
+    /// still complete. Without a terminal they are skipped too, but the run is not.
+    #[arg(long)]
+    non_interactive: bool,
     /// If another run holds the rig, wait for it (up to TIMEOUT, default 24h) instead
     /// of refusing.
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
@@ -296,6 +301,8 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
         seed: args.seed,
         abort_on_rig_error: false,
         boards: Default::default(),
+        // The simulated rig turns the key with an actuator.
+        operator: run::Operator::Absent { excused: true },
     };
     let rows = run::matrix::measure(&setup, &suite, &rig)?;
     if args.format == Format::Json {
@@ -432,6 +439,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             secrets: Default::default(),
             abort_on_rig_error,
             boards: Default::default(),
+            operator: run::Operator::Absent { excused: true },
         };
         run::run(setup, trials, &args.test, Box::new(|_| {}));
         return Ok(0);
@@ -476,6 +484,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         seed: args.seed,
         abort_on_rig_error,
         boards: Default::default(),
+        operator: operator(args.non_interactive),
     };
     let sink = Box::new(move |event: Event| match event {
         Event::Finished(result) => {
@@ -553,6 +562,33 @@ fn served_rig(bench: &SimBench, device: &str, credential_file: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Who does by hand what the rig cannot: a person at this terminal, or nobody.
+fn operator(non_interactive: bool) -> run::Operator {
+    use std::io::IsTerminal;
+    if non_interactive {
+        return run::Operator::Absent { excused: true };
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return run::Operator::Absent { excused: false };
+    }
+    run::Operator::Present(crate::scenario::Person(Arc::new(|ask: &str| {
+        use std::io::{BufRead, Write};
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\nlockrig: please {ask}, then press Enter (type `skip` to skip): "
+        );
+        let _ = err.flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) => Err("no answer (end of input)".into()),
+            Ok(_) if line.trim() == "skip" => Err("skipped by the operator".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    })))
 }
 
 /// Writes a file readable by its owner only (mode 0600 from the start).

@@ -456,6 +456,53 @@ fn an_applicable_check_the_rig_cannot_run_makes_the_run_incomplete() {
 }
 
 #[test]
+fn a_step_for_a_person_is_skipped_in_ci_with_the_reason() {
+    // A bench without a key actuator: turning the key is a person's job.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "nokey.toml",
+        "rigs/sim.toml",
+        &[
+            ("key_turn = { instrument = \"relays\", channel = 5 }\n", ""),
+            ("key_turn = \"off\"\n", ""),
+        ],
+    );
+    let run_key = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "run",
+            "--rig",
+            rig.to_str().unwrap(),
+            "--device",
+            "smartlock_4aa",
+            "--out",
+            out.to_str().unwrap(),
+            "--skip",
+            "update::",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        (o, out)
+    };
+    // No terminal (the test's stdin is not one): skipped, and the run is not complete.
+    let (o, _) = run_key(&[], "tty");
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    // `--non-interactive`: skipped with the reason, and the run is complete without it.
+    let (o, out) = run_key(&["--non-interactive"], "ci");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let key = results(&run_dir(&out))
+        .into_iter()
+        .find(|r| r["check"] == "key::override_opens")
+        .unwrap();
+    let why = key["skipped"].as_str().unwrap();
+    assert!(
+        why.contains("needs a person at the bench for key_turn"),
+        "{why}"
+    );
+}
+
+#[test]
 fn sim_defects_lists_one_per_line_name_first() {
     let o = run(&["sim", "defects"]);
     assert_eq!(o.status.code(), Some(0));

@@ -346,6 +346,22 @@ pub fn role_capability(role: &str) -> Option<Capability> {
     ROLES.iter().find(|(r, _)| *r == role).map(|(_, c)| *c)
 }
 
+/// Switch roles a person at the bench can play when the rig has no actuator for them:
+/// the instruction for energising and for releasing.
+pub const BY_HAND: &[(&str, &str, &str)] = &[(
+    "key_turn",
+    "turn the mechanical key to open the lock, and hold it there",
+    "let the key go back to its rest position",
+)];
+
+/// What a person is asked to do for a hand-played switch role, if it is one.
+pub fn by_hand(role: &str, on: bool) -> Option<&'static str> {
+    BY_HAND
+        .iter()
+        .find(|(r, _, _)| *r == role)
+        .map(|(_, energise, release)| if on { *energise } else { *release })
+}
+
 /// A validated rig: the file plus the source it came from.
 #[derive(Debug, Clone)]
 pub struct Rig {

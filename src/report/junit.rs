@@ -74,18 +74,30 @@ pub fn system_out(r: &TrialResult) -> String {
         "scenario time: {:.3} s",
         r.outcome.scenario_time.as_secs_f64()
     );
+    let _ = writeln!(
+        s,
+        "sampling: poll {} ms, largest gap between samples of a physical input {} ms",
+        r.outcome.poll_ms, r.outcome.max_gap_ms
+    );
     let _ = writeln!(s, "measurements:");
     for m in &r.outcome.measurements {
         let _ = writeln!(
             s,
             "  [{}] step {} {}: expected {}, measured {} at {:.3} ms",
-            if m.pass { "ok" } else { "FAIL" },
+            match (m.pass, m.control) {
+                (true, false) => "ok",
+                (true, true) => "control ok",
+                (false, _) => "FAIL",
+            },
             m.step,
             m.role,
             m.expected,
             m.measured,
             m.at_ms
         );
+        if let Some(detail) = &m.detail {
+            let _ = writeln!(s, "    detail: {detail}");
+        }
     }
     let _ = writeln!(s, "log:");
     for l in &r.outcome.log {

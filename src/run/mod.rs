@@ -22,7 +22,7 @@ use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
 use crate::rig::bench::Identity;
 use crate::rig::Bench;
-use crate::scenario::{self, Context, Outcome, Verdict};
+use crate::scenario::{self, Context, Outcome, Person, Verdict};
 use crate::signals;
 use crate::sim::{SimBench, SimOptions, TimeMode};
 
@@ -44,6 +44,21 @@ pub struct Setup {
     /// The simulated boards, one per device, kept across trials as a real board stays
     /// mounted: a soak is one board.
     pub boards: Arc<Mutex<BTreeMap<String, SimBench>>>,
+    /// Who does by hand what the rig has no actuator for (turning the key).
+    pub operator: Operator,
+}
+
+/// A person at the bench, or nobody.
+#[derive(Clone, Debug)]
+pub enum Operator {
+    /// Someone at a terminal, asked through this.
+    Present(Person),
+    /// Nobody: trials that need a person are skipped. `excused`: the user said so
+    /// (`--non-interactive`), so the run is complete without them.
+    Absent {
+        /// The user excluded hand-operated steps explicitly.
+        excused: bool,
+    },
 }
 
 /// Whether the rig was confirmed back in its safe state after a trial.
@@ -212,7 +227,8 @@ pub fn run(
                         result.trial
                     ));
                 }
-                if !t.missing_roles.is_empty() {
+                let nobody = matches!(setup.operator, Operator::Absent { excused: false });
+                if !t.missing_roles.is_empty() || (!t.by_hand.is_empty() && nobody) {
                     s.summary.incomplete += 1;
                 }
                 match (&skipped, verdict) {
@@ -310,6 +326,12 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
             setup.rig.file.rig.name,
             t.missing_roles.join(", ")
         ));
+    } else if let (false, Operator::Absent { .. }) = (t.by_hand.is_empty(), &setup.operator) {
+        result.skipped = Some(format!(
+            "needs a person at the bench for {} (rig `{}` has no actuator for it): run on a terminal without --non-interactive, or map the role to an actuator",
+            t.by_hand.join(", "),
+            setup.rig.file.rig.name
+        ));
     } else {
         let (outcome, safe) = execute_on_bench(setup, t, &mut result);
         result.outcome = outcome;
@@ -375,6 +397,10 @@ fn execute_on_bench(
             .battery
             .as_ref()
             .map(|b| (b.capacity_ah, b.operations_per_day)),
+        person: match &setup.operator {
+            Operator::Present(p) => Some(p.clone()),
+            Operator::Absent { .. } => None,
+        },
     };
     let mut outcome = scenario::execute(&mut bench, &t.steps, &ctx);
     let problems: Vec<String> = bench

@@ -26,6 +26,8 @@ pub struct Trial {
     /// Roles the steps use that the rig does not map: the trial is skipped with this
     /// reason instead of failing.
     pub missing_roles: Vec<String>,
+    /// Roles the rig does not map that a person at the bench can play (turning the key).
+    pub by_hand: Vec<String>,
 }
 
 /// Builds the trial list. Checks that do not apply to a device produce no trial.
@@ -50,6 +52,9 @@ pub fn plan(
                 .collect();
             missing.sort();
             missing.dedup();
+            let (by_hand, missing): (Vec<String>, Vec<String>) = missing
+                .into_iter()
+                .partition(|r| crate::config::rig::by_hand(r, true).is_some());
             let base = format!("{}::{}", check.name, device.name);
             for cycle in 1..=repeat {
                 trials.push(Trial {
@@ -63,6 +68,7 @@ pub fn plan(
                     cycle: (repeat > 1).then_some(cycle),
                     steps: steps.clone(),
                     missing_roles: missing.clone(),
+                    by_hand: by_hand.clone(),
                 });
             }
         }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::step::{Ready, Step, Timing};
-use crate::config::rig::Capability;
+use crate::config::rig::{by_hand, Capability};
 use crate::config::secrets::Secrets;
 use crate::rig::{Bench, RoleError};
 use crate::signals;
@@ -172,6 +172,18 @@ pub struct Context {
     pub secrets: Arc<Secrets>,
     /// The device's battery: capacity in ampere-hours and operations a day.
     pub battery: Option<(f64, u32)>,
+    /// A person at the bench, for switch roles the rig has no actuator for.
+    pub person: Option<Person>,
+}
+
+/// Asks a person at the bench to do something by hand; `Err` when they do not.
+#[derive(Clone)]
+pub struct Person(pub Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Person")
+    }
 }
 
 /// Why execution stopped early.
@@ -364,7 +376,16 @@ impl Run<'_> {
             } => self.shmoo(role, (*from, *to, *step), durations, *recover)?,
             Step::Wait(d) => self.hold(*d)?,
             Step::Relay { role, on } => {
-                self.bench.set_switch(role, *on)?;
+                match (self.bench.capability(role), &self.ctx.person) {
+                    (None, Some(person)) if by_hand(role, *on).is_some() => {
+                        let ask = by_hand(role, *on).unwrap_or_default();
+                        (person.0)(ask).map_err(|why| {
+                            Stop::Error(format!("step {n}: the operator did not {ask}: {why}"))
+                        })?;
+                        self.note(format!("by hand: {ask}"));
+                    }
+                    _ => self.bench.set_switch(role, *on)?,
+                }
                 self.stimulus();
             }
             Step::Pulse { role, duration } => {
