@@ -176,9 +176,12 @@ pub struct Context {
     pub person: Option<Person>,
 }
 
-/// Asks a person at the bench to do something by hand; `Err` when they do not.
+/// How a person is asked: the request in, `Err` with the reason when they do not do it.
+pub type Ask = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+/// Asks a person at the bench to do something by hand.
 #[derive(Clone)]
-pub struct Person(pub Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+pub struct Person(pub Arc<Ask>);
 
 impl std::fmt::Debug for Person {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
