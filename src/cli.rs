@@ -316,15 +316,9 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
         }
     }
     let width = rows.iter().map(|r| r.defect.len()).max().unwrap_or(4);
-    // Column headers, written downwards.
-    let tall = families.iter().map(|f| f.len()).max().unwrap_or(0);
-    for i in 0..tall {
-        let line: String = families
-            .iter()
-            .map(|f| format!("{} ", f.chars().nth(i).unwrap_or(' ')))
-            .collect();
-        println!("{:width$}  {}", "", line.trim_end());
-    }
+    // Columns are the check families, numbered; the legend names them.
+    let header: String = (1..=families.len()).map(|i| format!("{i:>3}")).collect();
+    println!("{:width$} {header}", "defect");
     for row in &rows {
         let cells: String = families
             .iter()
@@ -343,7 +337,7 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
                 } else {
                     ' '
                 };
-                format!("{mark} ")
+                format!("{mark:>3}")
             })
             .collect();
         let caught = row
@@ -352,14 +346,19 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
             .filter(|c| c.verdict != crate::scenario::Verdict::Pass)
             .count();
         println!(
-            "{:width$}  {}  {caught:>2} of {} trials not passed ({})",
+            "{:width$} {cells}   {caught:>2} of {:>2} trials not passed ({})",
             row.defect,
-            cells.trim_end(),
             row.cells.len(),
             row.profiles.join(", ")
         );
     }
-    println!("\nF a check of the family failed, E a rig error (a positive control failed), . every check passed, blank: none applies");
+    let legend: Vec<String> = families
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} {f}", i + 1))
+        .collect();
+    println!("\nfamilies: {}", legend.join(", "));
+    println!("F a check of the family failed, E a rig error (a positive control failed), . every check passed, blank: none applies");
     let clean = &rows[0];
     let ok = clean
         .cells
