@@ -78,12 +78,21 @@ impl Run<'_> {
         })
     }
 
-    fn rail_text(range: Option<(f64, f64)>, what: &str) -> String {
+    /// How low the rail went, as the meter saw it.
+    fn rail_min(range: Option<(f64, f64)>) -> String {
         match range {
-            Some((lo, _)) if what == "min" => format!("the rail fell to {}", Volts(lo)),
+            Some((lo, _)) => format!("the rail fell to {}", Volts(lo)),
+            None => "the rail was not measured (no meter on this line)".into(),
+        }
+    }
+
+    /// The span the rail covered, as the meter saw it.
+    fn rail_span(range: Option<(f64, f64)>) -> String {
+        match range {
             Some((lo, hi)) => format!("the rail went {}..{}", Volts(lo), Volts(hi)),
             None => "the rail was not measured (no meter on this line)".into(),
         }
+    }
     }
 
     fn console_role(&self) -> Option<String> {
@@ -156,7 +165,7 @@ impl Run<'_> {
                 "sag {rep}/{times}: setpoint {to} held {} (commanded {}), then {restore}; {}",
                 units::format_duration(held),
                 units::format_duration(hold),
-                Self::rail_text(rail, "min")
+                Self::rail_min(rail)
             ));
             if !expect_reset {
                 continue;
@@ -167,7 +176,7 @@ impl Run<'_> {
                 "{} ({}; {})",
                 if pass { "reset" } else { "no reset" },
                 evidence.describe(t0),
-                Self::rail_text(rail, "min")
+                Self::rail_min(rail)
             );
             let console = self.console_role().unwrap_or_default();
             let mut m = self.measurement(
@@ -213,7 +222,7 @@ impl Run<'_> {
             "ramp {from} to {to} over {} in {steps} steps of {}; {}",
             units::format_duration(over),
             Volts(span.abs() / f64::from(steps)),
-            Self::rail_text(rail, "range")
+            Self::rail_span(rail)
         ));
         Ok(())
     }
@@ -251,7 +260,7 @@ impl Run<'_> {
             units::format_duration(every),
             Volts(lo),
             Volts(hi),
-            Self::rail_text(rail, "range")
+            Self::rail_span(rail)
         ));
         Ok(())
     }
@@ -372,7 +381,7 @@ impl Run<'_> {
             "shmoo cell {depth} for {}: {}; {}",
             units::format_duration(dur),
             evidence.describe(t0),
-            Self::rail_text(rail, "min")
+            Self::rail_min(rail)
         ));
         if !responsive {
             let v = cell(
