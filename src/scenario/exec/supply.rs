@@ -93,7 +93,6 @@ impl Run<'_> {
             None => "the rail was not measured (no meter on this line)".into(),
         }
     }
-    }
 
     fn console_role(&self) -> Option<String> {
         self.bench.console_roles().into_iter().next()
