@@ -163,6 +163,16 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A duration written with its unit (`"300ms"`), as a type (for spans and spreads).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Time(pub Duration);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        duration(d).map(Time)
+    }
+}
+
 /// Serde helper: `#[serde(deserialize_with = "units::duration")]` for fields written `"300ms"`.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = QuantityText::deserialize(d)?;

@@ -312,19 +312,11 @@ macro_rules! lerp_quantity {
 }
 lerp_quantity!(Volts, Amps, Ohms);
 
-/// A duration written with its unit, for spreads.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Time(pub Duration);
+pub use crate::units::Time;
 
 impl Lerp for Time {
     fn lerp(self, other: Self, t: f64) -> Self {
         Time(self.0 + (other.0.saturating_sub(self.0)).mul_f64(t))
-    }
-}
-
-impl<'de> Deserialize<'de> for Time {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        units::duration(d).map(Time)
     }
 }
 

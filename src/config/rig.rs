@@ -55,12 +55,12 @@ pub struct RigInfo {
     #[serde(default)]
     pub dut: Option<String>,
     /// Default timeout for one instrument exchange.
-    #[serde(default = "default_timeout", deserialize_with = "units::duration")]
-    pub timeout: Duration,
+    #[serde(default = "default_timeout")]
+    pub timeout: Spanned<units::Time>,
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_millis(500)
+fn default_timeout() -> Spanned<units::Time> {
+    Spanned::new(0..0, units::Time(Duration::from_millis(500)))
 }
 
 /// The instrument families lockrig has drivers for.
@@ -483,7 +483,7 @@ impl Rig {
 
     /// The exchange timeout for an instrument.
     pub fn timeout(&self, spec: &InstrumentSpec) -> Duration {
-        spec.timeout.unwrap_or(self.file.rig.timeout)
+        spec.timeout.unwrap_or(self.file.rig.timeout.get_ref().0)
     }
 }
 
@@ -494,9 +494,11 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
     let bad_timeout = |t: Duration| !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&t);
-    if bad_timeout(file.rig.timeout) {
-        let at = src.text.find("timeout").unwrap_or(0);
-        return Err(src.error(at..at, "field `timeout`: expected 5ms to 60s"));
+    if bad_timeout(file.rig.timeout.get_ref().0) {
+        return Err(src.error(
+            file.rig.timeout.span(),
+            "field `timeout`: expected 5ms to 60s",
+        ));
     }
     let mut kinds = (0, 0);
     for (name, spec) in &file.instruments {
@@ -697,7 +699,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         }
         if need == Capability::Supply {
             let env = file.envelope.iter().find(|(k, _)| k.get_ref() == name);
-            let Some((_, env)) = env else {
+            let Some((key, env)) = env else {
                 return Err(src.error(
                     at.clone(),
                     format!(
@@ -705,11 +707,17 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                     ),
                 ));
             };
-            if env.max_volts.0 <= 0.0 || env.max_amps.0 <= 0.0 {
-                return Err(src.error(
-                    at.clone(),
-                    format!("[envelope.{name}]: limits must be positive"),
-                ));
+            // The table's name in its header: `[envelope.main]`.
+            for (field, bad) in [
+                ("max_volts", (env.max_volts.0 <= 0.0).then(|| env.max_volts.to_string())),
+                ("max_amps", (env.max_amps.0 <= 0.0).then(|| env.max_amps.to_string())),
+            ] {
+                if let Some(value) = bad {
+                    return Err(src.error(
+                        key.span(),
+                        format!("[envelope.{name}]: field `{field}`: must be positive, found {value}"),
+                    ));
+                }
             }
         }
         if need == Capability::Meter {

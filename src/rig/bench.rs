@@ -293,7 +293,7 @@ impl Bench {
             identities,
             protections: Vec::new(),
             clock,
-            probe_timeout: rig.file.rig.timeout.min(PROBE_TIMEOUT),
+            probe_timeout: rig.file.rig.timeout.get_ref().0.min(PROBE_TIMEOUT),
             safe: false,
         };
         for role in rig.role_names() {
