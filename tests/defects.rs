@@ -122,7 +122,7 @@ fn a_worn_lock_passes_its_first_cycles_then_fails_and_the_run_says_which_cycle()
         "--sim-defect",
         "wears-out",
         "--repeat",
-        "6",
+        "8",
         "--out",
         out.path().to_str().unwrap(),
         "min_voltage::operates",
@@ -140,4 +140,17 @@ fn a_worn_lock_passes_its_first_cycles_then_fails_and_the_run_says_which_cycle()
         verdicts[..first_failure].iter().all(|v| *v == "pass"),
         "{verdicts:?}"
     );
+    // And the cycling check catches it on its own, on a fresh board.
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--sim-defect",
+        "wears-out",
+        "--out",
+        out.path().to_str().unwrap(),
+        "relock::after_unlock_cycles",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }

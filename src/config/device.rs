@@ -18,8 +18,8 @@
 //! | `standby_current`, `holding_current`, `actuation_peak`, `actuation_time` | `[current]` |
 //! | `lowbat_1`, `lowbat_2`, `battery_cutoff`, `battery_tolerance`, `battery_life` | `[battery]` |
 //! | `emergency_volts`, `emergency_current`, `emergency_boot_within`, `emergency_unlock_within` | `[emergency]` |
-//! | `fire_release_within` | `[fire]` |
-//! | `rex_hold_min`, `rex_release_within` | `[rex]` |
+//! | `fire_release_within`, `fire_hold` | `[fire]` |
+//! | `rex_hold_min`, `rex_hold_max`, `rex_release_within` | `[rex]` |
 //! | `egress_delay`, `egress_effort` | `[delayed_egress]` |
 //! | `update_time` | `[update]` |
 
@@ -248,6 +248,11 @@ pub struct FireSpec {
     /// The lock relocks by itself when the loop restores.
     #[serde(default)]
     pub relock_on_restore: bool,
+    /// How long the fire checks hold the loop open: longer than any timer the product
+    /// runs (REX hold, auto-relock, delayed egress), so a timer that relocks the door
+    /// during an alarm is seen.
+    #[serde(deserialize_with = "units::duration")]
+    pub hold: Duration,
 }
 
 /// Request-to-exit.
@@ -261,6 +266,9 @@ pub struct RexSpec {
     /// Release bound after the press.
     #[serde(deserialize_with = "units::duration")]
     pub release_within: Duration,
+    /// The lock is secure again at most this long after the press.
+    #[serde(deserialize_with = "units::duration")]
+    pub hold_max: Duration,
 }
 
 /// Delayed egress.
@@ -464,6 +472,12 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("holding", "holding current while locked"),
     ("update", "firmware update"),
     ("key_override", "a mechanical key override"),
+    ("fail_safe", "releases on power loss"),
+    ("fail_secure", "stays locked on power loss"),
+    (
+        "mechanical_egress",
+        "an interior handle that withdraws the latch mechanically",
+    ),
 ];
 
 impl DeviceProfile {
@@ -611,6 +625,61 @@ impl DeviceProfile {
                     "a fire input that releases needs its release bound".into(),
                 );
             }
+            let timers = [
+                Some(self.timing.relock_within),
+                self.rex.as_ref().map(|r| r.hold_max),
+                self.delayed_egress.as_ref().map(|d| d.delay),
+            ];
+            if let Some(longest) = timers.into_iter().flatten().max().filter(|t| f.hold <= *t) {
+                return at(
+                    whole,
+                    "fire.hold",
+                    format!(
+                        "expected longer than every timer the product runs ({}), found {}",
+                        units::format_duration(longest),
+                        units::format_duration(f.hold)
+                    ),
+                );
+            }
+        }
+        if let Some(r) = &self.rex {
+            if r.hold_max < r.hold_min {
+                return at(
+                    whole,
+                    "rex.hold_max",
+                    "expected at least rex.hold_min".into(),
+                );
+            }
+        }
+        // What the design brief requires of each class (section 2): a profile cannot
+        // leave out the behaviour its class must have, and so the check for it.
+        let fire_release = self.fire.as_ref().is_some_and(|f| f.releases);
+        let class_rule = match self.class {
+            DeviceClass::Maglock if self.power_loss != PowerLossMode::FailSafe => {
+                Some("a maglock is fail_safe by construction")
+            }
+            DeviceClass::Maglock if !fire_release => {
+                Some("a maglock must release on fire alarm: add [fire] with releases = true")
+            }
+            DeviceClass::Maglock if self.rex.is_none() && self.egress != Egress::Delayed => Some(
+                "a maglock needs request-to-exit (IBC 1010.2.12): add [rex], or egress = \"delayed\"",
+            ),
+            DeviceClass::Maglock if self.current.holding.is_none() => {
+                Some("a maglock draws holding current: add current.holding")
+            }
+            DeviceClass::Hybrid if !fire_release => {
+                Some("a hybrid releases on fire alarm: add [fire] with releases = true")
+            }
+            DeviceClass::Hybrid if self.power_loss != PowerLossMode::FailSecure => {
+                Some("a hybrid stays locked on power loss: power_loss = \"fail_secure\"")
+            }
+            DeviceClass::BatterySmartLock if self.battery.is_none() => {
+                Some("a battery smart lock needs [battery] (warning thresholds and cutoff)")
+            }
+            _ => None,
+        };
+        if let Some(rule) = class_rule {
+            return at(whole, "class", rule.into());
         }
         Ok(())
     }
@@ -634,6 +703,9 @@ impl DeviceProfile {
             "holding" => self.current.holding.is_some(),
             "update" => self.update.is_some(),
             "key_override" => self.key_override,
+            "fail_safe" => self.power_loss == PowerLossMode::FailSafe,
+            "fail_secure" => self.power_loss == PowerLossMode::FailSecure,
+            "mechanical_egress" => self.egress == Egress::Mechanical,
             _ => false,
         }
     }
@@ -676,6 +748,8 @@ impl DeviceProfile {
             "fire_release_within" => P::Duration(self.fire.as_ref()?.release_within?),
             "rex_hold_min" => P::Duration(self.rex.as_ref()?.hold_min),
             "rex_release_within" => P::Duration(self.rex.as_ref()?.release_within),
+            "rex_hold_max" => P::Duration(self.rex.as_ref()?.hold_max),
+            "fire_hold" => P::Duration(self.fire.as_ref()?.hold),
             "egress_delay" => P::Duration(self.delayed_egress.as_ref()?.delay),
             "egress_effort" => P::Duration(self.delayed_egress.as_ref()?.effort),
             "update_time" => P::Duration(self.update.as_ref()?.write_time),
@@ -712,6 +786,8 @@ impl DeviceProfile {
         "fire_release_within",
         "rex_hold_min",
         "rex_release_within",
+        "rex_hold_max",
+        "fire_hold",
         "egress_delay",
         "egress_effort",
         "update_time",

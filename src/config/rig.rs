@@ -675,6 +675,23 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             }
             _ => {}
         }
+        if let Some(ch) = r.channel {
+            if let Some((other, _)) = file.roles.iter().find(|(k, o)| {
+                k.get_ref() != name
+                    && o.get_ref().instrument == r.instrument
+                    && o.get_ref().channel == Some(ch)
+                    && k.span().start < at.start
+            }) {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: field `channel`: channel {ch} of `{}` already plays `{}`; one channel, one role (evidence from one line cannot stand for two)",
+                        r.instrument,
+                        other.get_ref()
+                    ),
+                ));
+            }
+        }
         if need == Capability::Input && (r.high.is_none() || r.low.is_none()) {
             return Err(src.error(
                 spec.span(),
@@ -709,13 +726,21 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             };
             // The table's name in its header: `[envelope.main]`.
             for (field, bad) in [
-                ("max_volts", (env.max_volts.0 <= 0.0).then(|| env.max_volts.to_string())),
-                ("max_amps", (env.max_amps.0 <= 0.0).then(|| env.max_amps.to_string())),
+                (
+                    "max_volts",
+                    (env.max_volts.0 <= 0.0).then(|| env.max_volts.to_string()),
+                ),
+                (
+                    "max_amps",
+                    (env.max_amps.0 <= 0.0).then(|| env.max_amps.to_string()),
+                ),
             ] {
                 if let Some(value) = bad {
                     return Err(src.error(
                         key.span(),
-                        format!("[envelope.{name}]: field `{field}`: must be positive, found {value}"),
+                        format!(
+                            "[envelope.{name}]: field `{field}`: must be positive, found {value}"
+                        ),
                     ));
                 }
             }
@@ -942,6 +967,17 @@ mod tests {
             msg.contains("[envelope]: `door_push` is not a supply role"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn two_roles_on_one_channel_are_refused() {
+        let msg = sim_with(
+            "latch_sensor = { instrument = \"gpio\", channel = 1,",
+            "latch_sensor = { instrument = \"gpio\", channel = 0,",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("already plays `door_position`"), "{msg}");
     }
 
     #[test]

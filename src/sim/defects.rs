@@ -45,12 +45,14 @@ pub enum Defect {
     StandbyCurrentHigh,
     /// A power cut while an update is written leaves no bootable image.
     BricksOnUpdateCut,
-    /// After 6 bolt movements a worn end stop lets the bolt stop short of the strike.
+    /// After 10 bolt movements a worn end stop lets the bolt stop short of the strike.
     WearsOut,
     /// The motor stalls within 0.1 V of the minimum operating voltage.
     MinVoltageStall,
     /// Letting go of the push bar cancels a delayed-egress release.
     DelayedEgressReversible,
+    /// The key cylinder's cam is jammed: turning the key does not withdraw the latch.
+    KeyOverrideJammed,
 }
 
 /// Name, description, the built-in profiles it is proven on, and the checks that must
@@ -90,6 +92,8 @@ const TABLE: &[Row] = &[
             "egress::brownout@maglock_12v",
             "egress::fire_alarm@maglock_12v",
             "rex::hold_time",
+            "current::holding",
+            "relock::after_unlock_cycles@strike_fail_safe_24v",
         ],
     ),
     (
@@ -120,11 +124,12 @@ const TABLE: &[Row] = &[
         "fail-secure lock withdraws its bolt after 200 ms just below its minimum operating voltage, well above reset",
         &["smartlock_4aa", "hybrid_12v"],
         &[
-            "brownout::shallow_sag@hybrid_12v",
+            "brownout::shallow_sag",
             "brownout::boundary",
             "battery::decay_warnings",
             "noise::near_min_operating",
             "emergency::invalid_credential_refused",
+            "egress::brownout@hybrid_12v",
         ],
     ),
     (
@@ -201,6 +206,7 @@ const TABLE: &[Row] = &[
             "egress::powered@maglock_12v",
             "egress::brownout@maglock_12v",
             "rex::hold_time",
+            "relock::after_unlock_cycles@strike_fail_safe_24v",
         ],
     ),
     (
@@ -227,9 +233,9 @@ const TABLE: &[Row] = &[
     (
         Defect::WearsOut,
         "wears-out",
-        "after 6 bolt movements a worn end stop lets the bolt stop short of the strike while the firmware reports locked",
+        "after 10 bolt movements a worn end stop lets the bolt stop short of the strike while the firmware reports locked",
         &["smartlock_4aa"],
-        &["current::actuation", "key::override_opens", "update::power_cut"],
+        &["relock::after_unlock_cycles", "update::power_cut"],
     ),
     (
         Defect::MinVoltageStall,
@@ -244,6 +250,13 @@ const TABLE: &[Row] = &[
         "letting go of the push bar cancels a delayed-egress release that must be irreversible",
         &["maglock_delayed_egress_24v"],
         &["delayed_egress::releases_after_delay"],
+    ),
+    (
+        Defect::KeyOverrideJammed,
+        "key-override-jammed",
+        "the key cylinder's cam is jammed: turning the key does not withdraw the latch",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["key::override_opens"],
     ),
 ];
 

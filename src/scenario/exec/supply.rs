@@ -15,6 +15,12 @@ use crate::units::{self, Volts};
 /// The finest step a ramp takes, in volts (a bench supply's setting resolution).
 const RAMP_STEP_V: f64 = 0.01;
 
+/// How close to its commanded depth the rail must fall for a sag to count as that
+/// depth: 0.2 V, or 5 % of the depth where that is more.
+fn reached(rail_min: f64, depth: f64) -> bool {
+    rail_min <= depth + (0.05 * depth).max(0.2)
+}
+
 /// What the board's clock says about a reset between two moments.
 struct ResetEvidence {
     /// A boot line printed in the window.
@@ -166,6 +172,24 @@ impl Run<'_> {
                 units::format_duration(hold),
                 Self::rail_min(rail)
             ));
+            // A sag the rail did not follow tested another depth than the check claims.
+            match rail {
+                None => {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: no meter on `{role}`'s line, so how deep the sag went is unknown",
+                        self.step.0, self.step.1
+                    )))
+                }
+                Some((lo, _)) if !reached(lo, to.0) => {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: sag {rep} of {times}: the rail fell only to {} against {to} commanded (a supply cannot pull its output down faster than the lock discharges it): that depth was not tested; hold the sag longer, or switch the lock to a sag supply with a `dip` relay",
+                        self.step.0,
+                        self.step.1,
+                        Volts(lo)
+                    )))
+                }
+                Some(_) => {}
+            }
             if !expect_reset {
                 continue;
             }
@@ -276,9 +300,10 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let restore = self.setpoint(role)?;
         let dir = if to.0 < from.0 { -1.0 } else { 1.0 };
+        // Inclusive of the last depth within half a step (expressions round).
         let mut depths = Vec::new();
         let mut d = from.0;
-        while (d - to.0) * dir <= 1e-9 {
+        while (d - to.0) * dir <= step.0 / 2.0 {
             depths.push(d);
             d += dir * step.0;
         }
@@ -307,6 +332,11 @@ impl Run<'_> {
             .flatten()
             .filter(|c| c["reset"] == true)
             .count();
+        let untested = cells
+            .iter()
+            .flatten()
+            .filter(|c| c["reached"] == false)
+            .count();
         let total = cells.iter().map(Vec::len).sum::<usize>();
         let detail = json!({
             "supply": role,
@@ -319,7 +349,7 @@ impl Run<'_> {
             role,
             "no unsafe cell".into(),
             format!(
-                "{total} of {} cells run, {resets} reset the board{}",
+                "{total} of {} cells run, {resets} reset the board, {untested} where the rail did not reach the depth (untested at that depth){}",
                 depths.len() * durations.len(),
                 if outcome.is_err() {
                     ", the last one unsafe"
@@ -349,6 +379,7 @@ impl Run<'_> {
                 "duration_ms": super::ms(dur),
                 "reset": reset,
                 "rail_min_v": rail.map(|r| r.0),
+                "reached": rail.map(|r| reached(r.0, depth.0)),
                 "unsafe": unsafe_,
                 "note": note,
             })

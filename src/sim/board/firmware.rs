@@ -12,7 +12,7 @@ use crate::config::device::Egress;
 use crate::sim::defects::Defect;
 
 /// Bolt movements after which a worn end stop lets the bolt stop short (`wears-out`).
-pub(super) const WEAR_LIMIT: u32 = 6;
+pub(super) const WEAR_LIMIT: u32 = 10;
 /// How long the push bar of a delayed-egress lock must be held before its switch
 /// counts it as an egress attempt (nuisance filter).
 const BAR_SWITCH: Duration = Duration::from_millis(500);

@@ -197,7 +197,7 @@ impl Board {
             && !(self.has(Defect::EgressBlockedInBrownout)
                 && v >= self.spec.bor
                 && v < self.spec.min_operating - 0.05);
-        let key = key && self.spec.key_override;
+        let key = key && self.spec.key_override && !self.has(Defect::KeyOverrideJammed);
         handle || key
     }
 
