@@ -154,3 +154,43 @@ fn a_worn_lock_passes_its_first_cycles_then_fails_and_the_run_says_which_cycle()
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
+
+#[test]
+fn a_fail_safe_lock_that_holds_unpowered_fails_and_a_dead_push_is_a_rig_error() {
+    // The positive control of current::holding cuts the maglock's power and pushes.
+    // A lock that still holds is the lock's failure, named by its latch sensor...
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--sim-defect",
+        "holds-without-power",
+        "--out",
+        out.path().to_str().unwrap(),
+        "current::holding",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let lines = results(&run_dir(out.path()));
+    let failed: Vec<_> = lines[0]["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["pass"] == false)
+        .collect();
+    assert_eq!(failed[0]["role"], "latch_sensor", "{failed:?}");
+    assert_eq!(failed[0]["expected"], "released", "{failed:?}");
+    // ...while a released lock that the push cannot open is the rig's.
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--sim-fault",
+        "door_push:dead",
+        "--out",
+        out.path().to_str().unwrap(),
+        "current::holding",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
