@@ -973,3 +973,40 @@ fn a_broken_mark_outlives_the_run_until_rig_check_confirms_the_safe_state() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     served.stop();
 }
+
+#[test]
+fn energy_per_hour_is_recorded_for_fail_safe_and_fail_secure_locks_from_measured_current() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--device",
+        "strike_fail_secure_12v",
+        "--out",
+        out.path().to_str().unwrap(),
+        "current::",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut energy = std::collections::BTreeMap::new();
+    for r in results(&run_dir(out.path())) {
+        for m in r["outcome"]["measurements"].as_array().unwrap() {
+            if m["unit"] == "Wh" {
+                energy.insert(
+                    r["device"].as_str().unwrap().to_string(),
+                    (m["value"].as_f64().unwrap(), m["measured"].to_string()),
+                );
+            }
+        }
+    }
+    // A 12 V maglock holding about 250 mA uses about 3 Wh an hour; a fail-secure strike
+    // idles at milliamps, a hundredth of that or less.
+    let (maglock, text_m) = &energy["maglock_12v"];
+    let (strike, text_s) = &energy["strike_fail_secure_12v"];
+    assert!((2.0..4.5).contains(maglock), "{text_m}");
+    assert!(*strike > 0.0 && *strike < maglock / 10.0, "{text_s}");
+    assert!(
+        text_m.contains("Wh per hour (") && text_m.contains("at 12V"),
+        "{text_m}"
+    );
+}

@@ -161,8 +161,14 @@ impl Run<'_> {
             Estimate::EnergyPerHour => {
                 let w = self.kept(&from[0])?;
                 let wh = w.mean_v * w.mean_a;
+                // Idle fail-secure locks draw milliwatts: keep three significant figures.
+                let energy = if wh < 0.1 {
+                    format!("{:.3} mWh", wh * 1e3)
+                } else {
+                    format!("{wh:.3} Wh")
+                };
                 let measured = format!(
-                    "{wh:.3} Wh per hour ({} at {})",
+                    "{energy} per hour ({} at {})",
                     Amps(w.mean_a),
                     Volts(w.mean_v)
                 );
