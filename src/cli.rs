@@ -527,19 +527,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced
-/// by the pty it is served on. The INA219 lives on the simulator's in-process I2C bus,
-/// which another process cannot reach, so the meter and its role are left out.
+/// by the pty it is served on (the meter's I2CDriver by its `i2cdriver` port).
 fn served_rig(bench: &SimBench, device: &str, credential_file: &str) -> String {
     let mut out = String::new();
-    let mut skip_table = false;
     for line in crate::config::rig::SIM_RIG.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            skip_table = trimmed.starts_with("[instruments.meter]");
-        }
-        if skip_table || trimmed.starts_with("main_meter") {
-            continue;
-        }
         if trimmed.starts_with("name = \"sim\"") {
             out.push_str(&format!("name = \"sim-served\"\ndut = \"{device}\"\n"));
             continue;
@@ -547,7 +539,11 @@ fn served_rig(bench: &SimBench, device: &str, credential_file: &str) -> String {
         if let Some(rest) = trimmed.strip_prefix("sim = \"") {
             let name = rest.trim_end_matches('"');
             let path = bench.serial_path(name).unwrap_or_default();
-            out.push_str(&format!("serial = \"{path}\"\nbaud = 115200\n"));
+            if name == "i2cdriver" {
+                out.push_str(&format!("i2cdriver = \"{path}\"\n"));
+            } else {
+                out.push_str(&format!("serial = \"{path}\"\nbaud = 115200\n"));
+            }
             continue;
         }
         if trimmed.starts_with("credential = ") {

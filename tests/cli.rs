@@ -652,7 +652,7 @@ fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
             ("sim = \"relays\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600"),
-            ("i2c = \"sim\"", "i2c = \"/dev/lockrig-no-such-i2c\""),
+            ("sim = \"i2cdriver\"", "i2c = \"/dev/lockrig-no-such-i2c\""),
             (", default = \"246810\"", ""),
         ],
     );
@@ -753,8 +753,8 @@ fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i
     assert_eq!(results(&dir).len(), 900, "results.jsonl has no torn line");
 }
 
-/// A suite that needs no meter: a served bench cannot share the simulator's
-/// in-process I2C bus, so its rig file has no `main_meter`.
+/// A short brown-out through a served bench, in real time; the meter is read through
+/// the served I2CDriver.
 const SERVED_SUITE: &str = r#"
 name = "served"
 description = "brown-out through a served bench, in real time"
@@ -768,6 +768,7 @@ steps = [
   "output main on",
   "wait ready_within",
   "expect console locked",
+  "measure main_meter current in standby_current for 300ms",
   "relay door_push on",
   "set main reset_below - 1.0V",
   "wait 2s",

@@ -1,5 +1,5 @@
-//! Each driver against its emulator over a real pty (or the simulated I2C bus):
-//! the exchanges a bench sees, including the instrument's own error reports.
+//! Each driver against its emulator over a real pty: the exchanges a bench sees,
+//! including the instrument's own error reports.
 
 use std::time::Duration;
 
@@ -153,4 +153,46 @@ fn dp800_protection_switches_the_output_off_above_its_ovp_level() {
         .output_log()
         .iter()
         .any(|e| e.what == "CH1 OFF (OVP tripped)"));
+}
+
+#[test]
+fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
+    use lockrig::drivers::i2cdriver::{I2cDriver, Speed, BAUD};
+    use lockrig::drivers::ina219::Ina219;
+    use std::io::{Read, Write};
+    let sim = bench("maglock_12v");
+    let path = sim.serial_path("i2cdriver").unwrap();
+    // A third-party client (i2ccl, pyserial) speaks the manual's bytes: `?` is the
+    // 80-character status line, `d` the 112-byte scan with the INA219 at 0x40.
+    let mut raw = open_serial(&path, BAUD, TIMEOUT).unwrap();
+    raw.write_all(b"?").unwrap();
+    let mut status = [0u8; 80];
+    raw.read_exact(&mut status).unwrap();
+    let status = String::from_utf8_lossy(&status);
+    assert!(
+        status.starts_with("[i2cdriver1 ") && status.ends_with(']'),
+        "{status}"
+    );
+    raw.write_all(b"d").unwrap();
+    let mut scan = [0u8; 112];
+    raw.read_exact(&mut scan).unwrap();
+    assert_eq!(scan[0x40 - 8], b'1');
+    drop(raw);
+    // lockrig's own driver, and the ina219 crate on top of it.
+    let bus = I2cDriver::open(
+        open_serial(&path, BAUD, TIMEOUT).unwrap(),
+        TIMEOUT,
+        Speed::Fast,
+    )
+    .unwrap();
+    let mut meter = Ina219::open(bus, 0x40, 0.1, 2.0).unwrap();
+    {
+        let mut w = sim.world();
+        w.psu[0].set_v = 12.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_millis(100));
+    }
+    assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
+    let amps = meter.current().unwrap();
+    assert!((0.24..0.265).contains(&amps), "{amps}");
 }

@@ -137,6 +137,23 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
         "meter",
         &["power_loss::fail_safe_releases::maglock_12v"],
     ),
+    // The INA219's I2CDriver adapter itself: silent, garbled or unplugged, at open
+    // (its echo and status) or in mid-measurement.
+    (
+        "meter:silent@1",
+        "meter",
+        &["power_loss::fail_safe_releases::maglock_12v"],
+    ),
+    (
+        "meter:garbage@30",
+        "meter",
+        &["power_loss::fail_safe_releases::maglock_12v"],
+    ),
+    (
+        "meter:drop@40",
+        "meter",
+        &["power_loss::fail_safe_releases::maglock_12v"],
+    ),
 ];
 
 /// The run every fault is injected into.

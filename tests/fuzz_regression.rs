@@ -16,6 +16,8 @@ pub mod harness {
     use lockrig::config::rig::Rig;
     use lockrig::config::{ConfigError, Source};
     use lockrig::drivers::console::LockConsole;
+    use lockrig::drivers::i2cdriver::{I2cDriver, Speed};
+    use lockrig::drivers::ina219::Ina219;
     use lockrig::drivers::lcus::{self, Lcus};
     use lockrig::drivers::numato::NumatoGpio;
     use lockrig::drivers::rigol_dp800::Dp800;
@@ -126,6 +128,16 @@ pub mod harness {
         let mut console = LockConsole::open(line_io(data));
         let _ = console.state();
         let _ = console.version();
+        let adapter = Box::new(Replies {
+            data: data.to_vec(),
+            at: 0,
+        });
+        if let Ok(bus) = I2cDriver::open(adapter, Duration::from_secs(5), Speed::Fast) {
+            if let Ok(mut meter) = Ina219::open(bus, 0x40, 0.1, 2.0) {
+                let _ = meter.bus_voltage();
+                let _ = meter.current();
+            }
+        }
 
         let text = text(data);
         let _ = scpi::parse_error(&text);

@@ -133,7 +133,8 @@ impl DriverKind {
     }
 }
 
-/// One instrument and the way to reach it. Exactly one of `serial`, `tcp`, `i2c`, `sim`.
+/// One instrument and the way to reach it. Exactly one of `serial`, `tcp`, `i2c`,
+/// `i2cdriver`, `sim`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSpec {
@@ -148,13 +149,17 @@ pub struct InstrumentSpec {
     /// TCP `host:port` (raw SCPI socket).
     #[serde(default)]
     pub tcp: Option<String>,
-    /// I2C bus device (`/dev/i2c-1`), or `sim` for the simulator's bus.
+    /// I2C bus device (`/dev/i2c-1`).
     #[serde(default)]
     pub i2c: Option<String>,
+    /// The serial port of an Excamera I2CDriver whose bus the chip is on.
+    #[serde(default)]
+    pub i2cdriver: Option<String>,
     /// 7-bit I2C address.
     #[serde(default)]
     pub address: Option<u8>,
-    /// Name of a built-in simulated instrument (`psu`, `relays`, `gpio`, `console`).
+    /// Name of a built-in simulated instrument (`psu`, `relays`, `gpio`, `console`,
+    /// `i2cdriver`).
     #[serde(default)]
     pub sim: Option<String>,
     /// Per-exchange timeout; the rig's default if absent.
@@ -185,8 +190,15 @@ pub enum Link {
     Tcp(String),
     /// An I2C bus device and address.
     I2c {
-        /// Bus device path, or `sim`.
+        /// Bus device path.
         bus: String,
+        /// 7-bit address.
+        address: u8,
+    },
+    /// A chip on the bus of an I2CDriver adapter, reached through its serial port.
+    I2cDriver {
+        /// The adapter's serial port.
+        port: String,
         /// 7-bit address.
         address: u8,
     },
@@ -200,19 +212,18 @@ impl std::fmt::Display for Link {
             Link::Serial { path, baud } => write!(f, "serial port {path} at {baud} baud"),
             Link::Tcp(addr) => write!(f, "TCP {addr}"),
             Link::I2c { bus, address } => write!(f, "I2C {bus} address {address:#04x}"),
+            Link::I2cDriver { port, address } => {
+                write!(f, "I2CDriver {port} address {address:#04x}")
+            }
             Link::Sim(name) => write!(f, "simulated {name}"),
         }
     }
 }
 
 impl Link {
-    /// True for the simulator's instruments (a `sim` link or the simulator's I2C bus).
+    /// True for the simulator's instruments.
     pub fn is_simulated(&self) -> bool {
-        match self {
-            Link::Sim(_) => true,
-            Link::I2c { bus, .. } => bus == "sim",
-            _ => false,
-        }
+        matches!(self, Link::Sim(_))
     }
 }
 
@@ -223,10 +234,13 @@ impl InstrumentSpec {
             self.serial.is_some(),
             self.tcp.is_some(),
             self.i2c.is_some(),
+            self.i2cdriver.is_some(),
             self.sim.is_some(),
         ];
         if given.iter().filter(|g| **g).count() != 1 {
-            return Err("expected exactly one of `serial`, `tcp`, `i2c`, `sim`".into());
+            return Err(
+                "expected exactly one of `serial`, `tcp`, `i2c`, `i2cdriver`, `sim`".into(),
+            );
         }
         if let Some(path) = &self.serial {
             let baud = self.baud.ok_or("`serial` needs `baud`")?;
@@ -245,6 +259,13 @@ impl InstrumentSpec {
             let address = self.address.ok_or("`i2c` needs `address`")?;
             return Ok(Link::I2c {
                 bus: bus.clone(),
+                address,
+            });
+        }
+        if let Some(port) = &self.i2cdriver {
+            let address = self.address.ok_or("`i2cdriver` needs `address`")?;
+            return Ok(Link::I2cDriver {
+                port: port.clone(),
                 address,
             });
         }
@@ -508,8 +529,10 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             .map_err(|m| src.error(spec.span(), format!("instrument `{name}`: {m}")))?;
         let driver = spec.get_ref().driver;
         let fits = match (&link, driver) {
-            (Link::I2c { .. }, DriverKind::Ina219) => true,
-            (Link::Sim(_), DriverKind::Ina219) | (Link::I2c { .. }, _) => false,
+            (Link::I2c { .. } | Link::I2cDriver { .. }, DriverKind::Ina219) => true,
+            (Link::I2c { .. } | Link::I2cDriver { .. }, _) => false,
+            (Link::Sim(name), DriverKind::Ina219) => name == "i2cdriver",
+            (Link::Sim(name), _) => name != "i2cdriver",
             (Link::Tcp(_), DriverKind::RigolDp800) => true,
             (Link::Tcp(_), _) => false,
             (_, DriverKind::Ina219) => false,
@@ -559,12 +582,19 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                     format!("instrument `{name}`: no INA219 calibration fits a {shunt} shunt at {max}: expected a shunt of about 1mohm-1ohm and a current the chip can resolve"),
                 ));
             }
-            if let Link::I2c { address, .. } = &link {
-                if !(0x40..=0x4F).contains(address) {
+            match i.address {
+                Some(address) if (0x40..=0x4F).contains(&address) => {}
+                Some(address) => {
                     return Err(src.error(
                         spec.span(),
                         format!("instrument `{name}`: field `address`: expected 0x40..=0x4F for an INA219, found {address:#04x}"),
-                    ));
+                    ))
+                }
+                None => {
+                    return Err(src.error(
+                        spec.span(),
+                        format!("instrument `{name}`: an ina219 needs `address` (0x40..=0x4F, set by its A0/A1 pins)"),
+                    ))
                 }
             }
         }
@@ -577,7 +607,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
     if kinds.0 > 0 && kinds.1 > 0 {
         return Err(src.error(
             0..0,
-            "a rig is either all simulated (`sim`, `i2c = \"sim\"`) or all real; this one mixes both",
+            "a rig is either all simulated (`sim = ...`) or all real; this one mixes both",
         ));
     }
     for (name, spec) in &file.secrets {
@@ -889,6 +919,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("no INA219 calibration fits"), "{msg}");
+        let msg = sim_with("address = 0x40\n", "").unwrap_err().to_string();
+        assert!(msg.contains("an ina219 needs `address`"), "{msg}");
+    }
+
+    #[test]
+    fn an_ina219_is_reached_over_i2c_or_an_i2cdriver_and_nothing_else_is() {
+        let sim = Rig::builtin_sim().unwrap();
+        let link = sim.file.instruments["meter"].get_ref().link().unwrap();
+        assert_eq!(link, Link::Sim("i2cdriver".into()));
+        // The I2CDriver emulator serves an INA219, not a relay board.
+        let msg = sim_with("sim = \"relays\"", "sim = \"i2cdriver\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("driver lcus cannot be reached"), "{msg}");
+        // Nor does the INA219 sit behind another simulated instrument.
+        let msg = sim_with("sim = \"i2cdriver\"", "sim = \"gpio\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("driver ina219 cannot be reached"), "{msg}");
+        // A real adapter: the port and the chip's address.
+        let spec: InstrumentSpec =
+            toml::from_str("driver = \"ina219\"\ni2cdriver = \"/dev/ttyUSB3\"\naddress = 0x41")
+                .unwrap();
+        assert_eq!(
+            spec.link().unwrap(),
+            Link::I2cDriver {
+                port: "/dev/ttyUSB3".into(),
+                address: 0x41
+            }
+        );
+        let spec: InstrumentSpec = toml::from_str(
+            "driver = \"ina219\"\ni2cdriver = \"/dev/ttyUSB3\"\ni2c = \"/dev/i2c-1\"",
+        )
+        .unwrap();
+        assert!(spec.link().unwrap_err().contains("exactly one of"));
     }
 
     #[test]

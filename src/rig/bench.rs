@@ -10,6 +10,7 @@ use super::{Console, Input, Meter, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
 use crate::drivers::console::LockConsole;
+use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
@@ -153,13 +154,15 @@ enum Opened {
     Console(Option<Box<dyn Console>>),
 }
 
-fn line_io(
+/// The byte transport to an instrument on a serial port, a socket or the simulator.
+fn transport(
     link: &Link,
     sim: Option<&SimBench>,
     timeout: Duration,
-) -> Result<LineIo, InstrumentError> {
+) -> Result<Box<dyn transport::Transport>, InstrumentError> {
     let port = match link {
         Link::Serial { path, baud } => transport::open_serial(path, *baud, timeout),
+        Link::I2cDriver { port, .. } => transport::open_serial(port, I2CDRIVER_BAUD, timeout),
         Link::Tcp(addr) => transport::open_tcp(addr, timeout),
         Link::Sim(name) => {
             let missing = || InstrumentError::Open {
@@ -187,12 +190,19 @@ fn line_io(
                 source: std::io::Error::other("an I2C bus is not a byte stream"),
             })
         }
-    }
-    .map_err(|source| InstrumentError::Open {
+    };
+    port.map_err(|source| InstrumentError::Open {
         what: link.to_string(),
         source,
-    })?;
-    Ok(LineIo::new(port, timeout))
+    })
+}
+
+fn line_io(
+    link: &Link,
+    sim: Option<&SimBench>,
+    timeout: Duration,
+) -> Result<LineIo, InstrumentError> {
+    Ok(LineIo::new(transport(link, sim, timeout)?, timeout))
 }
 
 fn open_instrument(
@@ -229,28 +239,34 @@ fn open_instrument(
             (Opened::Console(Some(Box::new(dev))), "lock console".into())
         }
         DriverKind::Ina219 => {
-            let Link::I2c { bus, address } = &link else {
-                unreachable!("validated: an ina219 is reached over i2c")
-            };
+            let address = spec.address.unwrap_or(0x40);
             let shunt = spec.shunt.map_or(0.1, |s| s.0);
             let max = spec.max_current.map_or(2.0, |a| a.0);
-            let meter: Box<dyn Meter> = if bus == "sim" {
-                let i2c = sim
-                    .map(|s| s.i2c())
-                    .ok_or_else(|| InstrumentError::Bus("no simulator for i2c = \"sim\"".into()))?;
-                Box::new(Ina219::open(i2c, *address, shunt, max)?)
-            } else {
-                let i2c =
-                    linux_embedded_hal::I2cdev::new(bus).map_err(|e| InstrumentError::Open {
-                        what: bus.clone(),
-                        source: std::io::Error::other(e.to_string()),
+            let (meter, identity): (Box<dyn Meter>, String) = match &link {
+                Link::I2c { bus, .. } => {
+                    let i2c = linux_embedded_hal::I2cdev::new(bus).map_err(|e| {
+                        InstrumentError::Open {
+                            what: bus.clone(),
+                            source: std::io::Error::other(e.to_string()),
+                        }
                     })?;
-                Box::new(Ina219::open(i2c, *address, shunt, max)?)
+                    (
+                        Box::new(Ina219::open(i2c, address, shunt, max)?),
+                        format!("INA219 @ {address:#04x} on {bus}"),
+                    )
+                }
+                _ => {
+                    let bus =
+                        I2cDriver::open(transport(&link, sim, timeout)?, timeout, Speed::Fast)?;
+                    let identity = format!(
+                        "INA219 @ {address:#04x} on I2CDriver {} ({})",
+                        bus.status().serial,
+                        link
+                    );
+                    (Box::new(Ina219::open(bus, address, shunt, max)?), identity)
+                }
             };
-            (
-                Opened::Meter(Some(meter)),
-                format!("INA219 @ {address:#04x} on {bus}"),
-            )
+            (Opened::Meter(Some(meter)), identity)
         }
     })
 }

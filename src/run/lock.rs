@@ -111,7 +111,9 @@ pub fn instrument_links(rig: &Rig) -> Vec<String> {
         .filter_map(|i| i.get_ref().link().ok())
         .filter(|l| !l.is_simulated())
         .map(|l| match l {
-            Link::Serial { path, .. } => format!("serial {}", canonical(&path)),
+            Link::Serial { path, .. } | Link::I2cDriver { port: path, .. } => {
+                format!("serial {}", canonical(&path))
+            }
             Link::Tcp(addr) => format!("tcp {}", addr.to_ascii_lowercase()),
             Link::I2c { bus, address } => format!("i2c {} {address:#04x}", canonical(&bus)),
             Link::Sim(name) => format!("sim {name}"),
@@ -267,7 +269,7 @@ mod tests {
                 "sim = \"console\"",
                 "serial = \"/dev/ttyACM9\"\nbaud = 115200",
             )
-            .replace("i2c = \"sim\"", "i2c = \"/dev/i2c-1\"")
+            .replace("sim = \"i2cdriver\"", "i2c = \"/dev/i2c-1\"")
             .replace(", default = \"246810\"", "");
         Rig::from_source(crate::config::Source::builtin("r.toml", &text)).unwrap()
     }

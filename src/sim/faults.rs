@@ -24,7 +24,7 @@ pub enum Target {
     Gpio,
     /// The lock board console.
     Console,
-    /// The INA219 on the I2C bus.
+    /// The INA219 meter: the chip (`nack`) or its I2CDriver adapter (the other kinds).
     Meter,
     /// The door-push actuator.
     DoorPush,
@@ -54,7 +54,7 @@ pub enum Kind {
     Delay,
     /// Disappears: the port closes, as when a USB adapter is unplugged.
     Drop,
-    /// NACKs every I2C transaction (the meter only).
+    /// The INA219 stops acknowledging its address (the meter only).
     Nack,
     /// The actuator does not move when its relay closes (actuators only).
     Dead,
@@ -132,10 +132,8 @@ impl FromStr for Fault {
                 names(KINDS)
             )
         })?;
-        if (kind == Kind::Nack) != (target == Target::Meter) {
-            return Err(format!(
-                "`{s}`: `nack` is the I2C meter's fault, and the meter's only one"
-            ));
+        if kind == Kind::Nack && target != Target::Meter {
+            return Err(format!("`{s}`: `nack` is the I2C meter's fault"));
         }
         if (kind == Kind::Dead) != target.actuator_relay().is_some() {
             return Err(format!(

@@ -9,15 +9,8 @@
 //! | 03h | Power | Current x Bus / 5000 |
 //! | 04h | Current | Shunt x Calibration / 4096 |
 //! | 05h | Calibration | R/W, bit 0 reads 0 |
-
-use std::sync::{Arc, Mutex};
-
-use embedded_hal::i2c::{
-    ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation, SevenBitAddress,
-};
-
-use super::faults::Fault;
-use super::world::World;
+//!
+//! The host reaches it through the simulated I2CDriver adapter ([`super::i2cdriver`]).
 
 /// The configuration register's reset value.
 pub const CONFIG_RESET: u16 = 0x399F;
@@ -128,90 +121,26 @@ impl Ina219Chip {
     }
 }
 
-/// An I2C error from the simulated bus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SimI2cError(pub ErrorKind);
-
-impl embedded_hal::i2c::Error for SimI2cError {
-    fn kind(&self) -> ErrorKind {
-        self.0
-    }
-}
-
-/// The simulator's I2C bus, with the INA219 at [`ADDRESS`].
-pub struct SimI2c {
-    world: Arc<Mutex<World>>,
-    /// Good transactions left before an injected NACK fault, if one is set.
-    nack_after: Option<u32>,
-}
-
-impl SimI2c {
-    /// A bus on a world, optionally with an injected fault (the meter NACKs).
-    pub fn new(world: Arc<Mutex<World>>, fault: Option<Fault>) -> Self {
-        Self {
-            world,
-            nack_after: fault.map(|f| f.after),
-        }
-    }
-}
-
-impl ErrorType for SimI2c {
-    type Error = SimI2cError;
-}
-
-impl I2c<SevenBitAddress> for SimI2c {
-    fn transaction(
-        &mut self,
-        address: u8,
-        operations: &mut [Operation<'_>],
-    ) -> Result<(), Self::Error> {
-        let faulted = match &mut self.nack_after {
-            Some(0) => true,
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-            None => false,
-        };
-        if address != ADDRESS || faulted {
-            return Err(SimI2cError(ErrorKind::NoAcknowledge(
-                NoAcknowledgeSource::Address,
-            )));
-        }
-        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
-        world.sync();
-        let chip = &mut world.ina;
-        for op in operations {
-            match op {
-                Operation::Write(bytes) => match bytes {
-                    [reg] => chip.pointer = *reg,
-                    [reg, hi, lo] => {
-                        chip.pointer = *reg;
-                        if !chip.write(*reg, u16::from_be_bytes([*hi, *lo])) {
-                            return Err(SimI2cError(ErrorKind::NoAcknowledge(
-                                NoAcknowledgeSource::Data,
-                            )));
-                        }
-                    }
-                    _ => {
-                        return Err(SimI2cError(ErrorKind::NoAcknowledge(
-                            NoAcknowledgeSource::Data,
-                        )))
-                    }
-                },
-                Operation::Read(buf) => {
-                    let value =
-                        chip.read(chip.pointer)
-                            .ok_or(SimI2cError(ErrorKind::NoAcknowledge(
-                                NoAcknowledgeSource::Data,
-                            )))?;
-                    for (i, b) in buf.iter_mut().enumerate() {
-                        *b = value.to_be_bytes().get(i).copied().unwrap_or(0xFF);
-                    }
-                }
+impl Ina219Chip {
+    /// The bytes of a write transaction, as the chip takes them: the first sets the
+    /// register pointer, the next two (MSB first) are written to that register. A write
+    /// to a read-only register is ignored, as the chip does.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        if let Some((reg, value)) = bytes.split_first() {
+            self.pointer = *reg;
+            if let [hi, lo, ..] = value {
+                self.write(*reg, u16::from_be_bytes([*hi, *lo]));
             }
         }
-        Ok(())
+    }
+
+    /// A read transaction: the register at the pointer, MSB first; the bus reads high
+    /// (0xFF) past the register's two bytes or from a register the chip does not have.
+    pub fn read_bytes(&mut self, buf: &mut [u8]) {
+        let value = self.read(self.pointer).map(u16::to_be_bytes);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = value.and_then(|v| v.get(i).copied()).unwrap_or(0xFF);
+        }
     }
 }
 
@@ -251,27 +180,19 @@ mod tests {
     }
 
     #[test]
-    fn driver_reads_the_simulated_chip_through_embedded_hal() {
-        use crate::config::device::DeviceProfile;
-        use crate::sim::board::Board;
-        use crate::sim::world::TimeMode;
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        let mut world = World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
+    fn transactions_set_the_pointer_then_read_msb_first() {
+        let mut chip = Ina219Chip::new();
+        chip.write_bytes(&[0x05, 0x10, 0x00]);
+        chip.write_bytes(&[0x05]);
+        let mut buf = [0u8; 3];
+        chip.read_bytes(&mut buf);
+        assert_eq!(
+            buf,
+            [0x10, 0x00, 0xFF],
+            "calibration 4096, then the bus reads high"
         );
-        world.psu[0].set_v = 12.0;
-        world.set_output(1, true);
-        world.advance(std::time::Duration::from_millis(100));
-        let world = Arc::new(Mutex::new(world));
-        let mut meter =
-            crate::drivers::ina219::Ina219::open(SimI2c::new(world, None), ADDRESS, 0.1, 2.0)
-                .unwrap();
-        assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
-        let amps = meter.current().unwrap();
-        assert!(
-            (0.24..0.265).contains(&amps),
-            "12 V over a 46-50 ohm coil: {amps}"
-        );
+        chip.write_bytes(&[0x04, 0x12, 0x34]);
+        chip.read_bytes(&mut buf[..2]);
+        assert_eq!(buf[..2], [0, 0], "the current register is read-only");
     }
 }

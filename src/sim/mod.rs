@@ -1,7 +1,7 @@
 //! The built-in simulated bench, a peer of real hardware below the transport line.
 //!
 //! Each instrument is emulated at its wire protocol (SCPI over a pty, LCUS frames,
-//! Numato ASCII, the lock console, INA219 registers behind `embedded_hal::i2c::I2c`),
+//! Numato ASCII, the lock console, an I2CDriver adapter with the INA219 on its bus),
 //! so the same drivers that run a real bench run this one. Behind the emulators is one
 //! [`World`]: supply, relays, door and a lock board with physics and optional
 //! [`Defect`]s.
@@ -11,6 +11,7 @@ mod console;
 pub mod defects;
 mod dp800;
 pub mod faults;
+mod i2cdriver;
 pub mod ina219;
 mod lcus;
 pub mod loopback;
@@ -93,7 +94,7 @@ impl SimLog {
 }
 
 /// The simulated instruments, by the name a rig file's `sim = "..."` uses.
-pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console"];
+pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console", "i2cdriver"];
 
 /// A simulated bench: one world (one board, kept across trials as a real board stays
 /// mounted) and its instruments, served on ptys (a bench served to another process,
@@ -144,14 +145,22 @@ impl SimBench {
     /// A fresh emulator of a named instrument, with its fault (fresh counts).
     fn protocol(&self, name: &str) -> Box<dyn pty::Protocol> {
         use faults::Target;
+        let fault = |target| self.faults.iter().find(|f| f.target == target).copied();
         let (target, proto): (Target, Box<dyn pty::Protocol>) = match name {
             "psu" => (Target::Psu, Box::<dp800::Dp800Sim>::default()),
             "relays" => (Target::Relays, Box::<lcus::LcusSim>::default()),
             "gpio" => (Target::Gpio, Box::<numato::NumatoSim>::default()),
+            "i2cdriver" => match fault(Target::Meter) {
+                // The chip stops acknowledging; the adapter itself goes on answering.
+                Some(f) if f.kind == faults::Kind::Nack => {
+                    return Box::new(i2cdriver::I2cDriverSim::nacking_after(f.after))
+                }
+                _ => (Target::Meter, Box::<i2cdriver::I2cDriverSim>::default()),
+            },
             _ => (Target::Console, Box::<console::ConsoleSim>::default()),
         };
-        match self.faults.iter().find(|f| f.target == target) {
-            Some(f) => Box::new(faults::Faulty::new(proto, *f)),
+        match fault(target) {
+            Some(f) => Box::new(faults::Faulty::new(proto, f)),
             None => proto,
         }
     }
@@ -193,16 +202,6 @@ impl SimBench {
     pub fn connect(&self, name: &str) -> Option<loopback::Loopback> {
         (self.virtual_time && INSTRUMENTS.contains(&name))
             .then(|| loopback::Loopback::new(self.world.clone(), self.protocol(name)))
-    }
-
-    /// The simulator's I2C bus (a fresh fault count per call).
-    pub fn i2c(&self) -> ina219::SimI2c {
-        let meter_fault = self
-            .faults
-            .iter()
-            .find(|f| f.target == faults::Target::Meter)
-            .copied();
-        ina219::SimI2c::new(self.world.clone(), meter_fault)
     }
 
     /// The clock scenarios use on this bench.
