@@ -884,11 +884,77 @@ fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
     let out = case.system_out.as_deref().unwrap();
     assert!(out.contains("rig: sim-served"), "{out}");
     assert!(out.contains("RIGOL TECHNOLOGIES,DP832"), "{out}");
+    assert!(
+        out.contains("INA219 @ 0x40 on I2CDriver SIM00001"),
+        "the meter is read through the served adapter: {out}"
+    );
 
     let served = Served::start(Some("opens-on-brownout"));
     let o = served.run("out", &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(served.junit("out").suites[0].cases[0].status.is_failure());
+    served.stop();
+}
+
+/// Reads the served bench's outputs back through its own ports, as a third party would:
+/// every supply channel and every relay must be off.
+fn assert_served_bench_is_safe(served: &Served) {
+    use lockrig::config::rig::{Link, Rig};
+    use lockrig::drivers::{lcus::Lcus, rigol_dp800::Dp800};
+    use lockrig::transport::{open_serial, LineIo};
+    let rig = Rig::load(Path::new(&served.path("served.toml"))).unwrap();
+    let port = |name: &str| {
+        let Link::Serial { path, baud } = rig.file.instruments[name].get_ref().link().unwrap()
+        else {
+            panic!("{name} is on a serial port")
+        };
+        let t = std::time::Duration::from_millis(500);
+        LineIo::new(open_serial(&path, baud, t).unwrap(), t)
+    };
+    let mut psu = Dp800::open(port("psu")).unwrap();
+    for ch in 1..=3 {
+        assert!(!psu.output(ch).unwrap(), "supply CH{ch} left on");
+    }
+    let mut relays = Lcus::open(port("relays"), 8).unwrap();
+    assert!(
+        relays.states().unwrap().iter().all(|on| !on),
+        "a relay left on"
+    );
+}
+
+#[test]
+fn a_served_bench_interrupted_at_any_moment_ends_safe_with_valid_reports() {
+    use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+    let served = Served::start(None);
+    // Moments spread over bring-up, the brown-out, recovery and the next cycle.
+    for (i, (ms, signal, code)) in [
+        (120, SIGINT, 130),
+        (900, SIGTERM, 143),
+        (1700, SIGINT, 130),
+        (2600, SIGTERM, 143),
+        (4300, SIGINT, 130),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = format!("out{i}");
+        let child = served
+            .run(&out, &["--repeat", "3"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "at {ms} ms: {}", text(&o));
+        let dir = run_dir(&served.dir.path().join(&out));
+        validate_schema(&dir.join("junit.xml"));
+        assert_eq!(served.junit(&out).suites[0].cases.len(), 3, "at {ms} ms");
+        assert_eq!(results(&dir).len(), 3, "at {ms} ms: results.jsonl is whole");
+        assert_served_bench_is_safe(&served);
+    }
     served.stop();
 }
 
