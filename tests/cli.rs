@@ -381,6 +381,48 @@ fn a_supply_that_trips_its_protection_makes_the_check_an_error_not_a_verdict() {
 }
 
 #[test]
+fn a_trip_latched_from_an_earlier_trial_is_cleared_at_bring_up_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "tight.toml",
+        "rigs/sim.toml",
+        &[("max_amps = \"1.5A\"", "max_amps = \"0.2A\"")],
+    );
+    let suite = fixture_variant(
+        dir.path(),
+        "s.toml",
+        "fixtures/suites/certification.toml",
+        &[("set main nominal limit current_limit", "set main nominal")],
+    );
+    let out = dir.path().join("out");
+    // The maglock holds at about 250 mA: each trial trips the OCP armed at 200 mA.
+    let o = run(&[
+        "run",
+        "--rig",
+        rig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "--device",
+        "maglock_12v",
+        "--repeat",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "power_loss::fail_safe_releases",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    let protections = |i: usize| lines[i]["protections"].to_string();
+    assert!(!protections(0).contains("latched"), "{}", protections(0));
+    assert!(
+        protections(1).contains("main: OCP trip latched on psu before this run; cleared"),
+        "the second trial found the first one's trip: {}",
+        protections(1)
+    );
+}
+
+#[test]
 fn a_protection_trip_in_mid_check_is_named_as_the_cause() {
     // OCP at 100 mA: the defective board's motor (130-170 mA) trips it after the
     // brown-out.

@@ -88,6 +88,27 @@ impl Supply for Channel<Dp800> {
             _ => None,
         })
     }
+
+    fn clear_protection(&mut self) -> Result<Option<&'static str>> {
+        let ch = self.channel;
+        let mut dev = self.device();
+        let latched = match dev.tripped(ch)? {
+            (true, true) => Some("OVP and OCP"),
+            (true, false) => Some("OVP"),
+            (false, true) => Some("OCP"),
+            (false, false) => None,
+        };
+        if latched.is_some() {
+            dev.clear_protection(ch)?;
+            if dev.tripped(ch)? != (false, false) {
+                return Err(InstrumentError::Readback {
+                    commanded: format!("protection of CH{ch} cleared"),
+                    actual: "still tripped".into(),
+                });
+            }
+        }
+        Ok(latched)
+    }
 }
 
 impl Switch for Channel<Lcus> {

@@ -359,6 +359,12 @@ impl Bench {
                 // The current limit starts at the envelope's, and the instrument's own
                 // protection enforces the envelope even if lockrig dies.
                 if let Some(r) = bench.supplies.get_mut(role) {
+                    if let Some(latched) = r.call(role, |d| d.clear_protection())? {
+                        bench.protections.push(format!(
+                            "{role}: {latched} trip latched on {} before this run; cleared",
+                            r.instrument
+                        ));
+                    }
                     r.call(role, |d| d.set_current_limit(env.max_amps))?;
                     let armed = r.call(role, |d| d.set_protection(env.max_volts, env.max_amps))?;
                     bench.protections.push(format!(

@@ -38,6 +38,11 @@ pub trait Supply: Send {
     fn protection_tripped(&mut self) -> Result<Option<&'static str>> {
         Ok(None)
     }
+    /// Clears a protection trip still latched from before (an earlier run, the front
+    /// panel) and says which one it was; a latched trip keeps the output off.
+    fn clear_protection(&mut self) -> Result<Option<&'static str>> {
+        Ok(None)
+    }
 }
 
 /// An on/off output: a relay, a MOSFET, a GPIO line.

@@ -1,172 +1,590 @@
-//! Rigol DP832 emulator: the subset of the DP800 SCPI command set lockrig uses,
-//! answered as the instrument answers it, with an error queue.
+//! Rigol DP832 emulator, from the DP800 Programming Guide (PGH03109-1110): the command
+//! tree below, parsed as SCPI-99 (long or short forms, any case, optional nodes in
+//! brackets), with the instrument's 20-entry error queue.
+//!
+//! | command | notes |
+//! |---|---|
+//! | `*IDN?`, `*CLS`, `*RST`, `*OPC`, `*OPC?` | |
+//! | `:SYSTem:ERRor[:NEXT]?` | `0,"No error"` when empty |
+//! | `:INSTrument[:SELect] CH<n>`, `:INSTrument:NSELect <n>` and queries | the channel commands without one use |
+//! | `[:SOURce<n>]:VOLTage[:LEVel][:IMMediate][:AMPLitude] {<V>\|MIN\|MAX\|DEF}` and `?` | -222 beyond the channel's rating |
+//! | `[:SOURce<n>]:CURRent[:LEVel][:IMMediate][:AMPLitude] {<A>\|MIN\|MAX\|DEF}` and `?` | |
+//! | `:APPLy CH<n>,<V>[,<A>]` | |
+//! | `:OUTPut[:STATe] [CH<n>,]{ON\|OFF}`, `:OUTPut[:STATe]? [CH<n>]` | a bare number is not a channel: -224 |
+//! | `:OUTPut:OVP\|OCP[:STATe] [CH<n>,]{ON\|OFF}` and `?` | arms protection |
+//! | `:OUTPut:OVP\|OCP:VALue [CH<n>,]{<v>\|MIN\|MAX}` and `?` | |
+//! | `:OUTPut:OVP\|OCP:QUEStion? [CH<n>]` | `YES` once tripped |
+//! | `:OUTPut:OVP\|OCP:CLEar [CH<n>]` | clears a trip; until then the output stays off |
+//! | `:MEASure[:VOLTage][:DC]? [CH<n>]`, `:MEASure:CURRent[:DC]? [CH<n>]`, `:MEASure:ALL[:DC]? [CH<n>]` | `V`, `A`, `V,A,W` |
+//!
+//! Known difference: `:SOURce:VOLTage` without a suffix means SOURce1 here (the SCPI
+//! rule the parser follows), the selected channel on the instrument.
 
-use super::pty::{take_lines, Protocol};
-use super::world::World;
+use scpi::error::{Error, ErrorCode};
+use scpi::parser::parameters::Parameters;
+use scpi::parser::response::ResponseUnit;
+use scpi::tree::prelude::*;
+use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
+
+use super::pty::Protocol;
+use super::scpi::{channel, channel_first, no_more, numeric, respond, run_lines, ErrorQueue};
+use super::world::{PsuChannel, World};
 
 /// The identity the emulator reports.
 pub const IDN: &str = "RIGOL TECHNOLOGIES,DP832,DP8SIM000001,00.01.16";
 
-/// The DP832 emulator.
-#[derive(Default)]
+/// The DP832's channels.
+const CHANNELS: usize = 3;
+
+/// The emulator: its pending input and the instrument's own state (the channel
+/// selection and the error queue); the outputs themselves are the world's.
 pub struct Dp800Sim {
     pending: Vec<u8>,
-    errors: Vec<(i32, &'static str)>,
+    front: Front,
 }
 
-fn channel(text: &str) -> Option<usize> {
-    let n: usize = text.trim().trim_start_matches("CH").parse().ok()?;
-    (1..=3).contains(&n).then_some(n)
-}
-
-impl Dp800Sim {
-    fn error(&mut self, code: i32, msg: &'static str) {
-        // The DP800 queue holds 20 entries; further errors are dropped.
-        if self.errors.len() < 20 {
-            self.errors.push((code, msg));
+impl Default for Dp800Sim {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            front: Front {
+                selected: 1,
+                errors: ErrorQueue::with_capacity(20),
+                psu: [PsuChannel::default(); CHANNELS],
+                readings: [(0.0, 0.0); CHANNELS],
+            },
         }
     }
+}
 
-    fn command(&mut self, line: &str, w: &mut World) -> Option<String> {
-        let upper = line.to_ascii_uppercase();
-        let (head, args) = upper.split_once(' ').unwrap_or((upper.as_str(), ""));
-        let head = head.trim_start_matches(':');
-        match head {
-            "*IDN?" => return Some(IDN.into()),
-            "*OPC?" => return Some("1".into()),
-            "*CLS" => self.errors.clear(),
-            "*RST" => {
-                for ch in 1..=3 {
-                    w.set_output(ch, false);
-                    w.psu[ch - 1].set_v = 0.0;
-                }
-                w.settle();
+/// What the command handlers see: the channels as the instrument holds them and the
+/// readings at the moment the message arrived.
+struct Front {
+    selected: usize,
+    errors: ErrorQueue,
+    psu: [PsuChannel; CHANNELS],
+    readings: [(f64, f64); CHANNELS],
+}
+
+impl Device for Front {
+    fn handle_error(&mut self, err: Error) {
+        self.errors.push(&err);
+    }
+}
+
+impl Front {
+    fn ch(&mut self, n: usize) -> &mut PsuChannel {
+        &mut self.psu[n - 1]
+    }
+}
+
+type R = Result<(), Error>;
+
+struct Idn;
+impl Command<Front> for Idn {
+    cmd_qonly!();
+    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        respond(resp, IDN)
+    }
+}
+
+struct Cls;
+impl Command<Front> for Cls {
+    cmd_nquery!();
+    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
+        d.errors.clear();
+        Ok(())
+    }
+}
+
+struct Rst;
+impl Command<Front> for Rst {
+    cmd_nquery!();
+    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
+        for c in &mut d.psu {
+            c.on = false;
+            c.set_v = 0.0;
+            c.set_i = c.max_i;
+        }
+        d.selected = 1;
+        Ok(())
+    }
+}
+
+struct Opc;
+impl Command<Front> for Opc {
+    cmd_both!();
+    fn event(&self, _: &mut Front, _: &mut Context, _: Parameters) -> R {
+        Ok(())
+    }
+    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        respond(resp, "1")
+    }
+}
+
+struct SystErr;
+impl Command<Front> for SystErr {
+    cmd_qonly!();
+    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        let next = d.errors.next();
+        respond(resp, &next)
+    }
+}
+
+/// `:INSTrument[:SELect] CH<n>` (`by_number`: `:INSTrument:NSELect <n>`).
+struct Inst {
+    by_number: bool,
+}
+impl Command<Front> for Inst {
+    cmd_both!();
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let t = p.next_token()?;
+        d.selected = if self.by_number {
+            let n = usize::try_from(t)?;
+            if !(1..=CHANNELS).contains(&n) {
+                return Err(ErrorCode::DataOutOfRange.into());
             }
-            "SYST:ERR?" => {
-                return Some(if self.errors.is_empty() {
-                    "0,\"No error\"".into()
+            n
+        } else {
+            channel(t, CHANNELS)?
+        };
+        no_more(&mut p)
+    }
+    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        if self.by_number {
+            respond(resp, &d.selected.to_string())
+        } else {
+            respond(resp, &format!("CH{}", d.selected))
+        }
+    }
+}
+
+/// Voltage or current setpoint of channel `n` (`None`: the selected channel).
+struct Level {
+    n: Option<usize>,
+    volts: bool,
+}
+impl Command<Front> for Level {
+    cmd_both!();
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let n = self.n.unwrap_or(d.selected);
+        let c = *d.ch(n);
+        let max = if self.volts { c.max_v } else { c.max_i };
+        let v = numeric(
+            p.next_token()?,
+            0.0,
+            max,
+            if self.volts { 0.0 } else { max },
+        )?;
+        no_more(&mut p)?;
+        let c = d.ch(n);
+        if self.volts {
+            c.set_v = v;
+        } else {
+            c.set_i = v;
+        }
+        Ok(())
+    }
+    fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
+        let n = self.n.unwrap_or(d.selected);
+        let c = *d.ch(n);
+        let max = if self.volts { c.max_v } else { c.max_i };
+        let v = match p.next_optional_token()? {
+            Some(t) => numeric(t, 0.0, max, 0.0)?,
+            None if self.volts => c.set_v,
+            None => c.set_i,
+        };
+        respond(resp, &format!("{v:.3}"))
+    }
+}
+
+/// `:APPLy CH<n>,<V>[,<A>]`.
+struct Apply;
+impl Command<Front> for Apply {
+    cmd_nquery!();
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let n = channel(p.next_token()?, CHANNELS)?;
+        let c = *d.ch(n);
+        let v = numeric(p.next_token()?, 0.0, c.max_v, 0.0)?;
+        let a = match p.next_optional_token()? {
+            Some(t) => numeric(t, 0.0, c.max_i, c.max_i)?,
+            None => c.set_i,
+        };
+        no_more(&mut p)?;
+        let c = d.ch(n);
+        c.set_v = v;
+        c.set_i = a;
+        Ok(())
+    }
+}
+
+/// `:OUTPut[:STATe] [CH<n>,]{ON|OFF}` and its query.
+struct Output;
+impl Command<Front> for Output {
+    cmd_both!();
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let (n, state) = channel_first(&mut p, CHANNELS, d.selected)?;
+        let on = bool::try_from(match state {
+            Some(t) => t,
+            None => p.next_token()?,
+        })?;
+        no_more(&mut p)?;
+        let c = d.ch(n);
+        if on && (c.tripped.0 || c.tripped.1) {
+            // A tripped channel stays off until its protection is cleared.
+            return Err(ErrorCode::SettingsConflict.into());
+        }
+        c.on = on;
+        Ok(())
+    }
+    fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
+        let (n, extra) = channel_first(&mut p, CHANNELS, d.selected)?;
+        if extra.is_some() {
+            return Err(ErrorCode::IllegalParameterValue.into());
+        }
+        respond(resp, if d.ch(n).on { "ON" } else { "OFF" })
+    }
+}
+
+/// Over-voltage (`ovp`) or over-current protection: which part of it.
+#[derive(Clone, Copy)]
+enum Prot {
+    State,
+    Value,
+    Question,
+    Clear,
+}
+
+struct Protection {
+    ovp: bool,
+    part: Prot,
+}
+impl Protection {
+    fn level<'c>(&self, c: &'c mut PsuChannel) -> &'c mut (f64, bool) {
+        if self.ovp {
+            &mut c.ovp
+        } else {
+            &mut c.ocp
+        }
+    }
+    fn limits(&self, c: &PsuChannel) -> (f64, f64) {
+        // The DP832 sets OVP up to 33 V and OCP up to 3.3 A on a 30 V / 3 A channel.
+        if self.ovp {
+            (0.01, c.max_v * 1.1)
+        } else {
+            (0.001, c.max_i * 1.1)
+        }
+    }
+}
+impl Command<Front> for Protection {
+    fn meta(&self) -> CommandTypeMeta {
+        match self.part {
+            Prot::State | Prot::Value => CommandTypeMeta::Both,
+            Prot::Question => CommandTypeMeta::QueryOnly,
+            Prot::Clear => CommandTypeMeta::NoQuery,
+        }
+    }
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let (n, first) = channel_first(&mut p, CHANNELS, d.selected)?;
+        let c = d.ch(n);
+        match self.part {
+            Prot::State => {
+                let arg = match first {
+                    Some(t) => t,
+                    None => p.next_token()?,
+                };
+                self.level(c).1 = bool::try_from(arg)?;
+            }
+            Prot::Value => {
+                let arg = match first {
+                    Some(t) => t,
+                    None => p.next_token()?,
+                };
+                let (min, max) = self.limits(c);
+                self.level(c).0 = numeric(arg, min, max, max)?;
+            }
+            Prot::Clear => {
+                if first.is_some() {
+                    return Err(ErrorCode::IllegalParameterValue.into());
+                }
+                if self.ovp {
+                    c.tripped.0 = false;
                 } else {
-                    let (code, msg) = self.errors.remove(0);
-                    format!("{code},\"{msg}\"")
-                })
-            }
-            "OUTP" => {
-                let (ch, state) = args.split_once(',').unwrap_or(("", ""));
-                match (channel(ch), state.trim()) {
-                    (Some(ch), "ON") => w.set_output(ch, true),
-                    (Some(ch), "OFF") => w.set_output(ch, false),
-                    _ => self.error(-224, "Illegal parameter value"),
+                    c.tripped.1 = false;
                 }
             }
-            "OUTP:OVP:VAL" | "OUTP:OCP:VAL" => {
-                let (ch, v) = args.split_once(',').unwrap_or(("", ""));
-                match (channel(ch), v.trim().parse::<f64>()) {
-                    (Some(ch), Ok(v)) if v > 0.0 => {
-                        let p = &mut w.psu[ch - 1];
-                        if head == "OUTP:OVP:VAL" {
-                            p.ovp.0 = v;
-                        } else {
-                            p.ocp.0 = v;
-                        }
-                        w.settle();
-                    }
-                    (Some(_), Ok(_)) => self.error(-222, "Data out of range"),
-                    _ => self.error(-224, "Illegal parameter value"),
-                }
-            }
-            "OUTP:OVP" | "OUTP:OCP" => {
-                let (ch, state) = args.split_once(',').unwrap_or(("", ""));
-                match (channel(ch), state.trim()) {
-                    (Some(ch), s @ ("ON" | "OFF")) => {
-                        let p = &mut w.psu[ch - 1];
-                        let armed = if head == "OUTP:OVP" {
-                            &mut p.ovp.1
-                        } else {
-                            &mut p.ocp.1
-                        };
-                        *armed = s == "ON";
-                        w.settle();
-                    }
-                    _ => self.error(-224, "Illegal parameter value"),
-                }
-            }
-            "OUTP:OVP:QUES?" | "OUTP:OCP:QUES?" => match channel(args) {
-                Some(ch) => {
-                    let p = w.psu[ch - 1];
-                    let tripped = if head == "OUTP:OVP:QUES?" {
-                        p.tripped.0
-                    } else {
-                        p.tripped.1
-                    };
-                    return Some(if tripped { "YES" } else { "NO" }.into());
-                }
-                None => self.error(-224, "Illegal parameter value"),
-            },
-            "OUTP?" => match channel(args) {
-                Some(ch) => return Some(if w.psu[ch - 1].on { "ON" } else { "OFF" }.into()),
-                None => self.error(-224, "Illegal parameter value"),
-            },
-            "MEAS:VOLT?" | "MEAS:CURR?" => match channel(args) {
-                Some(ch) => {
-                    let (v, a) = (w.output_volts(ch), w.output_amps(ch));
-                    return Some(if head == "MEAS:VOLT?" {
-                        format!("{v:.3}")
-                    } else {
-                        format!("{a:.4}")
-                    });
-                }
-                None => self.error(-224, "Illegal parameter value"),
-            },
-            _ => {
-                // :SOUR<n>:VOLT <v> / :SOUR<n>:CURR <a> and their queries.
-                let Some(rest) = head.strip_prefix("SOUR") else {
-                    self.error(-113, "Undefined header");
-                    return None;
-                };
-                let Some((n, what)) = rest.split_once(':') else {
-                    self.error(-113, "Undefined header");
-                    return None;
-                };
-                let Some(ch) = channel(n) else {
-                    self.error(-114, "Header suffix out of range");
-                    return None;
-                };
-                let c = &mut w.psu[ch - 1];
-                match what {
-                    "VOLT?" => return Some(format!("{:.3}", c.set_v)),
-                    "CURR?" => return Some(format!("{:.4}", c.set_i)),
-                    "VOLT" | "CURR" => {
-                        let max = if what == "VOLT" { c.max_v } else { c.max_i };
-                        match args.trim().parse::<f64>() {
-                            Ok(v) if (0.0..=max).contains(&v) => {
-                                if what == "VOLT" {
-                                    c.set_v = v;
-                                } else {
-                                    c.set_i = v;
-                                }
-                                w.settle();
-                            }
-                            Ok(_) => self.error(-222, "Data out of range"),
-                            Err(_) => self.error(-104, "Data type error"),
-                        }
-                    }
-                    _ => self.error(-113, "Undefined header"),
-                }
-            }
+            Prot::Question => unreachable!("query only"),
         }
-        None
+        no_more(&mut p)
+    }
+    fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
+        let (n, extra) = channel_first(&mut p, CHANNELS, d.selected)?;
+        if extra.is_some() {
+            return Err(ErrorCode::IllegalParameterValue.into());
+        }
+        let c = d.ch(n);
+        let text = match self.part {
+            Prot::State => if self.level(c).1 { "ON" } else { "OFF" }.to_string(),
+            Prot::Value => format!("{:.3}", self.level(c).0),
+            Prot::Question => {
+                let tripped = if self.ovp { c.tripped.0 } else { c.tripped.1 };
+                if tripped { "YES" } else { "NO" }.to_string()
+            }
+            Prot::Clear => unreachable!("no query"),
+        };
+        respond(resp, &text)
     }
 }
+
+/// What `:MEASure` returns.
+#[derive(Clone, Copy)]
+enum Meas {
+    Volts,
+    Amps,
+    All,
+}
+struct Measure(Meas);
+impl Command<Front> for Measure {
+    cmd_qonly!();
+    fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
+        let (n, extra) = channel_first(&mut p, CHANNELS, d.selected)?;
+        if extra.is_some() {
+            return Err(ErrorCode::IllegalParameterValue.into());
+        }
+        let (v, a) = d.readings[n - 1];
+        let text = match self.0 {
+            Meas::Volts => format!("{v:.3}"),
+            Meas::Amps => format!("{a:.4}"),
+            Meas::All => format!("{v:.3},{a:.4},{:.3}", v * a),
+        };
+        respond(resp, &text)
+    }
+}
+
+const fn level(n: Option<usize>, volts: bool) -> Level {
+    Level { n, volts }
+}
+
+const fn prot(ovp: bool, part: Prot) -> Protection {
+    Protection { ovp, part }
+}
+
+/// `VOLTage[:LEVel][:IMMediate][:AMPLitude]` (or `CURRent...`) for channel `n`.
+macro_rules! level_node {
+    ($name:literal, $n:expr, $volts:expr) => {
+        Branch![$name;
+            Branch![default b"LEVel";
+                Branch![default b"IMMediate";
+                    Leaf!(default b"AMPLitude" => &level($n, $volts))]]]
+    };
+}
+
+/// `VOLTage...` and `CURRent...` for channel `n`.
+macro_rules! levels {
+    ($n:expr) => {
+        [
+            level_node!(b"VOLTage", $n, true),
+            level_node!(b"CURRent", $n, false),
+        ]
+    };
+}
+
+/// `:OUTPut:OVP|OCP...`.
+macro_rules! protection {
+    ($name:literal, $ovp:expr) => {
+        Branch![$name;
+            Leaf!(default b"STATe" => &prot($ovp, Prot::State)),
+            Leaf!(b"VALue" => &prot($ovp, Prot::Value)),
+            Leaf!(b"QUEStion" => &prot($ovp, Prot::Question)),
+            Leaf!(b"CLEar" => &prot($ovp, Prot::Clear))]
+    };
+}
+
+const SOURCE1: [Node<Front>; 2] = levels!(Some(1));
+const SOURCE2: [Node<Front>; 2] = levels!(Some(2));
+const SOURCE3: [Node<Front>; 2] = levels!(Some(3));
+
+const TREE: Node<Front> = Root![
+    Leaf!(b"*IDN" => &Idn),
+    Leaf!(b"*CLS" => &Cls),
+    Leaf!(b"*RST" => &Rst),
+    Leaf!(b"*OPC" => &Opc),
+    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr)]],
+    Branch![b"INSTrument";
+        Leaf!(default b"SELect" => &Inst { by_number: false }),
+        Leaf!(b"NSELect" => &Inst { by_number: true })],
+    Node::Branch {
+        name: b"SOURce1",
+        default: false,
+        sub: &SOURCE1
+    },
+    Node::Branch {
+        name: b"SOURce2",
+        default: false,
+        sub: &SOURCE2
+    },
+    Node::Branch {
+        name: b"SOURce3",
+        default: false,
+        sub: &SOURCE3
+    },
+    level_node!(b"VOLTage", None, true),
+    level_node!(b"CURRent", None, false),
+    Leaf!(b"APPLy" => &Apply),
+    Branch![b"OUTPut";
+        Leaf!(default b"STATe" => &Output),
+        protection!(b"OVP", true),
+        protection!(b"OCP", false)],
+    Branch![b"MEASure";
+        Branch![default b"VOLTage"; Leaf!(default b"DC" => &Measure(Meas::Volts))],
+        Branch![b"CURRent"; Leaf!(default b"DC" => &Measure(Meas::Amps))],
+        Branch![b"ALL"; Leaf!(default b"DC" => &Measure(Meas::All))]]
+];
 
 impl Protocol for Dp800Sim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
-        let mut out = Vec::new();
-        for line in take_lines(&mut self.pending, bytes, b"\n") {
-            if let Some(reply) = self.command(&line, world) {
-                out.extend_from_slice(reply.as_bytes());
-                out.push(b'\n');
+        // The handlers work on the instrument's view of its channels; what they
+        // changed is applied to the world afterwards, outputs last.
+        let f = &mut self.front;
+        f.psu.copy_from_slice(&world.psu);
+        for ch in 1..=CHANNELS {
+            f.readings[ch - 1] = (world.output_volts(ch), world.output_amps(ch));
+        }
+        let out = run_lines(&TREE, f, &mut self.pending, bytes);
+        let mut changed = false;
+        for (i, c) in self.front.psu.iter().enumerate() {
+            let w = &mut world.psu[i];
+            if (c.set_v, c.set_i, c.ovp, c.ocp, c.tripped)
+                != (w.set_v, w.set_i, w.ovp, w.ocp, w.tripped)
+            {
+                (w.set_v, w.set_i, w.ovp, w.ocp, w.tripped) =
+                    (c.set_v, c.set_i, c.ovp, c.ocp, c.tripped);
+                changed = true;
             }
         }
+        for (i, c) in self.front.psu.iter().enumerate() {
+            if c.on != world.psu[i].on {
+                world.set_output(i + 1, c.on);
+                changed = false;
+            }
+        }
+        if changed {
+            world.settle();
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::device::DeviceProfile;
+    use crate::sim::board::Board;
+    use crate::sim::world::TimeMode;
+
+    fn world() -> World {
+        let profile = DeviceProfile::load("maglock_12v").unwrap();
+        World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        )
+    }
+
+    fn say(sim: &mut Dp800Sim, w: &mut World, line: &str) -> String {
+        let out = sim.input(format!("{line}\n").as_bytes(), w);
+        String::from_utf8(out).unwrap().trim_end().to_string()
+    }
+
+    #[test]
+    fn long_and_short_forms_in_any_case_reach_the_same_setting() {
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(
+            &mut sim,
+            &mut w,
+            ":SOURce1:VOLTage:LEVel:IMMediate:AMPLitude 12.5",
+        );
+        assert_eq!(say(&mut sim, &mut w, ":SOUR1:VOLT?"), "12.500");
+        say(&mut sim, &mut w, "sour2:curr:lev 0.75");
+        assert_eq!(say(&mut sim, &mut w, ":SOURCE2:CURRENT?"), "0.750");
+        say(&mut sim, &mut w, ":SOUR3:VOLT MAX");
+        assert_eq!(
+            say(&mut sim, &mut w, ":SOUR3:VOLT?"),
+            "5.300",
+            "CH3's rating"
+        );
+        assert_eq!(say(&mut sim, &mut w, ":SOUR1:VOLT? MAX"), "30.000");
+        assert_eq!(w.psu[0].set_v, 12.5);
+        assert_eq!(say(&mut sim, &mut w, ":SYST:ERR?"), "0,\"No error\"");
+    }
+
+    #[test]
+    fn the_selected_channel_takes_commands_without_one() {
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(&mut sim, &mut w, ":INST CH2");
+        say(&mut sim, &mut w, ":VOLT 3.3;:OUTP ON");
+        assert_eq!(say(&mut sim, &mut w, ":INST:NSEL?"), "2");
+        assert_eq!(say(&mut sim, &mut w, ":SOUR2:VOLT?"), "3.300");
+        assert!(w.psu[1].on && !w.psu[0].on);
+        say(&mut sim, &mut w, ":APPL CH1,12,1.5");
+        assert_eq!((w.psu[0].set_v, w.psu[0].set_i), (12.0, 1.5));
+    }
+
+    #[test]
+    fn the_manuals_errors_are_queued_in_order() {
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        // A channel is CH<n>: `1` is taken as the state, and `ON` is one too many.
+        say(&mut sim, &mut w, ":OUTP 1,ON");
+        say(&mut sim, &mut w, ":SOUR3:VOLT 12"); // CH3 is rated 5 V
+        say(&mut sim, &mut w, ":SOUR4:VOLT 1"); // there is no CH4
+        say(&mut sim, &mut w, ":OUTP CH1,ON,EXTRA");
+        assert!(!w.psu[0].on);
+        let errors: Vec<String> = (0..5)
+            .map(|_| say(&mut sim, &mut w, ":SYSTem:ERRor?"))
+            .collect();
+        assert!(errors[0].starts_with("-108,"), "{errors:?}");
+        assert!(errors[1].starts_with("-222,"), "{errors:?}");
+        assert!(errors[2].starts_with("-113,"), "{errors:?}");
+        assert!(errors[3].starts_with("-108,"), "{errors:?}");
+        assert_eq!(errors[4], "0,\"No error\"");
+        say(&mut sim, &mut w, ":BOGus");
+        say(&mut sim, &mut w, "*CLS");
+        assert_eq!(say(&mut sim, &mut w, ":SYST:ERR?"), "0,\"No error\"");
+    }
+
+    #[test]
+    fn a_trip_latches_until_cleared_and_keeps_the_output_off() {
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(
+            &mut sim,
+            &mut w,
+            ":SOUR1:VOLT 12;:OUTP:OVP:VAL CH1,10;:OUTP:OVP CH1,ON",
+        );
+        say(&mut sim, &mut w, ":OUTP CH1,ON");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP:OVP:QUES? CH1"), "YES");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP? CH1"), "OFF");
+        say(&mut sim, &mut w, ":SOUR1:VOLT 9;:OUTP CH1,ON");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP? CH1"), "OFF", "still tripped");
+        assert!(say(&mut sim, &mut w, ":SYST:ERR?").starts_with("-221,"));
+        say(&mut sim, &mut w, ":OUTP:OVP:CLE CH1;:OUTP CH1,ON");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP:OVP:QUES? CH1"), "NO");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP? CH1"), "ON");
+    }
+
+    #[test]
+    fn measurements_read_the_output() {
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(
+            &mut sim,
+            &mut w,
+            ":SOUR1:VOLT 12;:SOUR1:CURR 1;:OUTP CH1,ON",
+        );
+        w.advance(std::time::Duration::from_millis(100));
+        let v: f64 = say(&mut sim, &mut w, ":MEAS? CH1").parse().unwrap();
+        assert!((v - 12.0).abs() < 0.01, "{v}");
+        let all = say(&mut sim, &mut w, ":MEASure:ALL:DC? CH1");
+        let f: Vec<f64> = all.split(',').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(f.len(), 3, "{all}");
+        assert!((0.24..0.265).contains(&f[1]), "{all}");
+        assert!((f[2] - f[0] * f[1]).abs() < 0.01, "{all}");
     }
 }

@@ -17,6 +17,7 @@ mod lcus;
 pub mod loopback;
 mod numato;
 pub mod pty;
+mod scpi;
 pub mod world;
 
 use std::io;

@@ -59,7 +59,7 @@ pub enum TimeMode {
 }
 
 /// One output channel of the simulated DP832.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PsuChannel {
     /// Programmed voltage.
     pub set_v: f64,

@@ -15,6 +15,7 @@
 //! | over-voltage protection | `:OUTP:OVP:VAL CH<n>,<V>`, `:OUTP:OVP CH<n>,ON` | - |
 //! | over-current protection | `:OUTP:OCP:VAL CH<n>,<A>`, `:OUTP:OCP CH<n>,ON` | - |
 //! | protection tripped? | `:OUTP:OVP:QUES? CH<n>`, `:OUTP:OCP:QUES? CH<n>` | `YES` / `NO` |
+//! | clear a trip (latched until then) | `:OUTP:OVP:CLE CH<n>`, `:OUTP:OCP:CLE CH<n>` | - |
 //! | error queue | `:SYST:ERR?` | `0,"No error"` |
 //!
 //! The supply settles in tens of milliseconds (command processing < 118 ms, fall up to
@@ -102,6 +103,13 @@ impl Dp800 {
             }
         };
         Ok((ask("OVP")?, ask("OCP")?))
+    }
+
+    /// `:OUTP:OVP:CLE CH<n>` and `:OUTP:OCP:CLE CH<n>`: clears latched trips, after which
+    /// the output may be switched on again.
+    pub fn clear_protection(&mut self, channel: u8) -> Result<()> {
+        self.scpi.set(&format!(":OUTP:OVP:CLE CH{channel}"))?;
+        self.scpi.set(&format!(":OUTP:OCP:CLE CH{channel}"))
     }
 
     /// `:MEAS:VOLT? CH<n>`

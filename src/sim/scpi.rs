@@ -1,0 +1,150 @@
+//! The instrument side of SCPI, shared by the emulated SCPI instruments: the `scpi`
+//! crate parses each program message against the instrument's command tree as SCPI-99
+//! and IEEE 488.2 say (long and short mnemonics in any case, optional nodes, numeric
+//! suffixes, `;` compound messages, `?` queries); this module adds the error queue, the
+//! parameter forms power supplies use (`CH<n>`, `MINimum|MAXimum|DEFault`) and the line
+//! framing.
+
+use scpi::error::{Error, ErrorCode};
+use scpi::parser::format::Character;
+use scpi::parser::mnemonic_compare;
+use scpi::parser::parameters::Parameters;
+use scpi::parser::response::ResponseUnit;
+use scpi::parser::tokenizer::Token;
+use scpi::tree::Node;
+use scpi::{Context, Device};
+
+use super::pty::take_lines;
+
+/// The error/event queue (IEEE 488.2 11.4, SCPI-99 21.8): `SYSTem:ERRor?` takes the
+/// oldest entry; a full queue replaces its newest entry with -350 "Queue overflow".
+#[derive(Debug, Default, Clone)]
+pub struct ErrorQueue {
+    entries: Vec<(i16, String)>,
+    capacity: usize,
+}
+
+impl ErrorQueue {
+    /// A queue of `capacity` entries (the DP800 holds 20).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: Vec::new(),
+            capacity,
+        }
+    }
+
+    /// Queues an error.
+    pub fn push(&mut self, err: &Error) {
+        let entry = (
+            err.get_code(),
+            String::from_utf8_lossy(err.get_message()).into_owned(),
+        );
+        if self.entries.len() < self.capacity {
+            self.entries.push(entry);
+        } else if let Some(last) = self.entries.last_mut() {
+            *last = (-350, "Queue overflow".into());
+        }
+    }
+
+    /// `SYSTem:ERRor?`: the oldest entry, or `0,"No error"`.
+    pub fn next(&mut self) -> String {
+        if self.entries.is_empty() {
+            "0,\"No error\"".into()
+        } else {
+            let (code, msg) = self.entries.remove(0);
+            format!("{code},\"{msg}\"")
+        }
+    }
+
+    /// `*CLS`.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// Runs each LF-terminated program message of `bytes` against `tree`; returns the
+/// response messages, each LF-terminated. Errors go to the device's queue through
+/// [`Device::handle_error`].
+pub fn run_lines<D: Device>(
+    tree: &Node<'_, D>,
+    device: &mut D,
+    pending: &mut Vec<u8>,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in take_lines(pending, bytes, b"\n") {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        // The crate writes the response message terminator itself.
+        let _ = tree.run(line.as_bytes(), device, &mut Context::default(), &mut out);
+    }
+    out
+}
+
+/// A channel parameter `CH<n>`, with `n` in `1..=channels`.
+pub fn channel(token: Token<'_>, channels: usize) -> Result<usize, Error> {
+    match token {
+        Token::CharacterProgramData(s) if s.len() > 2 && s[..2].eq_ignore_ascii_case(b"CH") => {
+            std::str::from_utf8(&s[2..])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=channels).contains(n))
+                .ok_or_else(|| ErrorCode::IllegalParameterValue.into())
+        }
+        Token::CharacterProgramData(_) | Token::DecimalNumericProgramData(_) => {
+            Err(ErrorCode::IllegalParameterValue.into())
+        }
+        _ => Err(ErrorCode::DataTypeError.into()),
+    }
+}
+
+/// An optional leading `CH<n>` parameter: the channel it names, or `selected`, and the
+/// parameter that follows it (if any was read instead).
+pub fn channel_first<'a>(
+    params: &mut Parameters<'a, '_>,
+    channels: usize,
+    selected: usize,
+) -> Result<(usize, Option<Token<'a>>), Error> {
+    match params.next_optional_token()? {
+        Some(t @ Token::CharacterProgramData(s))
+            if s.len() > 2 && s[..2].eq_ignore_ascii_case(b"CH") =>
+        {
+            Ok((channel(t, channels)?, None))
+        }
+        other => Ok((selected, other)),
+    }
+}
+
+/// A numeric value with its instrument limits: a number within `min..=max`, or
+/// `MINimum`, `MAXimum`, `DEFault`.
+pub fn numeric(token: Token<'_>, min: f64, max: f64, default: f64) -> Result<f64, Error> {
+    match token {
+        Token::CharacterProgramData(s) if mnemonic_compare(b"MINimum", s) => Ok(min),
+        Token::CharacterProgramData(s) if mnemonic_compare(b"MAXimum", s) => Ok(max),
+        Token::CharacterProgramData(s) if mnemonic_compare(b"DEFault", s) => Ok(default),
+        t => {
+            let v = f64::try_from(t)?;
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ErrorCode::DataOutOfRange.into())
+            }
+        }
+    }
+}
+
+/// Fails with -108 "Parameter not allowed" if another parameter follows.
+pub fn no_more(params: &mut Parameters<'_, '_>) -> Result<(), Error> {
+    match params.next_optional_token()? {
+        Some(_) => Err(ErrorCode::ParameterNotAllowed.into()),
+        None => Ok(()),
+    }
+}
+
+/// Answers a query with character response data (a number formatted as the instrument
+/// formats it, `ON`, `YES`...).
+pub fn respond(mut resp: ResponseUnit<'_>, text: &str) -> Result<(), Error> {
+    resp.data(Character(text.as_bytes())).finish()
+}
