@@ -23,6 +23,20 @@ use crate::signals;
 use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
 
+mod harness;
+
+/// `lockrig run --help`'s closing section.
+const RUN_EXIT_CODES: &str = "Exit codes:
+  0    every selected trial passed
+  1    a check failed on the device
+  2    usage or configuration error, or another run holds the rig (nothing was touched)
+  3    the rig failed: an instrument error or a failed positive control (never a pass)
+  4    an applicable check could not run (the rig maps no role it needs, or it needs a
+       person and nobody is at the terminal)
+  130, 143, 129
+       interrupted by SIGINT, SIGTERM, SIGHUP: the rig is back in its safe state, the
+       reports are valid, and trials that never started are reported as skipped";
+
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: u8 = 2;
 
@@ -37,6 +51,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a suite on a rig (the built-in simulated rig unless --rig is given).
+    ///
+    /// Every trial is one check of the suite on one device profile. Each result is
+    /// written to the run directory (`--out`) as soon as the trial ends: `junit.xml`
+    /// for lab CI and `results.jsonl` with every measurement, its limits and what
+    /// decided it. Progress goes to stdout; a closed stdout (`| head`) does not stop
+    /// the run. The rig returns to its safe state after every trial and on every exit.
+    #[command(after_long_help = RUN_EXIT_CODES)]
     Run(Box<RunArgs>),
     /// List the trials a run would execute.
     List(Selection),
@@ -116,7 +137,7 @@ struct RunArgs {
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
     wait: Option<Duration>,
     #[command(flatten)]
-    test: libtest_mimic::Arguments,
+    test: harness::Harness,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,7 +211,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match dispatch(cli) {
+    let stdout = crate::report::stdout::detach();
+    let outcome = dispatch(cli);
+    drop(stdout);
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -420,7 +444,8 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
-    let (rig, suite, trials) = load(&args.selection, Some(&args.test))?;
+    let test = args.test.to_libtest();
+    let (rig, suite, trials) = load(&args.selection, Some(&test))?;
     if (!args.sim_defect.is_empty() || !args.sim_fault.is_empty()) && !rig.is_simulated() {
         bail!(
             "--sim-defect and --sim-fault apply to the simulated rig only; {} is a real rig",
@@ -440,7 +465,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             boards: Default::default(),
             operator: run::Operator::Absent { excused: true },
         };
-        run::run(setup, trials, &args.test, Box::new(|_| {}));
+        run::run(setup, trials, &test, Box::new(|_| {}));
         return Ok(0);
     }
     signals::install().context("installing signal handlers")?;
@@ -495,7 +520,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let summary = run::run(setup, trials, &args.test, sink);
+    let summary = run::run(setup, trials, &test, sink);
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
             "lockrig: no trial ran ({} skipped): nothing was tested. Check the filter, and the roles the rig maps.",
@@ -515,7 +540,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             if extra > 0 { format!(" ({extra} further signal(s) received and noted, not obeyed, so cleanup could finish)") } else { String::new() }
         );
     }
-    println!(
+    let line = format!(
         "lockrig: {} passed, {} failed, {} rig errors, {} skipped; reports in {}",
         summary.passed,
         summary.failed,
@@ -523,6 +548,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         summary.skipped,
         dir.display()
     );
+    // JSON progress keeps stdout to JSON lines; a reader that went away (`| head`)
+    // would drop the line that says where the results are.
+    if args.test.json() || crate::report::stdout::reader_gone() {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
 }
 
