@@ -605,6 +605,58 @@ fn bad_rig_file_is_a_usage_error_with_file_line_and_column() {
 }
 
 #[test]
+fn bad_values_name_the_field_on_its_own_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    // The line that holds the field, not the table or a neighbour.
+    let rig = fixture_variant(
+        dir.path(),
+        "bench.toml",
+        "rigs/sim.toml",
+        &[("max_volts = \"26.0V\"", "max_volts = \"-5V\"")],
+    );
+    let line = 1 + std::fs::read_to_string(&rig)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("\"-5V\""))
+        .unwrap();
+    let o = run(&["run", "--rig", rig.to_str().unwrap(), "--out", out]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains(&format!("bench.toml:{line}:")), "{stderr}");
+    assert!(
+        stderr.contains("field `max_volts`: must be positive"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("exceeds"), "{stderr}");
+
+    let device = fixture_variant(
+        dir.path(),
+        "lock.toml",
+        "fixtures/devices/smartlock_4aa.toml",
+        &[("reset_below = \"3.0V\"", "reset_below = \"-1V\"")],
+    );
+    let o = run(&["list", "--device", device.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("lock.toml:"), "{stderr}");
+    assert!(
+        stderr.contains("field `reset_below`: must be positive"),
+        "{stderr}"
+    );
+
+    // A missing file: its cause once.
+    let missing = dir.path().join("absent.toml");
+    for flag in ["--rig", "--device", "--suite"] {
+        let o = run(&["list", flag, missing.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("absent.toml: cannot read"), "{stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn unknown_defect_and_unknown_device_are_usage_errors() {
     let o = run(&["run", "--sim-defect", "melts"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -94,7 +94,14 @@ fn run_help_is_lockrigs_and_offers_only_what_a_bench_honours() {
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("Usage: lockrig run"), "{help}");
     assert!(help.contains("Exit codes:"), "{help}");
-    for gone in ["--bench", "--nocapture", "--logfile", "-Z", "--show-output", "--test-threads"] {
+    for gone in [
+        "--bench",
+        "--nocapture",
+        "--logfile",
+        "-Z",
+        "--show-output",
+        "--test-threads",
+    ] {
         assert!(!help.contains(gone), "{gone} in:\n{help}");
     }
     for flag in ["--bench", "--nocapture", "--logfile"] {
