@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::{junit, lockrig, results, run, run_dir, text, validate_schema};
+use common::{all_cases, junit, lockrig, results, run, run_dir, text, validate_schema};
 
 #[test]
 fn a_closed_stdout_neither_stops_the_run_nor_loses_a_result() {
@@ -42,7 +42,8 @@ fn a_closed_stdout_neither_stops_the_run_nor_loses_a_result() {
     assert!(recorded.iter().any(|r| r["outcome"]["verdict"] == "fail"));
     let report = junit(&dir.join("junit.xml"));
     validate_schema(&dir.join("junit.xml"));
-    assert_eq!(report.suites[0].tests as usize, expected);
+    let tests: u64 = report.suites.iter().map(|s| s.tests).sum();
+    assert_eq!(tests as usize, expected);
 }
 
 #[test]
@@ -114,5 +115,42 @@ fn run_help_is_lockrigs_and_offers_only_what_a_bench_honours() {
         String::from_utf8_lossy(&o.stderr).contains("one at a time"),
         "{}",
         text(&o)
+    );
+}
+
+#[test]
+fn a_device_given_twice_is_two_boards_with_their_own_names() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--device",
+        "maglock_12v",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = run_dir(out.path());
+    let report = junit(&dir.join("junit.xml"));
+    let names: Vec<String> = all_cases(&report)
+        .into_iter()
+        .map(|c| c.original_name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "power_loss::fail_safe_releases::maglock_12v",
+            "power_loss::fail_safe_releases::maglock_12v#2"
+        ]
+    );
+    let suites: Vec<&str> = report.suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        suites,
+        [
+            "lockrig.certification.maglock_12v",
+            "lockrig.certification.maglock_12v#2"
+        ]
     );
 }

@@ -13,7 +13,7 @@ use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
 use crate::report::jsonl::JsonLines;
-use crate::report::junit::JunitReport;
+use crate::report::junit::{JunitReport, RunFacts};
 use crate::rig::Bench;
 use crate::run::health::Health;
 use crate::run::{self, plan, Event, Setup};
@@ -298,6 +298,7 @@ fn load(
             rig.source.file.display()
         );
     };
+    let devices = distinct(devices);
     let mut trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
     if let Some(args) = args {
         trials = plan::selected(trials, args);
@@ -311,6 +312,26 @@ fn load(
         );
     }
     Ok((Arc::new(rig), suite, trials))
+}
+
+/// A profile given twice stands for two boards: the second is called `NAME#2` (the
+/// third `NAME#3`), so their trials, results and testcases are told apart.
+fn distinct(devices: Vec<Arc<DeviceProfile>>) -> Vec<Arc<DeviceProfile>> {
+    let mut seen: Vec<String> = Vec::new();
+    devices
+        .into_iter()
+        .map(|d| {
+            let n = seen.iter().filter(|s| **s == d.name).count();
+            seen.push(d.name.clone());
+            if n == 0 {
+                d
+            } else {
+                let mut twin = (*d).clone();
+                twin.name = format!("{}#{}", d.name, n + 1);
+                Arc::new(twin)
+            }
+        })
+        .collect()
 }
 
 /// `sim defects --matrix`: the suite against correct boards and each defect's boards.
@@ -481,7 +502,15 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     };
     let dir = run_dir(&args.out)?;
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
-    let mut junit = JunitReport::new(junit_path.clone(), &suite.name);
+    let mut junit = JunitReport::new(
+        junit_path.clone(),
+        RunFacts {
+            suite: suite.name.clone(),
+            rig: rig.file.rig.name.clone(),
+            seed: args.seed,
+            poll: args.poll,
+        },
+    );
     junit
         .write()
         .with_context(|| format!("writing {}", junit_path.display()))?;
