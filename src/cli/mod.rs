@@ -14,6 +14,7 @@ use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::{JunitReport, RunFacts};
+use crate::report::stats::Stats;
 use crate::rig::Bench;
 use crate::run::health::Health;
 use crate::run::{self, plan, Event, Setup};
@@ -539,8 +540,14 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         boards: Default::default(),
         operator: operator(args.non_interactive),
     };
+    let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
+    let counted = stats.clone();
     let sink = Box::new(move |event: Event| match event {
         Event::Finished(result) => {
+            counted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&result);
             if let Err(e) = junit.add(&result) {
                 tracing::error!("cannot write the JUnit report: {e}");
             }
@@ -550,6 +557,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         }
     });
     let summary = run::run(setup, trials, &test, sink);
+    let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
+    let stats_path = dir.join("stats.json");
+    if let Err(e) = stats.write(&stats_path) {
+        eprintln!("lockrig: cannot write {}: {e}", stats_path.display());
+    }
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
             "lockrig: no trial ran ({} skipped): nothing was tested. Check the filter, and the roles the rig maps.",
@@ -579,9 +591,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     );
     // JSON progress keeps stdout to JSON lines; a reader that went away (`| head`)
     // would drop the line that says where the results are.
+    let table = stats.table();
     if args.test.json() || crate::report::stdout::reader_gone() {
+        eprint!("{}", table.unwrap_or_default());
         eprintln!("{line}");
     } else {
+        print!("{}", table.unwrap_or_default());
         println!("{line}");
     }
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))

@@ -3,6 +3,7 @@
 
 pub mod jsonl;
 pub mod junit;
+pub mod stats;
 pub mod stdout;
 
 use std::path::Path;

@@ -21,8 +21,9 @@ pub struct Trial {
     pub device: Arc<DeviceProfile>,
     /// 1-based cycle when `--repeat` is used.
     pub cycle: Option<u32>,
-    /// Steps resolved against the device.
-    pub steps: Vec<Step<Ready>>,
+    /// Steps resolved against the device, shared by every cycle of a repetition (a
+    /// 10,000-cycle soak holds them once).
+    pub steps: Arc<[Step<Ready>]>,
     /// Roles the steps use that the rig does not map: the trial is skipped with this
     /// reason instead of failing.
     pub missing_roles: Vec<String>,
@@ -43,7 +44,7 @@ pub fn plan(
         check_state_names(suite, check, rig)?;
         let check = Arc::new(check.clone());
         for device in devices.iter().filter(|d| check.applies_to.covers(d)) {
-            let steps = suite.resolve(&check, device)?;
+            let steps: Arc<[Step<Ready>]> = suite.resolve(&check, device)?.into();
             let mut missing: Vec<String> = steps
                 .iter()
                 .filter_map(|s| s.role())

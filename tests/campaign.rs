@@ -1,0 +1,93 @@
+//! Campaigns: a check repeated on one board, summarised per check with its pass rate,
+//! confidence interval, first failure and the spread of each measurement.
+
+mod common;
+
+use common::{results, run, run_dir, text};
+
+fn stats(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_repeated_check_is_summarised_from_the_results_it_recorded() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--repeat",
+        "12",
+        "--out",
+        out.path().to_str().unwrap(),
+        "brownout::sag_resets_safely",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("campaign statistics:"), "{stdout}");
+    assert!(
+        stdout.contains("12 runs, 12 passed, 0 failed, 0 rig errors, 0 skipped; pass rate 100.0% (95% CI 75.8-100.0%); first failure: none"),
+        "{stdout}"
+    );
+    let dir = run_dir(out.path());
+    let rows = stats(&dir);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row["runs"], 12);
+    assert_eq!(row["first_failure_cycle"], serde_json::Value::Null);
+    // Each measurement's spread agrees with the readings in results.jsonl.
+    let lines = results(&dir);
+    for m in row["measurements"].as_array().unwrap() {
+        let (step, role, nth) = (&m["step"], &m["role"], m["reading"].as_u64().unwrap());
+        let readings: Vec<f64> = lines
+            .iter()
+            .filter_map(|r| {
+                r["outcome"]["measurements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| &x["step"] == step && &x["role"] == role)
+                    .nth(nth as usize - 1)
+                    .and_then(|x| x["value"].as_f64())
+            })
+            .collect();
+        assert_eq!(m["n"].as_u64().unwrap() as usize, readings.len());
+        let min = readings.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = readings.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(m["min"].as_f64().unwrap(), min);
+        assert_eq!(m["max"].as_f64().unwrap(), max);
+    }
+    assert!(!row["measurements"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_failing_campaign_names_its_first_failing_cycle_and_bounds_the_pass_rate() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--repeat",
+        "5",
+        "--sim-defect",
+        "slow-release",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss::fail_safe_releases",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let row = &stats(&run_dir(out.path()))[0];
+    assert_eq!(
+        (row["runs"].as_u64(), row["failed"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert_eq!(row["first_failure_cycle"], 1);
+    assert_eq!(
+        row["first_failure"],
+        "power_loss::fail_safe_releases::maglock_12v::cycle1"
+    );
+    assert_eq!(row["pass_rate"], 0.0);
+    let high = row["pass_rate_ci95"][1].as_f64().unwrap();
+    // Wilson upper bound for 0 of 5 at 95%: 0.4345.
+    assert!((high - 0.4345).abs() < 1e-3, "{high}");
+}
