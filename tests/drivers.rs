@@ -7,7 +7,7 @@ use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::console::LockConsole;
 use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
-use lockrig::drivers::rigol_dp800::Dp800;
+use lockrig::drivers::scpi_supply::{rigol_dp800, ScpiSupply};
 use lockrig::drivers::InstrumentError;
 use lockrig::sim::{SimBench, SimOptions, TimeMode};
 use lockrig::transport::{open_serial, LineIo};
@@ -33,7 +33,7 @@ fn io(sim: &SimBench, name: &str) -> LineIo {
 #[test]
 fn dp800_programs_the_supply_and_reports_its_error_queue() {
     let sim = bench("maglock_12v");
-    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
     assert!(psu.identity().starts_with("RIGOL TECHNOLOGIES,DP832,"));
     psu.set_voltage(1, 12.0).unwrap();
     psu.set_current(1, 1.0).unwrap();
@@ -138,14 +138,16 @@ fn console_answers_when_powered_and_times_out_when_not() {
 #[test]
 fn dp800_protection_switches_the_output_off_above_its_ovp_level() {
     let sim = bench("smartlock_4aa");
-    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
     psu.protect(1, 7.0, 1.5).unwrap();
     psu.set_voltage(1, 6.0).unwrap();
     psu.set_output(1, true).unwrap();
     assert!(psu.output(1).unwrap());
     assert_eq!(psu.tripped(1).unwrap(), (false, false));
-    // A runaway command past the armed level: the supply itself cuts the output.
+    // A runaway command past the armed level: the supply itself cuts the output once
+    // the rail has risen past it.
     psu.set_voltage(1, 9.0).unwrap();
+    sim.world().advance(Duration::from_millis(50));
     assert!(!psu.output(1).unwrap(), "OVP switched the output off");
     assert_eq!(psu.tripped(1).unwrap(), (true, false));
     assert!(sim

@@ -15,6 +15,7 @@ use scpi::tree::Node;
 use scpi::{Context, Device};
 
 use super::pty::take_lines;
+use super::world::{PsuChannel, World};
 
 /// The error/event queue (IEEE 488.2 11.4, SCPI-99 21.8): `SYSTem:ERRor?` takes the
 /// oldest entry; a full queue replaces its newest entry with -350 "Queue overflow".
@@ -147,4 +148,43 @@ pub fn no_more(params: &mut Parameters<'_, '_>) -> Result<(), Error> {
 /// formats it, `ON`, `YES`...).
 pub fn respond(mut resp: ResponseUnit<'_>, text: &str) -> Result<(), Error> {
     resp.data(Character(text.as_bytes())).finish()
+}
+
+/// Copies into `psu` the world outputs a supply's channels drive (`wiring[n - 1]` is the
+/// world output of channel `n`), and the voltage and current at each into `readings`:
+/// what the instrument's handlers see when a message arrives.
+pub fn load_outputs(
+    world: &World,
+    wiring: &[usize],
+    psu: &mut [PsuChannel],
+    readings: &mut [(f64, f64)],
+) {
+    for (n, &out) in wiring.iter().enumerate() {
+        psu[n] = world.psu[out];
+        readings[n] = (world.output_volts(out + 1), world.output_amps(out + 1));
+    }
+}
+
+/// Applies to the world what a supply's handlers changed: settings first, then the
+/// outputs switched (each recorded), then the physics settles.
+pub fn store_outputs(world: &mut World, wiring: &[usize], psu: &[PsuChannel]) {
+    let mut changed = false;
+    for (c, &out) in psu.iter().zip(wiring) {
+        let w = &mut world.psu[out];
+        // The output switch is applied below, through the world, so it is recorded.
+        let settings = PsuChannel { on: w.on, ..*c };
+        if settings != *w {
+            *w = settings;
+            changed = true;
+        }
+    }
+    for (c, &out) in psu.iter().zip(wiring) {
+        if c.on != world.psu[out].on {
+            world.set_output(out + 1, c.on);
+            changed = false;
+        }
+    }
+    if changed {
+        world.settle();
+    }
 }
