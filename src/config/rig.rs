@@ -219,8 +219,8 @@ pub struct InstrumentSpec {
     /// 7-bit I2C address.
     #[serde(default)]
     pub address: Option<u8>,
-    /// Name of a built-in simulated instrument (`psu`, `relays`, `gpio`, `console`,
-    /// `i2cdriver`).
+    /// Name of a built-in simulated instrument (`psu` for a DP832, `spd3303x`,
+    /// `e36312a`, `relays`, `gpio`, `console`, `i2cdriver`).
     #[serde(default)]
     pub sim: Option<String>,
     /// Per-exchange timeout; the rig's default if absent.

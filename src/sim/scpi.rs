@@ -188,3 +188,72 @@ pub fn store_outputs(world: &mut World, wiring: &[usize], psu: &[PsuChannel]) {
         world.settle();
     }
 }
+
+/// A channel list (SCPI-99 8.3.2): `(@1)`, `(@1,3)`, `(@1:3)`; the channels it names,
+/// each in `1..=channels`.
+pub fn channel_list(token: Token<'_>, channels: usize) -> Result<Vec<usize>, Error> {
+    use scpi::parser::expression::channel_list::{ChannelList, Token as Item};
+    let Token::ExpressionProgramData(expr) = token else {
+        return Err(ErrorCode::DataTypeError.into());
+    };
+    let list = ChannelList::new(expr).ok_or(ErrorCode::InvalidExpression)?;
+    let in_range = |n: usize| {
+        if (1..=channels).contains(&n) {
+            Ok(n)
+        } else {
+            Err(Error::from(ErrorCode::IllegalParameterValue))
+        }
+    };
+    let mut out = Vec::new();
+    for item in list {
+        match item? {
+            Item::ChannelSpec(spec) => out.push(in_range(usize::try_from(spec)?)?),
+            Item::ChannelRange(from, to) => {
+                let (from, to) = (
+                    in_range(usize::try_from(from)?)?,
+                    in_range(usize::try_from(to)?)?,
+                );
+                out.extend(from.min(to)..=from.max(to));
+            }
+            _ => return Err(ErrorCode::IllegalParameterValue.into()),
+        }
+    }
+    if out.is_empty() {
+        return Err(ErrorCode::InvalidExpression.into());
+    }
+    Ok(out)
+}
+
+/// A number as SCPI NR3 the way Keysight instruments answer: `+1.20000000E+01`.
+pub fn nr3(v: f64) -> String {
+    let s = format!("{v:+.8E}");
+    match s.split_once('E') {
+        Some((mantissa, exp)) => {
+            let e: i32 = exp.parse().unwrap_or(0);
+            format!("{mantissa}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nr3_is_signed_with_a_two_digit_exponent() {
+        assert_eq!(nr3(12.0), "+1.20000000E+01");
+        assert_eq!(nr3(0.0), "+0.00000000E+00");
+        assert_eq!(nr3(0.25), "+2.50000000E-01");
+    }
+
+    #[test]
+    fn channel_lists_name_channels_singly_or_by_range() {
+        let list = |s: &'static [u8]| channel_list(Token::ExpressionProgramData(s), 3);
+        assert_eq!(list(b"@1").unwrap(), [1]);
+        assert_eq!(list(b"@1,3").unwrap(), [1, 3]);
+        assert_eq!(list(b"@1:3").unwrap(), [1, 2, 3]);
+        assert!(list(b"@4").is_err());
+        assert!(list(b"1").is_err());
+    }
+}
