@@ -1122,3 +1122,69 @@ fn energy_per_hour_is_recorded_for_fail_safe_and_fail_secure_locks_from_measured
         "{text_m}"
     );
 }
+
+/// The simulated rig of each SCPI supply dialect besides the DP800's: file, identity,
+/// and what the results record of its own protection.
+const SUPPLY_RIGS: &[(&str, &str, &str)] = &[
+    (
+        "rigs/sim-spd3303x.toml",
+        "Siglent Technologies,SPD3303X,",
+        "main: no hardware OVP/OCP on psu; the envelope is enforced by lockrig only",
+    ),
+    (
+        "rigs/sim-e36312a.toml",
+        "Keysight Technologies,E36312A,",
+        "main: OVP 25",
+    ),
+];
+
+#[test]
+fn the_power_loss_checks_pass_on_a_siglent_and_a_keysight_supply() {
+    for (rig, identity, protection) in SUPPLY_RIGS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let o = run(&[
+            "run",
+            "--rig",
+            rig,
+            "--device",
+            "maglock_12v",
+            "--out",
+            out.to_str().unwrap(),
+            "power_loss",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{rig}: {}", text(&o));
+        let lines = results(&run_dir(&out));
+        assert!(!lines.is_empty(), "{rig}");
+        for line in &lines {
+            let instruments = line["instruments"].to_string();
+            assert!(instruments.contains(identity), "{rig}: {instruments}");
+            let protections = line["protections"].to_string();
+            assert!(protections.contains(protection), "{rig}: {protections}");
+        }
+    }
+}
+
+#[test]
+fn a_garbled_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() {
+    for (rig, _, _) in SUPPLY_RIGS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let o = run(&[
+            "run",
+            "--rig",
+            rig,
+            "--device",
+            "maglock_12v",
+            "--sim-fault",
+            "psu:garbage@3",
+            "--out",
+            out.to_str().unwrap(),
+            "power_loss",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{rig}: {}", text(&o));
+        let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+        let msg = &case.status.error_as_ref().message;
+        assert!(msg.contains("instrument `psu`"), "{rig}: {msg}");
+    }
+}

@@ -1144,6 +1144,79 @@ mod tests {
     }
 
     #[test]
+    fn a_supply_dialect_is_chosen_by_name_with_its_channel_count() {
+        let siglent = |channel: &str| {
+            let text = SIM_RIG
+                .replacen(
+                    "driver = \"rigol-dp800\"",
+                    "driver = \"siglent-spd3303x\"",
+                    1,
+                )
+                .replacen("\"psu\", channel = 3", channel, 1);
+            Rig::from_source(Source::builtin("r.toml", &text))
+        };
+        let rig = siglent("\"psu\", channel = 2").unwrap();
+        let (_, psu) = rig.instrument_of("main").unwrap();
+        assert_eq!(psu.driver.to_string(), "siglent-spd3303x");
+        assert!(!psu.driver.has_hardware_protection());
+        // CH3 of an SPD3303X is not programmable.
+        let msg = siglent("\"psu\", channel = 3").unwrap_err().to_string();
+        assert!(
+            msg.contains("field `channel`: expected 1..=2 for siglent-spd3303x, found 3"),
+            "{msg}"
+        );
+        let msg = sim_with("driver = \"rigol-dp800\"", "driver = \"rigol-dp900\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown driver `rigol-dp900`"), "{msg}");
+        assert!(msg.contains("keysight-e36300"), "{msg}");
+    }
+
+    #[test]
+    fn an_envelope_that_requires_hardware_protection_refuses_a_supply_without_it() {
+        let require = "max_amps = \"1.5A\"\nrequire_hardware_protection = true";
+        sim_with("max_amps = \"1.5A\"", require).expect("the DP800 has OVP/OCP");
+        let text = SIM_RIG
+            .replacen(
+                "driver = \"rigol-dp800\"",
+                "driver = \"siglent-spd3303x\"",
+                1,
+            )
+            .replacen("\"psu\", channel = 3", "\"psu\", channel = 2", 1)
+            .replacen("max_amps = \"1.5A\"", require, 1);
+        let err = Rig::from_source(Source::builtin("r.toml", &text)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("[envelope.main]: field `require_hardware_protection`: `psu` (siglent-spd3303x) has no OVP/OCP of its own"),
+            "{msg}"
+        );
+        let ConfigError::Invalid { at, .. } = err else {
+            panic!()
+        };
+        let line = text.lines().nth(at.line - 1).unwrap();
+        assert!(
+            line.starts_with("[envelope.main]"),
+            "points at the table: {line}"
+        );
+    }
+
+    #[test]
+    fn the_sim_rigs_for_each_supply_are_valid() {
+        for (file, driver) in [
+            ("rigs/sim-spd3303x.toml", "siglent-spd3303x"),
+            ("rigs/sim-e36312a.toml", "keysight-e36300"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let rig = Rig::load(&path).unwrap();
+            assert!(rig.is_simulated(), "{file}");
+            assert_eq!(
+                rig.instrument_of("main").unwrap().1.driver.to_string(),
+                driver
+            );
+        }
+    }
+
+    #[test]
     fn wrong_capability_is_refused() {
         let msg = sim_with(
             "door_push = { instrument = \"relays\"",
