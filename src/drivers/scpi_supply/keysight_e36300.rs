@@ -31,7 +31,6 @@ use super::{Confirm, Dialect, OutputQuery, Protection};
 /// The E36300 dialect.
 pub static DIALECT: Dialect = Dialect {
     key: "keysight-e36300",
-    family: "Keysight E36300",
     identities: &[
         "Keysight Technologies,E36311A",
         "Keysight Technologies,E36312A",

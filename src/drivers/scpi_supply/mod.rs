@@ -45,8 +45,6 @@ pub fn dialect(key: &str) -> Option<&'static Dialect> {
 pub struct Dialect {
     /// The name a rig file's `driver = "..."` uses.
     pub key: &'static str,
-    /// The family, for messages (`Rigol DP800`).
-    pub family: &'static str,
     /// `*IDN?` replies of this family start with one of these.
     pub identities: &'static [&'static str],
     /// What a valid identity looks like, for the error when it is not one.
@@ -154,11 +152,6 @@ impl ScpiSupply {
     /// The `*IDN?` reply.
     pub fn identity(&self) -> &str {
         &self.identity
-    }
-
-    /// The dialect spoken.
-    pub fn dialect(&self) -> &'static Dialect {
-        self.dialect
     }
 
     /// Sends a setting and, with an error queue, reads it.

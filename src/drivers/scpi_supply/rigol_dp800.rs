@@ -29,7 +29,6 @@ use super::{Confirm, Dialect, OutputQuery, Protection};
 /// The DP800 dialect.
 pub static DIALECT: Dialect = Dialect {
     key: "rigol-dp800",
-    family: "Rigol DP800",
     identities: &["RIGOL TECHNOLOGIES,DP8"],
     expected_identity: "a Rigol DP800 identity (`RIGOL TECHNOLOGIES,DP8...`)",
     channels: 3,

@@ -36,7 +36,6 @@ use super::{Confirm, Dialect, OutputQuery};
 /// The SPD3303X dialect.
 pub static DIALECT: Dialect = Dialect {
     key: "siglent-spd3303x",
-    family: "Siglent SPD3303X",
     identities: &["Siglent Technologies,SPD3303X"],
     expected_identity: "a Siglent SPD3303X identity (`Siglent Technologies,SPD3303X...`)",
     channels: 2,
