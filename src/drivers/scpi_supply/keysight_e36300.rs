@@ -18,9 +18,9 @@
 //! | over-current protection | `CURR:PROT:STAT ON,(@<n>)` | - |
 //! | protection tripped? | `VOLT:PROT:TRIP? (@<n>)`, `CURR:PROT:TRIP? (@<n>)` | `1` / `0` |
 //! | clear a trip (latched until then) | `OUTP:PROT:CLE (@<n>)` | - |
-//! | error queue | `SYST:ERR?` | `+0,"No error"` |
+//! | error queue | `:SYST:ERR?` | `+0,"No error"` |
 //!
-//! Every setting is followed by `SYST:ERR?`. OCP has no level of its own: armed, it
+//! Every setting is followed by `:SYST:ERR?`. OCP has no level of its own: armed, it
 //! trips when the output goes into constant current, i.e. at the current limit, which
 //! the bench sets to the envelope's `max_amps` before arming it.
 

@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | [`rigol-dp800`](rigol_dp800) | Rigol DP821A, DP831A, DP832(A) | the error queue (`:SYST:ERR?`) | set, read, cleared |
 //! | [`siglent-spd3303x`](siglent_spd3303x) | Siglent SPD3303X, SPD3303X-E | reading it back (no error queue) | none |
-//! | [`keysight-e36300`](keysight_e36300) | Keysight E36311A, E36312A, E36313A | the error queue (`SYST:ERR?`) | set, read, cleared |
+//! | [`keysight-e36300`](keysight_e36300) | Keysight E36311A, E36312A, E36313A | the error queue (`:SYST:ERR?`) | set, read, cleared |
 //!
 //! A new SCPI supply is one more dialect file and one line in [`DIALECTS`]; the rig
 //! file's `driver = "..."` finds it there.
