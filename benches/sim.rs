@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use lockrig::config::device::DeviceProfile;
 use lockrig::config::rig::Rig;
-use lockrig::drivers::scpi::Scpi;
+use lockrig::drivers::scpi_supply::session::Scpi;
 use lockrig::run::{plan, run_trial, Setup};
 use lockrig::scenario::suite::Suite;
 use lockrig::scenario::Verdict;

@@ -7,7 +7,7 @@ use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::console::LockConsole;
 use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
-use lockrig::drivers::rigol_dp800::Dp800;
+use lockrig::drivers::scpi_supply::{keysight_e36300, rigol_dp800, siglent_spd3303x, ScpiSupply};
 use lockrig::drivers::InstrumentError;
 use lockrig::sim::{SimBench, SimOptions, TimeMode};
 use lockrig::transport::{open_serial, LineIo};
@@ -33,7 +33,7 @@ fn io(sim: &SimBench, name: &str) -> LineIo {
 #[test]
 fn dp800_programs_the_supply_and_reports_its_error_queue() {
     let sim = bench("maglock_12v");
-    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
     assert!(psu.identity().starts_with("RIGOL TECHNOLOGIES,DP832,"));
     psu.set_voltage(1, 12.0).unwrap();
     psu.set_current(1, 1.0).unwrap();
@@ -138,14 +138,16 @@ fn console_answers_when_powered_and_times_out_when_not() {
 #[test]
 fn dp800_protection_switches_the_output_off_above_its_ovp_level() {
     let sim = bench("smartlock_4aa");
-    let mut psu = Dp800::open(io(&sim, "psu")).unwrap();
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
     psu.protect(1, 7.0, 1.5).unwrap();
     psu.set_voltage(1, 6.0).unwrap();
     psu.set_output(1, true).unwrap();
     assert!(psu.output(1).unwrap());
     assert_eq!(psu.tripped(1).unwrap(), (false, false));
-    // A runaway command past the armed level: the supply itself cuts the output.
+    // A runaway command past the armed level: the supply itself cuts the output once
+    // the rail has risen past it.
     psu.set_voltage(1, 9.0).unwrap();
+    sim.world().advance(Duration::from_millis(50));
     assert!(!psu.output(1).unwrap(), "OVP switched the output off");
     assert_eq!(psu.tripped(1).unwrap(), (true, false));
     assert!(sim
@@ -195,4 +197,131 @@ fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
     let amps = meter.current().unwrap();
     assert!((0.24..0.265).contains(&amps), "{amps}");
+}
+
+#[test]
+fn spd3303x_is_confirmed_by_read_back_and_has_no_protection() {
+    let sim = bench("maglock_12v");
+    let mut psu = ScpiSupply::open(io(&sim, "spd3303x"), &siglent_spd3303x::DIALECT).unwrap();
+    assert!(psu.identity().starts_with("Siglent Technologies,SPD3303X,"));
+    psu.set_voltage(1, 12.0).unwrap();
+    psu.set_current(1, 1.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    assert!(psu.output(1).unwrap() && !psu.output(2).unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 1e-2);
+    let amps = psu.measure_current(1).unwrap();
+    assert!((0.24..0.265).contains(&amps), "{amps}");
+    // Beyond the 32 V rating the instrument says nothing and keeps 12 V: the read-back
+    // is what catches it.
+    match psu.set_voltage(1, 40.0) {
+        Err(InstrumentError::Readback { commanded, actual }) => {
+            assert_eq!(commanded, "40.000V (`CH1:VOLTage?`)");
+            assert_eq!(actual, "12.000V");
+        }
+        other => panic!("expected a read-back error, got {other:?}"),
+    }
+    assert!(!psu.has_protection());
+    assert!(!psu.protect(1, 13.0, 1.0).unwrap(), "nothing to arm");
+    assert_eq!(psu.tripped(1).unwrap(), (false, false));
+    psu.set_output(1, false).unwrap();
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn e36300_programs_by_channel_list_and_reports_its_error_queue() {
+    let sim = bench("maglock_12v");
+    let mut psu = ScpiSupply::open(io(&sim, "e36312a"), &keysight_e36300::DIALECT).unwrap();
+    assert!(psu.identity().starts_with("Keysight Technologies,E36312A,"));
+    psu.set_voltage(2, 12.0).unwrap();
+    psu.set_current(2, 1.0).unwrap();
+    psu.set_output(2, true).unwrap();
+    assert!(psu.output(2).unwrap() && !psu.output(1).unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage(2).unwrap() - 12.0).abs() < 1e-3);
+    let amps = psu.measure_current(2).unwrap();
+    assert!((0.24..0.265).contains(&amps), "{amps}");
+    // CH1 is rated 6 V: the instrument refuses, and the driver says so.
+    match psu.set_voltage(1, 12.0) {
+        Err(InstrumentError::Device {
+            code: -222,
+            command,
+            ..
+        }) => assert_eq!(command, "VOLT 12.000,(@1)"),
+        other => panic!("expected the instrument's -222 error, got {other:?}"),
+    }
+    psu.set_output(2, false).unwrap();
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn e36300_protection_trips_on_the_output_latches_and_clears() {
+    let sim = bench("maglock_12v");
+    let mut psu = ScpiSupply::open(io(&sim, "e36312a"), &keysight_e36300::DIALECT).unwrap();
+    assert!(psu.protect(2, 13.0, 1.0).unwrap());
+    psu.set_voltage(2, 12.0).unwrap();
+    psu.set_output(2, true).unwrap();
+    sim.world().advance(Duration::from_millis(100));
+    assert_eq!(psu.tripped(2).unwrap(), (false, false));
+    // A runaway command past the armed level: the output rises past 13 V and the
+    // supply itself cuts it.
+    psu.set_voltage(2, 20.0).unwrap();
+    sim.world().advance(Duration::from_millis(50));
+    assert!(!psu.output(2).unwrap(), "OVP switched the output off");
+    assert_eq!(psu.tripped(2).unwrap(), (true, false));
+    // Latched: the output refuses to come back on, and the driver says why.
+    psu.set_voltage(2, 12.0).unwrap();
+    match psu.set_output(2, true) {
+        Err(InstrumentError::Device { code: -221, .. }) => {}
+        other => panic!("a tripped output must refuse ON: {other:?}"),
+    }
+    psu.clear_protection(2).unwrap();
+    assert_eq!(psu.tripped(2).unwrap(), (false, false));
+    psu.set_output(2, true).unwrap();
+    assert!(psu.output(2).unwrap());
+    // OCP: the coil draws about 250 mA; a 200 mA limit puts the output into constant
+    // current, which trips the armed OCP.
+    psu.set_current(2, 0.2).unwrap();
+    sim.world().advance(Duration::from_millis(200));
+    assert_eq!(psu.tripped(2).unwrap(), (false, true));
+    assert!(!psu.output(2).unwrap());
+    psu.clear_protection(2).unwrap();
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn dp800_protection_latches_until_cleared() {
+    let sim = bench("maglock_12v");
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
+    assert!(psu.protect(1, 13.0, 1.5).unwrap());
+    psu.set_voltage(1, 20.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    sim.world().advance(Duration::from_millis(50));
+    assert_eq!(psu.tripped(1).unwrap(), (true, false));
+    psu.set_voltage(1, 12.0).unwrap();
+    assert!(matches!(
+        psu.set_output(1, true),
+        Err(InstrumentError::Device { code: -221, .. })
+    ));
+    psu.clear_protection(1).unwrap();
+    psu.set_output(1, true).unwrap();
+    assert!(psu.output(1).unwrap());
+    psu.set_output(1, false).unwrap();
+}
+
+#[test]
+fn a_supply_of_another_family_is_refused_by_its_identity() {
+    let sim = bench("maglock_12v");
+    match ScpiSupply::open(io(&sim, "psu"), &keysight_e36300::DIALECT) {
+        Err(InstrumentError::Garbage {
+            command, expected, ..
+        }) => {
+            assert_eq!(command, "*IDN?");
+            assert!(expected.contains("Keysight E36300"), "{expected}");
+        }
+        other => panic!(
+            "a DP832 is not an E36300: {:?}",
+            other.map(|p| p.identity().to_string())
+        ),
+    }
 }

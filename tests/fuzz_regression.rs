@@ -20,8 +20,7 @@ pub mod harness {
     use lockrig::drivers::ina219::Ina219;
     use lockrig::drivers::lcus::{self, Lcus};
     use lockrig::drivers::numato::NumatoGpio;
-    use lockrig::drivers::rigol_dp800::Dp800;
-    use lockrig::drivers::scpi;
+    use lockrig::drivers::scpi_supply::{self, session as scpi, ScpiSupply};
     use lockrig::scenario::step;
     use lockrig::scenario::suite::Suite;
     use lockrig::schedule::Schedule;
@@ -115,9 +114,13 @@ pub mod harness {
     /// `instrument_replies`: the input is everything the instrument says, fed to each
     /// driver in turn through an in-memory transport.
     pub fn instrument_replies(data: &[u8]) {
-        if let Ok(mut psu) = Dp800::open(line_io(data)) {
-            let _ = psu.measure_voltage(1);
-            let _ = psu.output(1);
+        for dialect in scpi_supply::DIALECTS {
+            if let Ok(mut psu) = ScpiSupply::open(line_io(data), dialect) {
+                let _ = psu.set_voltage(1, 12.0);
+                let _ = psu.measure_voltage(1);
+                let _ = psu.output(1);
+                let _ = psu.tripped(1);
+            }
         }
         if let Ok(mut relays) = Lcus::open(line_io(data), 4) {
             let _ = relays.states();

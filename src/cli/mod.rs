@@ -695,7 +695,7 @@ fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow
         list(options.defects.iter().map(|d| d.to_string()).collect()),
         list(options.faults.iter().map(|f| f.to_string()).collect())
     );
-    for name in sim::INSTRUMENTS {
+    for name in sim::instruments() {
         println!(
             "  {name:<8} {}",
             bench.serial_path(name).unwrap_or_default()

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{ConfigError, Source};
+use crate::drivers::scpi_supply::{self, Dialect};
 use crate::units::{self, Amps, Ohms, Volts};
 
 /// The built-in simulated bench (`rigs/sim.toml`), embedded so `lockrig run` works anywhere.
@@ -63,25 +64,30 @@ fn default_timeout() -> Spanned<units::Time> {
     Spanned::new(0..0, units::Time(Duration::from_millis(500)))
 }
 
-/// The instrument families lockrig has drivers for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// The instrument families lockrig has drivers for, by the name a rig file's
+/// `driver = "..."` uses.
+#[derive(Debug, Clone, Copy)]
 pub enum DriverKind {
-    /// Rigol DP800-series programmable supply (SCPI).
-    #[serde(rename = "rigol-dp800")]
-    RigolDp800,
+    /// A programmable SCPI supply in one of the [`scpi_supply::DIALECTS`]
+    /// (`rigol-dp800`, `siglent-spd3303x`, `keysight-e36300`).
+    ScpiSupply(&'static Dialect),
     /// LCUS-type CH340 USB relay board (`A0 ch op sum` frames).
-    #[serde(rename = "lcus")]
     Lcus,
     /// Numato USB GPIO module (ASCII commands).
-    #[serde(rename = "numato-gpio")]
     NumatoGpio,
     /// TI INA219 current/power monitor on I2C.
-    #[serde(rename = "ina219")]
     Ina219,
     /// The lock board's line console.
-    #[serde(rename = "lock-console")]
     LockConsole,
 }
+
+/// The drivers that are not SCPI supply dialects.
+const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
+    ("lcus", DriverKind::Lcus),
+    ("numato-gpio", DriverKind::NumatoGpio),
+    ("ina219", DriverKind::Ina219),
+    ("lock-console", DriverKind::LockConsole),
+];
 
 /// What a driver can do, and so which roles it can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,21 +106,71 @@ pub enum Capability {
 
 impl std::fmt::Display for DriverKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::RigolDp800 => "rigol-dp800",
-            Self::Lcus => "lcus",
-            Self::NumatoGpio => "numato-gpio",
-            Self::Ina219 => "ina219",
-            Self::LockConsole => "lock-console",
-        })
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq for DriverKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for DriverKind {}
+
+impl std::str::FromStr for DriverKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(dialect) = scpi_supply::dialect(s) {
+            return Ok(Self::ScpiSupply(dialect));
+        }
+        OTHER_DRIVERS
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                let names: Vec<&str> = scpi_supply::DIALECTS
+                    .iter()
+                    .map(|d| d.key)
+                    .chain(OTHER_DRIVERS.iter().map(|(n, _)| *n))
+                    .collect();
+                format!(
+                    "unknown driver `{s}`, expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for DriverKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for DriverKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
 impl DriverKind {
+    /// The name a rig file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ScpiSupply(dialect) => dialect.key,
+            other => OTHER_DRIVERS
+                .iter()
+                .find(|(_, k)| std::mem::discriminant(k) == std::mem::discriminant(&other))
+                .map_or("?", |(name, _)| name),
+        }
+    }
+
     /// The capability the driver provides.
     pub fn capability(self) -> Capability {
         match self {
-            Self::RigolDp800 => Capability::Supply,
+            Self::ScpiSupply(_) => Capability::Supply,
             Self::Lcus => Capability::Switch,
             Self::NumatoGpio => Capability::Input,
             Self::Ina219 => Capability::Meter,
@@ -125,11 +181,16 @@ impl DriverKind {
     /// Valid channel numbers, if the driver has channels.
     fn channels(self, spec: &InstrumentSpec) -> Option<std::ops::RangeInclusive<u8>> {
         match self {
-            Self::RigolDp800 => Some(1..=3),
+            Self::ScpiSupply(dialect) => Some(1..=dialect.channels),
             Self::Lcus => Some(1..=spec.channels.unwrap_or(4)),
             Self::NumatoGpio => Some(0..=31),
             Self::Ina219 | Self::LockConsole => None,
         }
+    }
+
+    /// True for a supply with its own OVP/OCP.
+    pub fn has_hardware_protection(self) -> bool {
+        matches!(self, Self::ScpiSupply(d) if d.protection.is_some())
     }
 }
 
@@ -158,8 +219,8 @@ pub struct InstrumentSpec {
     /// 7-bit I2C address.
     #[serde(default)]
     pub address: Option<u8>,
-    /// Name of a built-in simulated instrument (`psu`, `relays`, `gpio`, `console`,
-    /// `i2cdriver`).
+    /// Name of a built-in simulated instrument (`psu` for a DP832, `spd3303x`,
+    /// `e36312a`, `relays`, `gpio`, `console`, `i2cdriver`).
     #[serde(default)]
     pub sim: Option<String>,
     /// Per-exchange timeout; the rig's default if absent.
@@ -320,6 +381,12 @@ pub struct Envelope {
     pub max_volts: Volts,
     /// Highest current limit any step may set.
     pub max_amps: Amps,
+    /// The supply's own OVP/OCP must hold the envelope too (so it holds even if
+    /// lockrig dies): a supply without them is refused for this role when the rig is
+    /// loaded. Without it, such a supply is accepted and each result records that the
+    /// envelope was enforced by lockrig only.
+    #[serde(default)]
+    pub require_hardware_protection: bool,
 }
 
 /// A command outside an envelope: what, the value, and the limit, as text.
@@ -552,7 +619,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             (Link::I2c { .. } | Link::I2cDriver { .. }, _) => false,
             (Link::Sim(name), DriverKind::Ina219) => name == "i2cdriver",
             (Link::Sim(name), _) => name != "i2cdriver",
-            (Link::Tcp(_), DriverKind::RigolDp800) => true,
+            (Link::Tcp(_), DriverKind::ScpiSupply(_)) => true,
             (Link::Tcp(_), _) => false,
             (_, DriverKind::Ina219) => false,
             _ => true,
@@ -793,6 +860,15 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                         ),
                     ));
                 }
+            }
+            if env.require_hardware_protection && !driver.has_hardware_protection() {
+                return Err(src.error(
+                    key.span(),
+                    format!(
+                        "[envelope.{name}]: field `require_hardware_protection`: `{}` ({driver}) has no OVP/OCP of its own; map the role to a supply that has, or accept lockrig's envelope alone by removing the field",
+                        r.instrument
+                    ),
+                ));
             }
         }
         if need == Capability::Meter {
@@ -1085,6 +1161,79 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("expected 5ms to 60s"), "{msg}");
+    }
+
+    #[test]
+    fn a_supply_dialect_is_chosen_by_name_with_its_channel_count() {
+        let siglent = |channel: &str| {
+            let text = SIM_RIG
+                .replacen(
+                    "driver = \"rigol-dp800\"",
+                    "driver = \"siglent-spd3303x\"",
+                    1,
+                )
+                .replacen("\"psu\", channel = 3", channel, 1);
+            Rig::from_source(Source::builtin("r.toml", &text))
+        };
+        let rig = siglent("\"psu\", channel = 2").unwrap();
+        let (_, psu) = rig.instrument_of("main").unwrap();
+        assert_eq!(psu.driver.to_string(), "siglent-spd3303x");
+        assert!(!psu.driver.has_hardware_protection());
+        // CH3 of an SPD3303X is not programmable.
+        let msg = siglent("\"psu\", channel = 3").unwrap_err().to_string();
+        assert!(
+            msg.contains("field `channel`: expected 1..=2 for siglent-spd3303x, found 3"),
+            "{msg}"
+        );
+        let msg = sim_with("driver = \"rigol-dp800\"", "driver = \"rigol-dp900\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown driver `rigol-dp900`"), "{msg}");
+        assert!(msg.contains("keysight-e36300"), "{msg}");
+    }
+
+    #[test]
+    fn an_envelope_that_requires_hardware_protection_refuses_a_supply_without_it() {
+        let require = "max_amps = \"1.5A\"\nrequire_hardware_protection = true";
+        sim_with("max_amps = \"1.5A\"", require).expect("the DP800 has OVP/OCP");
+        let text = SIM_RIG
+            .replacen(
+                "driver = \"rigol-dp800\"",
+                "driver = \"siglent-spd3303x\"",
+                1,
+            )
+            .replacen("\"psu\", channel = 3", "\"psu\", channel = 2", 1)
+            .replacen("max_amps = \"1.5A\"", require, 1);
+        let err = Rig::from_source(Source::builtin("r.toml", &text)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("[envelope.main]: field `require_hardware_protection`: `psu` (siglent-spd3303x) has no OVP/OCP of its own"),
+            "{msg}"
+        );
+        let ConfigError::Invalid { at, .. } = err else {
+            panic!()
+        };
+        let line = text.lines().nth(at.line - 1).unwrap();
+        assert!(
+            line.starts_with("[envelope.main]"),
+            "points at the table: {line}"
+        );
+    }
+
+    #[test]
+    fn the_sim_rigs_for_each_supply_are_valid() {
+        for (file, driver) in [
+            ("rigs/sim-spd3303x.toml", "siglent-spd3303x"),
+            ("rigs/sim-e36312a.toml", "keysight-e36300"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let rig = Rig::load(&path).unwrap();
+            assert!(rig.is_simulated(), "{file}");
+            assert_eq!(
+                rig.instrument_of("main").unwrap().1.driver.to_string(),
+                driver
+            );
+        }
     }
 
     #[test]

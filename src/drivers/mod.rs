@@ -7,8 +7,7 @@ pub mod i2cdriver;
 pub mod ina219;
 pub mod lcus;
 pub mod numato;
-pub mod rigol_dp800;
-pub mod scpi;
+pub mod scpi_supply;
 
 use std::io;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use crate::drivers::console::{ConsoleEvent, LockConsole};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
-use crate::drivers::rigol_dp800::Dp800;
+use crate::drivers::scpi_supply::{on_off, ScpiSupply};
 use crate::drivers::{InstrumentError, Result};
 use crate::units::{Amps, Volts};
 
@@ -34,7 +34,7 @@ impl<T> Channel<T> {
     }
 }
 
-impl Supply for Channel<Dp800> {
+impl Supply for Channel<ScpiSupply> {
     fn set_voltage(&mut self, volts: Volts) -> Result<()> {
         let ch = self.channel;
         self.device().set_voltage(ch, volts.0)
@@ -58,8 +58,8 @@ impl Supply for Channel<Dp800> {
                 _ => "",
             };
             return Err(InstrumentError::Readback {
-                commanded: format!("output CH{ch} {}", if on { "ON" } else { "OFF" }),
-                actual: format!("output CH{ch} {}{why}", if actual { "ON" } else { "OFF" }),
+                commanded: format!("output CH{ch} {}", on_off(on)),
+                actual: format!("output CH{ch} {}{why}", on_off(actual)),
             });
         }
         Ok(())
@@ -76,8 +76,7 @@ impl Supply for Channel<Dp800> {
 
     fn set_protection(&mut self, ovp: Volts, ocp: Amps) -> Result<bool> {
         let ch = self.channel;
-        self.device().protect(ch, ovp.0, ocp.0)?;
-        Ok(true)
+        self.device().protect(ch, ovp.0, ocp.0)
     }
 
     fn protection_tripped(&mut self) -> Result<Option<&'static str>> {

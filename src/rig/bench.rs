@@ -14,7 +14,7 @@ use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
-use crate::drivers::rigol_dp800::Dp800;
+use crate::drivers::scpi_supply::ScpiSupply;
 use crate::drivers::InstrumentError;
 use crate::sim::SimBench;
 use crate::transport::{self, LineIo};
@@ -147,7 +147,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// An opened instrument before it is split into roles.
 enum Opened {
-    Supply(Arc<Mutex<Dp800>>),
+    Supply(Arc<Mutex<ScpiSupply>>),
     Switch(Arc<Mutex<Lcus>>),
     Input(Arc<Mutex<NumatoGpio>>),
     Meter(Option<Box<dyn Meter>>),
@@ -216,8 +216,8 @@ fn open_instrument(
     })?;
     let timeout = rig.timeout(spec);
     Ok(match spec.driver {
-        DriverKind::RigolDp800 => {
-            let dev = Dp800::open(line_io(&link, sim, timeout)?)?;
+        DriverKind::ScpiSupply(dialect) => {
+            let dev = ScpiSupply::open(line_io(&link, sim, timeout)?, dialect)?;
             let id = dev.identity().to_string();
             (Opened::Supply(Arc::new(Mutex::new(dev))), id)
         }
@@ -376,7 +376,7 @@ impl Bench {
                             )
                         } else {
                             format!(
-                                "{} has no OVP/OCP; the envelope is enforced by lockrig only",
+                                "no hardware OVP/OCP on {}; the envelope is enforced by lockrig only",
                                 r.instrument
                             )
                         }

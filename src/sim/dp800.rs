@@ -27,7 +27,10 @@ use scpi::tree::prelude::*;
 use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 
 use super::pty::Protocol;
-use super::scpi::{channel, channel_first, no_more, numeric, respond, run_lines, ErrorQueue};
+use super::scpi::{
+    channel, channel_first, load_outputs, no_more, numeric, respond, run_lines, store_outputs,
+    ErrorQueue,
+};
 use super::world::{PsuChannel, World};
 
 /// The identity the emulator reports.
@@ -35,6 +38,12 @@ pub const IDN: &str = "RIGOL TECHNOLOGIES,DP832,DP8SIM000001,00.01.16";
 
 /// The DP832's channels.
 const CHANNELS: usize = 3;
+
+/// Each channel's rating (volts, amperes): two 30 V / 3 A channels and a 5 V one.
+const RATINGS: [(f64, f64); CHANNELS] = [(30.0, 3.0), (30.0, 3.0), (5.3, 3.0)];
+
+/// The world output each channel drives (CH1 the lock, CH3 the emergency port).
+const WIRING: [usize; CHANNELS] = [0, 1, 2];
 
 /// The emulator: its pending input and the instrument's own state (the channel
 /// selection and the error queue); the outputs themselves are the world's.
@@ -78,6 +87,11 @@ impl Front {
     }
 }
 
+/// Channel `n`'s rating: (volts, amperes).
+fn rating(n: usize) -> (f64, f64) {
+    RATINGS[n - 1]
+}
+
 type R = Result<(), Error>;
 
 struct Idn;
@@ -101,10 +115,10 @@ struct Rst;
 impl Command<Front> for Rst {
     cmd_nquery!();
     fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
-        for c in &mut d.psu {
+        for (c, (_, max_i)) in d.psu.iter_mut().zip(RATINGS) {
             c.on = false;
             c.set_v = 0.0;
-            c.set_i = c.max_i;
+            c.set_i = max_i;
         }
         d.selected = 1;
         Ok(())
@@ -168,8 +182,8 @@ impl Command<Front> for Level {
     cmd_both!();
     fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
         let n = self.n.unwrap_or(d.selected);
-        let c = *d.ch(n);
-        let max = if self.volts { c.max_v } else { c.max_i };
+        let (max_v, max_i) = rating(n);
+        let max = if self.volts { max_v } else { max_i };
         let v = numeric(
             p.next_token()?,
             0.0,
@@ -188,7 +202,8 @@ impl Command<Front> for Level {
     fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
         let n = self.n.unwrap_or(d.selected);
         let c = *d.ch(n);
-        let max = if self.volts { c.max_v } else { c.max_i };
+        let (max_v, max_i) = rating(n);
+        let max = if self.volts { max_v } else { max_i };
         let v = match p.next_optional_token()? {
             Some(t) => numeric(t, 0.0, max, 0.0)?,
             None if self.volts => c.set_v,
@@ -205,9 +220,10 @@ impl Command<Front> for Apply {
     fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
         let n = channel(p.next_token()?, CHANNELS)?;
         let c = *d.ch(n);
-        let v = numeric(p.next_token()?, 0.0, c.max_v, 0.0)?;
+        let (max_v, max_i) = rating(n);
+        let v = numeric(p.next_token()?, 0.0, max_v, 0.0)?;
         let a = match p.next_optional_token()? {
-            Some(t) => numeric(t, 0.0, c.max_i, c.max_i)?,
+            Some(t) => numeric(t, 0.0, max_i, max_i)?,
             None => c.set_i,
         };
         no_more(&mut p)?;
@@ -267,12 +283,13 @@ impl Protection {
             &mut c.ocp
         }
     }
-    fn limits(&self, c: &PsuChannel) -> (f64, f64) {
+    fn limits(&self, n: usize) -> (f64, f64) {
         // The DP832 sets OVP up to 33 V and OCP up to 3.3 A on a 30 V / 3 A channel.
+        let (max_v, max_i) = rating(n);
         if self.ovp {
-            (0.01, c.max_v * 1.1)
+            (0.01, max_v * 1.1)
         } else {
-            (0.001, c.max_i * 1.1)
+            (0.001, max_i * 1.1)
         }
     }
 }
@@ -300,7 +317,7 @@ impl Command<Front> for Protection {
                     Some(t) => t,
                     None => p.next_token()?,
                 };
-                let (min, max) = self.limits(c);
+                let (min, max) = self.limits(n);
                 self.level(c).0 = numeric(arg, min, max, max)?;
             }
             Prot::Clear => {
@@ -446,31 +463,9 @@ impl Protocol for Dp800Sim {
         // The handlers work on the instrument's view of its channels; what they
         // changed is applied to the world afterwards, outputs last.
         let f = &mut self.front;
-        f.psu.copy_from_slice(&world.psu);
-        for ch in 1..=CHANNELS {
-            f.readings[ch - 1] = (world.output_volts(ch), world.output_amps(ch));
-        }
+        load_outputs(world, &WIRING, &mut f.psu, &mut f.readings);
         let out = run_lines(&TREE, f, &mut self.pending, bytes);
-        let mut changed = false;
-        for (i, c) in self.front.psu.iter().enumerate() {
-            let w = &mut world.psu[i];
-            if (c.set_v, c.set_i, c.ovp, c.ocp, c.tripped)
-                != (w.set_v, w.set_i, w.ovp, w.ocp, w.tripped)
-            {
-                (w.set_v, w.set_i, w.ovp, w.ocp, w.tripped) =
-                    (c.set_v, c.set_i, c.ovp, c.ocp, c.tripped);
-                changed = true;
-            }
-        }
-        for (i, c) in self.front.psu.iter().enumerate() {
-            if c.on != world.psu[i].on {
-                world.set_output(i + 1, c.on);
-                changed = false;
-            }
-        }
-        if changed {
-            world.settle();
-        }
+        store_outputs(world, &WIRING, &self.front.psu);
         out
     }
 }
@@ -560,6 +555,13 @@ mod tests {
             ":SOUR1:VOLT 12;:OUTP:OVP:VAL CH1,10;:OUTP:OVP CH1,ON",
         );
         say(&mut sim, &mut w, ":OUTP CH1,ON");
+        assert_eq!(
+            say(&mut sim, &mut w, ":OUTP:OVP:QUES? CH1"),
+            "NO",
+            "the rail has not risen yet"
+        );
+        // OVP compares the actual output: it trips once the rail passes 10 V.
+        w.advance(std::time::Duration::from_millis(50));
         assert_eq!(say(&mut sim, &mut w, ":OUTP:OVP:QUES? CH1"), "YES");
         assert_eq!(say(&mut sim, &mut w, ":OUTP? CH1"), "OFF");
         say(&mut sim, &mut w, ":SOUR1:VOLT 9;:OUTP CH1,ON");

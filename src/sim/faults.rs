@@ -16,7 +16,7 @@ use super::world::World;
 /// Which simulated instrument misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// The DP832 supply.
+    /// The bench's supply, whichever emulator serves it (DP832, SPD3303X, E36312A).
     Psu,
     /// The LCUS relay board.
     Relays,

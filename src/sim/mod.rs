@@ -1,6 +1,7 @@
 //! The built-in simulated bench, a peer of real hardware below the transport line.
 //!
-//! Each instrument is emulated at its wire protocol (SCPI over a pty, LCUS frames,
+//! Each instrument is emulated at its wire protocol (SCPI over a pty: a Rigol DP832, a
+//! Siglent SPD3303X or a Keysight E36312A as the bench's supply; LCUS frames,
 //! Numato ASCII, the lock console, an I2CDriver adapter with the INA219 on its bus),
 //! so the same drivers that run a real bench run this one. Behind the emulators is one
 //! [`World`]: supply, relays, door and a lock board with physics and optional
@@ -10,6 +11,7 @@ pub mod board;
 mod console;
 pub mod defects;
 mod dp800;
+mod e36300;
 pub mod faults;
 mod i2cdriver;
 pub mod ina219;
@@ -18,6 +20,7 @@ pub mod loopback;
 mod numato;
 pub mod pty;
 mod scpi;
+mod spd3303x;
 pub mod world;
 
 use std::io;
@@ -94,8 +97,40 @@ impl SimLog {
     }
 }
 
+/// A simulated instrument: the name a rig file's `sim = "..."` uses, the fault target it
+/// answers to, and a fresh emulator.
+type Served = (&'static str, faults::Target, fn() -> Box<dyn pty::Protocol>);
+
+/// The simulated instruments. The three supplies drive the same bench outputs (each
+/// with its own wiring): a rig uses one of them.
+const SERVED: &[Served] = &[
+    ("psu", faults::Target::Psu, || {
+        Box::<dp800::Dp800Sim>::default()
+    }),
+    ("spd3303x", faults::Target::Psu, || {
+        Box::<spd3303x::Spd3303xSim>::default()
+    }),
+    ("e36312a", faults::Target::Psu, || {
+        Box::<e36300::E36300Sim>::default()
+    }),
+    ("relays", faults::Target::Relays, || {
+        Box::<lcus::LcusSim>::default()
+    }),
+    ("gpio", faults::Target::Gpio, || {
+        Box::<numato::NumatoSim>::default()
+    }),
+    ("console", faults::Target::Console, || {
+        Box::<console::ConsoleSim>::default()
+    }),
+    ("i2cdriver", faults::Target::Meter, || {
+        Box::<i2cdriver::I2cDriverSim>::default()
+    }),
+];
+
 /// The simulated instruments, by the name a rig file's `sim = "..."` uses.
-pub const INSTRUMENTS: &[&str] = &["psu", "relays", "gpio", "console", "i2cdriver"];
+pub fn instruments() -> impl Iterator<Item = &'static str> {
+    SERVED.iter().map(|(name, _, _)| *name)
+}
 
 /// A simulated bench: one world (one board, kept across trials as a real board stays
 /// mounted) and its instruments, served on ptys (a bench served to another process,
@@ -136,34 +171,26 @@ impl SimBench {
     /// Serves every instrument on a pty, as a served bench does (driver tests use it
     /// in virtual time too).
     pub fn serve_ptys(&mut self) -> io::Result<()> {
-        for name in INSTRUMENTS {
-            let server = PtyServer::spawn(self.world.clone(), self.protocol(name))?;
+        for name in instruments() {
+            let protocol = self.protocol(name).expect("a listed instrument");
+            let server = PtyServer::spawn(self.world.clone(), protocol)?;
             self.servers.push((name, server));
         }
         Ok(())
     }
 
     /// A fresh emulator of a named instrument, with its fault (fresh counts).
-    fn protocol(&self, name: &str) -> Box<dyn pty::Protocol> {
-        use faults::Target;
-        let fault = |target| self.faults.iter().find(|f| f.target == target).copied();
-        let (target, proto): (Target, Box<dyn pty::Protocol>) = match name {
-            "psu" => (Target::Psu, Box::<dp800::Dp800Sim>::default()),
-            "relays" => (Target::Relays, Box::<lcus::LcusSim>::default()),
-            "gpio" => (Target::Gpio, Box::<numato::NumatoSim>::default()),
-            "i2cdriver" => match fault(Target::Meter) {
-                // The chip stops acknowledging; the adapter itself goes on answering.
-                Some(f) if f.kind == faults::Kind::Nack => {
-                    return Box::new(i2cdriver::I2cDriverSim::nacking_after(f.after))
-                }
-                _ => (Target::Meter, Box::<i2cdriver::I2cDriverSim>::default()),
-            },
-            _ => (Target::Console, Box::<console::ConsoleSim>::default()),
-        };
-        match fault(target) {
-            Some(f) => Box::new(faults::Faulty::new(proto, f)),
-            None => proto,
-        }
+    fn protocol(&self, name: &str) -> Option<Box<dyn pty::Protocol>> {
+        let (_, target, emulator) = SERVED.iter().find(|(n, _, _)| *n == name)?;
+        let fault = self.faults.iter().find(|f| f.target == *target).copied();
+        Some(match fault {
+            // The chip stops acknowledging; the adapter itself goes on answering.
+            Some(f) if f.kind == faults::Kind::Nack && *target == faults::Target::Meter => {
+                Box::new(i2cdriver::I2cDriverSim::nacking_after(f.after))
+            }
+            Some(f) => Box::new(faults::Faulty::new(emulator(), f)),
+            None => emulator(),
+        })
     }
 
     fn mark_dead_actuators(&self) {
@@ -201,8 +228,10 @@ impl SimBench {
 
     /// An in-process link to a named instrument (virtual time), with fresh fault counts.
     pub fn connect(&self, name: &str) -> Option<loopback::Loopback> {
-        (self.virtual_time && INSTRUMENTS.contains(&name))
-            .then(|| loopback::Loopback::new(self.world.clone(), self.protocol(name)))
+        self.virtual_time
+            .then(|| self.protocol(name))
+            .flatten()
+            .map(|protocol| loopback::Loopback::new(self.world.clone(), protocol))
     }
 
     /// The clock scenarios use on this bench.

@@ -15,6 +15,7 @@ use scpi::tree::Node;
 use scpi::{Context, Device};
 
 use super::pty::take_lines;
+use super::world::{PsuChannel, World};
 
 /// The error/event queue (IEEE 488.2 11.4, SCPI-99 21.8): `SYSTem:ERRor?` takes the
 /// oldest entry; a full queue replaces its newest entry with -350 "Queue overflow".
@@ -147,4 +148,112 @@ pub fn no_more(params: &mut Parameters<'_, '_>) -> Result<(), Error> {
 /// formats it, `ON`, `YES`...).
 pub fn respond(mut resp: ResponseUnit<'_>, text: &str) -> Result<(), Error> {
     resp.data(Character(text.as_bytes())).finish()
+}
+
+/// Copies into `psu` the world outputs a supply's channels drive (`wiring[n - 1]` is the
+/// world output of channel `n`), and the voltage and current at each into `readings`:
+/// what the instrument's handlers see when a message arrives.
+pub fn load_outputs(
+    world: &World,
+    wiring: &[usize],
+    psu: &mut [PsuChannel],
+    readings: &mut [(f64, f64)],
+) {
+    for (n, &out) in wiring.iter().enumerate() {
+        psu[n] = world.psu[out];
+        readings[n] = (world.output_volts(out + 1), world.output_amps(out + 1));
+    }
+}
+
+/// Applies to the world what a supply's handlers changed: settings first, then the
+/// outputs switched (each recorded), then the physics settles.
+pub fn store_outputs(world: &mut World, wiring: &[usize], psu: &[PsuChannel]) {
+    let mut changed = false;
+    for (c, &out) in psu.iter().zip(wiring) {
+        let w = &mut world.psu[out];
+        // The output switch is applied below, through the world, so it is recorded.
+        let settings = PsuChannel { on: w.on, ..*c };
+        if settings != *w {
+            *w = settings;
+            changed = true;
+        }
+    }
+    for (c, &out) in psu.iter().zip(wiring) {
+        if c.on != world.psu[out].on {
+            world.set_output(out + 1, c.on);
+            changed = false;
+        }
+    }
+    if changed {
+        world.settle();
+    }
+}
+
+/// A channel list (SCPI-99 8.3.2): `(@1)`, `(@1,3)`, `(@1:3)`; the channels it names,
+/// each in `1..=channels`.
+pub fn channel_list(token: Token<'_>, channels: usize) -> Result<Vec<usize>, Error> {
+    use scpi::parser::expression::channel_list::{ChannelList, Token as Item};
+    let Token::ExpressionProgramData(expr) = token else {
+        return Err(ErrorCode::DataTypeError.into());
+    };
+    let list = ChannelList::new(expr).ok_or(ErrorCode::InvalidExpression)?;
+    let in_range = |n: usize| {
+        if (1..=channels).contains(&n) {
+            Ok(n)
+        } else {
+            Err(Error::from(ErrorCode::IllegalParameterValue))
+        }
+    };
+    let mut out = Vec::new();
+    for item in list {
+        match item? {
+            Item::ChannelSpec(spec) => out.push(in_range(usize::try_from(spec)?)?),
+            Item::ChannelRange(from, to) => {
+                let (from, to) = (
+                    in_range(usize::try_from(from)?)?,
+                    in_range(usize::try_from(to)?)?,
+                );
+                out.extend(from.min(to)..=from.max(to));
+            }
+            _ => return Err(ErrorCode::IllegalParameterValue.into()),
+        }
+    }
+    if out.is_empty() {
+        return Err(ErrorCode::InvalidExpression.into());
+    }
+    Ok(out)
+}
+
+/// A number as SCPI NR3 the way Keysight instruments answer: `+1.20000000E+01`.
+pub fn nr3(v: f64) -> String {
+    let s = format!("{v:+.8E}");
+    match s.split_once('E') {
+        Some((mantissa, exp)) => {
+            let e: i32 = exp.parse().unwrap_or(0);
+            format!("{mantissa}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nr3_is_signed_with_a_two_digit_exponent() {
+        assert_eq!(nr3(12.0), "+1.20000000E+01");
+        assert_eq!(nr3(0.0), "+0.00000000E+00");
+        assert_eq!(nr3(0.25), "+2.50000000E-01");
+    }
+
+    #[test]
+    fn channel_lists_name_channels_singly_or_by_range() {
+        let list = |s: &'static [u8]| channel_list(Token::ExpressionProgramData(s), 3);
+        assert_eq!(list(b"@1").unwrap(), [1]);
+        assert_eq!(list(b"@1,3").unwrap(), [1, 3]);
+        assert_eq!(list(b"@1:3").unwrap(), [1, 2, 3]);
+        assert!(list(b"@4").is_err());
+        assert!(list(b"1").is_err());
+    }
 }

@@ -1,10 +1,11 @@
 //! The simulated bench as one physical system: the supply channels, the relays, the
 //! door, the lock board, and the INA219 in series with the lock's supply.
 //!
-//! Wiring of the built-in bench (what `rigs/sim.toml` maps roles onto):
-//! - DP832 CH1 feeds the lock (or stands in for its battery) through the INA219's
-//!   0.1 ohm shunt (address 0x40); CH3 (the 5 V channel) feeds the emergency port's
-//!   VBUS; CH2 is free;
+//! Wiring of the built-in bench (what `rigs/sim*.toml` map roles onto):
+//! - supply output 1 feeds the lock (or stands in for its battery) through the INA219's
+//!   0.1 ohm shunt (address 0x40); output 3 feeds the emergency port's VBUS; output 2
+//!   is free. Which instrument channel drives which output is the supply emulator's
+//!   wiring (the DP832's CH1/CH2/CH3 are outputs 1/2/3);
 //! - LCUS-8 relay 1 drives the door-push actuator, 2 the interior-handle actuator,
 //!   3 opens the fire-alarm loop (energised = loop open = alarm), 4 presses the REX
 //!   button, 5 turns the key;
@@ -44,10 +45,16 @@ pub const KEY_RELAY: usize = 5;
 pub const DOOR_GPIO: u8 = 0;
 /// GPIO reading the latch sensor.
 pub const LATCH_GPIO: u8 = 1;
-/// Supply channel (0-based) feeding the lock.
-const MAIN: usize = 0;
-/// Supply channel (0-based) feeding the emergency port.
-const PORT: usize = 2;
+/// Supply output (0-based) feeding the lock.
+pub const MAIN: usize = 0;
+/// Supply output (0-based) feeding the emergency port.
+pub const PORT: usize = 2;
+/// Supply outputs on the bench.
+pub const OUTPUTS: usize = 3;
+/// Current limit of every supply output at power-up, in amperes.
+const POWER_UP_LIMIT: f64 = 3.0;
+/// Protection levels at power-up (disarmed): volts and amperes.
+const POWER_UP_PROTECTION: (f64, f64) = (33.0, 3.3);
 
 /// How simulated time passes.
 #[derive(Debug, Clone, Copy)]
@@ -58,8 +65,9 @@ pub enum TimeMode {
     Wall(Instant),
 }
 
-/// One output channel of the simulated DP832.
-#[derive(Debug, Clone, Copy, Default)]
+/// One supply output as the instrument driving it holds it. The instrument's ratings
+/// are its emulator's; the world only knows what is programmed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PsuChannel {
     /// Programmed voltage.
     pub set_v: f64,
@@ -67,28 +75,25 @@ pub struct PsuChannel {
     pub set_i: f64,
     /// Output enabled.
     pub on: bool,
-    /// Channel rating: voltage.
-    pub max_v: f64,
-    /// Channel rating: current.
-    pub max_i: f64,
-    /// Over-voltage protection: level and armed.
+    /// Over-voltage protection: level and armed. It trips on the output's actual
+    /// voltage, not on the setting.
     pub ovp: (f64, bool),
-    /// Over-current protection: level and armed.
+    /// Over-current protection: level and armed. It trips on the current actually
+    /// delivered (a channel in constant-current mode delivers its limit).
     pub ocp: (f64, bool),
-    /// Which protection has tripped: (OVP, OCP). A trip switches the output off.
+    /// Which protection has tripped: (OVP, OCP). A trip switches the output off and
+    /// latches until the instrument clears it.
     pub tripped: (bool, bool),
 }
 
 impl PsuChannel {
-    fn new(max_v: f64, max_i: f64) -> Self {
+    fn power_up() -> Self {
         Self {
             set_v: 0.0,
-            set_i: max_i,
+            set_i: POWER_UP_LIMIT,
             on: false,
-            max_v,
-            max_i,
-            ovp: (max_v * 1.1, false),
-            ocp: (max_i * 1.1, false),
+            ovp: (POWER_UP_PROTECTION.0, false),
+            ocp: (POWER_UP_PROTECTION.1, false),
             tripped: (false, false),
         }
     }
@@ -107,8 +112,8 @@ pub struct OutputEvent {
 pub struct World {
     mode: TimeMode,
     now: Duration,
-    /// Supply channels CH1..CH3.
-    pub psu: [PsuChannel; 3],
+    /// Supply outputs 1..=3 (index 0 feeds the lock, 2 the emergency port).
+    pub psu: [PsuChannel; OUTPUTS],
     /// Relays 1..=RELAYS (index 0 is relay 1).
     pub relays: [bool; RELAYS],
     /// Actuators that no longer move when their relay closes (a rig fault).
@@ -119,7 +124,7 @@ pub struct World {
     pub ina: Ina219Chip,
     door_open: bool,
     /// Output voltage of each channel (what the rail has slewed to).
-    rails: [f64; 3],
+    rails: [f64; OUTPUTS],
     amps: f64,
     console_out: VecDeque<String>,
     outputs: Vec<OutputEvent>,
@@ -132,17 +137,13 @@ impl World {
         let mut w = Self {
             mode,
             now: Duration::ZERO,
-            psu: [
-                PsuChannel::new(30.0, 3.0),
-                PsuChannel::new(30.0, 3.0),
-                PsuChannel::new(5.3, 3.0),
-            ],
+            psu: [PsuChannel::power_up(); OUTPUTS],
             relays: [false; RELAYS],
             dead: [false; RELAYS],
             board,
             ina: Ina219Chip::new(),
             door_open: false,
-            rails: [0.0; 3],
+            rails: [0.0; OUTPUTS],
             amps: 0.0,
             console_out: VecDeque::new(),
             outputs: Vec::new(),
@@ -183,7 +184,7 @@ impl World {
 
     fn step(&mut self, dt: Duration) {
         self.settle();
-        for ch in [MAIN, PORT] {
+        for ch in 0..OUTPUTS {
             self.slew(ch, dt);
         }
         self.settle();
@@ -273,16 +274,30 @@ impl World {
         self.ina.set_inputs(self.rails[MAIN], self.amps * SHUNT_OHM);
     }
 
-    /// Switches off any output whose armed OVP/OCP level its setting or load exceeds,
-    /// as the supply's protection does.
+    /// True while an output regulates current: its load would draw more than the limit
+    /// at the setting, and the rail has come up to the folded-back voltage.
+    fn in_constant_current(&self, ch: usize) -> bool {
+        let c = self.psu[ch];
+        let target = self.target_volts(ch);
+        c.on && target < c.set_v && self.rails[ch] >= target * 0.99
+    }
+
+    /// Switches off any output whose actual voltage or current exceeds its armed
+    /// OVP/OCP level, as the supply's protection does: it compares what the output
+    /// delivers, not what was programmed, so a setting above the OVP level trips only
+    /// once the rail has risen past it. The trip latches until the instrument clears it.
     fn trip_protection(&mut self) {
         for i in 0..self.psu.len() {
             let c = self.psu[i];
             if !c.on {
                 continue;
             }
-            let amps = self.load_at(i, c.set_v).min(c.set_i);
-            let ovp = c.ovp.1 && c.set_v > c.ovp.0;
+            let amps = if self.in_constant_current(i) {
+                c.set_i
+            } else {
+                self.output_amps(i + 1).min(c.set_i)
+            };
+            let ovp = c.ovp.1 && self.rails[i] > c.ovp.0;
             let ocp = c.ocp.1 && amps >= c.ocp.0;
             if ovp || ocp {
                 self.psu[i].tripped = (ovp, ocp);

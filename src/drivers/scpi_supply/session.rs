@@ -1,11 +1,13 @@
 //! A small host-side SCPI client: LF-terminated commands and queries over any
-//! [`Transport`](crate::transport::Transport), with the error queue checked after
-//! every setting.
+//! [`Transport`](crate::transport::Transport), paced for firmware that drops commands
+//! sent back to back, with the error queue read on request.
 //!
 //! No maintained host-side SCPI crate exists (`scpi` is device-side, `visa-rs` links
 //! NI-VISA), so this is the right amount of hand-written code: `write`, `query`, and
 //! `SYST:ERR?` polling. A query after a command also serialises the two, so a setting
 //! has been applied when [`Scpi::set`] returns.
+
+use std::time::{Duration, Instant};
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
@@ -13,16 +15,34 @@ use crate::transport::LineIo;
 /// An SCPI session with one instrument.
 pub struct Scpi {
     io: LineIo,
+    gap: Duration,
+    last: Option<Instant>,
 }
 
 impl Scpi {
     /// Starts a session on a line transport.
     pub fn new(io: LineIo) -> Self {
-        Self { io }
+        Self::paced(io, Duration::ZERO)
+    }
+
+    /// Starts a session that leaves at least `gap` between the starts of two commands
+    /// (real time, on a simulator too: it is the instrument's requirement).
+    pub fn paced(io: LineIo, gap: Duration) -> Self {
+        Self {
+            io,
+            gap,
+            last: None,
+        }
     }
 
     /// Sends a command that returns nothing.
     pub fn write(&mut self, command: &str) -> Result<()> {
+        if let Some(last) = self.last {
+            if let Some(wait) = self.gap.checked_sub(last.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        self.last = Some(Instant::now());
         self.io
             .send(command, b"\n")
             .map_err(|e| InstrumentError::io(command, self.io.timeout(), e))
