@@ -362,6 +362,12 @@ pub struct EnvelopeSpec {
     pub max_volts: Spanned<Volts>,
     /// Highest current limit any step may set.
     pub max_amps: Spanned<Amps>,
+    /// The supply's own OVP/OCP must hold the envelope too (so it holds even if
+    /// lockrig dies): a supply without them is refused for this role when the rig is
+    /// loaded. Without it, such a supply is accepted and each result records that the
+    /// envelope was enforced by lockrig only.
+    #[serde(default)]
+    pub require_hardware_protection: Option<Spanned<bool>>,
 }
 
 impl EnvelopeSpec {
@@ -381,12 +387,6 @@ pub struct Envelope {
     pub max_volts: Volts,
     /// Highest current limit any step may set.
     pub max_amps: Amps,
-    /// The supply's own OVP/OCP must hold the envelope too (so it holds even if
-    /// lockrig dies): a supply without them is refused for this role when the rig is
-    /// loaded. Without it, such a supply is accepted and each result records that the
-    /// envelope was enforced by lockrig only.
-    #[serde(default)]
-    pub require_hardware_protection: bool,
 }
 
 /// A command outside an envelope: what, the value, and the limit, as text.
@@ -861,9 +861,12 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                     ));
                 }
             }
-            if env.require_hardware_protection && !driver.has_hardware_protection() {
+            let required = env.require_hardware_protection.as_ref();
+            if let Some(required) =
+                required.filter(|r| *r.get_ref() && !driver.has_hardware_protection())
+            {
                 return Err(src.error(
-                    key.span(),
+                    required.span(),
                     format!(
                         "[envelope.{name}]: field `require_hardware_protection`: `{}` ({driver}) has no OVP/OCP of its own; map the role to a supply that has, or accept lockrig's envelope alone by removing the field",
                         r.instrument
@@ -1215,8 +1218,8 @@ mod tests {
         };
         let line = text.lines().nth(at.line - 1).unwrap();
         assert!(
-            line.starts_with("[envelope.main]"),
-            "points at the table: {line}"
+            line.starts_with("require_hardware_protection"),
+            "points at the field: {line}"
         );
     }
 
