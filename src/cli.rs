@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
+use crate::report::evidence::Evidence;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::JunitReport;
 use crate::rig::Bench;
@@ -49,6 +50,22 @@ enum Command {
     /// Check a door hardware schedule's lock modes against the code rules and print
     /// its test plan (exit 1 if a rule is broken).
     Plan(PlanArgs),
+    /// Check a run directory against its MANIFEST.sha256 (exit 0 intact, 1 changed,
+    /// 2 cannot be checked).
+    ///
+    /// Every file the manifest lists must be in the directory with its SHA-256, and
+    /// nothing else may be. The directory is treated as untrusted: a manifest path that
+    /// is absolute or leads outside it (`..`), a symbolic link and a special file are
+    /// refused, never followed or opened.
+    ///
+    /// Exit codes: 0 every file matches; 1 a file was changed, added or removed (each
+    /// one is named); 2 the directory cannot be checked: no manifest, a malformed line,
+    /// an unsafe path or a listed symbolic link (the path is named).
+    Verify {
+        /// The run directory (`out/<timestamp>`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,7 +133,21 @@ struct RunArgs {
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
     wait: Option<Duration>,
     #[command(flatten)]
+    evidence: EvidenceArgs,
+    #[command(flatten)]
     test: libtest_mimic::Arguments,
+}
+
+/// What the run's evidence bundle records about who ran it and on what.
+#[derive(Args, Debug)]
+struct EvidenceArgs {
+    /// Who runs the tests, for the evidence (default: $USER, else $LOGNAME).
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    operator: Option<String>,
+    /// Run even if an instrument is past its `calibration_due` date in the rig file;
+    /// the evidence, the JUnit report and the output say so.
+    #[arg(long)]
+    allow_expired_calibration: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +273,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
         Command::Plan(args) => plan_schedule(&args),
+        Command::Verify { dir } => verify(&dir),
     }
 }
 
@@ -415,7 +447,7 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
         n += 1;
         dir = base.join(format!("{stamp}-{n}"));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::report::create_dirs(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
 
@@ -443,6 +475,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         run::run(setup, trials, &args.test, Box::new(|_| {}));
         return Ok(0);
     }
+    let mut evidence = evidence(&rig, &suite, &trials, &args.evidence)?;
     signals::install().context("installing signal handlers")?;
     // A simulated in-process bench is private to this run; a real one is shared.
     let _lock = if rig.is_simulated() {
@@ -457,6 +490,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let dir = run_dir(&args.out)?;
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
     let mut junit = JunitReport::new(junit_path.clone(), &suite.name);
+    evidence
+        .begin(&dir, &junit_path)
+        .context("writing the evidence")?;
+    junit.note(&evidence.junit_note());
     junit
         .write()
         .with_context(|| format!("writing {}", junit_path.display()))?;
@@ -495,7 +532,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let summary = run::run(setup, trials, &args.test, sink);
+    let summary = run::run(setup, trials, &args.test, evidence.observe(sink));
+    evidence
+        .finish(&summary)
+        .context("sealing the run directory")?;
+    for c in evidence.expired() {
+        println!("lockrig: CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration, as the evidence and the JUnit report record");
+    }
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
             "lockrig: no trial ran ({} skipped): nothing was tested. Check the filter, and the roles the rig maps.",
@@ -524,6 +567,53 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         dir.display()
     );
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
+}
+
+/// Refuses a run on an instrument past its calibration (unless accepted), then prepares
+/// the run's evidence: file digests and copies, firmware digest, operator and host.
+fn evidence(
+    rig: &Rig,
+    suite: &Suite,
+    trials: &[run::Trial],
+    args: &EvidenceArgs,
+) -> anyhow::Result<Evidence> {
+    let calibration = run::calibration::check(rig, args.allow_expired_calibration)?;
+    let operator = crate::report::evidence::operator_name(args.operator.clone());
+    Ok(Evidence::prepare(
+        rig,
+        suite,
+        trials,
+        calibration,
+        operator,
+    )?)
+}
+
+/// `lockrig verify DIR`: 0 intact, 1 anything changed, added or removed (each named);
+/// unusable input is an error (exit 2).
+fn verify(dir: &Path) -> anyhow::Result<u8> {
+    use crate::report::manifest;
+    let checked =
+        manifest::verify(dir).with_context(|| format!("{} cannot be checked", dir.display()))?;
+    for p in &checked.problems {
+        println!("{p}");
+    }
+    if checked.problems.is_empty() {
+        println!(
+            "{}: intact: the {} files {} lists match, and nothing else is there",
+            dir.display(),
+            checked.listed,
+            manifest::MANIFEST
+        );
+        Ok(0)
+    } else {
+        println!(
+            "{}: NOT intact: {} difference(s) from {}",
+            dir.display(),
+            checked.problems.len(),
+            manifest::MANIFEST
+        );
+        Ok(1)
+    }
 }
 
 /// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced

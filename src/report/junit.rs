@@ -32,6 +32,8 @@ pub struct JunitReport {
     /// How long the next rewrite must wait after the last one.
     pause: std::time::Duration,
     dirty: bool,
+    /// The suite's own `system-out`: notes about the whole run (the evidence bundle).
+    note: String,
 }
 
 /// The shortest interval between two rewrites of the file.
@@ -117,7 +119,14 @@ impl JunitReport {
             written: None,
             pause: REWRITE_EVERY,
             dirty: false,
+            note: String::new(),
         }
+    }
+
+    /// Sets the suite-level `system-out`, written with the next rewrite.
+    pub fn note(&mut self, text: &str) {
+        self.note = sanitize(text);
+        self.dirty = true;
     }
 
     /// Adds a result and rewrites the file.
@@ -161,10 +170,14 @@ impl JunitReport {
     }
 
     fn write_now(&self) -> io::Result<()> {
-        let suite = TestSuiteBuilder::new(&format!("lockrig.{}", self.suite))
+        let mut suite = TestSuiteBuilder::new(&format!("lockrig.{}", self.suite));
+        suite
             .set_timestamp(self.started)
-            .add_testcases(self.cases.iter().cloned())
-            .build();
+            .add_testcases(self.cases.iter().cloned());
+        if !self.note.is_empty() {
+            suite.set_system_out(&self.note);
+        }
+        let suite = suite.build();
         let mut xml = Vec::new();
         ReportBuilder::new()
             .add_testsuite(suite)

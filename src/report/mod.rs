@@ -1,8 +1,10 @@
 //! Reporters: each folds runner events into one output, written as the run goes so an
 //! interrupted run still leaves valid files.
 
+pub mod evidence;
 pub mod jsonl;
 pub mod junit;
+pub mod manifest;
 
 use std::path::Path;
 
@@ -37,10 +39,37 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// The mode of every file lockrig writes (less the umask): nobody but the owner
+/// writes a report.
+pub const FILE_MODE: u32 = 0o644;
+
+/// The mode of run directories: nobody but the owner adds, removes or renames in one.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Creates `dir` and any missing parents with [`DIR_MODE`].
+pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
+
+/// Opens `path` for appending, creating it with [`FILE_MODE`].
+pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced,
 /// then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -50,7 +79,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
