@@ -441,14 +441,8 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .context("formatting the run timestamp")?;
-    let mut dir = base.join(&stamp);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = base.join(format!("{stamp}-{n}"));
-    }
-    crate::report::create_dirs(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    crate::report::create_run_dir(base, &stamp)
+        .with_context(|| format!("creating a run directory in {}", base.display()))
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {

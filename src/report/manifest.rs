@@ -330,16 +330,19 @@ pub fn write(dir: &Path) -> Result<usize, ManifestError> {
     Ok(listed)
 }
 
-/// One parsed manifest line.
+/// One manifest line.
 #[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    line: usize,
-    digest: String,
-    path: String,
+pub struct Entry {
+    /// Its 1-based line number.
+    pub line: usize,
+    /// The SHA-256, lower-case hex.
+    pub digest: String,
+    /// The path: relative, with no `.`, `..` or empty component.
+    pub path: String,
 }
 
 /// Parses a manifest, refusing any path that could reach outside the directory.
-fn parse(text: &[u8]) -> Result<Vec<Entry>, ManifestError> {
+pub fn parse(text: &[u8]) -> Result<Vec<Entry>, ManifestError> {
     let text = std::str::from_utf8(text).map_err(|e| ManifestError::Syntax {
         line: text[..e.valid_up_to()]
             .iter()

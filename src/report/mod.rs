@@ -55,6 +55,25 @@ pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Creates a new run directory `base/NAME` (`NAME-2`, `NAME-3`... if taken), with
+/// [`DIR_MODE`] and `base` as needed. The run directory is always a new one: never a
+/// folder someone else prepared.
+pub fn create_run_dir(base: &Path, name: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    create_dirs(base)?;
+    let mut dir = base.join(name);
+    let mut n = 1;
+    loop {
+        match std::fs::DirBuilder::new().mode(DIR_MODE).create(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                dir = base.join(format!("{name}-{n}"));
+            }
+            done => return done.map(|()| dir),
+        }
+    }
+}
+
 /// Opens `path` for appending, creating it with [`FILE_MODE`].
 pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -92,7 +111,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::{create_run_dir, sanitize};
+
+    #[test]
+    fn a_run_directory_is_always_new() {
+        let base = tempfile::tempdir().unwrap();
+        let first = create_run_dir(&base.path().join("out"), "20261123T221829Z").unwrap();
+        let second = create_run_dir(&base.path().join("out"), "20261123T221829Z").unwrap();
+        assert_eq!(second.file_name().unwrap(), "20261123T221829Z-2");
+        assert_ne!(first, second);
+    }
 
     #[test]
     fn strips_ansi_and_control_characters() {
