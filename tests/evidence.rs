@@ -420,15 +420,19 @@ fn an_instrument_past_its_calibration_is_refused_unless_accepted_and_then_it_is_
     );
     assert_eq!(verify(&dir).status.code(), Some(0));
 
-    // In date: no flag needed, and the evidence says until when.
+    // In date: no flag needed. A JUnit report outside the directory is named with its
+    // digest (the manifest cannot cover it).
     std::fs::remove_dir_all(&out).unwrap();
     let rig = rig_due(base.path(), "2999-12-31");
+    let outside = base.path().join("ci-junit.xml");
     let o = run(&[
         "run",
         "--rig",
         rig.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--junit",
+        outside.to_str().unwrap(),
         QUICK[0],
         QUICK[1],
         QUICK[2],
@@ -436,6 +440,9 @@ fn an_instrument_past_its_calibration_is_refused_unless_accepted_and_then_it_is_
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("CALIBRATION"));
     let e = evidence(&run_dir(&out));
+    assert_eq!(e["reports"]["junit"], outside.to_str().unwrap());
+    assert_eq!(e["reports"]["junit_sha256"], sha256sum(&outside));
+    assert_eq!(verify(&run_dir(&out)).status.code(), Some(0));
     assert_eq!(e["expired_calibration_accepted"], false);
     let psu = e["instruments"]
         .as_array()

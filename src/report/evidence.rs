@@ -3,8 +3,8 @@
 //!
 //! - lockrig's version and the command line;
 //! - the rig, suite and device files, each with its SHA-256 and a copy under `config/`
-//!   (built-in files: the embedded text's digest; the rig file's copy is redacted, so
-//!   no secret value is ever written, while the digest is the original's);
+//!   (built-in files: the embedded text's digest; copies are redacted, so no secret
+//!   value is ever written, while the digest is the original's);
 //! - each instrument's link, identity (as it answered at bring-up) and calibration due
 //!   date, and whether a run past that date was accepted;
 //! - the firmware image's digest (`[rig] firmware`), or that none was declared;
@@ -267,9 +267,12 @@ impl Evidence {
         let rig_text = secrets.redact_with_defaults(&rig.source.text, &rig.secret_specs());
         let rig_file = config_file(&rig.file.rig.name, &rig.source, &rig_copy, &rig_text);
         copies.push((rig_copy, rig_text));
+        // Suites and profiles name secrets (`$credential`); should one hold a value, its
+        // copy is redacted like everything else lockrig writes.
         let suite_copy = format!("{CONFIG_DIR}/suite.toml");
-        let suite_file = config_file(&suite.name, &suite.source, &suite_copy, &suite.source.text);
-        copies.push((suite_copy, suite.source.text.clone()));
+        let suite_text = secrets.redact(&suite.source.text);
+        let suite_file = config_file(&suite.name, &suite.source, &suite_copy, &suite_text);
+        copies.push((suite_copy, suite_text));
         let mut devices: Vec<ConfigFile> = Vec::new();
         for t in trials {
             let d = &t.device;
@@ -284,8 +287,9 @@ impl Evidence {
                     devices.len()
                 );
             }
-            devices.push(config_file(&d.name, &d.source, &copy, &d.source.text));
-            copies.push((copy, d.source.text.clone()));
+            let text = secrets.redact(&d.source.text);
+            devices.push(config_file(&d.name, &d.source, &copy, &text));
+            copies.push((copy, text));
         }
         let firmware = match rig.firmware() {
             None => Firmware::NotDeclared,

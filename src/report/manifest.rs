@@ -230,7 +230,7 @@ fn digest_at(root: &OwnedFd, rel: &str) -> Result<String, ManifestError> {
     let (last, folders) = parts.split_last().expect("split yields one part at least");
     let mut dir: Option<OwnedFd> = None;
     let refused = |at: usize, e: nix::errno::Errno| match e {
-        nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => ManifestError::NotRegular {
+        nix::errno::Errno::ELOOP => ManifestError::NotRegular {
             path: parts[..=at].join("/"),
             kind: Kind::Symlink,
         },
