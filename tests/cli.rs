@@ -32,11 +32,32 @@ fn default_run_passes_on_the_simulated_rig_and_writes_reports() {
     let dir = run_dir(out.path());
     let report = junit(&dir.join("junit.xml"));
     validate_schema(&dir.join("junit.xml"));
-    let suite = &report.suites[0];
-    assert!(suite.tests >= 80, "{}", suite.tests);
-    assert_eq!(suite.cases.len() as u64, suite.tests);
-    assert_eq!((suite.failures, suite.errors), (0, 0));
-    for case in &suite.cases {
+    // One testsuite per device, each with the run's facts as properties.
+    assert_eq!(report.suites.len(), 6);
+    let host = nix::unistd::gethostname().unwrap();
+    for suite in &report.suites {
+        assert_eq!(suite.cases.len() as u64, suite.tests);
+        assert_eq!((suite.failures, suite.errors, suite.skipped), (0, 0, 0));
+        assert_eq!(suite.hostname.as_deref(), host.to_str());
+        let device = suite.name.rsplit('.').next().unwrap();
+        let property = |k: &str| {
+            suite
+                .properties
+                .hashmap
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} in {:?}", suite.properties))
+                .clone()
+        };
+        assert_eq!(property("device"), device);
+        assert_eq!(property("rig"), "sim");
+        assert_eq!(property("suite"), "certification");
+        assert_eq!(property("seed"), "1");
+        assert_eq!(property("poll"), "10 ms");
+        assert_eq!(property("lockrig.version"), env!("CARGO_PKG_VERSION"));
+    }
+    let tests: u64 = report.suites.iter().map(|s| s.tests).sum();
+    assert!(tests >= 80, "{tests}");
+    for case in report.suites.iter().flat_map(|s| &s.cases) {
         assert!(case.status.is_success(), "{}", case.original_name);
         let out = case.system_out.as_deref().unwrap();
         assert!(
@@ -56,7 +77,7 @@ fn default_run_passes_on_the_simulated_rig_and_writes_reports() {
     }
 
     let lines = results(&dir);
-    assert_eq!(lines.len() as u64, suite.tests);
+    assert_eq!(lines.len() as u64, tests);
     for r in &lines {
         assert_eq!(r["outcome"]["verdict"], "pass");
         assert!(!r["basis"].as_array().unwrap().is_empty());
@@ -606,6 +627,58 @@ fn bad_rig_file_is_a_usage_error_with_file_line_and_column() {
 }
 
 #[test]
+fn bad_values_name_the_field_on_its_own_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    // The line that holds the field, not the table or a neighbour.
+    let rig = fixture_variant(
+        dir.path(),
+        "bench.toml",
+        "rigs/sim.toml",
+        &[("max_volts = \"26.0V\"", "max_volts = \"-5V\"")],
+    );
+    let line = 1 + std::fs::read_to_string(&rig)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("\"-5V\""))
+        .unwrap();
+    let o = run(&["run", "--rig", rig.to_str().unwrap(), "--out", out]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains(&format!("bench.toml:{line}:")), "{stderr}");
+    assert!(
+        stderr.contains("field `max_volts`: must be positive"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("exceeds"), "{stderr}");
+
+    let device = fixture_variant(
+        dir.path(),
+        "lock.toml",
+        "fixtures/devices/smartlock_4aa.toml",
+        &[("reset_below = \"3.0V\"", "reset_below = \"-1V\"")],
+    );
+    let o = run(&["list", "--device", device.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("lock.toml:"), "{stderr}");
+    assert!(
+        stderr.contains("field `reset_below`: must be positive"),
+        "{stderr}"
+    );
+
+    // A missing file: its cause once.
+    let missing = dir.path().join("absent.toml");
+    for flag in ["--rig", "--device", "--suite"] {
+        let o = run(&["list", flag, missing.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("absent.toml: cannot read"), "{stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn unknown_defect_and_unknown_device_are_usage_errors() {
     let o = run(&["run", "--sim-defect", "melts"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -781,16 +854,14 @@ fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i
     assert!(stderr.contains(&format!("stopped by {signal}")), "{stderr}");
     let dir = run_dir(out.path());
     validate_schema(&dir.join("junit.xml"));
-    let suite = &junit(&dir.join("junit.xml")).suites[0];
-    assert_eq!(
-        suite.cases.len(),
-        900,
-        "every trial is reported, run or not"
-    );
-    let skipped = suite.cases.iter().filter(|c| c.status.is_skipped()).count();
+    let report = junit(&dir.join("junit.xml"));
+    let cases: Vec<_> = report.suites.iter().flat_map(|s| &s.cases).collect();
+    assert_eq!(cases.len(), 900, "every trial is reported, run or not");
+    let skipped = cases.iter().filter(|c| c.status.is_skipped()).count();
     assert!(skipped > 0 && skipped < 900, "{skipped} skipped");
-    assert!(suite
-        .cases
+    let counted: u64 = report.suites.iter().map(|s| s.skipped).sum();
+    assert_eq!(counted as usize, skipped);
+    assert!(cases
         .iter()
         .all(|c| !c.status.is_success() || c.system_out.is_some()));
     assert_eq!(results(&dir).len(), 900, "results.jsonl has no torn line");

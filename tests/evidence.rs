@@ -155,12 +155,23 @@ fn a_run_is_sealed_so_verify_and_sha256sum_both_pass_and_the_evidence_is_complet
     assert_eq!(e["outcome"]["exit_code"], 0);
     assert_eq!(e["reports"]["junit"], "junit.xml");
     let suite = &junit(&dir.join("junit.xml")).suites[0];
-    let note = suite.system_out.as_deref().unwrap();
+    let evidence = property(suite, "evidence");
     assert!(
-        note.contains("evidence: evidence.json and MANIFEST.sha256"),
-        "{note}"
+        evidence.starts_with("evidence.json and MANIFEST.sha256 in "),
+        "{evidence}"
     );
-    assert!(note.contains("run by QA Ana"), "{note}");
+    assert_eq!(property(suite, "operator"), "QA Ana");
+    assert_eq!(property(suite, "firmware"), "not declared");
+    assert!(!suite.properties.hashmap.contains_key("calibration.expired"));
+}
+
+/// A property of a JUnit testsuite.
+fn property<'a>(suite: &'a junit_parser::TestSuite, name: &str) -> &'a str {
+    suite
+        .properties
+        .hashmap
+        .get(name)
+        .unwrap_or_else(|| panic!("no property {name} in {:?}", suite.properties))
 }
 
 #[test]
@@ -396,11 +407,19 @@ fn an_instrument_past_its_calibration_is_refused_unless_accepted_and_then_it_is_
     assert_eq!(psu["calibration_due"], "2001-02-03");
     assert_eq!(psu["calibration"], "expired");
     let suite = &junit(&dir.join("junit.xml")).suites[0];
-    let note = suite.system_out.as_deref().unwrap();
+    let note = property(suite, "calibration.expired");
     assert!(
-        note.contains("CALIBRATION EXPIRED: instrument `psu`")
-            && note.contains("accepted with --allow-expired-calibration"),
+        note.starts_with(
+            "instrument `psu` (rigol-dp800) is past its calibration due date 2001-02-03"
+        ) && note.ends_with("run accepted with --allow-expired-calibration"),
         "{note}"
+    );
+    assert!(
+        property(suite, "firmware").ends_with(&format!(
+            "lock-fw.bin sha256 {}",
+            sha256sum(&base.path().join("lock-fw.bin"))
+        )),
+        "{suite:?}"
     );
     // The rig file from disk: its own digest, and a copy with no secret, neither the
     // one in use nor the simulator's default.

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{fixture_variant, junit, lockrig, run_dir as only_dir, text, validate_schema};
+use common::{
+    all_cases, fixture_variant, junit, lockrig, run_dir as only_dir, text, validate_schema,
+};
 use std::time::{Duration, Instant};
 
 /// (fault, instrument named in the error, trials that must end in a rig error). The
@@ -188,13 +190,9 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
                 assert!(took < Duration::from_secs(20), "{fault}: took {took:?}");
                 let dir = only_dir(out.path());
                 validate_schema(&dir.join("junit.xml"));
-                let suite = &junit(&dir.join("junit.xml")).suites[0];
+                let cases = all_cases(&junit(&dir.join("junit.xml")));
                 for name in affected {
-                    let case = suite
-                        .cases
-                        .iter()
-                        .find(|c| c.original_name == *name)
-                        .unwrap();
+                    let case = cases.iter().find(|c| c.original_name == *name).unwrap();
                     assert!(
                         case.status.is_error(),
                         "{fault}: {name} must be a rig error: {:?}",
@@ -207,8 +205,7 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
                         "{fault}: {name}: {msg}"
                     );
                 }
-                let first = suite
-                    .cases
+                let first = cases
                     .iter()
                     .find(|c| c.original_name == affected[0])
                     .unwrap();
@@ -249,9 +246,8 @@ fn a_silent_console_is_a_board_that_does_not_answer_never_a_pass() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let dir = only_dir(out.path());
-    let suite = &junit(&dir.join("junit.xml")).suites[0];
-    let case = suite
-        .cases
+    let cases = all_cases(&junit(&dir.join("junit.xml")));
+    let case = cases
         .iter()
         .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
         .unwrap();
@@ -328,7 +324,7 @@ fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let cases = &junit(&only_dir(&out).join("junit.xml")).suites[0].cases;
+    let cases = all_cases(&junit(&only_dir(&out).join("junit.xml")));
     assert!(cases[0].status.is_error());
     assert!(cases[1].status.is_skipped(), "{:?}", cases[1].status);
     assert!(cases[1]

@@ -36,7 +36,7 @@ pub struct RigFile {
     pub roles: BTreeMap<Spanned<String>, Spanned<RoleSpec>>,
     /// Safety envelope per supply role.
     #[serde(default)]
-    pub envelope: BTreeMap<Spanned<String>, Envelope>,
+    pub envelope: BTreeMap<Spanned<String>, EnvelopeSpec>,
     /// Safe state per supply or switch role.
     #[serde(default)]
     pub safe_state: BTreeMap<Spanned<String>, Spanned<SafeState>>,
@@ -343,9 +343,28 @@ pub struct RoleSpec {
     pub line: Option<String>,
 }
 
-/// The most a supply role may be driven to.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+/// An `[envelope.ROLE]` table as written, each limit with its place in the file.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EnvelopeSpec {
+    /// Highest voltage any step may set.
+    pub max_volts: Spanned<Volts>,
+    /// Highest current limit any step may set.
+    pub max_amps: Spanned<Amps>,
+}
+
+impl EnvelopeSpec {
+    /// The limits.
+    pub fn limits(&self) -> Envelope {
+        Envelope {
+            max_volts: *self.max_volts.get_ref(),
+            max_amps: *self.max_amps.get_ref(),
+        }
+    }
+}
+
+/// The most a supply role may be driven to.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Envelope {
     /// Highest voltage any step may set.
     pub max_volts: Volts,
@@ -529,7 +548,7 @@ impl Rig {
             .envelope
             .iter()
             .find(|(k, _)| k.get_ref() == role)
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v.limits())
     }
 
     /// The safe state of a role.
@@ -813,7 +832,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         }
         if need == Capability::Supply {
             let env = file.envelope.iter().find(|(k, _)| k.get_ref() == name);
-            let Some((key, env)) = env else {
+            let Some((_, env)) = env else {
                 return Err(src.error(
                     at.clone(),
                     format!(
@@ -821,20 +840,21 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                     ),
                 ));
             };
-            // The table's name in its header: `[envelope.main]`.
-            for (field, bad) in [
+            for (field, span, bad) in [
                 (
                     "max_volts",
-                    (env.max_volts.0 <= 0.0).then(|| env.max_volts.to_string()),
+                    env.max_volts.span(),
+                    (env.max_volts.get_ref().0 <= 0.0).then(|| env.max_volts.get_ref().to_string()),
                 ),
                 (
                     "max_amps",
-                    (env.max_amps.0 <= 0.0).then(|| env.max_amps.to_string()),
+                    env.max_amps.span(),
+                    (env.max_amps.get_ref().0 <= 0.0).then(|| env.max_amps.get_ref().to_string()),
                 ),
             ] {
                 if let Some(value) = bad {
                     return Err(src.error(
-                        key.span(),
+                        span,
                         format!(
                             "[envelope.{name}]: field `{field}`: must be positive, found {value}"
                         ),
@@ -855,7 +875,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 .envelope
                 .iter()
                 .find(|(k, _)| k.get_ref() == line)
-                .map(|(_, e)| *e)
+                .map(|(_, e)| e.limits())
                 .ok_or_else(|| {
                     src.error(
                         spec.span(),

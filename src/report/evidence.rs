@@ -14,7 +14,6 @@
 //! (see [`super::manifest`]), so `lockrig verify DIR` can tell whether anything changed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -394,33 +393,39 @@ impl Evidence {
         self.write()
     }
 
-    /// Lines for the JUnit report's suite-level output: where the evidence is, and any
-    /// instrument run past its calibration date.
-    pub fn junit_note(&self) -> String {
+    /// Properties for the JUnit report's testsuites: where the evidence is, who ran
+    /// the run, the firmware, and any instrument run past its calibration date.
+    pub fn junit_properties(&self) -> Vec<(String, String)> {
         let r = &self.record;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "evidence: {EVIDENCE} and {} in {} (check with `lockrig verify`)",
-            manifest::MANIFEST,
-            self.dir.display()
-        );
-        let _ = writeln!(
-            s,
-            "lockrig {} run by {} on {}",
-            r.lockrig_version, r.operator, r.host
-        );
-        let _ = match &r.firmware {
-            Firmware::File { path, sha256, .. } => writeln!(s, "firmware: {path} sha256 {sha256}"),
-            Firmware::NotDeclared => writeln!(s, "firmware: not declared"),
-        };
-        for c in self.expired() {
-            let _ = writeln!(
-                s,
-                "CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration"
-            );
+        let mut p = vec![
+            (
+                "evidence".to_string(),
+                format!(
+                    "{EVIDENCE} and {} in {} (check with `lockrig verify`)",
+                    manifest::MANIFEST,
+                    self.dir.display()
+                ),
+            ),
+            ("operator".to_string(), r.operator.clone()),
+            (
+                "firmware".to_string(),
+                match &r.firmware {
+                    Firmware::File { path, sha256, .. } => format!("{path} sha256 {sha256}"),
+                    Firmware::NotDeclared => "not declared".to_string(),
+                },
+            ),
+        ];
+        let expired: Vec<String> = self.expired().map(ToString::to_string).collect();
+        if !expired.is_empty() {
+            p.push((
+                "calibration.expired".to_string(),
+                format!(
+                    "{}; run accepted with --allow-expired-calibration",
+                    expired.join("; ")
+                ),
+            ));
         }
-        super::sanitize(&s)
+        p
     }
 
     /// Wraps a runner sink so the instruments' identities are recorded from each

@@ -5,6 +5,7 @@ pub mod evidence;
 pub mod jsonl;
 pub mod junit;
 pub mod manifest;
+pub mod stdout;
 
 use std::path::Path;
 
@@ -74,6 +75,17 @@ pub fn create_run_dir(base: &Path, name: &str) -> std::io::Result<std::path::Pat
     }
 }
 
+/// Creates (or truncates) `path` for writing, a new file with [`FILE_MODE`].
+pub fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 /// Opens `path` for appending, creating it with [`FILE_MODE`].
 pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -88,7 +100,6 @@ pub fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
 /// then renamed over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -98,12 +109,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)?;
+    let mut f = create_file(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -107,3 +107,12 @@ pub fn fixture_variant(dir: &Path, name: &str, fixture: &str, edits: &[(&str, &s
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Every testcase of a report, device suite after device suite.
+pub fn all_cases(report: &TestSuites) -> Vec<junit_parser::TestCase> {
+    report
+        .suites
+        .iter()
+        .flat_map(|s| s.cases.iter().cloned())
+        .collect()
+}

@@ -14,7 +14,7 @@ use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
 use crate::report::evidence::Evidence;
 use crate::report::jsonl::JsonLines;
-use crate::report::junit::JunitReport;
+use crate::report::junit::{JunitReport, RunFacts};
 use crate::rig::Bench;
 use crate::run::health::Health;
 use crate::run::{self, plan, Event, Setup};
@@ -23,6 +23,20 @@ use crate::scenario::suite::Suite;
 use crate::signals;
 use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
+
+mod harness;
+
+/// `lockrig run --help`'s closing section.
+const RUN_EXIT_CODES: &str = "Exit codes:
+  0    every selected trial passed
+  1    a check failed on the device
+  2    usage or configuration error, or another run holds the rig (nothing was touched)
+  3    the rig failed: an instrument error or a failed positive control (never a pass)
+  4    an applicable check could not run (the rig maps no role it needs, or it needs a
+       person and nobody is at the terminal)
+  130, 143, 129
+       interrupted by SIGINT, SIGTERM, SIGHUP: the rig is back in its safe state, the
+       reports are valid, and trials that never started are reported as skipped";
 
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: u8 = 2;
@@ -38,6 +52,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a suite on a rig (the built-in simulated rig unless --rig is given).
+    ///
+    /// Every trial is one check of the suite on one device profile. Each result is
+    /// written to the run directory (`--out`) as soon as the trial ends: `junit.xml`
+    /// for lab CI and `results.jsonl` with every measurement, its limits and what
+    /// decided it. Progress goes to stdout; a closed stdout (`| head`) does not stop
+    /// the run. The rig returns to its safe state after every trial and on every exit.
+    #[command(after_long_help = RUN_EXIT_CODES)]
     Run(Box<RunArgs>),
     /// List the trials a run would execute.
     List(Selection),
@@ -135,7 +156,7 @@ struct RunArgs {
     #[command(flatten)]
     evidence: EvidenceArgs,
     #[command(flatten)]
-    test: libtest_mimic::Arguments,
+    test: harness::Harness,
 }
 
 /// What the run's evidence bundle records about who ran it and on what.
@@ -221,7 +242,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match dispatch(cli) {
+    let stdout = crate::report::stdout::detach();
+    let outcome = dispatch(cli);
+    drop(stdout);
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -306,6 +330,7 @@ fn load(
             rig.source.file.display()
         );
     };
+    let devices = distinct(devices);
     let mut trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
     if let Some(args) = args {
         trials = plan::selected(trials, args);
@@ -319,6 +344,26 @@ fn load(
         );
     }
     Ok((Arc::new(rig), suite, trials))
+}
+
+/// A profile given twice stands for two boards: the second is called `NAME#2` (the
+/// third `NAME#3`), so their trials, results and testcases are told apart.
+fn distinct(devices: Vec<Arc<DeviceProfile>>) -> Vec<Arc<DeviceProfile>> {
+    let mut seen: Vec<String> = Vec::new();
+    devices
+        .into_iter()
+        .map(|d| {
+            let n = seen.iter().filter(|s| **s == d.name).count();
+            seen.push(d.name.clone());
+            if n == 0 {
+                d
+            } else {
+                let mut twin = (*d).clone();
+                twin.name = format!("{}#{}", d.name, n + 1);
+                Arc::new(twin)
+            }
+        })
+        .collect()
 }
 
 /// `sim defects --matrix`: the suite against correct boards and each defect's boards.
@@ -446,7 +491,8 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
-    let (rig, suite, trials) = load(&args.selection, Some(&args.test))?;
+    let test = args.test.to_libtest();
+    let (rig, suite, trials) = load(&args.selection, Some(&test))?;
     if (!args.sim_defect.is_empty() || !args.sim_fault.is_empty()) && !rig.is_simulated() {
         bail!(
             "--sim-defect and --sim-fault apply to the simulated rig only; {} is a real rig",
@@ -466,7 +512,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             boards: Default::default(),
             operator: run::Operator::Absent { excused: true },
         };
-        run::run(setup, trials, &args.test, Box::new(|_| {}));
+        run::run(setup, trials, &test, Box::new(|_| {}));
         return Ok(0);
     }
     let mut evidence = evidence(&rig, &suite, &trials, &args.evidence)?;
@@ -483,11 +529,19 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     };
     let dir = run_dir(&args.out)?;
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
-    let mut junit = JunitReport::new(junit_path.clone(), &suite.name);
+    let mut junit = JunitReport::new(
+        junit_path.clone(),
+        RunFacts {
+            suite: suite.name.clone(),
+            rig: rig.file.rig.name.clone(),
+            seed: args.seed,
+            poll: args.poll,
+        },
+    );
     evidence
         .begin(&dir, &junit_path)
         .context("writing the evidence")?;
-    junit.note(&evidence.junit_note());
+    junit.add_properties(evidence.junit_properties());
     junit
         .write()
         .with_context(|| format!("writing {}", junit_path.display()))?;
@@ -526,12 +580,18 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let summary = run::run(setup, trials, &args.test, evidence.observe(sink));
+    let summary = run::run(setup, trials, &test, evidence.observe(sink));
     evidence
         .finish(&summary)
         .context("sealing the run directory")?;
     for c in evidence.expired() {
-        println!("lockrig: CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration, as the evidence and the JUnit report record");
+        let note = format!("lockrig: CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration, as the evidence and the JUnit report record");
+        // Beside the summary: stdout, unless that is kept to JSON lines or has gone.
+        if args.test.json() || crate::report::stdout::reader_gone() {
+            eprintln!("{note}");
+        } else {
+            println!("{note}");
+        }
     }
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
@@ -552,7 +612,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             if extra > 0 { format!(" ({extra} further signal(s) received and noted, not obeyed, so cleanup could finish)") } else { String::new() }
         );
     }
-    println!(
+    let line = format!(
         "lockrig: {} passed, {} failed, {} rig errors, {} skipped; reports in {}",
         summary.passed,
         summary.failed,
@@ -560,6 +620,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         summary.skipped,
         dir.display()
     );
+    // JSON progress keeps stdout to JSON lines; a reader that went away (`| head`)
+    // would drop the line that says where the results are.
+    if args.test.json() || crate::report::stdout::reader_gone() {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
 }
 
