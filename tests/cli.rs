@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, text, validate_schema,
+    files, fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, text,
+    validate_schema,
 };
 use junit_parser::TestSuites;
 
@@ -134,8 +135,8 @@ fn a_credential_from_the_environment_is_used_and_never_written() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("731946"));
     let dir = run_dir(out.path());
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    // Every file, the evidence bundle's copies of the configuration included.
+    for path in files(&dir) {
         let content = std::fs::read(&path).unwrap();
         assert!(
             !content.windows(6).any(|w| w == b"731946"),

@@ -37,11 +37,27 @@ pub mod harness {
         ("step", step),
         ("instrument_replies", instrument_replies),
         ("door_schedule", door_schedule),
+        ("manifest", manifest),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
     fn text(data: &[u8]) -> String {
         String::from_utf8_lossy(data).into_owned()
+    }
+
+    /// `manifest`: a run directory's `MANIFEST.sha256`. Every path it accepts must stay
+    /// inside the directory.
+    pub fn manifest(data: &[u8]) {
+        for e in lockrig::report::manifest::parse(data).into_iter().flatten() {
+            assert!(!e.path.starts_with('/'), "absolute path accepted: {e:?}");
+            assert!(
+                e.path
+                    .split('/')
+                    .all(|c| !c.is_empty() && c != "." && c != ".."),
+                "path leaving the directory accepted: {e:?}"
+            );
+            assert_eq!(e.digest.len(), 64, "{e:?}");
+        }
     }
 
     /// `rig_file`: a rig file.

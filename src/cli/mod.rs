@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
+use crate::report::evidence::Evidence;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::{JunitReport, RunFacts};
 use crate::report::stats::Stats;
@@ -71,6 +72,22 @@ enum Command {
     /// Check a door hardware schedule's lock modes against the code rules and print
     /// its test plan (exit 1 if a rule is broken).
     Plan(PlanArgs),
+    /// Check a run directory against its MANIFEST.sha256 (exit 0 intact, 1 changed,
+    /// 2 cannot be checked).
+    ///
+    /// Every file the manifest lists must be in the directory with its SHA-256, and
+    /// nothing else may be. The directory is treated as untrusted: a manifest path that
+    /// is absolute or leads outside it (`..`), a symbolic link and a special file are
+    /// refused, never followed or opened.
+    ///
+    /// Exit codes: 0 every file matches; 1 a file was changed, added or removed (each
+    /// one is named); 2 the directory cannot be checked: no manifest, a malformed line,
+    /// an unsafe path or a listed symbolic link (the path is named).
+    Verify {
+        /// The run directory (`out/<timestamp>`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,7 +155,21 @@ struct RunArgs {
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
     wait: Option<Duration>,
     #[command(flatten)]
+    evidence: EvidenceArgs,
+    #[command(flatten)]
     test: harness::Harness,
+}
+
+/// What the run's evidence bundle records about who ran it and on what.
+#[derive(Args, Debug)]
+struct EvidenceArgs {
+    /// Who runs the tests, for the evidence (default: $USER, else $LOGNAME).
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    operator: Option<String>,
+    /// Run even if an instrument is past its `calibration_due` date in the rig file;
+    /// the evidence, the JUnit report and the output say so.
+    #[arg(long)]
+    allow_expired_calibration: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +298,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
         Command::Plan(args) => plan_schedule(&args),
+        Command::Verify { dir } => verify(&dir),
     }
 }
 
@@ -455,14 +487,8 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .context("formatting the run timestamp")?;
-    let mut dir = base.join(&stamp);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = base.join(format!("{stamp}-{n}"));
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    crate::report::create_run_dir(base, &stamp)
+        .with_context(|| format!("creating a run directory in {}", base.display()))
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
@@ -490,6 +516,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         run::run(setup, trials, &test, Box::new(|_| {}));
         return Ok(0);
     }
+    let mut evidence = evidence(&rig, &suite, &trials, &args.evidence)?;
     signals::install().context("installing signal handlers")?;
     // A simulated in-process bench is private to this run; a real one is shared.
     let _lock = if rig.is_simulated() {
@@ -512,6 +539,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             poll: args.poll,
         },
     );
+    evidence
+        .begin(&dir, &junit_path)
+        .context("writing the evidence")?;
+    junit.add_properties(evidence.junit_properties());
     junit
         .write()
         .with_context(|| format!("writing {}", junit_path.display()))?;
@@ -556,11 +587,24 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let summary = run::run(setup, trials, &test, sink);
+    let summary = run::run(setup, trials, &test, evidence.observe(sink));
     let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
     let stats_path = dir.join("stats.json");
     if let Err(e) = stats.write(&stats_path) {
         eprintln!("lockrig: cannot write {}: {e}", stats_path.display());
+    }
+    // Sealed last: the manifest covers every file the run wrote.
+    evidence
+        .finish(&summary)
+        .context("sealing the run directory")?;
+    for c in evidence.expired() {
+        let note = format!("lockrig: CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration, as the evidence and the JUnit report record");
+        // Beside the summary: stdout, unless that is kept to JSON lines or has gone.
+        if args.test.json() || crate::report::stdout::reader_gone() {
+            eprintln!("{note}");
+        } else {
+            println!("{note}");
+        }
     }
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
@@ -600,6 +644,53 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         println!("{line}");
     }
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
+}
+
+/// Refuses a run on an instrument past its calibration (unless accepted), then prepares
+/// the run's evidence: file digests and copies, firmware digest, operator and host.
+fn evidence(
+    rig: &Rig,
+    suite: &Suite,
+    trials: &[run::Trial],
+    args: &EvidenceArgs,
+) -> anyhow::Result<Evidence> {
+    let calibration = run::calibration::check(rig, args.allow_expired_calibration)?;
+    let operator = crate::report::evidence::operator_name(args.operator.clone());
+    Ok(Evidence::prepare(
+        rig,
+        suite,
+        trials,
+        calibration,
+        operator,
+    )?)
+}
+
+/// `lockrig verify DIR`: 0 intact, 1 anything changed, added or removed (each named);
+/// unusable input is an error (exit 2).
+fn verify(dir: &Path) -> anyhow::Result<u8> {
+    use crate::report::manifest;
+    let checked =
+        manifest::verify(dir).with_context(|| format!("{} cannot be checked", dir.display()))?;
+    for p in &checked.problems {
+        println!("{p}");
+    }
+    if checked.problems.is_empty() {
+        println!(
+            "{}: intact: the {} files {} lists match, and nothing else is there",
+            dir.display(),
+            checked.listed,
+            manifest::MANIFEST
+        );
+        Ok(0)
+    } else {
+        println!(
+            "{}: NOT intact: {} difference(s) from {}",
+            dir.display(),
+            checked.problems.len(),
+            manifest::MANIFEST
+        );
+        Ok(1)
+    }
 }
 
 /// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced

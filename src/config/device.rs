@@ -122,6 +122,9 @@ pub struct DeviceProfile {
     /// How the built-in simulator builds this board; ignored on a real bench.
     #[serde(default)]
     pub sim: Option<SimModel>,
+    /// The file the profile was loaded from, for the run's evidence.
+    #[serde(skip)]
+    pub source: Source,
 }
 
 /// Supply figures of a board.
@@ -506,8 +509,9 @@ impl DeviceProfile {
 
     /// Parses and validates a profile.
     pub fn from_source(source: &Source) -> Result<Self, ConfigError> {
-        let profile: Self = source.parse()?;
+        let mut profile: Self = source.parse()?;
         profile.validate(source)?;
+        profile.source = source.clone();
         Ok(profile)
     }
 

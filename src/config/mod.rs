@@ -63,7 +63,7 @@ pub enum ConfigError {
 }
 
 /// The text of a config file together with its name, for locating errors.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Source {
     /// The file name shown in errors.
     pub file: PathBuf,
@@ -116,6 +116,11 @@ impl Source {
             file: PathBuf::from(format!("<built-in>/{name}")),
             text: text.to_string(),
         }
+    }
+
+    /// True for a file embedded in the binary.
+    pub fn is_builtin(&self) -> bool {
+        self.file.starts_with("<built-in>")
     }
 
     /// The line and column of a byte offset.

@@ -58,6 +58,10 @@ pub struct RigInfo {
     /// Default timeout for one instrument exchange.
     #[serde(default = "default_timeout")]
     pub timeout: Spanned<units::Time>,
+    /// The firmware image flashed on the mounted board (a path, relative to the rig
+    /// file's folder): its SHA-256 goes into the run's evidence.
+    #[serde(default)]
+    pub firmware: Option<Spanned<String>>,
 }
 
 fn default_timeout() -> Spanned<units::Time> {
@@ -235,6 +239,52 @@ pub struct InstrumentSpec {
     /// INA219 largest expected current (sets the current LSB).
     #[serde(default)]
     pub max_current: Option<Amps>,
+    /// The date the instrument's calibration runs out (`"2027-03-01"`): a run after it
+    /// is refused unless the operator accepts it (`--allow-expired-calibration`).
+    #[serde(default)]
+    pub calibration_due: Option<Spanned<CalendarDate>>,
+}
+
+/// A calendar date written `YYYY-MM-DD` (ISO 8601), as on a calibration certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CalendarDate(pub time::Date);
+
+impl CalendarDate {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Self)
+        .map_err(|e| format!("expected a date YYYY-MM-DD, found `{text}` ({e})"))
+    }
+}
+
+impl std::fmt::Display for CalendarDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for CalendarDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for CalendarDate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// How an instrument is reached, after validation.
@@ -522,6 +572,23 @@ impl Rig {
             }
             _ => dut.clone(),
         })
+    }
+
+    /// The declared firmware image, with a relative path taken from the rig file's
+    /// folder, and the span of its value for error messages.
+    pub fn firmware(&self) -> Option<(std::path::PathBuf, std::ops::Range<usize>)> {
+        let declared = self.file.rig.firmware.as_ref()?;
+        let path = Path::new(declared.get_ref());
+        let base = self
+            .source
+            .file
+            .parent()
+            .filter(|_| !self.source.file.starts_with("<built-in>"));
+        let path = match base {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        };
+        Some((path, declared.span()))
     }
 
     /// The role spec for a role name.
@@ -1237,6 +1304,51 @@ mod tests {
                 driver
             );
         }
+    }
+
+    #[test]
+    fn a_calibration_date_is_parsed_and_a_bad_one_is_located() {
+        let rig = sim_with(
+            "driver = \"rigol-dp800\"",
+            "driver = \"rigol-dp800\"\ncalibration_due = \"2027-03-01\"",
+        )
+        .unwrap();
+        let due = rig.file.instruments["psu"]
+            .get_ref()
+            .calibration_due
+            .as_ref();
+        assert_eq!(due.unwrap().get_ref().to_string(), "2027-03-01");
+        for bad in ["2027-13-01", "2027-02-30", "1 March 2027", "2027-3-1"] {
+            let err = sim_with(
+                "driver = \"rigol-dp800\"",
+                &format!("driver = \"rigol-dp800\"\ncalibration_due = \"{bad}\""),
+            )
+            .unwrap_err();
+            let ConfigError::Invalid { at, message } = &err else {
+                panic!("{err}")
+            };
+            let line = SIM_RIG
+                .lines()
+                .position(|l| l.starts_with("driver = \"rigol-dp800\""))
+                .unwrap()
+                + 2;
+            assert_eq!((at.line, at.column), (line, 19), "{err}");
+            assert!(message.contains("calibration_due"), "{message}");
+            assert!(message.contains("expected a date YYYY-MM-DD"), "{message}");
+            assert!(message.contains(bad), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_firmware_path_is_taken_from_the_rig_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = SIM_RIG.replace("name = \"sim\"", "name = \"b\"\nfirmware = \"fw/lock.bin\"");
+        std::fs::write(dir.path().join("bench.toml"), text).unwrap();
+        let rig = Rig::load(&dir.path().join("bench.toml")).unwrap();
+        let (path, span) = rig.firmware().unwrap();
+        assert_eq!(path, dir.path().join("fw/lock.bin"));
+        assert_eq!(&rig.source.text[span], "\"fw/lock.bin\"");
+        assert!(Rig::builtin_sim().unwrap().firmware().is_none());
     }
 
     #[test]

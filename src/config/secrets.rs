@@ -164,6 +164,23 @@ impl Secrets {
         out
     }
 
+    /// `text` (a rig file) redacted as [`Secrets::redact`] does, and also every
+    /// `default` the specs give (a simulated rig's), whether or not it is the value in
+    /// use: a copy of the file must not carry the simulator's credential either.
+    pub fn redact_with_defaults(&self, text: &str, specs: &BTreeMap<String, SecretSpec>) -> String {
+        let mut all = self.clone();
+        for (name, spec) in specs {
+            let Some(value) = spec.default.as_deref().map(str::trim) else {
+                continue;
+            };
+            if !value.is_empty() && !all.values.values().any(|v| v == value) {
+                all.values
+                    .insert(format!("{name} default"), value.to_string());
+            }
+        }
+        all.redact(text)
+    }
+
     /// The secrets' names, for error messages.
     pub fn names(&self) -> Vec<&str> {
         self.values.keys().map(String::as_str).collect()
@@ -232,6 +249,29 @@ mod tests {
         assert_eq!(wrong.len(), 6);
         assert!(wrong.chars().zip("731946".chars()).all(|(a, b)| a != b));
         assert!(!s.redact(&format!("UNLOCK {wrong}")).contains(wrong));
+    }
+
+    #[test]
+    fn a_default_not_in_use_is_redacted_too() {
+        let mut specs = BTreeMap::new();
+        specs.insert(
+            "credential".to_string(),
+            SecretSpec {
+                env: Some("LOCKRIG_TEST_UNSET_VARIABLE".into()),
+                file: None,
+                default: Some("246810".into()),
+            },
+        );
+        let text = "credential = { env = \"X\", default = \"246810\" } # 731946";
+        let in_use = secrets("731946").redact_with_defaults(text, &specs);
+        assert!(
+            !in_use.contains("246810") && !in_use.contains("731946"),
+            "{in_use}"
+        );
+        assert!(in_use.contains("<secret credential default #"), "{in_use}");
+        let default = Secrets::resolve(&specs).redact_with_defaults(text, &specs);
+        assert!(!default.contains("246810"), "{default}");
+        assert!(default.contains("<secret credential #"), "{default}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! thousands of fast simulated trials do not wait on the disk; a power cut can lose at
 //! most that window, a killed process nothing.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ pub struct JsonLines {
 impl JsonLines {
     /// Creates (or appends to) the file.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = super::open_append(path)?;
         Ok(Self {
             file,
             synced: Instant::now(),

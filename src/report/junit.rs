@@ -19,6 +19,7 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,8 @@ pub struct JunitReport {
     /// How long the next rewrite must wait after the last one.
     pause: Duration,
     dirty: bool,
+    /// More properties of the run (the evidence bundle's), after the facts.
+    more: Vec<(String, String)>,
 }
 
 /// The testcase body: what was checked, against what basis, and the evidence.
@@ -233,7 +236,14 @@ impl JunitReport {
             written: None,
             pause: REWRITE_EVERY,
             dirty: false,
+            more: Vec::new(),
         }
+    }
+
+    /// Adds properties every testsuite carries after the run's facts.
+    pub fn add_properties(&mut self, properties: Vec<(String, String)>) {
+        self.more.extend(properties);
+        self.dirty = true;
     }
 
     /// Adds a result and, when due, rewrites the file.
@@ -291,7 +301,7 @@ impl JunitReport {
             .unwrap_or(Path::new("."));
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = dir.join(format!(".{name}.tmp"));
-        let mut out = BufWriter::new(File::create(&tmp)?);
+        let mut out = BufWriter::new(super::create_file(&tmp)?);
         let sum = |f: fn(&DeviceSuite) -> u64| self.suites.iter().map(f).sum::<u64>();
         let total: Duration = self.suites.iter().map(|s| s.time).sum();
         writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
@@ -333,6 +343,7 @@ impl JunitReport {
             if !s.sim_defects.is_empty() {
                 properties.push(("sim.defects", s.sim_defects.join(", ")));
             }
+            properties.extend(self.more.iter().map(|(k, v)| (k.as_str(), v.clone())));
             for (k, v) in properties {
                 writeln!(out, r#"      <property name="{k}" value="{}"/>"#, attr(&v))?;
             }
@@ -363,6 +374,7 @@ fn spool(report: &Path) -> io::Result<File> {
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)?;
     std::fs::remove_file(&path)?;
     Ok(file)

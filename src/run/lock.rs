@@ -9,6 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -91,10 +92,21 @@ pub fn lock_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     let run = PathBuf::from("/run/lock/lockrig");
-    if std::fs::create_dir_all(&run).is_ok() {
+    if create_lock_dir(&run).is_ok() {
         return run;
     }
     std::env::temp_dir().join("lockrig-locks")
+}
+
+/// Lock files are shared by the bench's users (its group), never writable by others.
+const LOCK_MODE: u32 = 0o664;
+
+/// Creates the lock directory (and parents) group-writable, not world-writable.
+fn create_lock_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o775)
+        .create(dir)
 }
 
 /// The canonical links of a rig's real instruments, sorted: what identifies the bench.
@@ -195,13 +207,14 @@ pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> 
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            create_lock_dir(dir).map_err(io)?;
         }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(LOCK_MODE)
             .open(&path)
             .map_err(io)?;
         loop {

@@ -4,6 +4,7 @@
 //! Trials run through libtest-mimic, so the usual test-harness arguments (filters,
 //! `--list`, `--exact`, `--skip`, `--ignored`) select them.
 
+pub mod calibration;
 pub mod health;
 pub mod lock;
 pub mod matrix;

@@ -68,10 +68,7 @@ pub struct SimLog {
 impl SimLog {
     /// Opens (appending) the log file.
     pub fn create(path: &std::path::Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = crate::report::open_append(path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(file)),
             label: String::new(),

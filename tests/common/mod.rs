@@ -33,6 +33,20 @@ pub fn run_dir(out: &Path) -> PathBuf {
     dirs.into_iter().next().unwrap()
 }
 
+/// Every file under `dir`, in its folders too.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(files(&path));
+        } else {
+            all.push(path);
+        }
+    }
+    all
+}
+
 /// The outcome libtest printed for a trial (`ok`, `FAILED`, `ignored`).
 pub fn outcome_of<'a>(stdout: &'a str, trial: &str) -> &'a str {
     stdout
