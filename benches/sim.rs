@@ -35,7 +35,7 @@ fn setup() -> (Setup, Vec<lockrig::run::Trial>) {
         .into_iter()
         .map(Arc::new)
         .collect();
-    let trials = plan::plan(&suite, &devices, 1, &rig).unwrap();
+    let trials = plan::plan(&suite, &devices, 1, &rig, &plan::everything).unwrap();
     let secrets = lockrig::config::secrets::Secrets::resolve(&rig.secret_specs());
     let setup = Setup {
         rig: Arc::new(rig),

@@ -332,10 +332,8 @@ fn load(
         );
     };
     let devices = distinct(devices);
-    let mut trials = plan::plan(&suite, &devices, sel.repeat, &rig)?;
-    if let Some(args) = args {
-        trials = plan::selected(trials, args);
-    }
+    let keep = |name: &str| args.is_none_or(|a| plan::selects(a, name));
+    let trials = plan::plan(&suite, &devices, sel.repeat, &rig, &keep)?;
     let refused = plan::check_envelope(&trials, &rig);
     if !refused.is_empty() {
         bail!(

@@ -494,7 +494,9 @@ mod tests {
     fn prepared(rig: &Rig) -> Evidence {
         let suite = Suite::load(crate::scenario::suite::DEFAULT).unwrap();
         let devices = vec![Arc::new(DeviceProfile::load("maglock_12v").unwrap())];
-        let trials = crate::run::plan::plan(&suite, &devices, 1, rig).unwrap();
+        let trials =
+            crate::run::plan::plan(&suite, &devices, 1, rig, &crate::run::plan::everything)
+                .unwrap();
         let cal = calibration::statuses(rig, time::macros::date!(2026 - 01 - 01));
         Evidence::prepare(rig, &suite, &trials, cal, "ana".into()).unwrap()
     }

@@ -66,7 +66,7 @@ fn row(
     profiles: &[DeviceProfile],
 ) -> Result<Row, ConfigError> {
     let devices: Vec<Arc<DeviceProfile>> = profiles.iter().cloned().map(Arc::new).collect();
-    let trials = plan::plan(suite, &devices, 1, rig)?;
+    let trials = plan::plan(suite, &devices, 1, rig, &plan::everything)?;
     let setup = Setup {
         sim: SimOptions {
             defects: defect.into_iter().collect(),

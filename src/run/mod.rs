@@ -190,6 +190,8 @@ pub fn run(
         health: health::Health::load(&setup.rig),
         aborted: None,
     }));
+    // One copy shared by every trial's closure: a soak's list stays small.
+    let setup = Arc::new(setup);
     let mut args = args.clone();
     // One bench: never run trials concurrently.
     args.test_threads = Some(1);

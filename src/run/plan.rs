@@ -31,12 +31,15 @@ pub struct Trial {
     pub by_hand: Vec<String>,
 }
 
-/// Builds the trial list. Checks that do not apply to a device produce no trial.
+/// Builds the list of trials whose names `keep` accepts. Checks that do not apply to
+/// a device produce no trial. Trials left out are never built, so a filtered soak
+/// holds only its own cycles.
 pub fn plan(
     suite: &Suite,
     devices: &[Arc<DeviceProfile>],
     repeat: u32,
     rig: &Rig,
+    keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Trial>, ConfigError> {
     let width = repeat.to_string().len();
     let mut trials = Vec::new();
@@ -58,12 +61,16 @@ pub fn plan(
                 .partition(|r| crate::config::rig::by_hand(r, true).is_some());
             let base = format!("{}::{}", check.name, device.name);
             for cycle in 1..=repeat {
+                let name = if repeat > 1 {
+                    format!("{base}::cycle{cycle:0width$}")
+                } else {
+                    base.clone()
+                };
+                if !keep(&name) {
+                    continue;
+                }
                 trials.push(Trial {
-                    name: if repeat > 1 {
-                        format!("{base}::cycle{cycle:0width$}")
-                    } else {
-                        base.clone()
-                    },
+                    name,
                     check: check.clone(),
                     device: device.clone(),
                     cycle: (repeat > 1).then_some(cycle),
@@ -77,21 +84,23 @@ pub fn plan(
     Ok(trials)
 }
 
-/// The trials the libtest arguments select (the filter, `--exact`, `--skip`), as
-/// libtest itself selects them: the run's safety and secret checks apply to these.
-pub fn selected(trials: Vec<Trial>, args: &libtest_mimic::Arguments) -> Vec<Trial> {
-    let matches = |name: &str, pattern: &str| {
+/// Whether the libtest arguments select a trial name (the filter, `--exact`,
+/// `--skip`), as libtest itself selects them: the run's safety and secret checks apply
+/// to these.
+pub fn selects(args: &libtest_mimic::Arguments, name: &str) -> bool {
+    let matches = |pattern: &str| {
         if args.exact {
             name == pattern
         } else {
             name.contains(pattern)
         }
     };
-    trials
-        .into_iter()
-        .filter(|t| args.filter.as_deref().is_none_or(|f| matches(&t.name, f)))
-        .filter(|t| !args.skip.iter().any(|s| matches(&t.name, s)))
-        .collect()
+    args.filter.as_deref().is_none_or(matches) && !args.skip.iter().any(|s| matches(s))
+}
+
+/// Every trial: for callers that run the whole suite.
+pub fn everything(_: &str) -> bool {
+    true
 }
 
 /// Every `expect` on an input names one of the states the rig file gives that input.
@@ -205,7 +214,13 @@ mod tests {
             .into_iter()
             .map(Arc::new)
             .collect();
-        plan(&suite, &devices, 1, &Rig::builtin_sim().unwrap())
+        plan(
+            &suite,
+            &devices,
+            1,
+            &Rig::builtin_sim().unwrap(),
+            &everything,
+        )
     }
 
     #[test]

@@ -363,8 +363,10 @@ impl World {
         self.outputs.push(OutputEvent { at: self.now, what });
     }
 
-    /// Labels the record's lines from now on (the trial).
+    /// Labels the record's lines from now on (the trial), and starts the trial's
+    /// output history afresh: a board kept for a 10,000-cycle soak keeps one trial's.
     pub fn relabel_log(&mut self, label: &str) {
+        self.outputs.clear();
         if let Some(log) = &self.log {
             self.log = Some(log.labelled(label));
         }
@@ -395,7 +397,7 @@ impl World {
         }
     }
 
-    /// Every output change the simulator has seen.
+    /// Every output change the simulator has seen in this trial.
     pub fn output_log(&self) -> &[OutputEvent] {
         &self.outputs
     }
