@@ -91,3 +91,94 @@ fn a_failing_campaign_names_its_first_failing_cycle_and_bounds_the_pass_rate() {
     // Wilson upper bound for 0 of 5 at 95%: 0.4345.
     assert!((high - 0.4345).abs() < 1e-3, "{high}");
 }
+
+#[test]
+fn until_fail_stops_at_the_first_failing_cycle_and_says_so() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "maglock_12v",
+        "--until-fail",
+        "--sim-defect",
+        "slow-release",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss::fail_safe_releases",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("test power_loss::fail_safe_releases::maglock_12v::cycle1 ... FAILED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("campaign: stopped at the first failure, power_loss::fail_safe_releases::maglock_12v::cycle1 in cycle 1 (--until-fail)"),
+        "{stdout}"
+    );
+    let dir = run_dir(out.path());
+    assert_eq!(results(&dir).len(), 1);
+    let report = common::junit(&dir.join("junit.xml"));
+    common::validate_schema(&dir.join("junit.xml"));
+    assert_eq!(report.suites[0].failures, 1);
+}
+
+#[test]
+fn a_campaign_runs_its_cycles_one_at_a_time_within_its_bounds() {
+    let out = tempfile::tempdir().unwrap();
+    // Bounded by cycles: the duration is far off.
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--duration",
+        "1h",
+        "--repeat",
+        "3",
+        "--format",
+        "json",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let names: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            assert_eq!(e["event"], "ok", "{e}");
+            e["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "power_loss::fail_secure_holds::smartlock_4aa::cycle1",
+            "power_loss::fail_secure_holds::smartlock_4aa::cycle2",
+            "power_loss::fail_secure_holds::smartlock_4aa::cycle3"
+        ]
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("campaign: all 3 cycles ran"));
+    let row = &stats(&run_dir(out.path()))[0];
+    assert_eq!(row["runs"], 3);
+
+    // Bounded by time: a short duration ends it after a whole cycle.
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--duration",
+        "300ms",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("campaign: the duration was reached after"),
+        "{stdout}"
+    );
+    assert!(!results(&run_dir(out.path())).is_empty());
+}

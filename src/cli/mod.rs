@@ -115,9 +115,10 @@ struct Selection {
     /// Suite (built-in name or .toml path).
     #[arg(long, value_name = "NAME|FILE", default_value = crate::scenario::suite::DEFAULT)]
     suite: String,
-    /// Run each selected trial N times in sequence.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    repeat: u32,
+    /// Run each selected trial N times in sequence (default 1; with --until-fail or
+    /// --duration, at most N cycles).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -155,9 +156,66 @@ struct RunArgs {
     #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "24h", value_parser = parse_duration)]
     wait: Option<Duration>,
     #[command(flatten)]
+    campaign: CampaignArgs,
+    #[command(flatten)]
     evidence: EvidenceArgs,
     #[command(flatten)]
     test: harness::Harness,
+}
+
+/// An open-ended campaign: cycles until a bound, made one at a time.
+#[derive(Args, Debug)]
+struct CampaignArgs {
+    /// Repeat the selected checks cycle after cycle until one fails on the device (at
+    /// most --repeat cycles, within --duration); the failing cycle is the last.
+    #[arg(long)]
+    until_fail: bool,
+    /// Repeat the selected checks cycle after cycle for this long (`8h`, `90m`); a
+    /// cycle under way when the time is up finishes.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    duration: Option<Duration>,
+}
+
+impl CampaignArgs {
+    /// The campaign's bounds, when it is open-ended.
+    fn bounds(&self, repeat: Option<u32>) -> Option<run::campaign::Bounds> {
+        (self.until_fail || self.duration.is_some()).then_some(run::campaign::Bounds {
+            cycles: repeat,
+            duration: self.duration,
+            until_fail: self.until_fail,
+        })
+    }
+}
+
+/// Prints a campaign's trial as the test harness would have.
+fn print_progress(harness: &harness::Harness, p: run::campaign::Progress<'_>) {
+    use crate::scenario::Verdict;
+    let (word, letter) = match (p.skipped, p.verdict) {
+        (Some(_), _) => ("ignored", 'i'),
+        (None, Verdict::Pass) => ("ok", '.'),
+        (None, Verdict::Fail) => ("failed", 'F'),
+        (None, Verdict::Error) => ("failed", 'E'),
+    };
+    if harness.json() {
+        let mut event = serde_json::json!({"type": "test", "event": word, "name": p.name});
+        if let Some(m) = p.skipped.or(p.message) {
+            event["message"] = m.into();
+        }
+        println!("{event}");
+    } else if harness.quiet || harness.format == harness::Progress::Terse {
+        print!("{letter}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    } else {
+        let shown = match (p.skipped, p.verdict) {
+            (Some(reason), _) => format!("ignored, {reason}"),
+            (None, Verdict::Pass) => "ok".into(),
+            (None, Verdict::Fail) => format!("FAILED\n    {}", p.message.unwrap_or_default()),
+            (None, Verdict::Error) => {
+                format!("RIG ERROR\n    {}", p.message.unwrap_or_default())
+            }
+        };
+        println!("test {} ... {shown}", p.name);
+    }
 }
 
 /// What the run's evidence bundle records about who ran it and on what.
@@ -333,7 +391,7 @@ fn load(
     };
     let devices = distinct(devices);
     let keep = |name: &str| args.is_none_or(|a| plan::selects(a, name));
-    let trials = plan::plan(&suite, &devices, sel.repeat, &rig, &keep)?;
+    let trials = plan::plan(&suite, &devices, sel.repeat.unwrap_or(1), &rig, &keep)?;
     let refused = plan::check_envelope(&trials, &rig);
     if !refused.is_empty() {
         bail!(
@@ -343,6 +401,24 @@ fn load(
         );
     }
     Ok((Arc::new(rig), suite, trials))
+}
+
+/// A campaign's bounds in words.
+fn describe(b: &run::campaign::Bounds) -> String {
+    let mut parts = Vec::new();
+    if b.until_fail {
+        parts.push("the first failure".to_string());
+    }
+    if let Some(d) = b.duration {
+        parts.push(format!("{} have passed", units::format_duration(d)));
+    }
+    if let Some(n) = b.cycles {
+        parts.push(format!("{n} cycles"));
+    }
+    if parts.is_empty() {
+        parts.push("interrupted".into());
+    }
+    parts.join(" or ")
 }
 
 /// A profile given twice stands for two boards: the second is called `NAME#2` (the
@@ -491,7 +567,13 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     let test = args.test.to_libtest();
-    let (rig, suite, trials) = load(&args.selection, Some(&test))?;
+    let campaign = args.campaign.bounds(args.selection.repeat);
+    let mut selection = args.selection.clone();
+    if campaign.is_some() {
+        // The campaign makes each cycle's trials as it goes.
+        selection.repeat = None;
+    }
+    let (rig, suite, trials) = load(&selection, Some(&test))?;
     if (!args.sim_defect.is_empty() || !args.sim_fault.is_empty()) && !rig.is_simulated() {
         bail!(
             "--sim-defect and --sim-fault apply to the simulated rig only; {} is a real rig",
@@ -585,7 +667,23 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let summary = run::run(setup, trials, &test, evidence.observe(sink));
+    let sink = evidence.observe(sink);
+    let (summary, ended) = match campaign {
+        Some(bounds) => {
+            if !args.test.json() {
+                println!(
+                    "running a campaign of {} trial(s) per cycle, until {}",
+                    trials.len(),
+                    describe(&bounds)
+                );
+            }
+            let (summary, ended) = run::campaign::run(setup, &trials, bounds, sink, &mut |p| {
+                print_progress(&args.test, p)
+            });
+            (summary, Some(ended))
+        }
+        None => (run::run(setup, trials, &test, sink), None),
+    };
     let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
     let stats_path = dir.join("stats.json");
     if let Err(e) = stats.write(&stats_path) {
@@ -623,8 +721,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             if extra > 0 { format!(" ({extra} further signal(s) received and noted, not obeyed, so cleanup could finish)") } else { String::new() }
         );
     }
+    let ended = ended
+        .map(|e| format!("; campaign: {e}"))
+        .unwrap_or_default();
     let line = format!(
-        "lockrig: {} passed, {} failed, {} rig errors, {} skipped; reports in {}",
+        "lockrig: {} passed, {} failed, {} rig errors, {} skipped{ended}; reports in {}",
         summary.passed,
         summary.failed,
         summary.errors,

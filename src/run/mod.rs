@@ -5,6 +5,7 @@
 //! `--list`, `--exact`, `--skip`, `--ignored`) select them.
 
 pub mod calibration;
+pub mod campaign;
 pub mod health;
 pub mod lock;
 pub mod matrix;
@@ -202,45 +203,7 @@ pub fn run(
             let shared = shared.clone();
             let name = t.name.clone();
             libtest_mimic::Trial::ignorable_test(name, move || {
-                let (broken, aborted) = {
-                    let s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    (s.health.broken.clone(), s.aborted.clone())
-                };
-                let result = match (broken, aborted) {
-                    (Some(b), _) => not_touched(&setup, &t, format!(
-                        "rig unhealthy {b}; the rig was not touched. Fix the bench, then run `lockrig rig check`"
-                    )),
-                    (None, Some(why)) => {
-                        let mut r = blank_result(&setup, &t, OffsetDateTime::now_utc());
-                        r.skipped = Some(why);
-                        r
-                    }
-                    (None, None) => run_trial_guarded(&setup, &t),
-                };
-                let verdict = result.outcome.verdict;
-                let skipped = result.skipped.clone();
-                let message = result.outcome.message.clone();
-                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(report) = result.safe_state.as_ref().filter(|r| !r.confirmed) {
-                    s.health.mark(&result.trial, &report.problems.join("; "));
-                }
-                if skipped.is_none() && verdict == Verdict::Error && setup.abort_on_rig_error && s.aborted.is_none() {
-                    s.aborted = Some(format!(
-                        "not run: the suite's policy aborts after a rig error, and {} had one",
-                        result.trial
-                    ));
-                }
-                let nobody = matches!(setup.operator, Operator::Absent { excused: false });
-                if !t.missing_roles.is_empty() || (!t.by_hand.is_empty() && nobody) {
-                    s.summary.incomplete += 1;
-                }
-                match (&skipped, verdict) {
-                    (Some(_), _) => s.summary.skipped += 1,
-                    (None, Verdict::Pass) => s.summary.passed += 1,
-                    (None, Verdict::Fail) => s.summary.failed += 1,
-                    (None, Verdict::Error) => s.summary.errors += 1,
-                }
-                (s.sink)(Event::Finished(Box::new(result)));
+                let (skipped, verdict, message) = attempt(&setup, &shared, &t);
                 match (skipped, verdict) {
                     (Some(reason), _) => Ok(libtest_mimic::Completion::ignored_with(reason)),
                     (None, Verdict::Pass) => Ok(libtest_mimic::Completion::Completed),
@@ -256,6 +219,60 @@ pub fn run(
     let _conclusion = libtest_mimic::run(&args, mimic);
     let summary = shared.lock().unwrap_or_else(|p| p.into_inner()).summary;
     summary
+}
+
+/// One trial from the rig's health to the recorded result: runs it (or records why
+/// not), updates the counts and the health mark, and hands the result to the sink.
+/// Returns the skip reason, the verdict and the message, for the progress output.
+fn attempt(
+    setup: &Setup,
+    shared: &Mutex<Shared>,
+    t: &Trial,
+) -> (Option<String>, Verdict, Option<String>) {
+    let (broken, aborted) = {
+        let s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        (s.health.broken.clone(), s.aborted.clone())
+    };
+    let result = match (broken, aborted) {
+        (Some(b), _) => not_touched(setup, t, format!(
+            "rig unhealthy {b}; the rig was not touched. Fix the bench, then run `lockrig rig check`"
+        )),
+        (None, Some(why)) => {
+            let mut r = blank_result(setup, t, OffsetDateTime::now_utc());
+            r.skipped = Some(why);
+            r
+        }
+        (None, None) => run_trial_guarded(setup, t),
+    };
+    let verdict = result.outcome.verdict;
+    let skipped = result.skipped.clone();
+    let message = result.outcome.message.clone();
+    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(report) = result.safe_state.as_ref().filter(|r| !r.confirmed) {
+        s.health.mark(&result.trial, &report.problems.join("; "));
+    }
+    if skipped.is_none()
+        && verdict == Verdict::Error
+        && setup.abort_on_rig_error
+        && s.aborted.is_none()
+    {
+        s.aborted = Some(format!(
+            "not run: the suite's policy aborts after a rig error, and {} had one",
+            result.trial
+        ));
+    }
+    let nobody = matches!(setup.operator, Operator::Absent { excused: false });
+    if !t.missing_roles.is_empty() || (!t.by_hand.is_empty() && nobody) {
+        s.summary.incomplete += 1;
+    }
+    match (&skipped, verdict) {
+        (Some(_), _) => s.summary.skipped += 1,
+        (None, Verdict::Pass) => s.summary.passed += 1,
+        (None, Verdict::Fail) => s.summary.failed += 1,
+        (None, Verdict::Error) => s.summary.errors += 1,
+    }
+    (s.sink)(Event::Finished(Box::new(result)));
+    (skipped, verdict, message)
 }
 
 /// Runs a trial, turning a panic into a rig error so it is reported like any other

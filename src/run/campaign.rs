@@ -1,0 +1,145 @@
+//! Open-ended campaigns: the selected checks run cycle after cycle on one bench until a
+//! bound is met: a cycle count, a wall-clock duration, the first device failure, or a
+//! signal. Trials are made one at a time as the campaign goes, so an overnight soak
+//! holds no list of the cycles still to come and its memory stays flat.
+//!
+//! A campaign with a fixed cycle count and no other bound runs through the test
+//! harness instead (`--repeat N`), which lists and filters every cycle up front.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{attempt, health, Setup, Shared, Sink, Summary, Trial};
+use crate::scenario::Verdict;
+use crate::signals;
+
+/// What ends a campaign, besides a signal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bounds {
+    /// At most this many cycles.
+    pub cycles: Option<u32>,
+    /// No cycle starts after this much wall time.
+    pub duration: Option<Duration>,
+    /// Stop after the first cycle in which a check failed on the device.
+    pub until_fail: bool,
+}
+
+/// Why a campaign ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Every cycle asked for ran.
+    Cycles(u32),
+    /// The duration was reached after this many cycles.
+    Duration(u32),
+    /// A check failed in this cycle (`--until-fail`); the trial that failed first.
+    Failed(u32, String),
+    /// A signal stopped it during or after this cycle.
+    Interrupted(u32),
+    /// Nothing more could run in this cycle: the rig is marked broken, or the suite's
+    /// policy skips everything after a rig error.
+    Halted(u32, String),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Cycles(n) => write!(f, "all {n} cycles ran"),
+            Ended::Duration(n) => write!(f, "the duration was reached after {n} cycle(s)"),
+            Ended::Failed(n, trial) => write!(
+                f,
+                "stopped at the first failure, {trial} in cycle {n} (--until-fail)"
+            ),
+            Ended::Interrupted(n) => write!(f, "interrupted in cycle {n}"),
+            Ended::Halted(n, why) => write!(f, "halted in cycle {n}: {why}"),
+        }
+    }
+}
+
+/// One finished trial, for the progress output.
+pub struct Progress<'a> {
+    /// The trial's name (`check::device::cycleN`).
+    pub name: &'a str,
+    /// Why it did not run, if it did not.
+    pub skipped: Option<&'a str>,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The failure or error message.
+    pub message: Option<&'a str>,
+}
+
+/// Runs `trials` (one per check and device, without cycles) cycle after cycle until
+/// `bounds` or a signal ends the campaign. Each result goes to `sink` as it ends, and
+/// `progress` hears of it.
+pub fn run(
+    setup: Setup,
+    trials: &[Trial],
+    bounds: Bounds,
+    sink: Sink,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> (Summary, Ended) {
+    let shared = Mutex::new(Shared {
+        sink,
+        summary: Summary::default(),
+        health: health::Health::load(&setup.rig),
+        aborted: None,
+    });
+    let setup = Arc::new(setup);
+    let started = Instant::now();
+    let width = bounds.cycles.map_or(1, |n| n.to_string().len());
+    let mut cycle = 0;
+    let ended = loop {
+        if bounds.cycles.is_some_and(|n| cycle >= n) {
+            break Ended::Cycles(cycle);
+        }
+        if bounds.duration.is_some_and(|d| started.elapsed() >= d) {
+            break Ended::Duration(cycle);
+        }
+        if signals::received().is_some() {
+            break Ended::Interrupted(cycle);
+        }
+        cycle += 1;
+        let mut failed: Option<String> = None;
+        for base in trials {
+            if signals::received().is_some() {
+                break;
+            }
+            let t = Trial {
+                name: format!("{}::cycle{cycle:0width$}", base.name),
+                cycle: Some(cycle),
+                ..base.clone()
+            };
+            let (skipped, verdict, message) = attempt(&setup, &shared, &t);
+            progress(Progress {
+                name: &t.name,
+                skipped: skipped.as_deref(),
+                verdict,
+                message: message.as_deref(),
+            });
+            if skipped.is_none() && verdict == Verdict::Fail && failed.is_none() {
+                failed = Some(t.name);
+            }
+        }
+        let halted = {
+            let s = shared.lock().unwrap_or_else(|p| p.into_inner());
+            s.health
+                .broken
+                .as_ref()
+                .map(|b| format!("the rig is unhealthy {b}"))
+                .or_else(|| s.aborted.clone())
+        };
+        if let Some(why) = halted {
+            break Ended::Halted(cycle, why);
+        }
+        if signals::received().is_some() {
+            break Ended::Interrupted(cycle);
+        }
+        if let (true, Some(trial)) = (bounds.until_fail, failed) {
+            break Ended::Failed(cycle, trial);
+        }
+    };
+    let summary = shared
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .summary;
+    (summary, ended)
+}
