@@ -26,6 +26,7 @@ use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
 
 mod harness;
+mod progress;
 
 /// `lockrig run --help`'s closing section.
 const RUN_EXIT_CODES: &str = "Exit codes:
@@ -184,37 +185,6 @@ impl CampaignArgs {
             duration: self.duration,
             until_fail: self.until_fail,
         })
-    }
-}
-
-/// Prints a campaign's trial as the test harness would have.
-fn print_progress(harness: &harness::Harness, p: run::campaign::Progress<'_>) {
-    use crate::scenario::Verdict;
-    let (word, letter) = match (p.skipped, p.verdict) {
-        (Some(_), _) => ("ignored", 'i'),
-        (None, Verdict::Pass) => ("ok", '.'),
-        (None, Verdict::Fail) => ("failed", 'F'),
-        (None, Verdict::Error) => ("failed", 'E'),
-    };
-    if harness.json() {
-        let mut event = serde_json::json!({"type": "test", "event": word, "name": p.name});
-        if let Some(m) = p.skipped.or(p.message) {
-            event["message"] = m.into();
-        }
-        println!("{event}");
-    } else if harness.quiet || harness.format == harness::Progress::Terse {
-        print!("{letter}");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-    } else {
-        let shown = match (p.skipped, p.verdict) {
-            (Some(reason), _) => format!("ignored, {reason}"),
-            (None, Verdict::Pass) => "ok".into(),
-            (None, Verdict::Fail) => format!("FAILED\n    {}", p.message.unwrap_or_default()),
-            (None, Verdict::Error) => {
-                format!("RIG ERROR\n    {}", p.message.unwrap_or_default())
-            }
-        };
-        println!("test {} ... {shown}", p.name);
     }
 }
 
@@ -677,9 +647,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
                     describe(&bounds)
                 );
             }
-            let (summary, ended) = run::campaign::run(setup, &trials, bounds, sink, &mut |p| {
-                print_progress(&args.test, p)
-            });
+            let mut output = progress::CampaignOutput::new(&args.test, bounds, trials.len());
+            let (summary, ended) =
+                run::campaign::run(setup, &trials, bounds, sink, &mut |p| output.trial(p));
+            output.finish();
             (summary, Some(ended))
         }
         None => (run::run(setup, trials, &test, sink), None),
