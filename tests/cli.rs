@@ -866,7 +866,20 @@ fn interrupted_run_keeps_valid_reports(signal: nix::sys::signal::Signal, code: i
     assert!(cases
         .iter()
         .all(|c| !c.status.is_success() || c.system_out.is_some()));
-    assert_eq!(results(&dir).len(), 900, "results.jsonl has no torn line");
+    let lines = results(&dir);
+    assert_eq!(lines.len(), 900, "results.jsonl has no torn line");
+    for r in &lines {
+        assert_eq!(r["schema"], 2);
+        assert!(r["wall_time_ms"].is_number(), "{r}");
+        if r["skipped"].is_string() {
+            // Not started: skipped with its reason, not an error without a message.
+            assert_eq!(r["outcome"]["verdict"], "skipped", "{r}");
+            assert!(r["outcome"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("interrupted"));
+        }
+    }
 }
 
 /// A short brown-out through a served bench, in real time; the meter is read through

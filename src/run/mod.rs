@@ -101,7 +101,7 @@ pub struct TrialResult {
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
     /// Wall time the trial took.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(rename = "wall_time_ms", serialize_with = "ser_ms")]
     pub wall_time: Duration,
     /// Set when the trial did not run; the reason.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -316,7 +316,10 @@ impl Run<'_> {
                 let failed = cell.is_err();
                 let (value, result) = match cell {
                     Ok(v) => (v, Ok(())),
-                    Err((v, e)) => (v, Err(e)),
+                    Err(stopped) => {
+                        let (v, e) = *stopped;
+                        (v, Err(e))
+                    }
                 };
                 row.push(value);
                 if failed {
@@ -372,7 +375,7 @@ impl Run<'_> {
         dur: Duration,
         restore: Volts,
         recover: Duration,
-    ) -> Result<serde_json::Value, (serde_json::Value, Stop)> {
+    ) -> Result<serde_json::Value, Box<(serde_json::Value, Stop)>> {
         let cell = |reset: Option<bool>, rail: Option<(f64, f64)>, unsafe_: bool, note: &str| {
             json!({
                 "depth_v": depth.0,
@@ -400,7 +403,10 @@ impl Run<'_> {
         let rail = self.untrace(mark);
         if let Err(e) = run {
             let unsafe_ = matches!(e, Stop::Fail { .. });
-            return Err((cell(None, rail, unsafe_, "stopped the check"), e));
+            return Err(Box::new((
+                cell(None, rail, unsafe_, "stopped the check"),
+                e,
+            )));
         }
         let evidence = self
             .reset_evidence(t0, before)
@@ -429,7 +435,7 @@ impl Run<'_> {
                     units::format_duration(recover)
                 ),
             );
-            return Err((v, e));
+            return Err(Box::new((v, e)));
         }
         Ok(cell(Some(reset), rail, false, ""))
     }
