@@ -777,6 +777,7 @@ impl Report {
             }
             let _ = writeln!(h, "</p>");
         }
+        self.render_overview(&mut h);
         self.render_devices(&mut h, stats);
         self.render_shmoos(&mut h);
         self.render_soaks(&mut h);
@@ -797,6 +798,45 @@ impl Report {
         }
         let _ = writeln!(h, "</main></body></html>");
         h
+    }
+
+    /// One line per device: how many checks passed, failed, erred or were skipped.
+    fn render_overview(&self, h: &mut String) {
+        let mut devices: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+        for ((dev, _), row) in &self.rows {
+            let d = devices.entry(dev.as_str()).or_default();
+            let i = match row.verdict() {
+                "PASS" => 0,
+                "FAIL" => 1,
+                "ERROR" => 2,
+                _ => 3,
+            };
+            d[i] += 1;
+        }
+        if devices.len() < 2 {
+            return;
+        }
+        let _ = writeln!(
+            h,
+            "<table class=\"overview\"><tr><th>Device</th><th>Verdict</th><th>Checks passed</th><th>failed</th><th>with rig errors</th><th>skipped</th></tr>"
+        );
+        for (dev, [p, f, e, s]) in devices {
+            let verdict = if f > 0 {
+                "FAIL"
+            } else if e > 0 {
+                "ERROR"
+            } else if p > 0 {
+                "PASS"
+            } else {
+                "SKIPPED"
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"{verdict}\">{verdict}</td><td class=\"n\">{p}</td><td class=\"n\">{f}</td><td class=\"n\">{e}</td><td class=\"n\">{s}</td></tr>",
+                Esc(dev)
+            );
+        }
+        let _ = writeln!(h, "</table>");
     }
 
     fn render_devices(&self, h: &mut String, stats: &[StatsView]) {
