@@ -84,6 +84,27 @@ fn kill_and_check(signal: Signal, delay: Duration) -> (bool, bool) {
     if interrupted {
         assert_eq!(cases, 600, "every trial is reported, run or not");
     }
+    // report.html is written on the way out too, from the same results.
+    let html = std::fs::read_to_string(dir.join("report.html"))
+        .unwrap_or_else(|e| panic!("{signal} after {delay:?}: report.html: {e}"));
+    let count = |skipped: bool, verdict: &str| {
+        results
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("skipped").is_some() == skipped)
+            .filter(|v| skipped || v["outcome"]["verdict"] == verdict)
+            .count()
+    };
+    for (id, n) in [
+        ("passed", count(false, "pass")),
+        ("errors", count(false, "error")),
+        ("skipped", count(true, "")),
+    ] {
+        assert!(
+            html.contains(&format!("id=\"total-{id}\">{n}<")),
+            "{signal} after {delay:?}: report.html shows {n} {id}"
+        );
+    }
 
     // What the simulated instruments saw: every bench ends safe.
     let log = std::fs::read_to_string(dir.join("sim-outputs.log")).unwrap_or_default();

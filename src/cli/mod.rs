@@ -13,6 +13,7 @@ use crate::config::device::DeviceProfile;
 use crate::config::rig::Rig;
 use crate::config::secrets::Secrets;
 use crate::report::evidence::Evidence;
+use crate::report::html;
 use crate::report::jsonl::JsonLines;
 use crate::report::junit::{JunitReport, RunFacts};
 use crate::report::stats::Stats;
@@ -89,6 +90,22 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Render report.html again from a run directory's results.jsonl (with its
+    /// stats.json and evidence.json).
+    ///
+    /// A finished run already has `report.html`, covered by its MANIFEST.sha256: a
+    /// sealed directory is never written to, so give `--out FILE` (outside it). A
+    /// directory without a manifest (a run killed outright) gets `DIR/report.html`.
+    /// The directory is treated as untrusted: a file that is a symbolic link or not a
+    /// regular file is refused, never followed; over-long lines are skipped and counted.
+    Report {
+        /// The run directory (`out/<timestamp>`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Write the report here instead of `DIR/report.html`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,8 +153,9 @@ struct RunArgs {
     #[arg(long = "sim-defect", value_name = "NAME")]
     sim_defect: Vec<Defect>,
     /// Inject a simulated instrument fault, INSTRUMENT:KIND[@N] (instruments psu,
-    /// relays, gpio, console, meter; kinds silent, garbage, delay, drop, nack), starting
-    /// after N good exchanges in each trial; repeatable.
+    /// relays, gpio, console, meter; kinds silent, garbage, delay, drop, nack; the
+    /// console's `markup` prints hostile HTML and control sequences besides answering
+    /// correctly), starting after N good exchanges in each trial; repeatable.
     #[arg(long = "sim-fault", value_name = "FAULT")]
     sim_fault: Vec<Fault>,
     /// Sampling interval for timed expectations and watches.
@@ -327,6 +345,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
         Command::Plan(args) => plan_schedule(&args),
         Command::Verify { dir } => verify(&dir),
+        Command::Report { dir, out } => report(&dir, out.as_deref()),
     }
 }
 
@@ -660,6 +679,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     if let Err(e) = stats.write(&stats_path) {
         eprintln!("lockrig: cannot write {}: {e}", stats_path.display());
     }
+    // From results.jsonl as written: the page shows what the evidence holds.
+    let facts = html::Facts {
+        seed: Some(args.seed),
+    };
+    if let Err(e) = html::write_for_run(&dir, &facts) {
+        eprintln!("lockrig: cannot write {}: {e}", html::REPORT);
+    }
     // Sealed last: the manifest covers every file the run wrote.
     evidence
         .finish(&summary)
@@ -761,6 +787,48 @@ fn verify(dir: &Path) -> anyhow::Result<u8> {
         );
         Ok(1)
     }
+}
+
+/// `lockrig report DIR [--out FILE]`: renders the report from the directory's results;
+/// never writes into a sealed directory.
+fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
+    use crate::report::manifest::MANIFEST;
+    let sealed = std::fs::symlink_metadata(dir.join(MANIFEST)).is_ok();
+    let page = html::render_dir(dir, &html::Facts::default())
+        .with_context(|| format!("cannot render a report from {}", dir.display()))?;
+    match out {
+        Some(path) => {
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let inside = match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+                (Ok(p), Ok(d)) => p.starts_with(d),
+                _ => false,
+            };
+            if sealed && inside {
+                bail!(
+                    "{} is inside the sealed run directory {}: writing there would break its {MANIFEST}; choose a file outside it",
+                    path.display(),
+                    dir.display()
+                );
+            }
+            crate::report::write_atomic(path, page.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None if sealed => bail!(
+            "{} is sealed ({MANIFEST} covers its {}): re-rendering there would break the seal; write elsewhere with --out FILE",
+            dir.display(),
+            html::REPORT
+        ),
+        None => {
+            let root = html::read::open_dir(dir)?;
+            html::read::write_in(&root, html::REPORT, page.as_bytes())?;
+            println!("wrote {}", dir.join(html::REPORT).display());
+        }
+    }
+    Ok(0)
 }
 
 /// The rig file for a served bench: the built-in rig with each `sim = "NAME"` replaced

@@ -2,6 +2,7 @@
 //! interrupted run still leaves valid files.
 
 pub mod evidence;
+pub mod html;
 pub mod jsonl;
 pub mod junit;
 pub mod manifest;

@@ -4,7 +4,10 @@
 //! Written `INSTRUMENT:KIND[@N]`: the fault starts after N good exchanges (default 0).
 //! Each trial serves the instruments afresh, so the count starts again in every trial.
 //! An actuator can also be `dead` (`door_push:dead`): its relay clicks, it does not
-//! move, which a positive control must catch.
+//! move, which a positive control must catch. The console can also be `markup`
+//! (`console:markup`): the board answers its protocol correctly and also prints hostile
+//! lines of its own (HTML, script, ANSI and control sequences), which every report must
+//! carry as text.
 
 use std::fmt;
 use std::str::FromStr;
@@ -58,6 +61,9 @@ pub enum Kind {
     Nack,
     /// The actuator does not move when its relay closes (actuators only).
     Dead,
+    /// The board prints [`MARKUP`] as unsolicited lines once per trial, between
+    /// exchanges, and otherwise answers correctly (the console only).
+    Markup,
 }
 
 /// A fault: target, kind, and how many good exchanges come first.
@@ -90,6 +96,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("drop", Kind::Drop),
     ("nack", Kind::Nack),
     ("dead", Kind::Dead),
+    ("markup", Kind::Markup),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -135,6 +142,9 @@ impl FromStr for Fault {
         if kind == Kind::Nack && target != Target::Meter {
             return Err(format!("`{s}`: `nack` is the I2C meter's fault"));
         }
+        if kind == Kind::Markup && target != Target::Console {
+            return Err(format!("`{s}`: `markup` is the console's fault"));
+        }
         if (kind == Kind::Dead) != target.actuator_relay().is_some() {
             return Err(format!(
                 "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
@@ -158,6 +168,17 @@ impl fmt::Display for Fault {
 /// Line noise with the things that break naive parsers and XML writers.
 pub const GARBAGE: &[u8] = b"\x1b[31m#?\x00\x07~\xff\xfe garbage\r\n";
 
+/// Lines a hostile board prints (`console:markup`): markup that would run script or
+/// load an image if a report pasted it into HTML, an attribute break-out, a script URL,
+/// and ANSI and control sequences.
+pub const MARKUP: &[&str] = &[
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "\" onmouseover=\"alert(1)\" x=\"",
+    "javascript:alert(1)",
+    "\x1b[2J\x1b[31mRED\x1b[0m \x07bell \x1b]0;title\x07 </pre></td></table>",
+];
+
 /// Wraps an emulator so it misbehaves after `after` exchanges.
 pub struct Faulty {
     inner: Box<dyn Protocol>,
@@ -165,6 +186,8 @@ pub struct Faulty {
     left: u32,
     delayed: Option<(std::time::Instant, Vec<u8>)>,
     closed: bool,
+    /// `markup` printed its lines (once per trial).
+    printed: bool,
 }
 
 impl Faulty {
@@ -176,6 +199,7 @@ impl Faulty {
             left: fault.after,
             delayed: None,
             closed: false,
+            printed: false,
         }
     }
 }
@@ -190,6 +214,7 @@ impl Protocol for Faulty {
             return reply;
         }
         match self.kind {
+            Kind::Markup => reply,
             Kind::Silent | Kind::Nack | Kind::Dead => Vec::new(),
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
@@ -211,6 +236,19 @@ impl Protocol for Faulty {
         } else {
             self.inner.idle(world)
         };
+        // Only between exchanges (a line inside a reply would be a wrong reply, not
+        // hostile text), and only while the board is up to print it.
+        if self.kind == Kind::Markup
+            && self.left == 0
+            && !self.printed
+            && world.board.console_alive()
+        {
+            self.printed = true;
+            for line in MARKUP {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+        }
         if let Some((due, _)) = &self.delayed {
             if std::time::Instant::now() >= *due {
                 out.extend(self.delayed.take().map(|d| d.1).unwrap_or_default());
@@ -245,5 +283,13 @@ mod tests {
             .contains("psu, relays"));
         assert!("psu:silent@x".parse::<Fault>().is_err());
         assert!("psu".parse::<Fault>().is_err());
+        assert_eq!(
+            "console:markup".parse::<Fault>().unwrap().kind,
+            Kind::Markup
+        );
+        assert!("psu:markup"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("console"));
     }
 }
