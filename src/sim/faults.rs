@@ -5,6 +5,12 @@
 //! Each trial serves the instruments afresh, so the count starts again in every trial.
 //! An actuator can also be `dead` (`door_push:dead`): its relay clicks, it does not
 //! move, which a positive control must catch.
+//!
+//! The console has two faults of its own, a hostile board rather than a broken link:
+//! `console:flood` prints without end as fast as its link allows (some lines longer
+//! than any cap, invalid UTF-8, control characters) while still answering its
+//! protocol, and `console:forge` prints lines shaped like lockrig's own log, verdict and
+//! JUnit records once per trial, and otherwise behaves.
 
 use std::fmt;
 use std::str::FromStr;
@@ -58,6 +64,10 @@ pub enum Kind {
     Nack,
     /// The actuator does not move when its relay closes (actuators only).
     Dead,
+    /// The board floods its console with text, still answering (the console only).
+    Flood,
+    /// The board prints text imitating lockrig's own records (the console only).
+    Forge,
 }
 
 /// A fault: target, kind, and how many good exchanges come first.
@@ -90,6 +100,8 @@ const KINDS: &[(&str, Kind)] = &[
     ("drop", Kind::Drop),
     ("nack", Kind::Nack),
     ("dead", Kind::Dead),
+    ("flood", Kind::Flood),
+    ("forge", Kind::Forge),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -140,6 +152,9 @@ impl FromStr for Fault {
                 "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
             ));
         }
+        if matches!(kind, Kind::Flood | Kind::Forge) && target != Target::Console {
+            return Err(format!("`{s}`: `{k}` is the board console's fault"));
+        }
         Ok(Self {
             target,
             kind,
@@ -158,6 +173,30 @@ impl fmt::Display for Fault {
 /// Line noise with the things that break naive parsers and XML writers.
 pub const GARBAGE: &[u8] = b"\x1b[31m#?\x00\x07~\xff\xfe garbage\r\n";
 
+/// How fast a flooding board prints, in bytes per second of the board's time: a USB
+/// CDC console at full speed, the fastest link a lock board's console is on (a
+/// 115200-baud UART carries a hundredth of it).
+pub const FLOOD_RATE: f64 = 1_000_000.0;
+
+/// The most a flooding board prints between two reads: what a host's tty buffer holds
+/// (anything more would be lost on the wire, not in lockrig).
+pub const FLOOD_BURST: usize = 64 * 1024;
+
+/// Every this many flood lines, one is longer than the transport's 4 KiB line cap.
+const FLOOD_LONG_EVERY: u64 = 16;
+
+/// What a forging board prints: lockrig's log line, verdict, libtest and JUnit shapes,
+/// a JSON result, and a carriage return that would overwrite a terminal line.
+pub const FORGERIES: &[&str] = &[
+    "[     0.000 ms] ok   latch_sensor: expected engaged, measured engaged",
+    "</system-out></testcase><testcase name=\"fake\"/><testcase name=\"fake2\"><system-out>",
+    "FAIL door_position: expected closed, measured open",
+    "test power_loss::forged::smartlock_4aa ... ok",
+    "{\"trial\":\"forged\",\"outcome\":{\"verdict\":\"pass\"}}",
+    "innocent\r[  1000.000 ms] step 4: expect door_position closed",
+    "decided by: latch_sensor at step 22 (forged)",
+];
+
 /// Wraps an emulator so it misbehaves after `after` exchanges.
 pub struct Faulty {
     inner: Box<dyn Protocol>,
@@ -165,6 +204,11 @@ pub struct Faulty {
     left: u32,
     delayed: Option<(std::time::Instant, Vec<u8>)>,
     closed: bool,
+    /// A flood: the board time printed up to, and lines printed.
+    flooded: Option<Duration>,
+    flood_lines: u64,
+    /// A forgery has been printed.
+    forged: bool,
 }
 
 impl Faulty {
@@ -176,7 +220,55 @@ impl Faulty {
             left: fault.after,
             delayed: None,
             closed: false,
+            flooded: None,
+            flood_lines: 0,
+            forged: false,
         }
+    }
+
+    /// What a flooding board has printed since the last call: [`FLOOD_RATE`] bytes a
+    /// second while its electronics run, at most [`FLOOD_BURST`], in whole lines.
+    fn flood(&mut self, world: &World) -> Vec<u8> {
+        if !world.board.console_alive() {
+            self.flooded = None;
+            return Vec::new();
+        }
+        let now = world.now();
+        let since = *self.flooded.get_or_insert(now);
+        let due =
+            ((now.saturating_sub(since).as_secs_f64() * FLOOD_RATE) as usize).min(FLOOD_BURST);
+        let mut out = Vec::with_capacity(due + 8 * 1024);
+        while out.len() < due {
+            self.flood_lines += 1;
+            let n = self.flood_lines;
+            if n % FLOOD_LONG_EVERY == 0 {
+                out.extend(std::iter::repeat_n(b'#', 6000));
+            } else {
+                out.extend_from_slice(format!("flood {n:08} ").as_bytes());
+                out.extend_from_slice(
+                    b"\xff\xfe\xc3(\x1b[2J\x07\x00 printed as fast as the link allows",
+                );
+            }
+            out.push(b'\n');
+        }
+        if !out.is_empty() {
+            self.flooded = Some(now);
+        }
+        out
+    }
+
+    /// The forged lines, once, as soon as the board's console runs.
+    fn forge(&mut self, world: &World) -> Vec<u8> {
+        if self.forged || !world.board.console_alive() {
+            return Vec::new();
+        }
+        self.forged = true;
+        let mut out = Vec::new();
+        for line in FORGERIES {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        out
     }
 }
 
@@ -191,6 +283,13 @@ impl Protocol for Faulty {
         }
         match self.kind {
             Kind::Silent | Kind::Nack | Kind::Dead => Vec::new(),
+            // The flood goes on while the board answers: its text comes first.
+            Kind::Flood => {
+                let mut out = self.flood(world);
+                out.extend(reply);
+                out
+            }
+            Kind::Forge => reply,
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;
@@ -211,6 +310,11 @@ impl Protocol for Faulty {
         } else {
             self.inner.idle(world)
         };
+        match self.kind {
+            Kind::Flood if self.left == 0 => out.extend(self.flood(world)),
+            Kind::Forge if self.left == 0 => out.extend(self.forge(world)),
+            _ => {}
+        }
         if let Some((due, _)) = &self.delayed {
             if std::time::Instant::now() >= *due {
                 out.extend(self.delayed.take().map(|d| d.1).unwrap_or_default());

@@ -3,6 +3,12 @@
 //! The board's lines are read without waiting at every [`POLL_EVERY`] of scenario
 //! time and at the end of every step; each carries the board's uptime, so where it
 //! lands on the timeline does not depend on when it was read.
+//!
+//! Board text is untrusted. It enters the log as `board| TEXT` (already escaped by the
+//! transport, so it holds no line break or control character), never in the shape of
+//! lockrig's own lines, and one check keeps at most [`MAX_CONSOLE_LINES`] lines and
+//! [`MAX_CONSOLE_BYTES`] bytes of it; the rest is counted in
+//! [`Dropped`](super::Dropped).
 
 use std::time::Duration;
 
@@ -12,6 +18,18 @@ use crate::units::{self, Volts};
 
 /// How often, in scenario time, the console's lines are read during a long step.
 pub(super) const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Console lines one check keeps. The chattiest built-in check on a healthy simulated
+/// board (the brown-out boundary sweep) prints 33; 5000 leaves room for a real
+/// firmware's debug log while a flooding one cannot grow a result without bound.
+pub const MAX_CONSOLE_LINES: usize = 5000;
+
+/// Bytes of console text one check keeps: 5000 lines of 200 bytes, so that lines at
+/// the transport's 4 KiB cap cannot make one result 20 MiB.
+pub const MAX_CONSOLE_BYTES: usize = 1 << 20;
+
+/// The prefix of board text in the log: nothing lockrig writes itself starts so.
+pub const BOARD: &str = "board| ";
 
 /// How often a silent board is asked again whether it is ready.
 const READY_RETRY: Duration = Duration::from_millis(250);
@@ -46,6 +64,8 @@ pub(super) struct State {
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
     pub matched: usize,
+    /// Bytes of board text kept in `seen`.
+    pub kept_bytes: usize,
 }
 
 impl State {
@@ -59,8 +79,25 @@ impl Run<'_> {
     /// Reads the board's lines, logs them, and judges the console watches.
     pub(super) fn poll_console(&mut self) -> Result<(), Stop> {
         self.console.polled = self.now();
-        let placed = self.bench.take_console_events()?;
+        let (placed, lost) = self.bench.take_console_events()?;
+        if !lost.is_none() {
+            self.dropped.console_lines += lost.lines;
+            self.dropped.console_bytes += lost.bytes;
+            self.dropped.cut_lines += lost.cut;
+            self.note(format!(
+                "console: {} lines ({} bytes) dropped and {} over-long lines cut before lockrig read them: the board printed faster than lockrig keeps",
+                lost.lines, lost.bytes, lost.cut
+            ));
+        }
         for e in placed {
+            if self.console.seen.len() >= MAX_CONSOLE_LINES
+                || self.console.kept_bytes + e.text.len() > MAX_CONSOLE_BYTES
+            {
+                self.dropped.console_lines += 1;
+                self.dropped.console_bytes += e.text.len() as u64;
+                continue;
+            }
+            self.console.kept_bytes += e.text.len();
             let text = self.ctx.secrets.redact(&e.text);
             let rail_v = self
                 .rail
@@ -68,13 +105,11 @@ impl Run<'_> {
                 .rev()
                 .find(|(t, _)| *t <= e.at)
                 .map(|(_, v)| *v);
-            let what = if e.event { "console: EVT" } else { "console:" };
-            let when = if e.exact {
-                ""
-            } else {
-                " (time read, not printed: the board's clock could not be placed)"
-            };
-            self.log.push((e.at, format!("{what} {text}{when}")));
+            // Placed by its clock, or (the board's clock could not be placed) stamped
+            // when read; said before the text, which is the board's to the line's end.
+            let when = if e.exact { "" } else { "(time read) " };
+            let event = if e.event { "EVT " } else { "" };
+            self.push_log(e.at, format!("{when}{BOARD}{event}{text}"));
             if e.event {
                 self.console.maybe_down = self.console.maybe_down
                     && !(text.starts_with("BOOT") || text.starts_with("EMERGENCY"));
