@@ -349,5 +349,14 @@ mod tests {
             .contains("psu, relays"));
         assert!("psu:silent@x".parse::<Fault>().is_err());
         assert!("psu".parse::<Fault>().is_err());
+        let flood: Fault = "console:flood@2".parse().unwrap();
+        assert_eq!((flood.kind, flood.after), (Kind::Flood, 2));
+        assert_eq!(flood.to_string(), "console:flood@2");
+        assert_eq!("console:forge".parse::<Fault>().unwrap().kind, Kind::Forge);
+        assert!("psu:flood"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("console's fault"));
+        assert!("meter:forge".parse::<Fault>().is_err());
     }
 }

@@ -28,7 +28,7 @@ pub struct Cut {
 }
 
 /// The marker appended to a line cut at [`MAX_LINE`].
-pub const CUT_MARK: &str = " [line cut: longer than 4096 bytes]";
+const CUT_MARK: &str = " [line cut: longer than 4096 bytes]";
 
 /// Decodes received bytes as text that shows exactly what came: valid UTF-8 is kept,
 /// each invalid byte becomes `\xNN`, control characters (C0, DEL, C1, which includes
@@ -264,5 +264,117 @@ impl LineIo {
         self.buf.clear();
         self.skipping = false;
         self.port.discard_input()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read, Write};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A port that has received `bytes`, handed out in reads of at most 1000.
+    struct Received(Vec<u8>);
+
+    impl Read for Received {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing"));
+            }
+            let n = buf.len().min(self.0.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Received {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Received {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            self.0.clear();
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing"));
+            }
+            self.read(buf)
+        }
+    }
+
+    fn io(bytes: &[u8]) -> LineIo {
+        LineIo::new(
+            Box::new(Received(bytes.to_vec())),
+            Duration::from_millis(10),
+        )
+    }
+
+    #[test]
+    fn shows_invalid_utf8_and_control_characters_escaped() {
+        let mut io = io(b"a\xff\xfe\x1b[2J\x00\x07 \\x41 \xc2\x85 \xc2\xb5A\r\n");
+        assert_eq!(
+            io.read_line(b'\n').unwrap(),
+            r"a\xff\xfe\x1b[2J\x00\x07 \\x41 \u{85} µA"
+        );
+        // A carriage return inside a line cannot rewrite it on a terminal.
+        let mut io = self::io(b"ok\r[ 0.000 ms] forged\n");
+        assert_eq!(io.read_line(b'\n').unwrap(), r"ok\x0d[ 0.000 ms] forged");
+        // A reply framed by a prompt keeps its line breaks.
+        let mut io = self::io(b"ver\n\r00000008\n\r>");
+        let reply = io
+            .read_until(|b| b.iter().position(|c| *c == b'>').map(|i| (i, i + 1)))
+            .unwrap();
+        assert_eq!(reply, "ver\n\r00000008");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_cut_marked_and_counted() {
+        let mut bytes = vec![b'#'; MAX_LINE + 5000];
+        bytes.extend_from_slice(b"\nnext\n");
+        let mut io = io(&bytes);
+        let cut = io.read_line(b'\n').unwrap();
+        assert_eq!(cut.len(), MAX_LINE + CUT_MARK.len());
+        assert!(cut.ends_with(CUT_MARK));
+        assert_eq!(io.read_line(b'\n').unwrap(), "next");
+        assert_eq!(
+            io.take_cut(),
+            Cut {
+                lines: 1,
+                bytes: 5000
+            }
+        );
+        assert_eq!(io.take_cut(), Cut::default());
+    }
+
+    #[test]
+    fn a_line_that_never_ends_cannot_grow_the_buffer() {
+        let mut bytes = vec![b'x'; 10 * MAX_LINE];
+        bytes.extend_from_slice(b"tail\nnext\n");
+        let mut io = io(&bytes);
+        let mut lines = Vec::new();
+        for _ in 0..100 {
+            if let Some(line) = io.poll_line(b'\n').unwrap() {
+                lines.push(line);
+            }
+            assert!(io.buf.len() <= MAX_LINE + 1024, "{}", io.buf.len());
+        }
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with(CUT_MARK));
+        assert_eq!(lines[1], "next");
+        let cut = io.take_cut();
+        assert_eq!(cut.lines, 1);
+        assert_eq!(cut.bytes, (9 * MAX_LINE + 4) as u64);
     }
 }

@@ -325,4 +325,99 @@ mod tests {
         assert!(batch.lines.iter().all(|e| e.event && e.text == "LOWBAT 1"));
         assert_eq!(batch.lost.bytes, batch.lost.lines * "LOWBAT 1".len() as u64);
     }
+
+    /// A board that answers every command with `answer`, after whatever it prints.
+    struct Scripted {
+        answer: Vec<u8>,
+        out: Vec<u8>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.out.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing"));
+            }
+            let n = buf.len().min(self.out.len());
+            buf[..n].copy_from_slice(&self.out[..n]);
+            self.out.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.out.extend_from_slice(&self.answer);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Scripted {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.out.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing"));
+            }
+            self.read(buf)
+        }
+    }
+
+    fn scripted(answer: &[u8]) -> LockConsole {
+        LockConsole::open(LineIo::new(
+            Box::new(Scripted {
+                answer: answer.to_vec(),
+                out: Vec::new(),
+            }),
+            Duration::from_millis(50),
+        ))
+    }
+
+    #[test]
+    fn board_text_before_a_reply_is_kept_as_the_boards() {
+        let mut console = scripted(b"booting\xff\nEVT 12 LOCKED\nOK done\n");
+        assert!(console.state().unwrap_err().to_string().contains("OK done"));
+        let mut console = scripted(b"booting\xff\nEVT 12 LOCKED\nOK\n");
+        assert_eq!(console.command("LOCK").unwrap(), "OK");
+        let batch = console.take_events();
+        let texts: Vec<_> = batch
+            .lines
+            .iter()
+            .map(|e| (e.event, e.text.as_str()))
+            .collect();
+        assert_eq!(texts, [(false, r"booting\xff"), (true, "LOCKED")]);
+        assert!(batch.lost.is_none());
+    }
+
+    #[test]
+    fn a_board_that_prints_only_text_answered_garbage() {
+        let mut console = scripted(b"[     0.000 ms] ok   latch_sensor\n");
+        let err = console.command("LOCK").unwrap_err();
+        assert!(matches!(err, InstrumentError::Garbage { .. }), "{err}");
+        assert!(err.to_string().contains("ok   latch_sensor"), "{err}");
+    }
+
+    #[test]
+    fn cut_lines_are_counted_with_the_lines() {
+        let mut long = vec![b'#'; crate::transport::MAX_LINE + 100];
+        long.extend_from_slice(b"\nOK\n");
+        let mut console = scripted(&long);
+        assert_eq!(console.command("LOCK").unwrap(), "OK");
+        let batch = console.take_events();
+        assert_eq!(batch.lines.len(), 1);
+        assert_eq!(
+            batch.lost,
+            Lost {
+                lines: 0,
+                bytes: 100,
+                cut: 1
+            }
+        );
+    }
 }

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::{ms, Run, Stop};
+use super::{ms, Budget, Run, Stop};
 use crate::scenario::step::Word;
 use crate::units::{self, Volts};
 
@@ -54,7 +54,7 @@ pub(super) struct ConsoleWatch {
 }
 
 /// The console's side of a running check.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct State {
     /// When the lines were last read.
     pub polled: Duration,
@@ -64,8 +64,21 @@ pub(super) struct State {
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
     pub matched: usize,
-    /// Bytes of board text kept in `seen`.
-    pub kept_bytes: usize,
+    /// What `seen` may still take.
+    pub budget: Budget,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            polled: Duration::ZERO,
+            maybe_down: false,
+            watches: Vec::new(),
+            seen: Vec::new(),
+            matched: 0,
+            budget: Budget::new(MAX_CONSOLE_LINES, MAX_CONSOLE_BYTES),
+        }
+    }
 }
 
 impl State {
@@ -90,14 +103,11 @@ impl Run<'_> {
             ));
         }
         for e in placed {
-            if self.console.seen.len() >= MAX_CONSOLE_LINES
-                || self.console.kept_bytes + e.text.len() > MAX_CONSOLE_BYTES
-            {
+            if !self.console.budget.admit(e.text.len()) {
                 self.dropped.console_lines += 1;
                 self.dropped.console_bytes += e.text.len() as u64;
                 continue;
             }
-            self.console.kept_bytes += e.text.len();
             let text = self.ctx.secrets.redact(&e.text);
             let rail_v = self
                 .rail

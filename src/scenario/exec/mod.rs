@@ -153,6 +153,37 @@ impl std::fmt::Display for Dropped {
     }
 }
 
+/// A cap on lines and bytes kept: what would pass either is refused.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    lines: usize,
+    bytes: usize,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl Budget {
+    const fn new(max_lines: usize, max_bytes: usize) -> Self {
+        Self {
+            lines: 0,
+            bytes: 0,
+            max_lines,
+            max_bytes,
+        }
+    }
+
+    /// Takes a line of `len` bytes from the budget; false (and nothing taken) when it
+    /// does not fit.
+    fn admit(&mut self, len: usize) -> bool {
+        if self.lines >= self.max_lines || self.bytes + len > self.max_bytes {
+            return false;
+        }
+        self.lines += 1;
+        self.bytes += len;
+        true
+    }
+}
+
 /// Log lines one check keeps. The longest built-in check on a healthy simulated board
 /// logs under 100 lines (steps, measurements and board lines; `relock::after_unlock_cycles`),
 /// so 10,000 leaves room for long custom suites; board text alone stops at
@@ -287,8 +318,8 @@ struct Run<'a> {
     kept: BTreeMap<String, Window>,
     measurements: Vec<Measurement>,
     log: Vec<(Duration, String)>,
-    /// Bytes in `log`.
-    log_bytes: usize,
+    /// What `log` may still take.
+    log_budget: Budget,
     /// What the caps dropped.
     dropped: Dropped,
     /// Largest gap between two samples of a physical input.
@@ -314,13 +345,12 @@ impl Run<'_> {
 
     /// Adds a line to the log, or counts it as dropped past the log's caps.
     fn push_log(&mut self, at: Duration, text: String) {
-        if self.log.len() >= MAX_LOG_LINES || self.log_bytes + text.len() > MAX_LOG_BYTES {
+        if self.log_budget.admit(text.len()) {
+            self.log.push((at, text));
+        } else {
             self.dropped.log_lines += 1;
             self.dropped.log_bytes += text.len() as u64;
-            return;
         }
-        self.log_bytes += text.len();
-        self.log.push((at, text));
     }
 
     fn check_interrupt(&self) -> Result<(), Stop> {
@@ -709,7 +739,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         kept: BTreeMap::new(),
         measurements: Vec::new(),
         log: Vec::new(),
-        log_bytes: 0,
+        log_budget: Budget::new(MAX_LOG_LINES, MAX_LOG_BYTES),
         dropped: Dropped::default(),
         max_gap: Duration::ZERO,
         decided: None,
@@ -819,5 +849,45 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         poll_ms: ms(ctx.poll),
         max_gap_ms: ms(run.max_gap),
         dropped: run.dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_refuses_past_either_cap_and_takes_nothing_then() {
+        let mut b = Budget::new(3, 10);
+        assert!(b.admit(4) && b.admit(4));
+        assert!(!b.admit(3), "11 bytes are past the byte cap");
+        assert!(b.admit(2));
+        assert!(!b.admit(0), "a fourth line is past the line cap");
+        assert_eq!((b.lines, b.bytes), (3, 10));
+        let mut b = Budget::new(MAX_LOG_LINES, MAX_LOG_BYTES);
+        let kept = (0..MAX_LOG_LINES + 5).filter(|_| b.admit(100)).count();
+        assert_eq!(kept, MAX_LOG_LINES);
+    }
+
+    #[test]
+    fn dropped_evidence_is_counted_and_said() {
+        assert!(Dropped::default().is_none());
+        let d = Dropped {
+            console_lines: 7,
+            console_bytes: 700,
+            cut_lines: 2,
+            ..Dropped::default()
+        };
+        assert!(!d.is_none());
+        assert_eq!(
+            d.to_string(),
+            "7 console lines dropped and 2 over-long lines cut (700 bytes of board text)"
+        );
+        let d = Dropped {
+            log_lines: 1,
+            log_bytes: 9,
+            ..d
+        };
+        assert!(d.to_string().ends_with(", 1 log lines dropped (9 bytes)"));
     }
 }
