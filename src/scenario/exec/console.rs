@@ -94,18 +94,11 @@ impl Run<'_> {
         self.console.polled = self.now();
         let (placed, lost) = self.bench.take_console_events()?;
         if !lost.is_none() {
-            self.dropped.console_lines += lost.lines;
-            self.dropped.console_bytes += lost.bytes;
-            self.dropped.cut_lines += lost.cut;
-            self.note(format!(
-                "console: {} lines ({} bytes) dropped and {} over-long lines cut before lockrig read them: the board printed faster than lockrig keeps",
-                lost.lines, lost.bytes, lost.cut
-            ));
+            self.lose_console(lost.lines, lost.bytes, lost.cut);
         }
         for e in placed {
             if !self.console.budget.admit(e.text.len()) {
-                self.dropped.console_lines += 1;
-                self.dropped.console_bytes += e.text.len() as u64;
+                self.lose_console(1, e.text.len() as u64, 0);
                 continue;
             }
             let text = self.ctx.secrets.redact(&e.text);
@@ -155,6 +148,20 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Counts console output the caps dropped; the first loss of the check is logged
+    /// (the totals are in the result, and make it a rig error).
+    fn lose_console(&mut self, lines: u64, bytes: u64, cut: u64) {
+        let first = self.dropped.is_none();
+        self.dropped.console_lines += lines;
+        self.dropped.console_bytes += bytes;
+        self.dropped.cut_lines += cut;
+        if first {
+            self.note(
+                "console: the board printed more than lockrig keeps; its output is dropped and counted from here (totals in the result)",
+            );
+        }
     }
 
     /// `watch console never EVENT`.
