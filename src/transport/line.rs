@@ -4,7 +4,8 @@
 //! What comes back is untrusted input (a board under test, an instrument on the lab
 //! network): a line is at most [`MAX_LINE`] bytes, the rest of a longer one is dropped
 //! and counted, and every line is decoded by [`decode`], so invalid UTF-8 and control
-//! characters arrive as visible `\xNN` escapes and a line never holds a line break.
+//! characters arrive as visible `\xNN` escapes and a terminated line never holds a
+//! line break (a reply framed by a prompt keeps its own).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

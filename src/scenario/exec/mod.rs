@@ -790,8 +790,13 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
     // cannot be judged, so neither a pass nor a fail can be trusted: the verdict is
     // withheld rather than guessed. A check that failed says so after the error.
     if !run.dropped.is_none() {
+        let why = if run.dropped.console_lines + run.dropped.cut_lines > 0 {
+            "the board flooded its console past lockrig's caps"
+        } else {
+            "the check logged more than lockrig keeps"
+        };
         let lost = format!(
-            "evidence lost: {} (the board flooded its console past lockrig's caps), so the verdict cannot be trusted",
+            "evidence lost: {} ({why}), so the verdict cannot be trusted",
             run.dropped
         );
         stop = Some(Stop::Error(match stop {
