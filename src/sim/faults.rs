@@ -335,6 +335,64 @@ impl Protocol for Faulty {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::device::DeviceProfile;
+    use crate::sim::board::Board;
+    use crate::sim::world::TimeMode;
+
+    /// A powered smart lock whose console has `fault`.
+    fn powered(fault: &str) -> (World, Faulty) {
+        let profile = DeviceProfile::load("smartlock_4aa").unwrap();
+        let mut w = World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        );
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_secs(1));
+        let fault = fault.parse().unwrap();
+        let console = super::super::SERVED
+            .iter()
+            .find(|(n, _, _)| *n == "console")
+            .unwrap()
+            .2();
+        (w, Faulty::new(console, fault))
+    }
+
+    #[test]
+    fn a_flood_is_bounded_per_read_and_the_board_still_answers() {
+        let (mut w, mut f) = powered("console:flood");
+        assert!(w.board.console_alive());
+        // The first read starts the flood; a second of board time is a full burst.
+        let _ = f.idle(&mut w);
+        w.advance(Duration::from_secs(1));
+        let burst = f.idle(&mut w);
+        assert!(burst.len() >= FLOOD_BURST, "{}", burst.len());
+        assert!(burst.len() <= FLOOD_BURST + 6001, "{}", burst.len());
+        assert!(burst.windows(2).any(|b| b == b"\xff\xfe"));
+        assert!(burst.split(|b| *b == b'\n').any(|l| l.len() >= 6000));
+        // A command is answered after whatever the board printed first.
+        w.advance(Duration::from_millis(10));
+        let out = f.input(b"STATE?\n", &mut w);
+        assert!(out.len() > 100, "the flood goes on: {}", out.len());
+        assert!(
+            out.ends_with(b"STATE LOCKED\n"),
+            "{:?}",
+            String::from_utf8_lossy(&out[out.len() - 40..])
+        );
+    }
+
+    #[test]
+    fn a_forging_board_prints_its_forgeries_once() {
+        let (mut w, mut f) = powered("console:forge");
+        // After the board's own boot line.
+        let first = String::from_utf8(f.idle(&mut w)).unwrap();
+        assert!(
+            first.ends_with(&format!("{}\n", FORGERIES.join("\n"))),
+            "{first}"
+        );
+        assert!(f.idle(&mut w).is_empty());
+        assert_eq!(f.input(b"LOCK\n", &mut w), b"OK\n");
+    }
 
     #[test]
     fn parses_and_prints_faults() {
