@@ -187,7 +187,7 @@ fn a_brown_out_defect_is_caught_with_the_boards_own_clock_on_the_timeline() {
     let at = |event: &str| -> f64 {
         log.iter()
             .filter_map(|l| l.as_str())
-            .find(|l| l.ends_with(&format!("console: EVT {event}")))
+            .find(|l| l.ends_with(&format!("board| EVT {event}")))
             .and_then(|l| l.trim_start_matches('[').split(" ms]").next())
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {event} in {log:#?}"))

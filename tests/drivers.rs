@@ -127,7 +127,7 @@ fn console_answers_when_powered_and_times_out_when_not() {
     assert!(console.version().unwrap().contains("smartlock_4aa"));
     // The board booted within its boot time (150-300 ms) of the rail coming up; its
     // clock says when.
-    let events = console.take_events();
+    let events = console.take_events().lines;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].text, "BOOT POR");
     let booted_at = events[0].uptime_ms.unwrap();

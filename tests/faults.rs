@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    all_cases, fixture_variant, junit, lockrig, run_dir as only_dir, text, validate_schema,
+    all_cases, fixture_variant, junit, lockrig, results, run_dir as only_dir, text, validate_schema,
 };
 use std::time::{Duration, Instant};
 
@@ -332,4 +332,166 @@ fn suite_policy_abort_skips_the_rest_after_a_rig_error() {
         .skipped_as_ref()
         .message
         .contains("aborts after a rig error"));
+}
+
+/// The total size of the files under `dir`.
+fn size_of(dir: &std::path::Path) -> u64 {
+    common::files(dir)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum()
+}
+
+/// Runs lockrig under `/usr/bin/time` when it is installed, to read its peak memory
+/// (kilobytes) from the last line of stderr.
+fn run_measured(args: &[&str]) -> (std::process::Output, Option<u64>) {
+    let time = std::path::Path::new("/usr/bin/time");
+    if !time.exists() {
+        return (lockrig().args(args).output().unwrap(), None);
+    }
+    let o = std::process::Command::new(time)
+        .args(["-f", "peak-kb %M", env!("CARGO_BIN_EXE_lockrig")])
+        .args(args)
+        .output()
+        .unwrap();
+    let peak = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak-kb ")?.trim().parse().ok());
+    (o, peak)
+}
+
+#[test]
+fn a_flooding_console_is_a_rig_error_for_evidence_lost_within_bounds() {
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    // The brown-out checks: the sweep is long enough for the flood to overrun the
+    // console's queue and the check's cap, not only the line cap.
+    let (o, peak_kb) = run_measured(&[
+        "run",
+        "--sim-fault",
+        "console:flood",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--device",
+        "smartlock_4aa",
+        "brownout::",
+        "--skip",
+        "egress::",
+    ]);
+    let took = start.elapsed();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    if let Some(kb) = peak_kb {
+        assert!(kb < 200 * 1024, "peak memory {kb} KiB");
+    }
+    let dir = only_dir(out.path());
+    // Every result is capped: three checks cannot make a run directory grow past this.
+    assert!(size_of(&dir) < 16 << 20, "{} bytes", size_of(&dir));
+    validate_schema(&dir.join("junit.xml"));
+    let cases = all_cases(&junit(&dir.join("junit.xml")));
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    for case in &cases {
+        let msg = &case.status.error_as_ref().message;
+        assert!(
+            msg.contains("evidence lost") && msg.contains("console lines dropped"),
+            "{}: {msg}",
+            case.original_name
+        );
+        let out = case.system_out.as_deref().unwrap_or_default();
+        assert!(out.contains("evidence lost: "), "{out}");
+        // The flood's invalid UTF-8 and control characters are shown escaped.
+        assert!(out.contains("board| flood "), "{out}");
+        assert!(out.contains(r"\xff\xfe\xc3(\x1b[2J\x07\x00"), "{out}");
+        assert!(out.contains("[line cut: longer than 4096 bytes]"), "{out}");
+    }
+    let results = results(&dir);
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        let dropped = &r["outcome"]["dropped"];
+        assert_eq!(r["outcome"]["verdict"], "error", "{r}");
+        assert!(dropped["cut_lines"].as_u64().unwrap() > 0, "{dropped}");
+        assert!(dropped["console_bytes"].as_u64().unwrap() > 0, "{dropped}");
+        let log = r["outcome"]["log"].as_array().unwrap();
+        assert!(log.len() <= 10_000 + 1, "{}", log.len());
+    }
+    // The long check overran the console's caps: whole lines were dropped and counted.
+    let sweep = results
+        .iter()
+        .find(|r| r["check"] == "brownout::boundary")
+        .unwrap();
+    let lines = sweep["outcome"]["dropped"]["console_lines"]
+        .as_u64()
+        .unwrap();
+    assert!(lines > 0, "{}", sweep["outcome"]["dropped"]);
+    assert!(sweep["outcome"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("evidence lost: {lines} console lines dropped")));
+}
+
+#[test]
+fn board_text_cannot_forge_lockrigs_records() {
+    let out = tempfile::tempdir().unwrap();
+    let o = lockrig()
+        .args([
+            "run",
+            "--sim-fault",
+            "console:forge",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--device",
+            "smartlock_4aa",
+            "power_loss::",
+        ])
+        .output()
+        .unwrap();
+    // The forgeries change nothing: the board otherwise behaves, and the check passes.
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("forged"));
+    let dir = only_dir(out.path());
+    validate_schema(&dir.join("junit.xml"));
+    let cases = all_cases(&junit(&dir.join("junit.xml")));
+    assert_eq!(cases.len(), 1, "no testcase forged: {cases:?}");
+    assert!(cases.iter().all(|c| !c.original_name.contains("fake")));
+    let system_out = cases[0].system_out.as_deref().unwrap_or_default();
+    // The XML stays text, escaped, in the board's line.
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(xml.contains(
+        "board| &lt;/system-out&gt;&lt;/testcase&gt;&lt;testcase name=&quot;fake&quot;/&gt;"
+    ));
+    assert_eq!(xml.matches("<testcase ").count(), 1);
+    let forged = [
+        "[     0.000 ms] ok   latch_sensor: expected engaged, measured engaged",
+        "FAIL door_position: expected closed, measured open",
+        r"innocent\x0d[  1000.000 ms] step 4",
+    ];
+    for text in forged {
+        // Kept whole, as the board's, on a line of its own after lockrig's timestamp.
+        let line = system_out
+            .lines()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not in:\n{system_out}"));
+        let (stamp, rest) = line.trim_start().split_once("] ").unwrap();
+        assert!(stamp.starts_with('[') && stamp.ends_with(" ms"), "{line}");
+        assert!(
+            rest.starts_with("board| ") || rest.starts_with("(time read) board| "),
+            "{line}"
+        );
+    }
+    // No line of lockrig's own shape carries the forged texts.
+    assert!(!system_out.lines().any(|l| l
+        .trim_start()
+        .starts_with("[     0.000 ms] ok   latch_sensor")));
+    let results = results(&dir);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["outcome"]["verdict"], "pass");
+    let log = results[0]["outcome"]["log"].as_array().unwrap();
+    let board: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.as_str())
+        .filter(|l| l.contains("forged") || l.contains("fake"))
+        .collect();
+    assert!(board.len() >= 4, "{log:#?}");
+    assert!(board.iter().all(|l| l.contains("board| ")), "{board:#?}");
 }

@@ -115,6 +115,9 @@ pub fn system_out(r: &TrialResult) -> String {
         "sampling: poll {} ms, largest gap between samples of a physical input {} ms",
         r.outcome.poll_ms, r.outcome.max_gap_ms
     );
+    if !r.outcome.dropped.is_none() {
+        let _ = writeln!(s, "evidence lost: {}", r.outcome.dropped);
+    }
     let _ = writeln!(s, "measurements:");
     for m in &r.outcome.measurements {
         let _ = writeln!(

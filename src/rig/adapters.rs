@@ -7,7 +7,7 @@ use std::time::Duration;
 use embedded_hal::i2c::I2c;
 
 use super::{Console, Input, Meter, Supply, Switch};
-use crate::drivers::console::{ConsoleEvent, LockConsole};
+use crate::drivers::console::{Batch, LockConsole};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
@@ -156,7 +156,7 @@ impl Console for LockConsole {
         LockConsole::command(self, line)
     }
 
-    fn take_events(&mut self) -> Result<Vec<ConsoleEvent>> {
+    fn take_events(&mut self) -> Result<Batch> {
         self.poll()?;
         Ok(LockConsole::take_events(self))
     }

@@ -9,7 +9,7 @@ use super::adapters::Channel;
 use super::{Console, Input, Meter, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
-use crate::drivers::console::LockConsole;
+use crate::drivers::console::{LockConsole, Lost};
 use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::lcus::Lcus;
@@ -636,16 +636,22 @@ impl Bench {
     /// An event's uptime is placed through the last (rig time, uptime) pair of the
     /// same boot; after a `BOOT` line the board's clock restarted, so one probe gives
     /// the new boot's pair. A line that cannot be placed (no uptime, no pair) is
-    /// stamped when it was read, and says so.
-    pub fn take_console_events(&mut self) -> Result<Vec<PlacedEvent>, RoleError> {
+    /// stamped when it was read, and says so. What the consoles could not keep comes
+    /// with them, summed over the consoles.
+    pub fn take_console_events(&mut self) -> Result<(Vec<PlacedEvent>, Lost), RoleError> {
         let mut placed = Vec::new();
+        let mut lost = Lost::default();
         let roles: Vec<String> = self.consoles.keys().cloned().collect();
         for role in roles {
             let read_at = self.clock.now();
-            let events = {
+            let batch = {
                 let r = self.console(&role)?;
                 r.call(&role, |d| d.take_events())?
             };
+            lost.lines += batch.lost.lines;
+            lost.bytes += batch.lost.bytes;
+            lost.cut += batch.lost.cut;
+            let events = batch.lines;
             if events.is_empty() {
                 continue;
             }
@@ -692,7 +698,7 @@ impl Bench {
             }
         }
         placed.sort_by_key(|e| e.at);
-        Ok(placed)
+        Ok((placed, lost))
     }
 
     /// Returns every role to its declared safe state: switches first (release the

@@ -9,11 +9,12 @@
 pub mod adapters;
 pub mod bench;
 
+pub use crate::drivers::console::Lost;
 pub use bench::{Bench, RoleError};
 
 use std::time::Duration;
 
-use crate::drivers::console::ConsoleEvent;
+use crate::drivers::console::Batch;
 use crate::drivers::Result;
 use crate::units::{Amps, Volts};
 
@@ -82,5 +83,5 @@ pub trait Console: Send {
     /// Sends a command line and returns the board's reply line.
     fn command(&mut self, line: &str) -> Result<String>;
     /// Lines the board printed since the last call, read without waiting.
-    fn take_events(&mut self) -> Result<Vec<ConsoleEvent>>;
+    fn take_events(&mut self) -> Result<Batch>;
 }

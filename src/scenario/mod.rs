@@ -5,4 +5,6 @@ pub mod exec;
 pub mod step;
 pub mod suite;
 
-pub use exec::{execute, Context, Evidence, Measurement, Outcome, Person, Verdict};
+pub use exec::{
+    execute, Context, Dropped, Evidence, Measurement, Outcome, Person, Verdict, BOARD_TEXT,
+};

@@ -4,10 +4,14 @@
 //! Written `INSTRUMENT:KIND[@N]`: the fault starts after N good exchanges (default 0).
 //! Each trial serves the instruments afresh, so the count starts again in every trial.
 //! An actuator can also be `dead` (`door_push:dead`): its relay clicks, it does not
-//! move, which a positive control must catch. The console can also be `markup`
-//! (`console:markup`): the board answers its protocol correctly and also prints hostile
-//! lines of its own (HTML, script, ANSI and control sequences), which every report must
-//! carry as text.
+//! move, which a positive control must catch.
+//!
+//! The console has faults of its own, a hostile board rather than a broken link:
+//! `console:markup` prints HTML, script, ANSI and control sequences once per trial,
+//! `console:forge` prints lines shaped like lockrig's own log, verdict and JUnit records
+//! once per trial, and `console:flood` prints without end as fast as its link allows
+//! (some lines longer than any cap, invalid UTF-8, control characters); each still
+//! answers its protocol, and every report must carry what they print as board text.
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +68,10 @@ pub enum Kind {
     /// The board prints [`MARKUP`] as unsolicited lines once per trial, between
     /// exchanges, and otherwise answers correctly (the console only).
     Markup,
+    /// The board floods its console with text, still answering (the console only).
+    Flood,
+    /// The board prints text imitating lockrig's own records (the console only).
+    Forge,
 }
 
 /// A fault: target, kind, and how many good exchanges come first.
@@ -97,6 +105,8 @@ const KINDS: &[(&str, Kind)] = &[
     ("nack", Kind::Nack),
     ("dead", Kind::Dead),
     ("markup", Kind::Markup),
+    ("flood", Kind::Flood),
+    ("forge", Kind::Forge),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -142,13 +152,13 @@ impl FromStr for Fault {
         if kind == Kind::Nack && target != Target::Meter {
             return Err(format!("`{s}`: `nack` is the I2C meter's fault"));
         }
-        if kind == Kind::Markup && target != Target::Console {
-            return Err(format!("`{s}`: `markup` is the console's fault"));
-        }
         if (kind == Kind::Dead) != target.actuator_relay().is_some() {
             return Err(format!(
                 "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
             ));
+        }
+        if matches!(kind, Kind::Markup | Kind::Flood | Kind::Forge) && target != Target::Console {
+            return Err(format!("`{s}`: `{k}` is the board console's fault"));
         }
         Ok(Self {
             target,
@@ -179,6 +189,30 @@ pub const MARKUP: &[&str] = &[
     "\x1b[2J\x1b[31mRED\x1b[0m \x07bell \x1b]0;title\x07 </pre></td></table>",
 ];
 
+/// How fast a flooding board prints, in bytes per second of the board's time: a USB
+/// CDC console at full speed, the fastest link a lock board's console is on (a
+/// 115200-baud UART carries a hundredth of it).
+pub const FLOOD_RATE: f64 = 1_000_000.0;
+
+/// The most a flooding board prints between two reads: what a host's tty buffer holds
+/// (anything more would be lost on the wire, not in lockrig).
+pub const FLOOD_BURST: usize = 64 * 1024;
+
+/// Every this many flood lines, one is longer than the transport's 4 KiB line cap.
+const FLOOD_LONG_EVERY: u64 = 16;
+
+/// What a forging board prints: lockrig's log line, verdict, libtest and JUnit shapes,
+/// a JSON result, and a carriage return that would overwrite a terminal line.
+pub const FORGERIES: &[&str] = &[
+    "[     0.000 ms] ok   latch_sensor: expected engaged, measured engaged",
+    "</system-out></testcase><testcase name=\"fake\"/><testcase name=\"fake2\"><system-out>",
+    "FAIL door_position: expected closed, measured open",
+    "test power_loss::forged::smartlock_4aa ... ok",
+    "{\"trial\":\"forged\",\"outcome\":{\"verdict\":\"pass\"}}",
+    "innocent\r[  1000.000 ms] step 4: expect door_position closed",
+    "decided by: latch_sensor at step 22 (forged)",
+];
+
 /// Wraps an emulator so it misbehaves after `after` exchanges.
 pub struct Faulty {
     inner: Box<dyn Protocol>,
@@ -186,7 +220,10 @@ pub struct Faulty {
     left: u32,
     delayed: Option<(std::time::Instant, Vec<u8>)>,
     closed: bool,
-    /// `markup` printed its lines (once per trial).
+    /// A flood: the board time printed up to, and lines printed.
+    flooded: Option<Duration>,
+    flood_lines: u64,
+    /// `markup` or `forge` printed its lines (once per trial).
     printed: bool,
 }
 
@@ -199,8 +236,55 @@ impl Faulty {
             left: fault.after,
             delayed: None,
             closed: false,
+            flooded: None,
+            flood_lines: 0,
             printed: false,
         }
+    }
+
+    /// What a flooding board has printed since the last call: [`FLOOD_RATE`] bytes a
+    /// second while its electronics run, at most [`FLOOD_BURST`], in whole lines.
+    fn flood(&mut self, world: &World) -> Vec<u8> {
+        if !world.board.console_alive() {
+            self.flooded = None;
+            return Vec::new();
+        }
+        let now = world.now();
+        let since = *self.flooded.get_or_insert(now);
+        let due =
+            ((now.saturating_sub(since).as_secs_f64() * FLOOD_RATE) as usize).min(FLOOD_BURST);
+        let mut out = Vec::with_capacity(due + 8 * 1024);
+        while out.len() < due {
+            self.flood_lines += 1;
+            let n = self.flood_lines;
+            if n % FLOOD_LONG_EVERY == 0 {
+                out.extend(std::iter::repeat_n(b'#', 6000));
+            } else {
+                out.extend_from_slice(format!("flood {n:08} ").as_bytes());
+                out.extend_from_slice(
+                    b"\xff\xfe\xc3(\x1b[2J\x07\x00 printed as fast as the link allows",
+                );
+            }
+            out.push(b'\n');
+        }
+        if !out.is_empty() {
+            self.flooded = Some(now);
+        }
+        out
+    }
+
+    /// `lines`, once, as soon as the board's console runs.
+    fn once(&mut self, world: &World, lines: &[&str]) -> Vec<u8> {
+        if self.printed || !world.board.console_alive() {
+            return Vec::new();
+        }
+        self.printed = true;
+        let mut out = Vec::new();
+        for line in lines {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        out
     }
 }
 
@@ -214,8 +298,14 @@ impl Protocol for Faulty {
             return reply;
         }
         match self.kind {
-            Kind::Markup => reply,
             Kind::Silent | Kind::Nack | Kind::Dead => Vec::new(),
+            // The flood goes on while the board answers: its text comes first.
+            Kind::Flood => {
+                let mut out = self.flood(world);
+                out.extend(reply);
+                out
+            }
+            Kind::Markup | Kind::Forge => reply,
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;
@@ -238,16 +328,11 @@ impl Protocol for Faulty {
         };
         // Only between exchanges (a line inside a reply would be a wrong reply, not
         // hostile text), and only while the board is up to print it.
-        if self.kind == Kind::Markup
-            && self.left == 0
-            && !self.printed
-            && world.board.console_alive()
-        {
-            self.printed = true;
-            for line in MARKUP {
-                out.extend_from_slice(line.as_bytes());
-                out.push(b'\n');
-            }
+        match self.kind {
+            Kind::Flood if self.left == 0 => out.extend(self.flood(world)),
+            Kind::Markup if self.left == 0 => out.extend(self.once(world, MARKUP)),
+            Kind::Forge if self.left == 0 => out.extend(self.once(world, FORGERIES)),
+            _ => {}
         }
         if let Some((due, _)) = &self.delayed {
             if std::time::Instant::now() >= *due {
@@ -269,6 +354,64 @@ impl Protocol for Faulty {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::device::DeviceProfile;
+    use crate::sim::board::Board;
+    use crate::sim::world::TimeMode;
+
+    /// A powered smart lock whose console has `fault`.
+    fn powered(fault: &str) -> (World, Faulty) {
+        let profile = DeviceProfile::load("smartlock_4aa").unwrap();
+        let mut w = World::new(
+            Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        );
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_secs(1));
+        let fault = fault.parse().unwrap();
+        let console = super::super::SERVED
+            .iter()
+            .find(|(n, _, _)| *n == "console")
+            .unwrap()
+            .2();
+        (w, Faulty::new(console, fault))
+    }
+
+    #[test]
+    fn a_flood_is_bounded_per_read_and_the_board_still_answers() {
+        let (mut w, mut f) = powered("console:flood");
+        assert!(w.board.console_alive());
+        // The first read starts the flood; a second of board time is a full burst.
+        let _ = f.idle(&mut w);
+        w.advance(Duration::from_secs(1));
+        let burst = f.idle(&mut w);
+        assert!(burst.len() >= FLOOD_BURST, "{}", burst.len());
+        assert!(burst.len() <= FLOOD_BURST + 6001, "{}", burst.len());
+        assert!(burst.windows(2).any(|b| b == b"\xff\xfe"));
+        assert!(burst.split(|b| *b == b'\n').any(|l| l.len() >= 6000));
+        // A command is answered after whatever the board printed first.
+        w.advance(Duration::from_millis(10));
+        let out = f.input(b"STATE?\n", &mut w);
+        assert!(out.len() > 100, "the flood goes on: {}", out.len());
+        assert!(
+            out.ends_with(b"STATE LOCKED\n"),
+            "{:?}",
+            String::from_utf8_lossy(&out[out.len() - 40..])
+        );
+    }
+
+    #[test]
+    fn a_forging_board_prints_its_forgeries_once() {
+        let (mut w, mut f) = powered("console:forge");
+        // After the board's own boot line.
+        let first = String::from_utf8(f.idle(&mut w)).unwrap();
+        assert!(
+            first.ends_with(&format!("{}\n", FORGERIES.join("\n"))),
+            "{first}"
+        );
+        assert!(f.idle(&mut w).is_empty());
+        assert_eq!(f.input(b"LOCK\n", &mut w), b"OK\n");
+    }
 
     #[test]
     fn parses_and_prints_faults() {
@@ -291,5 +434,14 @@ mod tests {
             .parse::<Fault>()
             .unwrap_err()
             .contains("console"));
+        let flood: Fault = "console:flood@2".parse().unwrap();
+        assert_eq!((flood.kind, flood.after), (Kind::Flood, 2));
+        assert_eq!(flood.to_string(), "console:flood@2");
+        assert_eq!("console:forge".parse::<Fault>().unwrap().kind, Kind::Forge);
+        assert!("psu:flood"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("console's fault"));
+        assert!("meter:forge".parse::<Fault>().is_err());
     }
 }

@@ -1,16 +1,85 @@
 //! Line framing over a [`Transport`]: write a command with its terminator, read a
 //! reply up to a terminator, within a deadline.
+//!
+//! What comes back is untrusted input (a board under test, an instrument on the lab
+//! network): a line is at most [`MAX_LINE`] bytes, the rest of a longer one is dropped
+//! and counted, and every line is decoded by [`decode`], so invalid UTF-8 and control
+//! characters arrive as visible `\xNN` escapes and a terminated line never holds a
+//! line break (a reply framed by a prompt keeps its own).
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use super::Transport;
+
+/// The longest line kept, in bytes. The longest line of any protocol lockrig speaks
+/// (an SCPI identity or error string, a console event) is under 256 bytes; 4 KiB keeps
+/// a board's longest log line whole while a line that never ends cannot grow the
+/// buffer without bound.
+pub const MAX_LINE: usize = 4096;
+
+/// What the per-line cap cut off since it was last taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// Lines longer than [`MAX_LINE`].
+    pub lines: u64,
+    /// Bytes dropped from them.
+    pub bytes: u64,
+}
+
+/// The marker appended to a line cut at [`MAX_LINE`].
+const CUT_MARK: &str = " [line cut: longer than 4096 bytes]";
+
+/// Decodes received bytes as text that shows exactly what came: valid UTF-8 is kept,
+/// each invalid byte becomes `\xNN`, control characters (C0, DEL, C1, which includes
+/// CR, LF and ESC) become `\xNN` or `\u{NN}`, and a backslash is doubled so no escape
+/// can be forged. With `breaks`, line breaks are kept as they came: a reply framed by
+/// a prompt rather than a terminator may span lines.
+fn decode(bytes: &[u8], breaks: bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\r' | '\n' if breaks => out.push(c),
+                '\u{0}'..='\u{1f}' | '\u{7f}' => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                '\u{80}'..='\u{9f}' => {
+                    let _ = write!(out, "\\u{{{:02x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Decodes a line with its `\r` and `\n` ends trimmed.
+fn decode_trimmed(bytes: &[u8], breaks: bool) -> String {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b'\r' | b'\n'))
+        .map_or(start, |i| i + 1);
+    decode(&bytes[start..end], breaks)
+}
 
 /// A line-oriented exchange over a byte transport.
 pub struct LineIo {
     port: Box<dyn Transport>,
     buf: Vec<u8>,
     timeout: Duration,
+    /// Dropping the tail of an over-long line until its terminator comes.
+    skipping: bool,
+    cut: Cut,
 }
 
 impl LineIo {
@@ -20,7 +89,49 @@ impl LineIo {
             port,
             buf: Vec::with_capacity(256),
             timeout,
+            skipping: false,
+            cut: Cut::default(),
         }
+    }
+
+    /// What the per-line cap has cut off since the last call.
+    pub fn take_cut(&mut self) -> Cut {
+        std::mem::take(&mut self.cut)
+    }
+
+    /// Applies the per-line cap to what has arrived, before a search for the end of
+    /// a line. While skipping the tail of a cut line, bytes up to and including the
+    /// next `terminator` are dropped. A line whose end is not within [`MAX_LINE`]
+    /// bytes is returned cut and marked, and the rest of it is dropped and counted.
+    fn cap(
+        &mut self,
+        terminator: Option<u8>,
+        find: &mut impl FnMut(&[u8]) -> Option<(usize, usize)>,
+    ) -> Option<String> {
+        let line_end = |buf: &[u8]| terminator.and_then(|t| buf.iter().position(|b| *b == t));
+        if self.skipping {
+            let end = line_end(&self.buf);
+            self.cut.bytes += end.unwrap_or(self.buf.len()) as u64;
+            self.buf.drain(..end.map_or(self.buf.len(), |i| i + 1));
+            self.skipping = end.is_none();
+            if self.skipping {
+                return None;
+            }
+        }
+        if self.buf.len() <= MAX_LINE || find(&self.buf).is_some_and(|(end, _)| end <= MAX_LINE) {
+            return None;
+        }
+        let mut line = decode_trimmed(&self.buf[..MAX_LINE], terminator.is_none());
+        line.push_str(CUT_MARK);
+        self.cut.lines += 1;
+        // Drop the rest of the line: to its terminator if it has come, else all that
+        // came, and what follows until the terminator (a framing without one, such as
+        // a prompt, starts afresh).
+        let end = line_end(&self.buf);
+        self.cut.bytes += (end.unwrap_or(self.buf.len()) - MAX_LINE) as u64;
+        self.buf.drain(..end.map_or(self.buf.len(), |i| i + 1));
+        self.skipping = end.is_none() && terminator.is_some();
+        Some(line)
     }
 
     /// The reply timeout.
@@ -54,7 +165,7 @@ impl LineIo {
     /// Like [`read_line`](Self::read_line), with a deadline shared by several reads
     /// (a reply that may follow unsolicited lines must still come in time).
     pub fn read_line_by(&mut self, terminator: u8, deadline: Instant) -> io::Result<String> {
-        self.read_until_by(deadline, |buf| {
+        self.read_until_by(deadline, Some(terminator), |buf| {
             buf.iter()
                 .position(|b| *b == terminator)
                 .map(|i| (i, i + 1))
@@ -84,10 +195,14 @@ impl LineIo {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(cut) = self.cap(Some(terminator), &mut |buf| find(buf).map(|i| (i, i + 1))) {
+            return Ok(Some(cut));
+        }
+        if self.skipping {
+            return Ok(None);
+        }
         Ok(find(&self.buf).map(|i| {
-            let line = String::from_utf8_lossy(&self.buf[..i])
-                .trim_matches(|c| c == '\r' || c == '\n')
-                .to_string();
+            let line = decode_trimmed(&self.buf[..i], false);
             self.buf.drain(..=i);
             line
         }))
@@ -99,19 +214,21 @@ impl LineIo {
         &mut self,
         find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
     ) -> io::Result<String> {
-        self.read_until_by(Instant::now() + self.timeout, find)
+        self.read_until_by(Instant::now() + self.timeout, None, find)
     }
 
     fn read_until_by(
         &mut self,
         deadline: Instant,
+        terminator: Option<u8>,
         mut find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
     ) -> io::Result<String> {
         loop {
-            if let Some((end, consumed)) = find(&self.buf) {
-                let line = String::from_utf8_lossy(&self.buf[..end])
-                    .trim_matches(|c| c == '\r' || c == '\n')
-                    .to_string();
+            if let Some(cut) = self.cap(terminator, &mut find) {
+                return Ok(cut);
+            }
+            if let Some((end, consumed)) = find(&self.buf).filter(|_| !self.skipping) {
+                let line = decode_trimmed(&self.buf[..end], terminator.is_none());
                 self.buf.drain(..consumed);
                 return Ok(line);
             }
@@ -146,6 +263,119 @@ impl LineIo {
     /// Drops buffered and pending input (stale replies).
     pub fn discard_input(&mut self) -> io::Result<()> {
         self.buf.clear();
+        self.skipping = false;
         self.port.discard_input()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read, Write};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A port that has received `bytes`, handed out in reads of at most 1000.
+    struct Received(Vec<u8>);
+
+    impl Read for Received {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing"));
+            }
+            let n = buf.len().min(self.0.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Received {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Received {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            self.0.clear();
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing"));
+            }
+            self.read(buf)
+        }
+    }
+
+    fn io(bytes: &[u8]) -> LineIo {
+        LineIo::new(
+            Box::new(Received(bytes.to_vec())),
+            Duration::from_millis(10),
+        )
+    }
+
+    #[test]
+    fn shows_invalid_utf8_and_control_characters_escaped() {
+        let mut io = io(b"a\xff\xfe\x1b[2J\x00\x07 \\x41 \xc2\x85 \xc2\xb5A\r\n");
+        assert_eq!(
+            io.read_line(b'\n').unwrap(),
+            r"a\xff\xfe\x1b[2J\x00\x07 \\x41 \u{85} µA"
+        );
+        // A carriage return inside a line cannot rewrite it on a terminal.
+        let mut io = self::io(b"ok\r[ 0.000 ms] forged\n");
+        assert_eq!(io.read_line(b'\n').unwrap(), r"ok\x0d[ 0.000 ms] forged");
+        // A reply framed by a prompt keeps its line breaks.
+        let mut io = self::io(b"ver\n\r00000008\n\r>");
+        let reply = io
+            .read_until(|b| b.iter().position(|c| *c == b'>').map(|i| (i, i + 1)))
+            .unwrap();
+        assert_eq!(reply, "ver\n\r00000008");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_cut_marked_and_counted() {
+        let mut bytes = vec![b'#'; MAX_LINE + 5000];
+        bytes.extend_from_slice(b"\nnext\n");
+        let mut io = io(&bytes);
+        let cut = io.read_line(b'\n').unwrap();
+        assert_eq!(cut.len(), MAX_LINE + CUT_MARK.len());
+        assert!(cut.ends_with(CUT_MARK));
+        assert_eq!(io.read_line(b'\n').unwrap(), "next");
+        assert_eq!(
+            io.take_cut(),
+            Cut {
+                lines: 1,
+                bytes: 5000
+            }
+        );
+        assert_eq!(io.take_cut(), Cut::default());
+    }
+
+    #[test]
+    fn a_line_that_never_ends_cannot_grow_the_buffer() {
+        let mut bytes = vec![b'x'; 10 * MAX_LINE];
+        bytes.extend_from_slice(b"tail\nnext\n");
+        let mut io = io(&bytes);
+        let mut lines = Vec::new();
+        for _ in 0..100 {
+            if let Some(line) = io.poll_line(b'\n').unwrap() {
+                lines.push(line);
+            }
+            assert!(io.buf.len() <= MAX_LINE + 1024, "{}", io.buf.len());
+        }
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with(CUT_MARK));
+        assert_eq!(lines[1], "next");
+        let cut = io.take_cut();
+        assert_eq!(cut.lines, 1);
+        assert_eq!(cut.bytes, (9 * MAX_LINE + 4) as u64);
     }
 }

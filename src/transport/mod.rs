@@ -8,7 +8,7 @@
 
 mod line;
 
-pub use line::LineIo;
+pub use line::{Cut, LineIo, MAX_LINE};
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

@@ -18,12 +18,49 @@
 //! `EMERGENCY`, `SLEEP`, `FIRE ALARM`, `FIRE NORMAL`, `REX`, `UPDATE <n>%`,
 //! `UPDATE DONE`, `IMAGE ROLLBACK`. The driver collects them while it waits for
 //! replies and when polled; other lines (boot banners, logs) are kept as board text.
+//! A reply starts with one of [`REPLY_WORDS`]; any other line that arrives while a
+//! reply is awaited is board text too, so a chatty board still answers.
 //! The rig places events on its own clock by asking `UPTIME?`.
+//!
+//! The board is untrusted: lines are capped and escaped by the transport, at most
+//! [`MAX_EVENTS`] are kept between two reads, and what is dropped is counted
+//! ([`Lost`]) and handed on with the lines, never silently forgotten.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
+
+/// The first words of the protocol's reply lines (see the table above).
+pub const REPLY_WORDS: &[&str] = &["VER", "STATE", "UPTIME", "IMAGE", "OK", "DENIED", "ERR"];
+
+/// Console output lockrig did not keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// Whole lines dropped (the board printed faster than lockrig read).
+    pub lines: u64,
+    /// Bytes dropped: those lines, and the tails of lines cut at the line cap.
+    pub bytes: u64,
+    /// Lines cut at the transport's line cap.
+    pub cut: u64,
+}
+
+impl Lost {
+    /// True when nothing was lost.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The lines received since the last read, and what could not be kept of them.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Lines, oldest first.
+    pub lines: Vec<ConsoleEvent>,
+    /// What was dropped before them.
+    pub lost: Lost,
+}
 
 /// The prefix of unsolicited event lines.
 pub const EVENT_PREFIX: &str = "EVT ";
@@ -73,14 +110,16 @@ impl ConsoleEvent {
 /// Lines one [`LockConsole::poll`] reads at most.
 pub const POLL_LINES: usize = 64;
 
-/// Lines kept between two [`LockConsole::take_events`] calls.
+/// Lines kept between two [`LockConsole::take_events`] calls. The executor reads
+/// them at least every 250 ms of scenario time, in which a healthy board prints a few
+/// event lines; 1000 lines of at most 4 KiB bound this queue at 4 MiB.
 pub const MAX_EVENTS: usize = 1000;
 
 /// A connected lock-board console.
 pub struct LockConsole {
     io: LineIo,
-    events: Vec<ConsoleEvent>,
-    dropped: usize,
+    events: VecDeque<ConsoleEvent>,
+    lost: Lost,
 }
 
 impl LockConsole {
@@ -88,8 +127,8 @@ impl LockConsole {
     pub fn open(io: LineIo) -> Self {
         Self {
             io,
-            events: Vec::new(),
-            dropped: 0,
+            events: VecDeque::new(),
+            lost: Lost::default(),
         }
     }
 
@@ -147,25 +186,16 @@ impl LockConsole {
         Ok(())
     }
 
-    /// Lines received so far, oldest first.
-    pub fn take_events(&mut self) -> Vec<ConsoleEvent> {
-        let mut events = std::mem::take(&mut self.events);
-        if self.dropped > 0 {
-            let text = format!(
-                "({} older console lines dropped: the board printed faster than lockrig read)",
-                self.dropped
-            );
-            events.insert(
-                0,
-                ConsoleEvent {
-                    uptime_ms: None,
-                    text,
-                    event: false,
-                },
-            );
-            self.dropped = 0;
+    /// Lines received so far, oldest first, and what was lost since the last call.
+    pub fn take_events(&mut self) -> Batch {
+        let mut lost = std::mem::take(&mut self.lost);
+        let cut = self.io.take_cut();
+        lost.cut += cut.lines;
+        lost.bytes += cut.bytes;
+        Batch {
+            lines: std::mem::take(&mut self.events).into(),
+            lost,
         }
-        events
     }
 
     /// Keeps an unsolicited line: an event, or board text.
@@ -174,23 +204,27 @@ impl LockConsole {
             return;
         }
         if self.events.len() >= MAX_EVENTS {
-            // A board flooding its console: keep the newest, say so once.
-            self.events.remove(0);
-            self.dropped += 1;
+            // A board flooding its console: keep the newest, count the rest.
+            if let Some(old) = self.events.pop_front() {
+                self.lost.lines += 1;
+                self.lost.bytes += old.text.len() as u64;
+            }
         }
-        self.events.push(match line.strip_prefix(EVENT_PREFIX) {
-            Some(event) => ConsoleEvent::parse(event),
-            None => ConsoleEvent {
-                uptime_ms: None,
-                text: line.to_string(),
-                event: false,
-            },
-        });
+        self.events
+            .push_back(match line.strip_prefix(EVENT_PREFIX) {
+                Some(event) => ConsoleEvent::parse(event),
+                None => ConsoleEvent {
+                    uptime_ms: None,
+                    text: line.to_string(),
+                    event: false,
+                },
+            });
     }
 
     /// Sends `command` and returns the text after `prefix` on the reply line, keeping
-    /// any event lines that arrive first. With an empty prefix, the first line that is
-    /// not an event is the reply.
+    /// the lines that arrive first as the board's. With an empty prefix, the first line
+    /// that starts with a [`REPLY_WORDS`] word is the reply. A board that printed only
+    /// other lines until the timeout answered garbage (the last of them).
     fn query(&mut self, command: &str, prefix: &str, timeout: Duration) -> Result<String> {
         // Lines that arrived before the command are the board's, not the reply.
         self.poll()?;
@@ -199,21 +233,34 @@ impl LockConsole {
             .map_err(|e| InstrumentError::io(command, timeout, e))?;
         // One deadline for the reply, however many event lines come first.
         let deadline = Instant::now() + timeout;
+        let mut stray: Option<String> = None;
         loop {
-            let line = self
-                .io
-                .read_line_by(b'\n', deadline)
-                .map_err(|e| InstrumentError::io(command, timeout, e))?;
+            let line = match self.io.read_line_by(b'\n', deadline) {
+                Ok(line) => line,
+                Err(e) => {
+                    return Err(match stray {
+                        Some(last) if e.kind() == std::io::ErrorKind::TimedOut => {
+                            InstrumentError::garbage(command, &last, "a reply or an `EVT` line")
+                        }
+                        _ => InstrumentError::io(command, timeout, e),
+                    })
+                }
+            };
+            let is_reply = |l: &str| {
+                if prefix.is_empty() {
+                    let word = l.split_whitespace().next().unwrap_or_default();
+                    REPLY_WORDS.contains(&word)
+                } else {
+                    l.starts_with(prefix)
+                }
+            };
             if line.starts_with(EVENT_PREFIX) {
                 self.keep(&line);
-            } else if let Some(value) = line.strip_prefix(prefix) {
-                return Ok(value.trim().to_string());
+            } else if is_reply(&line) {
+                return Ok(line[prefix.len()..].trim().to_string());
             } else if !line.is_empty() {
-                return Err(InstrumentError::garbage(
-                    command,
-                    &line,
-                    "a reply or an `EVT` line",
-                ));
+                self.keep(&line);
+                stray = Some(line);
             }
         }
     }
@@ -273,11 +320,104 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
-        let events = console.take_events();
-        assert!(!events.is_empty() && events.len() <= MAX_EVENTS + 1);
-        assert!(events
+        let batch = console.take_events();
+        assert!(!batch.lines.is_empty() && batch.lines.len() <= MAX_EVENTS);
+        assert!(batch.lines.iter().all(|e| e.event && e.text == "LOWBAT 1"));
+        assert_eq!(batch.lost.bytes, batch.lost.lines * "LOWBAT 1".len() as u64);
+    }
+
+    /// A board that answers every command with `answer`, after whatever it prints.
+    struct Scripted {
+        answer: Vec<u8>,
+        out: Vec<u8>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.out.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing"));
+            }
+            let n = buf.len().min(self.out.len());
+            buf[..n].copy_from_slice(&self.out[..n]);
+            self.out.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.out.extend_from_slice(&self.answer);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Scripted {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.out.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing"));
+            }
+            self.read(buf)
+        }
+    }
+
+    fn scripted(answer: &[u8]) -> LockConsole {
+        LockConsole::open(LineIo::new(
+            Box::new(Scripted {
+                answer: answer.to_vec(),
+                out: Vec::new(),
+            }),
+            Duration::from_millis(50),
+        ))
+    }
+
+    #[test]
+    fn board_text_before_a_reply_is_kept_as_the_boards() {
+        let mut console = scripted(b"booting\xff\nEVT 12 LOCKED\nOK done\n");
+        assert!(console.state().unwrap_err().to_string().contains("OK done"));
+        let mut console = scripted(b"booting\xff\nEVT 12 LOCKED\nOK\n");
+        assert_eq!(console.command("LOCK").unwrap(), "OK");
+        let batch = console.take_events();
+        let texts: Vec<_> = batch
+            .lines
             .iter()
-            .skip(1)
-            .all(|e| e.event && e.text == "LOWBAT 1"));
+            .map(|e| (e.event, e.text.as_str()))
+            .collect();
+        assert_eq!(texts, [(false, r"booting\xff"), (true, "LOCKED")]);
+        assert!(batch.lost.is_none());
+    }
+
+    #[test]
+    fn a_board_that_prints_only_text_answered_garbage() {
+        let mut console = scripted(b"[     0.000 ms] ok   latch_sensor\n");
+        let err = console.command("LOCK").unwrap_err();
+        assert!(matches!(err, InstrumentError::Garbage { .. }), "{err}");
+        assert!(err.to_string().contains("ok   latch_sensor"), "{err}");
+    }
+
+    #[test]
+    fn cut_lines_are_counted_with_the_lines() {
+        let mut long = vec![b'#'; crate::transport::MAX_LINE + 100];
+        long.extend_from_slice(b"\nOK\n");
+        let mut console = scripted(&long);
+        assert_eq!(console.command("LOCK").unwrap(), "OK");
+        let batch = console.take_events();
+        assert_eq!(batch.lines.len(), 1);
+        assert_eq!(
+            batch.lost,
+            Lost {
+                lines: 0,
+                bytes: 100,
+                cut: 1
+            }
+        );
     }
 }

@@ -25,6 +25,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::stats::wilson;
+use crate::scenario::BOARD_TEXT;
 
 /// The report's file name in the run directory.
 pub const REPORT: &str = "report.html";
@@ -486,17 +487,13 @@ impl Report {
             let Some((_, rest)) = line.split_once("] ") else {
                 continue;
             };
-            let Some(text) = rest.strip_prefix("console: ") else {
+            let rest = rest.strip_prefix("(time read) ").unwrap_or(rest);
+            let Some(text) = rest.strip_prefix(BOARD_TEXT) else {
                 continue;
             };
             if text.starts_with("EVT ") {
                 continue;
             }
-            // The line as the board printed it, without the executor's note on its time.
-            let text = match text.find(" (time read, not printed") {
-                Some(i) => &text[..i],
-                None => text,
-            };
             if let Some(seen) = self.board_text.iter_mut().find(|(t, _, _)| t == text) {
                 seen.1 += 1;
             } else if self.board_text.len() < MAX_BOARD_TEXT {
@@ -610,7 +607,11 @@ fn events(log: &[String]) -> Vec<(f64, String)> {
     log.iter()
         .filter_map(|l| log_time(l))
         .filter_map(|(ms, text)| {
-            if let Some(e) = text.strip_prefix("console: EVT ") {
+            let text = text.strip_prefix("(time read) ").unwrap_or(text);
+            if let Some(e) = text
+                .strip_prefix(BOARD_TEXT)
+                .and_then(|t| t.strip_prefix("EVT "))
+            {
                 let e: String = e.chars().take(16).collect();
                 return Some((ms / 1e3, e));
             }

@@ -24,9 +24,9 @@ fn result(device: &str, check: &str, cycle: u32, verdict: &str) -> serde_json::V
                 "low": 0.1, "high": 0.5, "at_ms": 1200.0, "pass": verdict == "pass"}],
             "log": [
                 "[     0.000 ms] step 1: output main on",
-                "[   100.000 ms] console: EVT BOOT POR",
-                "[   150.000 ms] console: <img src=x onerror=alert(1)>",
-                "[   160.000 ms] console: \u{1b}[31mRED\u{7}"
+                "[   100.000 ms] board| EVT BOOT POR",
+                "[   150.000 ms] board| <img src=x onerror=alert(1)>",
+                "[   160.000 ms] board| \u{1b}[31mRED\u{7}"
             ]
         }
     })

@@ -3,15 +3,33 @@
 //! The board's lines are read without waiting at every [`POLL_EVERY`] of scenario
 //! time and at the end of every step; each carries the board's uptime, so where it
 //! lands on the timeline does not depend on when it was read.
+//!
+//! Board text is untrusted. It enters the log as `board| TEXT` (already escaped by the
+//! transport, so it holds no line break or control character), never in the shape of
+//! lockrig's own lines, and one check keeps at most [`MAX_CONSOLE_LINES`] lines and
+//! [`MAX_CONSOLE_BYTES`] bytes of it; the rest is counted in
+//! [`Dropped`](super::Dropped).
 
 use std::time::Duration;
 
-use super::{ms, Run, Stop};
+use super::{ms, Budget, Run, Stop};
 use crate::scenario::step::Word;
 use crate::units::{self, Volts};
 
 /// How often, in scenario time, the console's lines are read during a long step.
 pub(super) const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Console lines one check keeps. The chattiest built-in check on a healthy simulated
+/// board (the brown-out boundary sweep) prints 33; 5000 leaves room for a real
+/// firmware's debug log while a flooding one cannot grow a result without bound.
+pub const MAX_CONSOLE_LINES: usize = 5000;
+
+/// Bytes of console text one check keeps: 5000 lines of 200 bytes, so that lines at
+/// the transport's 4 KiB cap cannot make one result 20 MiB.
+pub const MAX_CONSOLE_BYTES: usize = 1 << 20;
+
+/// The prefix of board text in the log: nothing lockrig writes itself starts so.
+pub const BOARD: &str = "board| ";
 
 /// How often a silent board is asked again whether it is ready.
 const READY_RETRY: Duration = Duration::from_millis(250);
@@ -36,7 +54,7 @@ pub(super) struct ConsoleWatch {
 }
 
 /// The console's side of a running check.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct State {
     /// When the lines were last read.
     pub polled: Duration,
@@ -46,6 +64,21 @@ pub(super) struct State {
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
     pub matched: usize,
+    /// What `seen` may still take.
+    pub budget: Budget,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            polled: Duration::ZERO,
+            maybe_down: false,
+            watches: Vec::new(),
+            seen: Vec::new(),
+            matched: 0,
+            budget: Budget::new(MAX_CONSOLE_LINES, MAX_CONSOLE_BYTES),
+        }
+    }
 }
 
 impl State {
@@ -59,8 +92,15 @@ impl Run<'_> {
     /// Reads the board's lines, logs them, and judges the console watches.
     pub(super) fn poll_console(&mut self) -> Result<(), Stop> {
         self.console.polled = self.now();
-        let placed = self.bench.take_console_events()?;
+        let (placed, lost) = self.bench.take_console_events()?;
+        if !lost.is_none() {
+            self.lose_console(lost.lines, lost.bytes, lost.cut);
+        }
         for e in placed {
+            if !self.console.budget.admit(e.text.len()) {
+                self.lose_console(1, e.text.len() as u64, 0);
+                continue;
+            }
             let text = self.ctx.secrets.redact(&e.text);
             let rail_v = self
                 .rail
@@ -68,13 +108,11 @@ impl Run<'_> {
                 .rev()
                 .find(|(t, _)| *t <= e.at)
                 .map(|(_, v)| *v);
-            let what = if e.event { "console: EVT" } else { "console:" };
-            let when = if e.exact {
-                ""
-            } else {
-                " (time read, not printed: the board's clock could not be placed)"
-            };
-            self.log.push((e.at, format!("{what} {text}{when}")));
+            // Placed by its clock, or (the board's clock could not be placed) stamped
+            // when read; said before the text, which is the board's to the line's end.
+            let when = if e.exact { "" } else { "(time read) " };
+            let event = if e.event { "EVT " } else { "" };
+            self.push_log(e.at, format!("{when}{BOARD}{event}{text}"));
             if e.event {
                 self.console.maybe_down = self.console.maybe_down
                     && !(text.starts_with("BOOT") || text.starts_with("EMERGENCY"));
@@ -110,6 +148,20 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Counts console output the caps dropped; the first loss of the check is logged
+    /// (the totals are in the result, and make it a rig error).
+    fn lose_console(&mut self, lines: u64, bytes: u64, cut: u64) {
+        let first = self.dropped.is_none();
+        self.dropped.console_lines += lines;
+        self.dropped.console_bytes += bytes;
+        self.dropped.cut_lines += cut;
+        if first {
+            self.note(
+                "console: the board printed more than lockrig keeps; its output is dropped and counted from here (totals in the result)",
+            );
+        }
     }
 
     /// `watch console never EVENT`.

@@ -12,6 +12,10 @@
 //! decided it. The board's word and the meter corroborate and are judged too.
 
 mod console;
+
+/// The prefix of board text in a check's log (`[ t ms] board| TEXT`, or
+/// `[ t ms] (time read) board| TEXT` when the board's clock could not place it).
+pub use console::BOARD as BOARD_TEXT;
 mod meter;
 mod sample;
 mod supply;
@@ -112,6 +116,88 @@ pub struct Decision {
     pub window: String,
 }
 
+/// Evidence a check did not keep because the board printed more than the caps allow
+/// (a flooding console). Any of it makes the check a rig error: see [`execute`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// Console lines dropped whole (by the console's queue or this check's cap).
+    pub console_lines: u64,
+    /// Bytes of console text dropped: those lines and the tails of cut lines.
+    pub console_bytes: u64,
+    /// Console lines cut at the transport's line cap (their heads are kept, marked).
+    pub cut_lines: u64,
+    /// Log lines dropped at [`MAX_LOG_LINES`] or [`MAX_LOG_BYTES`].
+    pub log_lines: u64,
+    /// Their bytes.
+    pub log_bytes: u64,
+}
+
+impl Dropped {
+    /// True when nothing was dropped.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} console lines dropped and {} over-long lines cut ({} bytes of board text)",
+            self.console_lines, self.cut_lines, self.console_bytes
+        )?;
+        if self.log_lines > 0 {
+            write!(
+                f,
+                ", {} log lines dropped ({} bytes)",
+                self.log_lines, self.log_bytes
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A cap on lines and bytes kept: what would pass either is refused.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    lines: usize,
+    bytes: usize,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl Budget {
+    const fn new(max_lines: usize, max_bytes: usize) -> Self {
+        Self {
+            lines: 0,
+            bytes: 0,
+            max_lines,
+            max_bytes,
+        }
+    }
+
+    /// Takes a line of `len` bytes from the budget; false (and nothing taken) when it
+    /// does not fit.
+    fn admit(&mut self, len: usize) -> bool {
+        if self.lines >= self.max_lines || self.bytes + len > self.max_bytes {
+            return false;
+        }
+        self.lines += 1;
+        self.bytes += len;
+        true
+    }
+}
+
+/// Log lines one check keeps. The longest built-in check on a healthy simulated board
+/// logs under 100 lines (steps, measurements and board lines; `relock::after_unlock_cycles`),
+/// so 10,000 leaves room for long custom suites; board text alone stops at
+/// [`console::MAX_CONSOLE_LINES`], and this bounds the whole.
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// Bytes of log one check keeps: the longest built-in check logs about 6 KB; 2 MiB
+/// keeps one result line of `results.jsonl` (and one JUnit testcase) a few MiB at most.
+pub const MAX_LOG_BYTES: usize = 2 << 20;
+
 /// The result of executing a check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -134,6 +220,8 @@ pub struct Outcome {
     pub poll_ms: f64,
     /// The largest gap between two samples of a physical input, in milliseconds.
     pub max_gap_ms: f64,
+    /// What the caps dropped (all zero for a check that kept every line).
+    pub dropped: Dropped,
 }
 
 impl Outcome {
@@ -148,6 +236,7 @@ impl Outcome {
             scenario_time: Duration::ZERO,
             poll_ms: 0.0,
             max_gap_ms: 0.0,
+            dropped: Dropped::default(),
         }
     }
 }
@@ -233,6 +322,10 @@ struct Run<'a> {
     kept: BTreeMap<String, Window>,
     measurements: Vec<Measurement>,
     log: Vec<(Duration, String)>,
+    /// What `log` may still take.
+    log_budget: Budget,
+    /// What the caps dropped.
+    dropped: Dropped,
     /// Largest gap between two samples of a physical input.
     max_gap: Duration,
     decided: Option<Decision>,
@@ -251,7 +344,17 @@ impl Run<'_> {
     fn note(&mut self, text: impl AsRef<str>) {
         let now = self.now();
         let text = self.ctx.secrets.redact(text.as_ref());
-        self.log.push((now, text));
+        self.push_log(now, text);
+    }
+
+    /// Adds a line to the log, or counts it as dropped past the log's caps.
+    fn push_log(&mut self, at: Duration, text: String) {
+        if self.log_budget.admit(text.len()) {
+            self.log.push((at, text));
+        } else {
+            self.dropped.log_lines += 1;
+            self.dropped.log_bytes += text.len() as u64;
+        }
     }
 
     fn check_interrupt(&self) -> Result<(), Stop> {
@@ -640,6 +743,8 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         kept: BTreeMap::new(),
         measurements: Vec::new(),
         log: Vec::new(),
+        log_budget: Budget::new(MAX_LOG_LINES, MAX_LOG_BYTES),
+        dropped: Dropped::default(),
         max_gap: Duration::ZERO,
         decided: None,
     };
@@ -683,6 +788,28 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
             )))
         }
     }
+    // Evidence lost to the caps makes the check a rig error, whatever it concluded. A
+    // flooding console is arguably a device defect, but what it drowned (an UNLOCKED
+    // event a watch forbids, the boot line a readiness bound is placed by, a reply)
+    // cannot be judged, so neither a pass nor a fail can be trusted: the verdict is
+    // withheld rather than guessed. A check that failed says so after the error.
+    if !run.dropped.is_none() {
+        let why = if run.dropped.console_lines + run.dropped.cut_lines > 0 {
+            "the board flooded its console past lockrig's caps"
+        } else {
+            "the check logged more than lockrig keeps"
+        };
+        let lost = format!(
+            "evidence lost: {} ({why}), so the verdict cannot be trusted",
+            run.dropped
+        );
+        stop = Some(Stop::Error(match stop {
+            Some(Stop::Error(e)) | Some(Stop::Fail { message: e, .. }) => {
+                format!("{lost}; then: {e}")
+            }
+            None => lost,
+        }));
+    }
     // A pass needs physical evidence: the board's word or the meter alone is not a
     // door that stayed shut, and a positive control proves the rig, not the device.
     if stop.is_none() && run.decided.is_none() {
@@ -707,7 +834,10 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
             }),
         ),
         Some(Stop::Error(message)) => {
-            run.note(format!("ERROR {message}"));
+            // Past the log's caps too: the verdict's own line is always kept.
+            let now = run.now();
+            run.log
+                .push((now, ctx.secrets.redact(&format!("ERROR {message}"))));
             (Verdict::Error, Some(message), None)
         }
     };
@@ -727,5 +857,46 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         scenario_time,
         poll_ms: ms(ctx.poll),
         max_gap_ms: ms(run.max_gap),
+        dropped: run.dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_refuses_past_either_cap_and_takes_nothing_then() {
+        let mut b = Budget::new(3, 10);
+        assert!(b.admit(4) && b.admit(4));
+        assert!(!b.admit(3), "11 bytes are past the byte cap");
+        assert!(b.admit(2));
+        assert!(!b.admit(0), "a fourth line is past the line cap");
+        assert_eq!((b.lines, b.bytes), (3, 10));
+        let mut b = Budget::new(MAX_LOG_LINES, MAX_LOG_BYTES);
+        let kept = (0..MAX_LOG_LINES + 5).filter(|_| b.admit(100)).count();
+        assert_eq!(kept, MAX_LOG_LINES);
+    }
+
+    #[test]
+    fn dropped_evidence_is_counted_and_said() {
+        assert!(Dropped::default().is_none());
+        let d = Dropped {
+            console_lines: 7,
+            console_bytes: 700,
+            cut_lines: 2,
+            ..Dropped::default()
+        };
+        assert!(!d.is_none());
+        assert_eq!(
+            d.to_string(),
+            "7 console lines dropped and 2 over-long lines cut (700 bytes of board text)"
+        );
+        let d = Dropped {
+            log_lines: 1,
+            log_bytes: 9,
+            ..d
+        };
+        assert!(d.to_string().ends_with(", 1 log lines dropped (9 bytes)"));
     }
 }
