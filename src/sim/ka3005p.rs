@@ -224,7 +224,7 @@ impl Ka3005pSim {
     fn exchange(&mut self, world: &mut World, bytes: &[u8], quiet: bool) -> Vec<u8> {
         load_outputs(world, &WIRING, &mut self.psu, &mut self.readings);
         let now = Instant::now();
-        if !bytes.is_empty() && !self.busy_until.is_some_and(|t| now < t) {
+        if !bytes.is_empty() && self.busy_until.is_none_or(|t| now >= t) {
             self.pending.extend_from_slice(bytes);
             self.last_byte = Some(now);
         }
