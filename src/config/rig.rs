@@ -1298,10 +1298,40 @@ mod tests {
     }
 
     #[test]
+    fn a_ka3005p_has_one_channel_and_no_protection_at_the_envelope() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim-ka3005p.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let korad = |from: &str, to: &str| {
+            assert!(text.contains(from), "fixture lacks {from}");
+            Rig::from_source(Source::builtin("r.toml", &text.replacen(from, to, 1)))
+        };
+        let rig = korad("", "").unwrap();
+        let (_, psu) = rig.instrument_of("main").unwrap();
+        assert_eq!(psu.driver.capability(), Capability::Supply);
+        assert!(!psu.driver.has_hardware_protection());
+        let msg = korad("\"psu\", channel = 1", "\"psu\", channel = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("field `channel`: expected 1..=1 for korad-ka3005p, found 2"),
+            "{msg}"
+        );
+        let require = "max_amps = \"1.5A\"\nrequire_hardware_protection = true";
+        let msg = korad("max_amps = \"1.5A\"", require)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`psu` (korad-ka3005p) has no OVP/OCP of its own"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn the_sim_rigs_for_each_supply_are_valid() {
         for (file, driver) in [
             ("rigs/sim-spd3303x.toml", "siglent-spd3303x"),
             ("rigs/sim-e36312a.toml", "keysight-e36300"),
+            ("rigs/sim-ka3005p.toml", "korad-ka3005p"),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let rig = Rig::load(&path).unwrap();
