@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::console::LockConsole;
-use lockrig::drivers::korad_ka3005p::{Ka3005p, STATUS_OUTPUT};
+use lockrig::drivers::korad_ka3005p::{self, Ka3005p, STATUS_OUTPUT};
 use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
 use lockrig::drivers::scpi_supply::{keysight_e36300, rigol_dp800, siglent_spd3303x, ScpiSupply};
@@ -336,7 +336,11 @@ fn ka3005p_identifies_sets_and_reads_back_over_its_unterminated_protocol() {
     let sim = bench("maglock_12v");
     let mut psu = ka3005p(&sim);
     assert_eq!(psu.identity(), "KORAD KA3005P V5.8 SN:00000001");
+    // A setting and its read-back: the second waits out the gap after the first, which
+    // is what keeps the emulator (busy for 50 ms after a command) from losing it.
+    let started = std::time::Instant::now();
     psu.set_voltage(12.0).unwrap();
+    assert!(started.elapsed() >= korad_ka3005p::GAP);
     psu.set_current(1.0).unwrap();
     let setting = sim.world().psu[0];
     assert_eq!((setting.set_v, setting.set_i), (12.0, 1.0));

@@ -204,7 +204,10 @@ impl LineIo {
                             | io::ErrorKind::Interrupted
                     ) =>
                 {
-                    return Ok(std::mem::take(&mut self.buf))
+                    // A serial port polls with a zero timeout, which would also apply
+                    // to the next write: give it the exchange timeout back.
+                    self.port.set_timeout(self.timeout)?;
+                    return Ok(std::mem::take(&mut self.buf));
                 }
                 Err(e) => return Err(e),
             }
