@@ -1273,3 +1273,35 @@ fn a_garbled_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() {
         assert!(msg.contains("instrument `psu`"), "{rig}: {msg}");
     }
 }
+
+#[test]
+fn the_power_loss_checks_pass_on_a_korad_ka3005p_and_a_garbled_one_is_a_rig_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on_korad = |out: &Path, faults: &[&str]| {
+        let mut args = vec!["run", "--rig", "rigs/sim-ka3005p.toml"];
+        args.extend(["--device", "maglock_12v", "--out", out.to_str().unwrap()]);
+        args.extend(faults);
+        args.push("power_loss");
+        run(&args)
+    };
+    let out = dir.path().join("out");
+    let o = run_on_korad(&out, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let instruments = line["instruments"].to_string();
+        assert!(instruments.contains("KORAD KA3005P V5.8"), "{instruments}");
+        let protections = line["protections"].to_string();
+        assert!(
+            protections.contains("main: no hardware OVP/OCP on psu"),
+            "{protections}"
+        );
+    }
+    let out = dir.path().join("garbled");
+    let o = run_on_korad(&out, &["--sim-fault", "psu:garbage@3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(msg.contains("instrument `psu`"), "{msg}");
+}

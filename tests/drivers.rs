@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::console::LockConsole;
+use lockrig::drivers::korad_ka3005p::{self, Ka3005p, STATUS_OUTPUT};
 use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
 use lockrig::drivers::scpi_supply::{keysight_e36300, rigol_dp800, siglent_spd3303x, ScpiSupply};
@@ -321,6 +322,141 @@ fn a_supply_of_another_family_is_refused_by_its_identity() {
         }
         other => panic!(
             "a DP832 is not an E36300: {:?}",
+            other.map(|p| p.identity().to_string())
+        ),
+    }
+}
+
+fn ka3005p(sim: &SimBench) -> Ka3005p {
+    Ka3005p::open(io(sim, "ka3005p")).unwrap()
+}
+
+#[test]
+fn ka3005p_identifies_sets_and_reads_back_over_its_unterminated_protocol() {
+    let sim = bench("maglock_12v");
+    let mut psu = ka3005p(&sim);
+    assert_eq!(psu.identity(), "KORAD KA3005P V5.8 SN:00000001");
+    // A setting and its read-back: the second waits out the gap after the first, which
+    // is what keeps the emulator (busy for 50 ms after a command) from losing it.
+    let started = std::time::Instant::now();
+    psu.set_voltage(12.0).unwrap();
+    assert!(started.elapsed() >= korad_ka3005p::GAP);
+    psu.set_current(1.0).unwrap();
+    let setting = sim.world().psu[0];
+    assert_eq!((setting.set_v, setting.set_i), (12.0, 1.0));
+    assert!(!psu.output().unwrap());
+    psu.set_output(true).unwrap();
+    assert!(psu.status().unwrap() & STATUS_OUTPUT != 0, "STATUS? bit 6");
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage().unwrap() - 12.0).abs() < 0.01);
+    let amps = psu.measure_current().unwrap();
+    assert!((0.24..0.265).contains(&amps), "{amps}");
+    assert!(!psu.constant_current().unwrap());
+    psu.set_output(false).unwrap();
+    assert!(!psu.output().unwrap());
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn ka3005p_catches_a_refused_setting_by_reading_it_back() {
+    let sim = bench("maglock_12v");
+    let mut psu = ka3005p(&sim);
+    psu.set_voltage(12.0).unwrap();
+    // Beyond the 31 V rating the supply ignores the command without a word.
+    match psu.set_voltage(40.0) {
+        Err(InstrumentError::Readback { commanded, actual }) => {
+            assert_eq!(commanded, "40.00V (`VSET1?`)");
+            assert_eq!(actual, "12.000V");
+        }
+        other => panic!("expected a read-back error, got {other:?}"),
+    }
+    match psu.set_current(9.0) {
+        Err(InstrumentError::Readback { commanded, .. }) => {
+            assert_eq!(commanded, "9.000A (`ISET1?`)")
+        }
+        other => panic!("expected a read-back error, got {other:?}"),
+    }
+}
+
+#[test]
+fn ka3005p_protection_trips_at_the_setting_and_latches_the_output_off() {
+    let sim = bench("maglock_12v");
+    let mut psu = ka3005p(&sim);
+    psu.set_voltage(12.0).unwrap();
+    psu.set_current(1.0).unwrap();
+    psu.set_protection(false, true).unwrap();
+    psu.set_output(true).unwrap();
+    sim.world().advance(Duration::from_millis(100));
+    // The coil draws about 250 mA: a 200 mA limit is reached, and OCP cuts the output.
+    psu.set_current(0.2).unwrap();
+    sim.world().advance(Duration::from_millis(100));
+    assert!(!psu.output().unwrap(), "OCP switched the output off");
+    sim.world().advance(Duration::from_millis(100));
+    assert!(!psu.output().unwrap(), "and it stays off");
+    assert!(sim
+        .world()
+        .output_log()
+        .iter()
+        .any(|e| e.what == "CH1 OFF (OCP tripped)"));
+    // OUT1 is what switches it on again.
+    psu.set_protection(false, false).unwrap();
+    psu.set_output(true).unwrap();
+    sim.world().advance(Duration::from_millis(200));
+    assert!(
+        psu.constant_current().unwrap(),
+        "limiting at 200 mA, not tripping"
+    );
+    psu.set_output(false).unwrap();
+}
+
+#[test]
+fn ka3005p_garbage_and_silence_are_errors() {
+    use lockrig::sim::{Fault, SimOptions};
+    let serve = |fault: &str| {
+        let mut sim = SimBench::start(
+            &DeviceProfile::load("maglock_12v").unwrap(),
+            &SimOptions {
+                faults: vec![fault.parse::<Fault>().unwrap()],
+                ..SimOptions::default()
+            },
+            TimeMode::Virtual,
+        )
+        .unwrap();
+        sim.serve_ptys().unwrap();
+        sim
+    };
+    // After the identity and one read-back, the supply answers line noise.
+    let sim = serve("psu:garbage@2");
+    let mut psu = ka3005p(&sim);
+    psu.set_voltage(12.0).unwrap();
+    match psu.measure_voltage() {
+        Err(InstrumentError::Garbage { command, .. }) => assert_eq!(command, "VOUT1?"),
+        other => panic!("expected garbage, got {other:?}"),
+    }
+    // A status byte cannot be told from noise, but the noise runs past its one byte.
+    let sim = serve("psu:garbage@1");
+    let mut psu = ka3005p(&sim);
+    let first = psu.status();
+    match first.and_then(|_| psu.status()) {
+        Err(InstrumentError::Garbage { command, .. }) => assert_eq!(command, "STATUS?"),
+        other => panic!("expected garbage, got {other:?}"),
+    }
+    let sim = serve("psu:silent@1");
+    let mut psu = ka3005p(&sim);
+    match psu.output() {
+        Err(InstrumentError::Timeout { command, .. }) => assert_eq!(command, "STATUS?"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[test]
+fn ka3005p_does_not_take_a_scpi_supply_for_one() {
+    let sim = bench("maglock_12v");
+    // A SCPI supply waits for the line feed that never comes.
+    match Ka3005p::open(io(&sim, "spd3303x")) {
+        Err(InstrumentError::Timeout { command, .. }) => assert_eq!(command, "*IDN?"),
+        other => panic!(
+            "an SPD3303X is not a KA3005P: {:?}",
             other.map(|p| p.identity().to_string())
         ),
     }

@@ -75,6 +75,9 @@ pub enum DriverKind {
     /// A programmable SCPI supply in one of the [`scpi_supply::DIALECTS`]
     /// (`rigol-dp800`, `siglent-spd3303x`, `keysight-e36300`).
     ScpiSupply(&'static Dialect),
+    /// Korad KA3005P-family supply (Tenma 72-2540, RND 320-KA3005P): one channel,
+    /// unterminated ASCII.
+    KoradKa3005p,
     /// LCUS-type CH340 USB relay board (`A0 ch op sum` frames).
     Lcus,
     /// Numato USB GPIO module (ASCII commands).
@@ -87,6 +90,7 @@ pub enum DriverKind {
 
 /// The drivers that are not SCPI supply dialects.
 const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
+    ("korad-ka3005p", DriverKind::KoradKa3005p),
     ("lcus", DriverKind::Lcus),
     ("numato-gpio", DriverKind::NumatoGpio),
     ("ina219", DriverKind::Ina219),
@@ -174,7 +178,7 @@ impl DriverKind {
     /// The capability the driver provides.
     pub fn capability(self) -> Capability {
         match self {
-            Self::ScpiSupply(_) => Capability::Supply,
+            Self::ScpiSupply(_) | Self::KoradKa3005p => Capability::Supply,
             Self::Lcus => Capability::Switch,
             Self::NumatoGpio => Capability::Input,
             Self::Ina219 => Capability::Meter,
@@ -186,13 +190,16 @@ impl DriverKind {
     fn channels(self, spec: &InstrumentSpec) -> Option<std::ops::RangeInclusive<u8>> {
         match self {
             Self::ScpiSupply(dialect) => Some(1..=dialect.channels),
+            Self::KoradKa3005p => Some(1..=1),
             Self::Lcus => Some(1..=spec.channels.unwrap_or(4)),
             Self::NumatoGpio => Some(0..=31),
             Self::Ina219 | Self::LockConsole => None,
         }
     }
 
-    /// True for a supply with its own OVP/OCP.
+    /// True for a supply with its own OVP/OCP that can be armed at the envelope's
+    /// limits. A KA3005P's protection trips only at its present settings, with no level
+    /// of its own, so it does not count.
     pub fn has_hardware_protection(self) -> bool {
         matches!(self, Self::ScpiSupply(d) if d.protection.is_some())
     }
@@ -1291,10 +1298,40 @@ mod tests {
     }
 
     #[test]
+    fn a_ka3005p_has_one_channel_and_no_protection_at_the_envelope() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim-ka3005p.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let korad = |from: &str, to: &str| {
+            assert!(text.contains(from), "fixture lacks {from}");
+            Rig::from_source(Source::builtin("r.toml", &text.replacen(from, to, 1)))
+        };
+        let rig = korad("", "").unwrap();
+        let (_, psu) = rig.instrument_of("main").unwrap();
+        assert_eq!(psu.driver.capability(), Capability::Supply);
+        assert!(!psu.driver.has_hardware_protection());
+        let msg = korad("\"psu\", channel = 1", "\"psu\", channel = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("field `channel`: expected 1..=1 for korad-ka3005p, found 2"),
+            "{msg}"
+        );
+        let require = "max_amps = \"1.5A\"\nrequire_hardware_protection = true";
+        let msg = korad("max_amps = \"1.5A\"", require)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`psu` (korad-ka3005p) has no OVP/OCP of its own"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn the_sim_rigs_for_each_supply_are_valid() {
         for (file, driver) in [
             ("rigs/sim-spd3303x.toml", "siglent-spd3303x"),
             ("rigs/sim-e36312a.toml", "keysight-e36300"),
+            ("rigs/sim-ka3005p.toml", "korad-ka3005p"),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let rig = Rig::load(&path).unwrap();

@@ -5,6 +5,7 @@
 pub mod console;
 pub mod i2cdriver;
 pub mod ina219;
+pub mod korad_ka3005p;
 pub mod lcus;
 pub mod numato;
 pub mod scpi_supply;
@@ -95,6 +96,15 @@ impl InstrumentError {
             reply: reply.escape_debug().to_string(),
             expected,
         }
+    }
+}
+
+/// `ON` or `OFF`, as supplies spell an output state.
+pub fn on_off(on: bool) -> &'static str {
+    if on {
+        "ON"
+    } else {
+        "OFF"
     }
 }
 

@@ -9,10 +9,11 @@ use embedded_hal::i2c::I2c;
 use super::{Console, Input, Meter, Supply, Switch};
 use crate::drivers::console::{Batch, LockConsole};
 use crate::drivers::ina219::Ina219;
+use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
-use crate::drivers::scpi_supply::{on_off, ScpiSupply};
-use crate::drivers::{InstrumentError, Result};
+use crate::drivers::scpi_supply::ScpiSupply;
+use crate::drivers::{on_off, InstrumentError, Result};
 use crate::units::{Amps, Volts};
 
 /// One channel of a shared instrument.
@@ -107,6 +108,27 @@ impl Supply for Channel<ScpiSupply> {
             }
         }
         Ok(latched)
+    }
+}
+
+/// A KA3005P has one channel (the rig file says so), and no protection that can be
+/// armed at the envelope's limits: the defaults say so (see the driver's module doc).
+impl Supply for Channel<Ka3005p> {
+    fn set_voltage(&mut self, volts: Volts) -> Result<()> {
+        self.device().set_voltage(volts.0)
+    }
+
+    fn set_current_limit(&mut self, amps: Amps) -> Result<()> {
+        self.device().set_current(amps.0)
+    }
+
+    fn set_output(&mut self, on: bool) -> Result<()> {
+        self.device().set_output(on)
+    }
+
+    fn measure(&mut self) -> Result<(Volts, Amps)> {
+        let mut dev = self.device();
+        Ok((Volts(dev.measure_voltage()?), Amps(dev.measure_current()?)))
     }
 }
 

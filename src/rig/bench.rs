@@ -12,6 +12,7 @@ use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState}
 use crate::drivers::console::{LockConsole, Lost};
 use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
+use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
 use crate::drivers::scpi_supply::ScpiSupply;
@@ -145,9 +146,12 @@ pub struct Bench {
 /// The longest a console probe waits for the board to answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// Binds one channel of an opened supply to a role.
+type SupplyChannel = Box<dyn Fn(u8) -> Box<dyn Supply>>;
+
 /// An opened instrument before it is split into roles.
 enum Opened {
-    Supply(Arc<Mutex<ScpiSupply>>),
+    Supply(SupplyChannel),
     Switch(Arc<Mutex<Lcus>>),
     Input(Arc<Mutex<NumatoGpio>>),
     Meter(Option<Box<dyn Meter>>),
@@ -205,6 +209,15 @@ fn line_io(
     Ok(LineIo::new(transport(link, sim, timeout)?, timeout))
 }
 
+/// Shares a supply between the roles its channels serve.
+fn channels_of<T: Send + 'static>(dev: T) -> SupplyChannel
+where
+    Channel<T>: Supply,
+{
+    let dev = Arc::new(Mutex::new(dev));
+    Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
+}
+
 fn open_instrument(
     rig: &Rig,
     spec: &crate::config::rig::InstrumentSpec,
@@ -219,7 +232,12 @@ fn open_instrument(
         DriverKind::ScpiSupply(dialect) => {
             let dev = ScpiSupply::open(line_io(&link, sim, timeout)?, dialect)?;
             let id = dev.identity().to_string();
-            (Opened::Supply(Arc::new(Mutex::new(dev))), id)
+            (Opened::Supply(channels_of(dev)), id)
+        }
+        DriverKind::KoradKa3005p => {
+            let dev = Ka3005p::open(line_io(&link, sim, timeout)?)?;
+            let id = dev.identity().to_string();
+            (Opened::Supply(channels_of(dev)), id)
         }
         DriverKind::Lcus => {
             let channels = spec.channels.unwrap_or(4);
@@ -319,8 +337,8 @@ impl Bench {
             let inst = opened.get_mut(&instrument).expect("validated instrument");
             let role_s = role.to_string();
             match inst {
-                Opened::Supply(d) => {
-                    let dev = Box::new(Channel::new(d.clone(), ch));
+                Opened::Supply(channel) => {
+                    let dev = channel(ch);
                     bench.supplies.insert(role_s, Role { instrument, dev });
                 }
                 Opened::Switch(d) => {

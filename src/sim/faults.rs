@@ -23,7 +23,8 @@ use super::world::World;
 /// Which simulated instrument misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// The bench's supply, whichever emulator serves it (DP832, SPD3303X, E36312A).
+    /// The bench's supply, whichever emulator serves it (DP832, SPD3303X, E36312A,
+    /// KA3005P).
     Psu,
     /// The LCUS relay board.
     Relays,

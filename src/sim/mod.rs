@@ -1,7 +1,8 @@
 //! The built-in simulated bench, a peer of real hardware below the transport line.
 //!
 //! Each instrument is emulated at its wire protocol (SCPI over a pty: a Rigol DP832, a
-//! Siglent SPD3303X or a Keysight E36312A as the bench's supply; LCUS frames,
+//! Siglent SPD3303X or a Keysight E36312A as the bench's supply, or a Korad KA3005P's
+//! unterminated ASCII; LCUS frames,
 //! Numato ASCII, the lock console, an I2CDriver adapter with the INA219 on its bus),
 //! so the same drivers that run a real bench run this one. Behind the emulators is one
 //! [`World`]: supply, relays, door and a lock board with physics and optional
@@ -15,6 +16,7 @@ mod e36300;
 pub mod faults;
 mod i2cdriver;
 pub mod ina219;
+mod ka3005p;
 mod lcus;
 pub mod loopback;
 mod numato;
@@ -98,7 +100,7 @@ impl SimLog {
 /// answers to, and a fresh emulator.
 type Served = (&'static str, faults::Target, fn() -> Box<dyn pty::Protocol>);
 
-/// The simulated instruments. The three supplies drive the same bench outputs (each
+/// The simulated instruments. The four supplies drive the same bench outputs (each
 /// with its own wiring): a rig uses one of them.
 const SERVED: &[Served] = &[
     ("psu", faults::Target::Psu, || {
@@ -109,6 +111,9 @@ const SERVED: &[Served] = &[
     }),
     ("e36312a", faults::Target::Psu, || {
         Box::<e36300::E36300Sim>::default()
+    }),
+    ("ka3005p", faults::Target::Psu, || {
+        Box::<ka3005p::Ka3005pSim>::default()
     }),
     ("relays", faults::Target::Relays, || {
         Box::<lcus::LcusSim>::default()

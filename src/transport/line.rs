@@ -232,13 +232,80 @@ impl LineIo {
                 self.buf.drain(..consumed);
                 return Ok(line);
             }
+            self.fill_by(deadline)?;
+        }
+    }
+
+    /// Reads whatever arrives next into the buffer, waiting until `deadline` at most
+    /// (`TimedOut` when nothing came).
+    fn fill_by(&mut self, deadline: Instant) -> io::Result<()> {
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "no complete reply");
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete reply"));
+                return Err(timed_out());
             }
             self.port.set_timeout(left)?;
             let mut chunk = [0u8; 256];
-            match self.port.read(&mut chunk) {
+            return match self.port.read(&mut chunk) {
+                Ok(0) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the instrument closed the connection",
+                )),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    Ok(())
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    Err(timed_out())
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+
+    // Unterminated protocols (the Korad KA3005P family answers `12.00` or one status
+    // byte with nothing after it) are framed by length or by silence instead of a
+    // terminator, and their replies are bytes, not text: a status byte may be `\r` or
+    // above 0x7F, which the line readers above would trim or mangle.
+
+    /// Reads a reply of exactly `n` bytes, raw, within the timeout.
+    pub fn read_exact_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        while self.buf.len() < n {
+            self.fill_by(deadline)?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Reads a reply of unknown length: its first byte within the timeout, then
+    /// everything until the link has been quiet for `quiet`.
+    pub fn read_until_quiet(&mut self, quiet: Duration) -> io::Result<Vec<u8>> {
+        if self.buf.is_empty() {
+            self.fill_by(Instant::now() + self.timeout)?;
+        }
+        loop {
+            match self.fill_by(Instant::now() + quiet) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(std::mem::take(&mut self.buf))
+    }
+
+    /// Bytes that have arrived unasked (the tail of a reply longer than it should be),
+    /// taken without waiting.
+    pub fn take_unread(&mut self) -> io::Result<Vec<u8>> {
+        let mut chunk = [0u8; 256];
+        loop {
+            match self.port.read_available(&mut chunk) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -249,12 +316,16 @@ impl LineIo {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                        io::ErrorKind::TimedOut
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
                     ) =>
                 {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete reply"))
+                    // A serial port polls with a zero timeout, which would also apply
+                    // to the next write: give it the exchange timeout back.
+                    self.port.set_timeout(self.timeout)?;
+                    return Ok(std::mem::take(&mut self.buf));
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }

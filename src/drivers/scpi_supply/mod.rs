@@ -24,6 +24,7 @@ pub mod siglent_spd3303x;
 
 use std::time::Duration;
 
+pub use crate::drivers::on_off;
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
 use session::Scpi;
@@ -297,15 +298,6 @@ impl ScpiSupply {
     pub fn measure_current(&mut self, channel: u8) -> Result<f64> {
         self.scpi
             .query_f64(&(self.dialect.measure_current)(channel))
-    }
-}
-
-/// `ON` or `OFF`.
-pub fn on_off(on: bool) -> &'static str {
-    if on {
-        "ON"
-    } else {
-        "OFF"
     }
 }
 
