@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod drivers;
+pub mod files;
 pub mod report;
 pub mod rig;
 pub mod run;

@@ -550,7 +550,7 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .context("formatting the run timestamp")?;
-    crate::report::create_run_dir(base, &stamp)
+    crate::files::create_run_dir(base, &stamp)
         .with_context(|| format!("creating a run directory in {}", base.display()))
 }
 
@@ -813,7 +813,7 @@ fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
                     dir.display()
                 );
             }
-            crate::report::write_atomic(path, page.as_bytes())
+            crate::files::write_atomic(path, page.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }

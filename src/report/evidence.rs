@@ -386,9 +386,9 @@ impl Evidence {
                 source,
             };
             if let Some(parent) = path.parent() {
-                super::create_dirs(parent).map_err(io)?;
+                crate::files::create_dirs(parent).map_err(io)?;
             }
-            super::write_atomic(&path, text.as_bytes()).map_err(io)?;
+            crate::files::write_atomic(&path, text.as_bytes()).map_err(io)?;
         }
         self.write()
     }
@@ -481,7 +481,8 @@ impl Evidence {
             source: e.into(),
         })?;
         json.push(b'\n');
-        super::write_atomic(&path, &json).map_err(|source| EvidenceError::Io { path, source })
+        crate::files::write_atomic(&path, &json)
+            .map_err(|source| EvidenceError::Io { path, source })
     }
 }
 

@@ -48,7 +48,7 @@ pub struct JsonLines {
 impl JsonLines {
     /// Creates (or appends to) the file.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = super::open_append(path)?;
+        let file = crate::files::open_append(path)?;
         Ok(Self {
             file,
             synced: Instant::now(),

@@ -304,7 +304,7 @@ impl JunitReport {
             .unwrap_or(Path::new("."));
         let name = self.path.file_name().unwrap_or_default().to_string_lossy();
         let tmp = dir.join(format!(".{name}.tmp"));
-        let mut out = BufWriter::new(super::create_file(&tmp)?);
+        let mut out = BufWriter::new(crate::files::create_file(&tmp)?);
         let sum = |f: fn(&DeviceSuite) -> u64| self.suites.iter().map(f).sum::<u64>();
         let total: Duration = self.suites.iter().map(|s| s.time).sum();
         writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;

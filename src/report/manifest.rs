@@ -321,7 +321,7 @@ pub fn write(dir: &Path) -> Result<usize, ManifestError> {
         text.push_str(&line(&digest_at(&root, &path)?, &path));
         listed += 1;
     }
-    super::write_atomic(&dir.join(MANIFEST), text.as_bytes()).map_err(|source| {
+    crate::files::write_atomic(&dir.join(MANIFEST), text.as_bytes()).map_err(|source| {
         ManifestError::Io {
             path: dir.join(MANIFEST).display().to_string(),
             source,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::write_atomic;
+use crate::files::write_atomic;
 use crate::run::TrialResult;
 use crate::scenario::Verdict;
 

@@ -88,7 +88,7 @@ impl Health {
         };
         if let Some(path) = &self.path {
             let text = serde_json::to_vec_pretty(&broken).unwrap_or_default();
-            if let Err(e) = crate::report::write_atomic(path, &text) {
+            if let Err(e) = crate::files::write_atomic(path, &text) {
                 tracing::error!("cannot record the rig as broken in {}: {e}", path.display());
             }
         }

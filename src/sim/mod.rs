@@ -70,7 +70,7 @@ pub struct SimLog {
 impl SimLog {
     /// Opens (appending) the log file.
     pub fn create(path: &std::path::Path) -> io::Result<Self> {
-        let file = crate::report::open_append(path)?;
+        let file = crate::files::open_append(path)?;
         Ok(Self {
             file: Arc::new(Mutex::new(file)),
             label: String::new(),

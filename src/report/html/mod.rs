@@ -652,7 +652,7 @@ pub fn render_dir(dir: &Path, facts: &Facts) -> Result<String, HtmlError> {
 /// For the run that owns the directory: it must come before the evidence seal.
 pub fn write_for_run(dir: &Path, facts: &Facts) -> Result<(), HtmlError> {
     let html = render_dir(dir, facts)?;
-    super::write_atomic(&dir.join(REPORT), html.as_bytes()).map_err(|source| HtmlError::Io {
+    crate::files::write_atomic(&dir.join(REPORT), html.as_bytes()).map_err(|source| HtmlError::Io {
         path: dir.join(REPORT).display().to_string(),
         source,
     })

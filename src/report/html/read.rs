@@ -101,7 +101,7 @@ pub fn write_in(root: &OwnedFd, name: &str, bytes: &[u8]) -> Result<(), HtmlErro
         root,
         tmp.as_str(),
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(super::super::FILE_MODE),
+        Mode::from_bits_truncate(crate::files::FILE_MODE),
     )
     .map_err(|e| io(&tmp)(e.into()))?;
     let mut file = File::from(fd);
