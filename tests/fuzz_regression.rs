@@ -18,6 +18,7 @@ pub mod harness {
     use lockrig::drivers::console::LockConsole;
     use lockrig::drivers::i2cdriver::{I2cDriver, Speed};
     use lockrig::drivers::ina219::Ina219;
+    use lockrig::drivers::korad_ka3005p::Ka3005p;
     use lockrig::drivers::lcus::{self, Lcus};
     use lockrig::drivers::numato::NumatoGpio;
     use lockrig::drivers::scpi_supply::{self, session as scpi, ScpiSupply};
@@ -38,6 +39,7 @@ pub mod harness {
         ("instrument_replies", instrument_replies),
         ("door_schedule", door_schedule),
         ("manifest", manifest),
+        ("results_lines", results_lines),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -57,6 +59,32 @@ pub mod harness {
                 "path leaving the directory accepted: {e:?}"
             );
             assert_eq!(e.digest.len(), 64, "{e:?}");
+        }
+    }
+
+    /// `results_lines`: a `results.jsonl` as `lockrig report` reads it back. Whatever
+    /// the lines say, the page carries no markup of theirs: no script element, and no
+    /// event-handler attribute in any tag (attribute values, where input may land,
+    /// are skipped: their quotes are escaped, so input cannot close them).
+    pub fn results_lines(data: &[u8]) {
+        let facts = lockrig::report::html::Facts { seed: None };
+        let page = lockrig::report::html::render_page(data, None, None, &facts)
+            .expect("reading from memory cannot fail");
+        let lower = page.to_ascii_lowercase();
+        assert!(!lower.contains("<script"), "script in the page");
+        let mut rest = lower.as_str();
+        while let Some(open) = rest.find('<') {
+            let tag_end = rest[open..].find('>').map_or(rest.len(), |i| open + i);
+            let tag = &rest[open..tag_end];
+            // The tag with its quoted values taken out.
+            let bare: String = tag.split('"').step_by(2).collect();
+            assert!(
+                !bare
+                    .split(|c: char| c.is_ascii_whitespace() || c == '/')
+                    .any(|word| word.starts_with("on") && word.contains('=')),
+                "event handler in {tag}"
+            );
+            rest = &rest[tag_end..];
         }
     }
 
@@ -137,6 +165,11 @@ pub mod harness {
                 let _ = psu.output(1);
                 let _ = psu.tripped(1);
             }
+        }
+        if let Ok(mut psu) = Ka3005p::open(line_io(data)) {
+            let _ = psu.set_voltage(12.0);
+            let _ = psu.measure_voltage();
+            let _ = psu.output();
         }
         if let Ok(mut relays) = Lcus::open(line_io(data), 4) {
             let _ = relays.states();

@@ -631,19 +631,36 @@ pub fn render_dir(dir: &Path, facts: &Facts) -> Result<String, HtmlError> {
     let results = read::open_in(&root, "results.jsonl")?.ok_or_else(|| HtmlError::NoResults {
         dir: dir.display().to_string(),
     })?;
-    let mut report = Report::default();
-    read::each_line(BufReader::new(results), read::MAX_LINE, |n, line| {
-        report.add_line(n, line)
-    })
+    let stats = read::read_small(&root, "stats.json")?;
+    let evidence = read::read_small(&root, super::evidence::EVIDENCE)?;
+    render_page(
+        BufReader::new(results),
+        stats.as_deref(),
+        evidence.as_deref(),
+        facts,
+    )
     .map_err(|source| HtmlError::Io {
         path: "results.jsonl".into(),
         source,
-    })?;
-    let stats: Vec<StatsView> = read::read_small(&root, "stats.json")?
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    })
+}
+
+/// Renders the page from the lines of a `results.jsonl`, with the run's `stats.json`
+/// and `evidence.json` where there are any. All three are untrusted: a line that is
+/// too long or not a result is named and skipped, and every string is escaped.
+pub fn render_page(
+    results: impl std::io::BufRead,
+    stats: Option<&[u8]>,
+    evidence: Option<&[u8]>,
+    facts: &Facts,
+) -> std::io::Result<String> {
+    let mut report = Report::default();
+    read::each_line(results, read::MAX_LINE, |n, line| report.add_line(n, line))?;
+    let stats: Vec<StatsView> = stats
+        .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or_default();
-    let evidence: serde_json::Value = read::read_small(&root, super::evidence::EVIDENCE)?
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    let evidence: serde_json::Value = evidence
+        .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or_default();
     Ok(report.render(&stats, &evidence, facts))
 }
