@@ -182,3 +182,50 @@ fn a_campaign_runs_its_cycles_one_at_a_time_within_its_bounds() {
     );
     assert!(!results(&run_dir(out.path())).is_empty());
 }
+
+#[test]
+fn an_open_ended_campaign_that_selects_nothing_ends_at_once_and_is_not_a_success() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = common::lockrig()
+        .args(["run", "--until-fail", "--out"])
+        .arg(out.path())
+        .arg("no_such_check")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("a campaign of nothing ran on");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was tested"));
+}
+
+#[test]
+fn a_campaign_stops_at_a_rig_error_rather_than_record_error_after_error() {
+    let out = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--until-fail",
+        "--sim-fault",
+        "door_push:dead",
+        "--out",
+        out.path().to_str().unwrap(),
+        "power_loss::fail_secure_holds",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("campaign: halted in cycle 1: a rig error in"),
+        "{stdout}"
+    );
+    assert_eq!(results(&run_dir(out.path())).len(), 1);
+}

@@ -1,6 +1,6 @@
 //! Open-ended campaigns: the selected checks run cycle after cycle on one bench until a
-//! bound is met: a cycle count, a wall-clock duration, the first device failure, or a
-//! signal. Trials are made one at a time as the campaign goes, so an overnight soak
+//! bound is met: a cycle count, a wall-clock duration, the first device failure, a rig
+//! error (the cycle in which it happened is finished), or a signal. Trials are made one at a time as the campaign goes, so an overnight soak
 //! holds no list of the cycles still to come and its memory stays flat.
 //!
 //! A campaign with a fixed cycle count and no other bound runs through the test
@@ -35,8 +35,9 @@ pub enum Ended {
     Failed(u32, String),
     /// A signal stopped it during or after this cycle.
     Interrupted(u32),
-    /// Nothing more could run in this cycle: the rig is marked broken, or the suite's
-    /// policy skips everything after a rig error.
+    /// The rig failed in this cycle (a rig error, the rig marked broken, or the
+    /// suite's policy skipping everything after a rig error): an unattended campaign
+    /// stops rather than record error after error.
     Halted(u32, String),
 }
 
@@ -88,6 +89,10 @@ pub fn run(
     let width = bounds.cycles.map_or(1, |n| n.to_string().len());
     let mut cycle = 0;
     let ended = loop {
+        if trials.is_empty() {
+            // Nothing selected: no cycle could ever fail or take time.
+            break Ended::Cycles(0);
+        }
         if bounds.cycles.is_some_and(|n| cycle >= n) {
             break Ended::Cycles(cycle);
         }
@@ -99,6 +104,7 @@ pub fn run(
         }
         cycle += 1;
         let mut failed: Option<String> = None;
+        let mut rig_error: Option<String> = None;
         for base in trials {
             if signals::received().is_some() {
                 break;
@@ -115,8 +121,16 @@ pub fn run(
                 verdict,
                 message: message.as_deref(),
             });
-            if skipped.is_none() && verdict == Verdict::Fail && failed.is_none() {
-                failed = Some(t.name);
+            match verdict {
+                Verdict::Fail if skipped.is_none() && failed.is_none() => failed = Some(t.name),
+                Verdict::Error if skipped.is_none() && rig_error.is_none() => {
+                    rig_error = Some(format!(
+                        "a rig error in {} ({}); a campaign cannot gather evidence on a rig that fails",
+                        t.name,
+                        message.as_deref().unwrap_or("no message")
+                    ));
+                }
+                _ => {}
             }
         }
         let halted = {
@@ -126,6 +140,7 @@ pub fn run(
                 .as_ref()
                 .map(|b| format!("the rig is unhealthy {b}"))
                 .or_else(|| s.aborted.clone())
+                .or(rig_error)
         };
         if let Some(why) = halted {
             break Ended::Halted(cycle, why);
