@@ -184,6 +184,27 @@ pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>,
     duration(d).map(Some)
 }
 
+/// Serde helper for a bound or a hold time, which is never zero: a zero window would
+/// let a check pass on no evidence at all.
+pub fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = QuantityText::deserialize(d)?;
+    let value = parse_duration(&text.0).map_err(serde::de::Error::custom)?;
+    if value.is_zero() {
+        return Err(serde::de::Error::custom(format!(
+            "must be positive, found `{}`",
+            text.0
+        )));
+    }
+    Ok(value)
+}
+
+/// Serde helper for an optional bound or hold time (never zero when given).
+pub fn opt_positive_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    positive_duration(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

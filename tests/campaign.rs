@@ -229,3 +229,37 @@ fn a_campaign_stops_at_a_rig_error_rather_than_record_error_after_error() {
     );
     assert_eq!(results(&run_dir(out.path())).len(), 1);
 }
+
+#[test]
+fn a_campaign_in_which_nothing_can_run_stops_after_one_cycle() {
+    // The one-channel supply has no emergency role: every trial is skipped.
+    let out = tempfile::tempdir().unwrap();
+    let rig = concat!(env!("CARGO_MANIFEST_DIR"), "/rigs/sim-ka3005p.toml");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "smartlock_4aa",
+        "--until-fail",
+        "--out",
+        out.path().to_str().unwrap(),
+        "emergency::valid",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("campaign: halted in cycle 1: no trial could run"),
+        "{stdout}"
+    );
+    assert_eq!(results(&run_dir(out.path())).len(), 1);
+}
+
+#[test]
+fn a_soak_too_long_to_plan_is_refused_with_the_campaign_that_runs_it() {
+    let o = run(&["run", "--repeat", "500000", "power_loss"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--duration"));
+    let o = run(&["run", "--duration", "0s", "power_loss"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -669,6 +669,44 @@ fn bad_values_name_the_field_on_its_own_line_and_what_was_expected() {
         "{stderr}"
     );
 
+    // Zero where a window or a bound is meant: a check on no evidence would pass.
+    for (fixture, from, to, field) in [
+        (
+            "fixtures/devices/smartlock_4aa.toml",
+            "power_loss_hold = \"5s\"",
+            "power_loss_hold = \"0s\"",
+            "field `power_loss_hold`: must be positive",
+        ),
+        (
+            "fixtures/devices/maglock_12v.toml",
+            "hold_min = \"30s\"",
+            "hold_min = \"0s\"",
+            "must be positive",
+        ),
+        (
+            "fixtures/devices/smartlock_4aa.toml",
+            "standby = [\"20uA\", \"2mA\"]",
+            "standby = [\"0A\", \"2mA\"]",
+            "field `standby`: expected a low bound above 0 A",
+        ),
+    ] {
+        let device = fixture_variant(dir.path(), "zero.toml", fixture, &[(from, to)]);
+        let o = run(&["list", "--device", device.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{to}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("zero.toml:"), "{stderr}");
+        assert!(stderr.contains(field), "{to}: {stderr}");
+    }
+
+    // --junit never replaces what is not a regular file.
+    let o = run(&["run", "--junit", "/dev/null", "--out", out, "power_loss"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refused"));
+    assert!(!std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_file());
+
     // A missing file: its cause once.
     let missing = dir.path().join("absent.toml");
     for flag in ["--rig", "--device", "--suite"] {

@@ -86,6 +86,14 @@ fn json_progress_keeps_stdout_to_json_lines() {
     assert_eq!(passed, results(&run_dir(out.path())).len());
     assert!(passed > 0);
     assert!(String::from_utf8_lossy(&o.stderr).contains("reports in"));
+
+    // The listing too.
+    let o = run(&["run", "--list", "--format", "json", "emergency"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        let e: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: `{l}`"));
+        assert_eq!(e["event"], "discovered");
+    }
 }
 
 #[test]

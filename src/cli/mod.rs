@@ -41,6 +41,10 @@ const RUN_EXIT_CODES: &str = "Exit codes:
        interrupted by SIGINT, SIGTERM, SIGHUP: the rig is back in its safe state, the
        reports are valid, and trials that never started are reported as skipped";
 
+/// The most cycles a run plans up front (`--repeat` without a campaign bound): about
+/// 35 MB of trial list. Longer soaks run as campaigns.
+const MAX_PLANNED_REPEAT: u32 = 100_000;
+
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: u8 = 2;
 
@@ -191,7 +195,7 @@ struct CampaignArgs {
     until_fail: bool,
     /// Repeat the selected checks cycle after cycle for this long (`8h`, `90m`); a
     /// cycle under way when the time is up finishes.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", value_parser = parse_positive_duration)]
     duration: Option<Duration>,
 }
 
@@ -270,6 +274,13 @@ enum Format {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("`{s}`: must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 fn parse_poll(s: &str) -> Result<Duration, String> {
@@ -380,7 +391,13 @@ fn load(
     };
     let devices = distinct(devices);
     let keep = |name: &str| args.is_none_or(|a| plan::selects(a, name));
-    let trials = plan::plan(&suite, &devices, sel.repeat.unwrap_or(1), &rig, &keep)?;
+    let repeat = sel.repeat.unwrap_or(1);
+    if repeat > MAX_PLANNED_REPEAT {
+        bail!(
+            "--repeat {repeat}: a run plans every cycle before it starts (about 0.35 KB each); above {MAX_PLANNED_REPEAT} cycles run it as a campaign, which makes each cycle as it goes: add --until-fail or --duration (e.g. `--duration 1000h --repeat {repeat}`)"
+        );
+    }
+    let trials = plan::plan(&suite, &devices, repeat, &rig, &keep)?;
     let refused = plan::check_envelope(&trials, &rig);
     if !refused.is_empty() {
         bail!(
@@ -390,6 +407,27 @@ fn load(
         );
     }
     Ok((Arc::new(rig), suite, trials))
+}
+
+/// `--junit PATH` replaces what is at PATH: only a regular file (or nothing) may be
+/// there, never a device, a pipe, a directory or a symbolic link.
+fn refuse_unless_regular(path: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => bail!("--junit {}: cannot check what is there: {e}", path.display()),
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => bail!(
+            "--junit {}: refused: there is a {} there, and the report would replace it; give the path of a regular file",
+            path.display(),
+            if m.file_type().is_symlink() {
+                "symbolic link"
+            } else if m.is_dir() {
+                "directory"
+            } else {
+                "device, pipe or socket"
+            }
+        ),
+    }
 }
 
 /// A campaign's bounds in words.
@@ -570,6 +608,16 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let abort_on_rig_error = suite.on_rig_error == OnRigError::Abort;
+    if args.test.list && args.test.json() {
+        // The listing as JSON lines, like every other `--format json` output.
+        for t in &trials {
+            println!(
+                "{}",
+                serde_json::json!({"type": "test", "event": "discovered", "name": t.name})
+            );
+        }
+        return Ok(0);
+    }
     if args.test.list {
         // libtest-compatible listing: nothing else on stdout.
         let setup = Setup {
@@ -597,6 +645,9 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         }
         Some(lock)
     };
+    if let Some(path) = &args.junit {
+        refuse_unless_regular(path)?;
+    }
     let dir = run_dir(&args.out)?;
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
     let mut junit = JunitReport::new(

@@ -149,22 +149,22 @@ pub struct SupplySpec {
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
     /// After power is applied or restored, the board answers within this time.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub ready_within: Duration,
     /// A commanded lock or unlock completes within this time (bolt or strike travel).
-    #[serde(default, deserialize_with = "units::opt_duration")]
+    #[serde(default, deserialize_with = "units::opt_positive_duration")]
     pub actuation_within: Option<Duration>,
     /// A fail-safe lock releases within this time of losing power.
-    #[serde(default, deserialize_with = "units::opt_duration")]
+    #[serde(default, deserialize_with = "units::opt_positive_duration")]
     pub release_within: Option<Duration>,
     /// After power returns, or after an unlock, the lock is secure again within this time.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub relock_within: Duration,
     /// The interior handle opens the door within this time of being operated.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub egress_within: Duration,
     /// How long a power-loss check holds the power off.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub power_loss_hold: Duration,
 }
 
@@ -182,7 +182,7 @@ pub struct CurrentSpec {
     #[serde(default)]
     pub actuation_peak: Option<Amps>,
     /// Longest time the actuation current may flow for one operation.
-    #[serde(default, deserialize_with = "units::opt_duration")]
+    #[serde(default, deserialize_with = "units::opt_positive_duration")]
     pub actuation_time: Option<Duration>,
 }
 
@@ -231,10 +231,10 @@ pub struct EmergencySpec {
     /// The current limit to inject with.
     pub current_limit: Amps,
     /// From injection to a board that accepts a credential.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub boot_within: Duration,
     /// From a valid credential to unlocked.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub unlock_within: Duration,
 }
 
@@ -246,7 +246,7 @@ pub struct FireSpec {
     /// fail-secure perimeter openings whose controller only reports the alarm.
     pub releases: bool,
     /// Release bound after the loop opens.
-    #[serde(default, deserialize_with = "units::opt_duration")]
+    #[serde(default, deserialize_with = "units::opt_positive_duration")]
     pub release_within: Option<Duration>,
     /// The lock relocks by itself when the loop restores.
     #[serde(default)]
@@ -254,7 +254,7 @@ pub struct FireSpec {
     /// How long the fire checks hold the loop open: longer than any timer the product
     /// runs (REX hold, auto-relock, delayed egress), so a timer that relocks the door
     /// during an alarm is seen.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub hold: Duration,
 }
 
@@ -264,13 +264,13 @@ pub struct FireSpec {
 pub struct RexSpec {
     /// The door stays unlocked at least this long after a press (IBC 2021 1010.2.12,
     /// NFPA 101 7.2.1.6.2: 30 s).
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub hold_min: Duration,
     /// Release bound after the press.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub release_within: Duration,
     /// The lock is secure again at most this long after the press.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub hold_max: Duration,
 }
 
@@ -280,10 +280,10 @@ pub struct RexSpec {
 pub struct DelayedEgressSpec {
     /// The irreversible release comes within this time of the egress attempt (15 s;
     /// 30 s where the authority approves).
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub delay: Duration,
     /// Effort applied at most this long starts the release (3 s).
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub effort: Duration,
 }
 
@@ -292,7 +292,7 @@ pub struct DelayedEgressSpec {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSpec {
     /// Declared time an update takes to write.
-    #[serde(deserialize_with = "units::duration")]
+    #[serde(deserialize_with = "units::positive_duration")]
     pub write_time: Duration,
 }
 
@@ -578,6 +578,17 @@ impl DeviceProfile {
             Ok(())
         };
         pair(&self.current.standby, "standby")?;
+        // A board with electronics that answer draws something when powered: a standby
+        // window down to 0 A would pass a dead or disconnected board. (A bare magnet
+        // with its coil off may truly draw nothing.)
+        let [low, high] = *self.current.standby.get_ref();
+        if self.console && low.0 <= 0.0 {
+            return at(
+                self.current.standby.span(),
+                "standby",
+                format!("expected a low bound above 0 A for a board with a console (its electronics draw current when powered), found [{low}, {high}]"),
+            );
+        }
         if let Some(h) = &self.current.holding {
             pair(h, "holding")?;
         }

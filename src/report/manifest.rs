@@ -121,12 +121,12 @@ pub enum ManifestError {
     #[error("`{0}`: folders nested deeper than {MAX_DEPTH} levels")]
     TooDeep(String),
     /// The file system refused.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path (the directory, or a path inside it).
         path: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not chained, so it is said once).
+        error: std::io::Error,
     },
 }
 
@@ -134,7 +134,7 @@ fn io_err(path: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> Manifest
     let path = path.into();
     move |e| ManifestError::Io {
         path,
-        source: e.into(),
+        error: e.into(),
     }
 }
 
@@ -275,10 +275,10 @@ fn digest_at(root: &OwnedFd, rel: &str) -> Result<String, ManifestError> {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
+            Err(error) => {
                 return Err(ManifestError::Io {
                     path: rel.to_string(),
-                    source,
+                    error,
                 })
             }
         }
@@ -321,10 +321,10 @@ pub fn write(dir: &Path) -> Result<usize, ManifestError> {
         text.push_str(&line(&digest_at(&root, &path)?, &path));
         listed += 1;
     }
-    crate::files::write_atomic(&dir.join(MANIFEST), text.as_bytes()).map_err(|source| {
+    crate::files::write_atomic(&dir.join(MANIFEST), text.as_bytes()).map_err(|error| {
         ManifestError::Io {
             path: dir.join(MANIFEST).display().to_string(),
-            source,
+            error,
         }
     })?;
     Ok(listed)
@@ -472,9 +472,9 @@ fn read_manifest(root: &OwnedFd, dir: &Path) -> Result<Vec<u8>, ManifestError> {
     std::fs::File::from(fd)
         .take(MAX_MANIFEST + 1)
         .read_to_end(&mut text)
-        .map_err(|source| ManifestError::Io {
+        .map_err(|error| ManifestError::Io {
             path: MANIFEST.into(),
-            source,
+            error,
         })?;
     if text.len() as u64 > MAX_MANIFEST {
         return Err(ManifestError::Syntax {

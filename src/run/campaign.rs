@@ -105,10 +105,11 @@ pub fn run(
         cycle += 1;
         let mut failed: Option<String> = None;
         let mut rig_error: Option<String> = None;
+        let mut ran = 0;
+        let mut skip_reason: Option<String> = None;
+        // After a signal the cycle's remaining trials are still attempted: they are
+        // recorded as not started, as in any interrupted run.
         for base in trials {
-            if signals::received().is_some() {
-                break;
-            }
             let t = Trial {
                 name: format!("{}::cycle{cycle:0width$}", base.name),
                 cycle: Some(cycle),
@@ -121,17 +122,32 @@ pub fn run(
                 verdict,
                 message: message.as_deref(),
             });
-            match verdict {
-                Verdict::Fail if skipped.is_none() && failed.is_none() => failed = Some(t.name),
-                Verdict::Error if skipped.is_none() && rig_error.is_none() => {
-                    rig_error = Some(format!(
-                        "a rig error in {} ({}); a campaign cannot gather evidence on a rig that fails",
-                        t.name,
-                        message.as_deref().unwrap_or("no message")
-                    ));
+            match (&skipped, verdict) {
+                (Some(reason), _) => {
+                    skip_reason.get_or_insert_with(|| format!("{}: {reason}", t.name));
                 }
-                _ => {}
+                (None, Verdict::Fail) => {
+                    ran += 1;
+                    failed.get_or_insert(t.name);
+                }
+                (None, Verdict::Error) => {
+                    ran += 1;
+                    rig_error.get_or_insert_with(|| {
+                        format!(
+                            "a rig error in {} ({}); a campaign cannot gather evidence on a rig that fails",
+                            t.name,
+                            message.as_deref().unwrap_or("no message")
+                        )
+                    });
+                }
+                (None, Verdict::Pass) => ran += 1,
             }
+        }
+        if signals::received().is_some() {
+            break Ended::Interrupted(cycle);
+        }
+        if let (true, Some(trial)) = (bounds.until_fail, failed) {
+            break Ended::Failed(cycle, trial);
         }
         let halted = {
             let s = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,11 +161,15 @@ pub fn run(
         if let Some(why) = halted {
             break Ended::Halted(cycle, why);
         }
-        if signals::received().is_some() {
-            break Ended::Interrupted(cycle);
-        }
-        if let (true, Some(trial)) = (bounds.until_fail, failed) {
-            break Ended::Failed(cycle, trial);
+        if ran == 0 {
+            // Every trial was skipped: every later cycle would be too.
+            break Ended::Halted(
+                cycle,
+                format!(
+                    "no trial could run ({})",
+                    skip_reason.unwrap_or_else(|| "every one was skipped".into())
+                ),
+            );
         }
     };
     let summary = shared
