@@ -227,7 +227,8 @@ impl Stats {
                     t,
                     "    step {} {}{which}: min {}{unit}, median {}{unit}, p95 {}{unit}, max {}{unit} (n={})",
                     m.step,
-                    m.role,
+                    // A derived figure (an estimate from other readings) has no role.
+                    if m.role.is_empty() { "estimate" } else { &m.role },
                     figure(m.min),
                     figure(m.median),
                     figure(m.p95),
