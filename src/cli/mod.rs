@@ -743,12 +743,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         .context("sealing the run directory")?;
     for c in evidence.expired() {
         let note = format!("lockrig: CALIBRATION EXPIRED: {c}; run accepted with --allow-expired-calibration, as the evidence and the JUnit report record");
-        // Beside the summary: stdout, unless that is kept to JSON lines or has gone.
-        if args.test.json() || crate::report::stdout::reader_gone() {
-            eprintln!("{note}");
-        } else {
-            println!("{note}");
-        }
+        closing(&args.test, &format!("{note}\n"));
     }
     if summary.ran_nothing() && signals::received().is_none() {
         eprintln!(
@@ -780,17 +775,21 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         summary.skipped,
         dir.display()
     );
-    // JSON progress keeps stdout to JSON lines; a reader that went away (`| head`)
-    // would drop the line that says where the results are.
-    let table = stats.table();
-    if args.test.json() || crate::report::stdout::reader_gone() {
-        eprint!("{}", table.unwrap_or_default());
-        eprintln!("{line}");
-    } else {
-        print!("{}", table.unwrap_or_default());
-        println!("{line}");
-    }
+    closing(
+        &args.test,
+        &format!("{}{line}\n", stats.table().unwrap_or_default()),
+    );
     Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
+}
+
+/// The run's closing lines: on stdout beside the progress, unless stdout is kept to
+/// JSON lines or its reader has gone (`| head`), when a person would miss them there.
+fn closing(harness: &harness::Harness, text: &str) {
+    if harness.json() || crate::report::stdout::reader_gone() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
 }
 
 /// Refuses a run on an instrument past its calibration (unless accepted), then prepares

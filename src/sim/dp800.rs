@@ -473,21 +473,10 @@ impl Protocol for Dp800Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
-    use crate::sim::board::Board;
-    use crate::sim::world::TimeMode;
+    use crate::sim::scpi::say;
 
     fn world() -> World {
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        )
-    }
-
-    fn say(sim: &mut Dp800Sim, w: &mut World, line: &str) -> String {
-        let out = sim.input(format!("{line}\n").as_bytes(), w);
-        String::from_utf8(out).unwrap().trim_end().to_string()
+        World::unpowered("maglock_12v")
     }
 
     #[test]

@@ -355,17 +355,10 @@ impl Protocol for Faulty {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
-    use crate::sim::board::Board;
-    use crate::sim::world::TimeMode;
 
     /// A powered smart lock whose console has `fault`.
     fn powered(fault: &str) -> (World, Faulty) {
-        let profile = DeviceProfile::load("smartlock_4aa").unwrap();
-        let mut w = World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        );
+        let mut w = World::unpowered("smartlock_4aa");
         w.psu[0].set_v = 6.0;
         w.set_output(1, true);
         w.advance(Duration::from_secs(1));

@@ -244,16 +244,9 @@ impl Protocol for I2cDriverSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
-    use crate::sim::board::Board;
-    use crate::sim::world::TimeMode;
 
     fn world() -> World {
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        let mut world = World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        );
+        let mut world = World::unpowered("maglock_12v");
         world.psu[0].set_v = 12.0;
         world.set_output(1, true);
         world.advance(std::time::Duration::from_millis(100));

@@ -257,16 +257,9 @@ impl Protocol for Ka3005pSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
-    use crate::sim::board::Board;
-    use crate::sim::world::TimeMode;
 
     fn world() -> World {
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        )
+        World::unpowered("maglock_12v")
     }
 
     /// An emulator that is never busy, fed as fast as a test can.

@@ -236,6 +236,13 @@ pub fn nr3(v: f64) -> String {
     }
 }
 
+/// For emulator tests: sends one line and returns the reply without its terminator.
+#[cfg(test)]
+pub(crate) fn say(sim: &mut impl super::pty::Protocol, world: &mut World, line: &str) -> String {
+    let out = sim.input(format!("{line}\n").as_bytes(), world);
+    String::from_utf8(out).unwrap().trim_end().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,22 +265,11 @@ impl Protocol for Spd3303xSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
-    use crate::sim::board::Board;
-    use crate::sim::world::TimeMode;
+    use crate::sim::scpi::say;
     use std::time::Duration;
 
     fn world() -> World {
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        )
-    }
-
-    fn say(sim: &mut Spd3303xSim, w: &mut World, line: &str) -> String {
-        let out = sim.input(format!("{line}\n").as_bytes(), w);
-        String::from_utf8(out).unwrap().trim_end().to_string()
+        World::unpowered("maglock_12v")
     }
 
     #[test]

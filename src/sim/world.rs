@@ -132,6 +132,17 @@ pub struct World {
 }
 
 impl World {
+    /// For emulator tests: the built-in profile `device` on an unpowered bench, in
+    /// virtual time.
+    #[cfg(test)]
+    pub(crate) fn unpowered(device: &str) -> Self {
+        let profile = crate::config::device::DeviceProfile::load(device).unwrap();
+        Self::new(
+            super::board::Board::new(&profile, &[], 0, "0000").unwrap(),
+            TimeMode::Virtual,
+        )
+    }
+
     /// A bench holding `board`.
     pub fn new(board: Board, mode: TimeMode) -> Self {
         let mut w = Self {
@@ -424,14 +435,9 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::device::DeviceProfile;
 
     fn maglock() -> World {
-        let profile = DeviceProfile::load("maglock_12v").unwrap();
-        let mut w = World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        );
+        let mut w = World::unpowered("maglock_12v");
         w.psu[0].set_v = 12.0;
         w.set_output(1, true);
         w.advance(Duration::from_millis(100));
@@ -469,11 +475,7 @@ mod tests {
             "a 48 ohm coil pulls the rail below its holding voltage in tens of ms: {}",
             w.output_volts(1)
         );
-        let profile = DeviceProfile::load("smartlock_4aa").unwrap();
-        let mut w = World::new(
-            Board::new(&profile, &[], 0, "0000").unwrap(),
-            TimeMode::Virtual,
-        );
+        let mut w = World::unpowered("smartlock_4aa");
         w.psu[0].set_v = 6.0;
         w.set_output(1, true);
         w.advance(Duration::from_millis(500));
