@@ -26,6 +26,7 @@ use crate::signals;
 use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
 
+mod ctl;
 mod harness;
 mod progress;
 
@@ -75,6 +76,14 @@ enum Command {
     /// Bench maintenance.
     #[command(subcommand)]
     Rig(RigCommand),
+    /// Drive a bench by hand, by role name: set a supply, switch a relay, read a
+    /// sensor, a meter or the board's console.
+    ///
+    /// One command on the command line (`lockrig ctl supply main 12V`), or a session
+    /// of them on stdin: a prompt on a terminal, a script otherwise. Within the rig's
+    /// envelope, under its lock, and back to its safe state when it ends.
+    #[command(after_long_help = ctl::long_help())]
+    Ctl(ctl::CtlArgs),
     /// Check a door hardware schedule's lock modes against the code rules and print
     /// its test plan (exit 1 if a rule is broken).
     Plan(PlanArgs),
@@ -354,6 +363,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             serve(&device, &options, write_rig.as_deref())
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
+        Command::Ctl(args) => ctl::ctl(&args),
         Command::Plan(args) => plan_schedule(&args),
         Command::Verify { dir } => verify(&dir),
         Command::Report { dir, out } => report(&dir, out.as_deref()),

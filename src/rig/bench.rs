@@ -437,7 +437,8 @@ impl Bench {
         self.envelope.get(role).copied()
     }
 
-    fn check_envelope(
+    /// Refuses a setting outside a supply role's envelope (nothing is sent).
+    pub fn check_envelope(
         &self,
         role: &str,
         volts: Option<Volts>,
@@ -503,6 +504,28 @@ impl Bench {
                 need: Capability::Switch,
             })?;
         r.call(role, |d| d.set(on))
+    }
+
+    /// Reads a switch role back from its instrument (true: energised).
+    pub fn read_switch(&mut self, role: &str) -> Result<bool, RoleError> {
+        let r = self
+            .switches
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Switch,
+            })?;
+        r.call(role, |d| d.get())
+    }
+
+    /// Measures a supply role's output: (voltage, current) as the supply reads them.
+    pub fn measure_supply(&mut self, role: &str) -> Result<(Volts, Amps), RoleError> {
+        self.supply(role)?.call(role, |d| d.measure())
+    }
+
+    /// True while every role is in its confirmed safe state (nothing changed since).
+    pub fn is_safe(&self) -> bool {
+        self.safe
     }
 
     /// Reads an input role and returns its state name (`open`, `closed`).

@@ -6,6 +6,7 @@
 
 pub mod calibration;
 pub mod campaign;
+pub mod ctl;
 pub mod health;
 pub mod lock;
 pub mod matrix;

@@ -144,7 +144,7 @@ fn commanded(step: &Step<Ready>) -> Option<(&str, Vec<Volts>, Option<Amps>)> {
 }
 
 /// The highest voltage the device itself takes on a supply role, if its profile says.
-fn device_limit(device: &DeviceProfile, role: &str) -> Option<Volts> {
+pub fn device_limit(device: &DeviceProfile, role: &str) -> Option<Volts> {
     match role {
         "main" | "sag" => Some(*device.supply.max.get_ref()),
         // USB Type-C VBUS goes to 5.5 V; a profile's emergency voltage plus 10 %.
