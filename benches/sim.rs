@@ -46,6 +46,7 @@ fn setup() -> (Setup, Vec<lockrig::run::Trial>) {
         abort_on_rig_error: false,
         boards: Default::default(),
         operator: lockrig::run::Operator::Absent { excused: true },
+        traces: None,
     };
     (setup, trials)
 }

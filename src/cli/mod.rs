@@ -162,6 +162,10 @@ struct RunArgs {
     /// Write the JUnit report here instead of the run directory.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Which trials keep their timeline (`traces/TRIAL.csv`: every command, reading
+    /// and board line). Default: all, or only failures with --repeat and campaigns.
+    #[arg(long, value_enum, value_name = "WHICH")]
+    traces: Option<run::trace::Keep>,
     /// Build the simulated board with a defect (see `lockrig sim defects`); repeatable.
     #[arg(long = "sim-defect", value_name = "NAME")]
     sim_defect: Vec<Defect>,
@@ -492,6 +496,7 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
         boards: Default::default(),
         // The simulated rig turns the key with an actuator.
         operator: run::Operator::Absent { excused: true },
+        traces: None,
     };
     let rows = run::matrix::measure(&setup, &suite, &rig)?;
     if args.format == Format::Json {
@@ -639,6 +644,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             abort_on_rig_error,
             boards: Default::default(),
             operator: run::Operator::Absent { excused: true },
+            traces: None,
         };
         run::run(setup, trials, &test, Box::new(|_| {}));
         return Ok(0);
@@ -667,6 +673,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             rig: rig.file.rig.name.clone(),
             seed: args.seed,
             poll: args.poll,
+            run_dir: std::path::absolute(&dir).unwrap_or_else(|_| dir.clone()),
         },
     );
     evidence
@@ -700,6 +707,17 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         abort_on_rig_error,
         boards: Default::default(),
         operator: operator(args.non_interactive),
+        traces: Some(run::trace::Traces {
+            dir: dir.clone(),
+            // A soak keeps the timelines worth reading: its failures'.
+            keep: args.traces.unwrap_or(
+                if campaign.is_some() || args.selection.repeat.is_some_and(|n| n > 1) {
+                    run::trace::Keep::Failed
+                } else {
+                    run::trace::Keep::All
+                },
+            ),
+        }),
     };
     let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
     let counted = stats.clone();

@@ -153,6 +153,14 @@ impl Secrets {
     /// `text` with every secret value replaced by its marker. Longer values first, so
     /// a secret that contains another is replaced whole.
     pub fn redact(&self, text: &str) -> String {
+        self.redacted(text).into_owned()
+    }
+
+    /// [`Secrets::redact`], borrowing `text` when it carries no secret (the usual case).
+    pub fn redacted<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if !self.values.values().any(|v| text.contains(v.as_str())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
         let mut by_len: Vec<(&String, &String)> = self.values.iter().collect();
         by_len.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         let mut out = text.to_string();
@@ -161,7 +169,7 @@ impl Secrets {
                 out = out.replace(value.as_str(), &self.marker(name));
             }
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// `text` (a rig file) redacted as [`Secrets::redact`] does, and also every

@@ -45,6 +45,8 @@ pub struct RunFacts {
     pub seed: u64,
     /// Sampling interval of timed observations.
     pub poll: Duration,
+    /// The run directory, absolute: a testcase names its trace as an attachment from it.
+    pub run_dir: PathBuf,
 }
 
 /// One device's testsuite: its counts in memory, its testcases on disk.
@@ -188,8 +190,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .to_string()
 }
 
-/// One `<testcase>` element.
-pub fn testcase(suite: &str, r: &TrialResult) -> String {
+/// One `<testcase>` element. Its trace, if kept, is named in `system-out` as an
+/// attachment (`[[ATTACHMENT|/abs/path]]` on a line of its own), which Jenkins'
+/// junit-attachments plugin and Azure DevOps archive with the result.
+pub fn testcase(facts: &RunFacts, r: &TrialResult) -> String {
+    let suite = &facts.suite;
     let mut x = format!(
         "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\" timestamp=\"{}\">\n",
         attr(&r.trial),
@@ -216,10 +221,18 @@ pub fn testcase(suite: &str, r: &TrialResult) -> String {
             escape(sanitize(&body).as_str())
         );
     }
+    let mut out = system_out(r);
+    if let Some(trace) = &r.trace {
+        let _ = writeln!(
+            out,
+            "[[ATTACHMENT|{}]]",
+            facts.run_dir.join(trace).display()
+        );
+    }
     let _ = writeln!(
         x,
         "      <system-out>{}</system-out>\n    </testcase>",
-        escape(system_out(r).as_str())
+        escape(out.as_str())
     );
     x
 }
@@ -251,7 +264,7 @@ impl JunitReport {
 
     /// Adds a result and, when due, rewrites the file.
     pub fn add(&mut self, r: &TrialResult) -> io::Result<()> {
-        let case = testcase(&self.facts.suite, r);
+        let case = testcase(&self.facts, r);
         let at = match self.suites.iter().position(|s| s.device == r.device) {
             Some(i) => i,
             None => {
@@ -437,6 +450,7 @@ mod tests {
             started: OffsetDateTime::now_utc(),
             wall_time: Duration::from_micros(1234),
             skipped: None,
+            trace: (verdict == Verdict::Fail).then(|| format!("traces/{device}.csv")),
             safe_state: None,
             outcome,
         }
@@ -451,6 +465,7 @@ mod tests {
             rig: "sim".into(),
             seed: 7,
             poll: Duration::from_millis(10),
+            run_dir: dir.path().to_path_buf(),
         };
         let hostile = "<script>alert(1)</script>\u{1b}[31m]]></testcase>";
         {
@@ -460,6 +475,12 @@ mod tests {
             report.add(&result("a", Verdict::Error, "x")).unwrap();
         }
         let xml = std::fs::read_to_string(&path).unwrap();
+        // The failure's trace is an attachment, on a line of its own, by absolute path.
+        let attachment = format!(
+            "\n[[ATTACHMENT|{}]]\n",
+            dir.path().join("traces/a.csv").display()
+        );
+        assert_eq!(xml.matches(&attachment).count(), 1, "{xml}");
         assert!(!xml.contains("<script>"), "{xml}");
         assert!(
             xml.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::adapters::Channel;
+use super::timeline::{Recorder, Row, Source, Timing};
 use super::{Console, Input, Meter, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
@@ -16,7 +17,7 @@ use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
 use crate::drivers::scpi_supply::ScpiSupply;
-use crate::drivers::InstrumentError;
+use crate::drivers::{on_off, InstrumentError};
 use crate::sim::SimBench;
 use crate::transport::{self, LineIo};
 use crate::units::{Amps, Volts};
@@ -141,6 +142,8 @@ pub struct Bench {
     clock: Arc<dyn Clock>,
     probe_timeout: Duration,
     safe: bool,
+    /// Where the trial's timeline goes, if anywhere.
+    recorder: Option<Box<dyn Recorder>>,
 }
 
 /// The longest a console probe waits for the board to answer.
@@ -329,6 +332,7 @@ impl Bench {
             clock,
             probe_timeout: rig.file.rig.timeout.get_ref().0.min(PROBE_TIMEOUT),
             safe: false,
+            recorder: None,
         };
         for role in rig.role_names() {
             let spec = rig.role(role).expect("listed role");
@@ -408,6 +412,57 @@ impl Bench {
         Ok(bench)
     }
 
+    /// Sends the timeline (every command, reading and board line from now on) to
+    /// `recorder`, until [`Bench::stop_recording`].
+    pub fn record_to(&mut self, recorder: Box<dyn Recorder>) {
+        self.recorder = Some(recorder);
+    }
+
+    /// Stops recording and hands the recorder back (to finish its file).
+    pub fn stop_recording(&mut self) -> Option<Box<dyn Recorder>> {
+        self.recorder.take()
+    }
+
+    /// Marks a suite step beginning on the timeline.
+    pub fn mark_step(&mut self, number: usize, text: &str) {
+        let at = self.clock.now();
+        if let Some(r) = self.recorder.as_mut() {
+            r.record(Row {
+                at,
+                timing: Timing::Exact,
+                source: Source::Step,
+                role: &number.to_string(),
+                value: text,
+            });
+        }
+    }
+
+    /// Records an exchange that began at `began` (it ends now) and returns its result.
+    fn exchanged<T>(
+        &mut self,
+        began: Duration,
+        source: Source,
+        role: &str,
+        result: Result<T, RoleError>,
+        value: impl FnOnce(&T) -> String,
+    ) -> Result<T, RoleError> {
+        if let Some(r) = self.recorder.as_mut() {
+            let took = self.clock.now().saturating_sub(began);
+            let text = match &result {
+                Ok(v) => value(v),
+                Err(e) => format!("ERROR {e}"),
+            };
+            r.record(Row {
+                at: began,
+                timing: Timing::Exchange(took),
+                source,
+                role,
+                value: &text,
+            });
+        }
+        result
+    }
+
     /// The scenario clock.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
@@ -459,7 +514,13 @@ impl Bench {
     pub fn set_voltage(&mut self, role: &str, volts: Volts) -> Result<(), RoleError> {
         self.check_envelope(role, Some(volts), None)?;
         self.safe = false;
-        self.supply(role)?.call(role, |d| d.set_voltage(volts))?;
+        let began = self.clock.now();
+        let done = self
+            .supply(role)
+            .and_then(|r| r.call(role, |d| d.set_voltage(volts)));
+        self.exchanged(began, Source::Supply, role, done, |_| {
+            format!("set {volts}")
+        })?;
         self.setpoints.insert(role.into(), volts);
         Ok(())
     }
@@ -484,26 +545,42 @@ impl Bench {
     pub fn set_current_limit(&mut self, role: &str, amps: Amps) -> Result<(), RoleError> {
         self.check_envelope(role, None, Some(amps))?;
         self.safe = false;
-        self.supply(role)?.call(role, |d| d.set_current_limit(amps))
+        let began = self.clock.now();
+        let done = self
+            .supply(role)
+            .and_then(|r| r.call(role, |d| d.set_current_limit(amps)));
+        self.exchanged(began, Source::Supply, role, done, |_| {
+            format!("limit {amps}")
+        })
     }
 
     /// Switches a supply output.
     pub fn set_output(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
         self.safe = false;
-        self.supply(role)?.call(role, |d| d.set_output(on))
+        let began = self.clock.now();
+        let done = self
+            .supply(role)
+            .and_then(|r| r.call(role, |d| d.set_output(on)));
+        self.exchanged(began, Source::Supply, role, done, |_| {
+            on_off(on).to_lowercase()
+        })
     }
 
     /// Energises or releases a switch role.
     pub fn set_switch(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
         self.safe = false;
-        let r = self
+        let began = self.clock.now();
+        let done = self
             .switches
             .get_mut(role)
             .ok_or_else(|| RoleError::Unmapped {
                 role: role.into(),
                 need: Capability::Switch,
-            })?;
-        r.call(role, |d| d.set(on))
+            })
+            .and_then(|r| r.call(role, |d| d.set(on)));
+        self.exchanged(began, Source::Switch, role, done, |_| {
+            on_off(on).to_lowercase()
+        })
     }
 
     /// Reads a switch role back from its instrument (true: energised).
@@ -530,6 +607,12 @@ impl Bench {
 
     /// Reads an input role and returns its state name (`open`, `closed`).
     pub fn read_input(&mut self, role: &str) -> Result<String, RoleError> {
+        let began = self.clock.now();
+        let read = self.read_input_now(role);
+        self.exchanged(began, Source::Input, role, read, String::clone)
+    }
+
+    fn read_input_now(&mut self, role: &str) -> Result<String, RoleError> {
         let r = self
             .inputs
             .get_mut(role)
@@ -544,6 +627,25 @@ impl Bench {
     /// Reads several input roles, one exchange per instrument where the instrument
     /// reads all its lines at once, and returns their state names in order.
     pub fn read_inputs(&mut self, roles: &[String]) -> Result<Vec<String>, RoleError> {
+        let began = self.clock.now();
+        let read = self.read_inputs_now(roles);
+        if self.recorder.is_none() {
+            return read;
+        }
+        match read {
+            Ok(states) => {
+                for (role, state) in roles.iter().zip(&states) {
+                    self.exchanged(began, Source::Input, role, Ok(()), |_| state.clone())?;
+                }
+                Ok(states)
+            }
+            Err(e) => self.exchanged(began, Source::Input, &roles.join("+"), Err(e), |_| {
+                String::new()
+            }),
+        }
+    }
+
+    fn read_inputs_now(&mut self, roles: &[String]) -> Result<Vec<String>, RoleError> {
         let mut masks: BTreeMap<String, Option<u32>> = BTreeMap::new();
         let mut states = Vec::with_capacity(roles.len());
         for role in roles {
@@ -614,26 +716,29 @@ impl Bench {
 
     /// Reads a meter: (voltage, current).
     pub fn read_meter(&mut self, role: &str) -> Result<(Volts, Amps), RoleError> {
-        let r = self
+        let began = self.clock.now();
+        let read = self
             .meters
             .get_mut(role)
             .ok_or_else(|| RoleError::Unmapped {
                 role: role.into(),
                 need: Capability::Meter,
-            })?;
-        r.call(role, |d| Ok((d.voltage()?, d.current()?)))
+            })
+            .and_then(|r| r.call(role, |d| Ok((d.voltage()?, d.current()?))));
+        self.exchanged(began, Source::Meter, role, read, |(v, a)| {
+            format!("{v} {a}")
+        })
     }
 
     /// The lock state reported on a console role, lower-case (`locked`).
     pub fn console_state(&mut self, role: &str) -> Result<String, RoleError> {
-        let r = self
-            .consoles
-            .get_mut(role)
-            .ok_or_else(|| RoleError::Unmapped {
-                role: role.into(),
-                need: Capability::Console,
-            })?;
-        r.call(role, |d| d.lock_state().map(|s| s.to_lowercase()))
+        let began = self.clock.now();
+        let state = self
+            .console(role)
+            .and_then(|r| r.call(role, |d| d.lock_state().map(|s| s.to_lowercase())));
+        self.exchanged(began, Source::Console, role, state, |s| {
+            format!("state {s}")
+        })
     }
 
     fn console(&mut self, role: &str) -> Result<&mut Role<dyn Console>, RoleError> {
@@ -647,7 +752,13 @@ impl Bench {
 
     /// Sends a command line to the board and returns its reply.
     pub fn console_command(&mut self, role: &str, line: &str) -> Result<String, RoleError> {
-        self.console(role)?.call(role, |d| d.command(line))
+        let began = self.clock.now();
+        let reply = self
+            .console(role)
+            .and_then(|r| r.call(role, |d| d.command(line)));
+        self.exchanged(began, Source::Console, role, reply, |r| {
+            format!("{line} -> {r}")
+        })
     }
 
     /// Asks the board its uptime with a short timeout ([`PROBE_TIMEOUT`] at most): the
@@ -730,12 +841,27 @@ impl Bench {
                     }
                     _ => None,
                 };
-                placed.push(PlacedEvent {
+                let event = PlacedEvent {
                     at: at.unwrap_or(read_at),
                     exact: at.is_some(),
                     text: e.text,
                     event: e.event,
-                });
+                };
+                if let Some(r) = self.recorder.as_mut() {
+                    let prefix = if event.event { "EVT " } else { "" };
+                    r.record(Row {
+                        at: event.at,
+                        timing: if event.exact {
+                            Timing::Uptime
+                        } else {
+                            Timing::Read
+                        },
+                        source: Source::Board,
+                        role: &role,
+                        value: &format!("{prefix}{}", event.text),
+                    });
+                }
+                placed.push(event);
             }
         }
         placed.sort_by_key(|e| e.at);

@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod bench;
+pub mod timeline;
 
 pub use crate::drivers::console::Lost;
 pub use bench::{Bench, RoleError};

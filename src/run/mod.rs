@@ -11,6 +11,7 @@ pub mod health;
 pub mod lock;
 pub mod matrix;
 pub mod plan;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,8 @@ pub struct Setup {
     pub boards: Arc<Mutex<BTreeMap<String, SimBench>>>,
     /// Who does by hand what the rig has no actuator for (turning the key).
     pub operator: Operator,
+    /// Where each trial's timeline is written, and which are kept.
+    pub traces: Option<trace::Traces>,
 }
 
 /// A person at the bench, or nobody.
@@ -107,6 +110,10 @@ pub struct TrialResult {
     /// Set when the trial did not run; the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The trial's timeline, relative to the run directory (`traces/TRIAL.csv`), when
+    /// it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
     /// Whether the rig was returned to its safe state afterwards (absent when the
     /// trial never touched the rig).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -330,6 +337,7 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
         started,
         wall_time: Duration::ZERO,
         skipped: None,
+        trace: None,
         safe_state: None,
         outcome: Outcome::error(String::new()),
     }
@@ -423,13 +431,45 @@ fn execute_on_bench(
             Operator::Absent { .. } => None,
         },
     };
+    let traced = setup
+        .traces
+        .as_ref()
+        .filter(|tr| tr.keep != trace::Keep::None)
+        .map(|tr| {
+            trace::TraceFile::create(&tr.dir, &t.name, bench.clock().now(), setup.secrets.clone())
+                .map(|(file, path)| {
+                    bench.record_to(Box::new(file));
+                    (tr.dir.join(&path), path, tr.keep)
+                })
+        });
     let mut outcome = scenario::execute(&mut bench, &t.steps, &ctx);
     let problems: Vec<String> = bench
         .apply_safe_state()
         .iter()
         .map(|e| e.to_string())
         .collect();
+    let finished = bench.stop_recording().map(|mut r| r.finish());
     drop(bench);
+    // The trace is kept (and named in the result) unless only failures keep theirs and
+    // this one passed; a trace that could not be written is said in the log.
+    match (traced, finished) {
+        (Some(Ok((full, path, keep))), Some(Ok(()))) => {
+            if keep == trace::Keep::Failed
+                && outcome.verdict == Verdict::Pass
+                && problems.is_empty()
+            {
+                let _ = std::fs::remove_file(&full);
+            } else {
+                record.trace = Some(path.to_string_lossy().into_owned());
+            }
+        }
+        (Some(Err(e)), _) | (_, Some(Err(e))) => {
+            outcome
+                .log
+                .push(format!("the trial's trace could not be written: {e}"));
+        }
+        _ => {}
+    }
     if let Some(s) = sim {
         s.end_trial();
     }

@@ -437,6 +437,7 @@ impl Run<'_> {
         let text = step.to_string();
         self.step = (n, text.clone());
         self.note(format!("step {n}: {text}"));
+        self.bench.mark_step(n, &text);
         match step {
             Step::Set { role, volts, limit } => {
                 if let Some(a) = limit {
