@@ -67,7 +67,7 @@ pub mod harness {
     /// event-handler attribute in any tag (attribute values, where input may land,
     /// are skipped: their quotes are escaped, so input cannot close them).
     pub fn results_lines(data: &[u8]) {
-        let facts = lockrig::report::html::Facts { seed: None };
+        let facts = lockrig::report::html::Facts::default();
         let page = lockrig::report::html::render_page(data, None, None, &facts)
             .expect("reading from memory cannot fail");
         let lower = page.to_ascii_lowercase();

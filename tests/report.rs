@@ -144,11 +144,12 @@ fn report_html_is_sealed_and_its_numbers_are_those_of_results_jsonl() {
         texts(shmoo).contains(&"sag depth") && texts(shmoo).contains(&"1000 ms"),
         "{shmoo}"
     );
-    // Each failure has its timeline, with its failing measurement drawn in red.
-    let failure = svg_after(
-        &html,
-        "<section class=\"failure\"><h3>fire::releases::maglock_12v",
-    );
+    // Each failure has its timeline, with its failing measurement drawn in red (after
+    // the plot of its trace).
+    let section = html
+        .find("<section class=\"failure\"><h3>fire::releases::maglock_12v")
+        .unwrap();
+    let failure = svg_after(&html[section..], "● within limits");
     assert!(failure.contains("<circle"), "{failure}");
     assert!(failure.contains("fill=\"#C62828\""), "{failure}");
     assert!(html.contains("expected latch_sensor released within 1s"));
@@ -178,6 +179,45 @@ fn a_soak_report_plots_the_pass_rate_over_cycles() {
     );
     assert!(texts(soak).contains(&"cycle") && texts(soak).contains(&"pass rate %"));
     assert!(html.contains("6 cycles; 6 passed, 0 failed, 0 rig errors"));
+}
+
+#[test]
+fn a_failure_plots_its_trace_the_meter_the_inputs_and_the_events() {
+    let out = tempfile::tempdir().unwrap();
+    let (dir, o) = run_in(
+        out.path(),
+        &[
+            "--device",
+            "strike_fail_secure_12v",
+            "--sim-defect",
+            "opens-on-brownout",
+            "--sim-fault",
+            "console:markup",
+            "brownout::sag_resets_safely",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let html = html(&dir);
+    assert_no_active_content(&html);
+    let at = html
+        .find("from <code>traces/brownout.sag_resets_safely.strike_fail_secure_12v.csv</code>")
+        .expect("the failure names its trace");
+    let svg = svg_after(&html, &html[at..at + 40]);
+    // The meter's two series, the lanes of the two watched inputs, the sag marked.
+    assert!(svg.matches("<polyline").count() >= 2, "{svg}");
+    let labels = texts(svg);
+    for label in ["meter V", "meter mA", "main set 3.5V", "BOOT BOR"] {
+        assert!(
+            labels.iter().any(|t| t.contains(label)),
+            "{label}: {labels:?}"
+        );
+    }
+    assert!(
+        labels
+            .iter()
+            .any(|t| t.starts_with("door_position: upper line")),
+        "{labels:?}"
+    );
 }
 
 #[test]

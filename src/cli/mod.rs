@@ -761,6 +761,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     // From results.jsonl as written: the page shows what the evidence holds.
     let facts = html::Facts {
         seed: Some(args.seed),
+        ..html::Facts::default()
     };
     if let Err(e) = html::write_for_run(&dir, &facts) {
         eprintln!("lockrig: cannot write {}: {e}", html::REPORT);

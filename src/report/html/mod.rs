@@ -16,6 +16,7 @@
 
 mod plot;
 pub mod read;
+mod trace;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -161,6 +162,7 @@ struct ResultView {
     instruments: Vec<IdentityView>,
     started: String,
     skipped: Option<String>,
+    trace: Option<String>,
     outcome: OutcomeView,
 }
 
@@ -356,6 +358,7 @@ struct Failure {
     measurements: Vec<MeasurementView>,
     log: Vec<String>,
     log_cut: usize,
+    trace: Option<String>,
 }
 
 #[derive(Debug)]
@@ -374,6 +377,8 @@ struct Shmoo {
 pub struct Facts {
     /// The seed, when the caller knows it (else read from the evidence's command line).
     pub seed: Option<u64>,
+    /// The run directory, opened: failures' traces are read from it for their plots.
+    pub dir: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The report being folded from results.
@@ -590,6 +595,7 @@ fn failure(r: ResultView) -> Failure {
             .map(cut)
             .collect(),
         log_cut,
+        trace: r.trace.map(cut),
     }
 }
 
@@ -625,6 +631,32 @@ fn events(log: &[String]) -> Vec<(f64, String)> {
         .collect()
 }
 
+/// A failure's trace as a plot with its caption, or a note saying why there is none.
+fn trace_figure(facts: &Facts, path: &str) -> String {
+    let Some(root) = &facts.dir else {
+        return String::new();
+    };
+    match trace::open(root, path) {
+        Ok(Some(file)) => {
+            let t = trace::read(file);
+            format!(
+                "<p class=\"legend\"><span style=\"color:#195aaa\">— meter V</span><span style=\"color:#efa028\">— meter mA</span><span style=\"color:#888\">| supply and relay commands, board events</span> (from <code>{}</code>, {} rows; each meter series thinned to its extremes per bucket)</p>\n{}",
+                Esc(path),
+                t.rows,
+                plot::trace(&t)
+            )
+        }
+        Ok(None) => format!(
+            "<p class=\"note\">Trace <code>{}</code> is not in the run directory.</p>",
+            Esc(path)
+        ),
+        Err(e) => format!(
+            "<p class=\"note\">Trace not drawn: {}</p>",
+            Esc(&e.to_string())
+        ),
+    }
+}
+
 /// Renders the report of the run directory `dir` (read as untrusted input).
 pub fn render_dir(dir: &Path, facts: &Facts) -> Result<String, HtmlError> {
     let root = read::open_dir(dir)?;
@@ -633,6 +665,10 @@ pub fn render_dir(dir: &Path, facts: &Facts) -> Result<String, HtmlError> {
     })?;
     let stats = read::read_small(&root, "stats.json")?;
     let evidence = read::read_small(&root, super::evidence::EVIDENCE)?;
+    let facts = &Facts {
+        dir: Some(std::sync::Arc::new(root)),
+        ..facts.clone()
+    };
     render_page(
         BufReader::new(results),
         stats.as_deref(),
@@ -799,7 +835,7 @@ impl Report {
         self.render_devices(&mut h, stats);
         self.render_shmoos(&mut h);
         self.render_soaks(&mut h);
-        self.render_failures(&mut h);
+        self.render_failures(&mut h, facts);
         self.render_board_text(&mut h);
         if !self.instruments.is_empty() {
             let _ = write!(h, "<h2>Instruments</h2>\n<table><tr><th>Instrument</th><th>Driver</th><th>Identity (as it answered)</th></tr>\n");
@@ -998,7 +1034,7 @@ impl Report {
         }
     }
 
-    fn render_failures(&self, h: &mut String) {
+    fn render_failures(&self, h: &mut String, facts: &Facts) {
         if self.failures.is_empty() {
             return;
         }
@@ -1030,6 +1066,9 @@ impl Report {
                     d.step,
                     Esc(&d.window)
                 );
+            }
+            if let Some(path) = &f.trace {
+                let _ = writeln!(h, "{}", trace_figure(facts, path));
             }
             let mut roles: Vec<String> = Vec::new();
             let mut marks = Vec::new();

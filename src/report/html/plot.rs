@@ -5,6 +5,7 @@
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
+use super::trace::Trace;
 use super::{Bucket, Mark, ShmooCell};
 
 const GREEN: RGBColor = RGBColor(46, 125, 50);
@@ -209,6 +210,123 @@ pub fn timeline(roles: &[String], marks: &[Mark], events: &[(f64, String)]) -> S
                 colour.filled(),
             )
         }))?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// A failed trial's trace: the meter's voltage (blue, left axis) and current (amber,
+/// right axis, mA) over the trial with its commands and board events marked, and below
+/// it each input's state as a step line.
+pub fn trace(t: &Trace) -> String {
+    let lanes = t.inputs.len();
+    let size = (820, 250 + 46 * lanes as u32);
+    let end = t.end.max(0.001) * 1.02;
+    let vmax = t.volts.iter().map(|p| p.1).fold(0.0f64, f64::max).max(0.1) * 1.12;
+    let amax = t
+        .milliamps
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(0.1)
+        * 1.12;
+    svg(size, |out| {
+        let root = SVGBackend::with_string(out, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, bottom) = root.split_vertically(250);
+        let mut chart = ChartBuilder::on(&top)
+            .margin(14)
+            .margin_top(26)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .right_y_label_area_size(56)
+            .build_cartesian_2d(0f64..end, 0f64..vmax)?
+            .set_secondary_coord(0f64..end, 0f64..amax);
+        chart
+            .configure_mesh()
+            .x_desc("time from the trial's start (s)")
+            .y_desc("meter V")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        chart.configure_secondary_axes().y_desc("meter mA").draw()?;
+        chart.draw_series(t.events.iter().map(|(at, _)| {
+            PathElement::new(vec![(*at, 0.0), (*at, vmax)], GREY.stroke_width(1))
+        }))?;
+        // Labels on three rows at the top, the board's events first, then supply
+        // settings, then the rest, each where it overlaps no label already placed.
+        let min_gap = end / 14.0;
+        let rank = |label: &str| {
+            if !label.contains(' ') || label.starts_with(char::is_uppercase) {
+                0
+            } else if label.contains(" set ") {
+                1
+            } else {
+                2
+            }
+        };
+        let mut order: Vec<&(f64, String)> = t.events.iter().collect();
+        order.sort_by_key(|(_, label)| rank(label));
+        let mut placed: [Vec<f64>; 3] = Default::default();
+        for (at, label) in order {
+            let Some(row) = (0..3).find(|&r| placed[r].iter().all(|x| (x - at).abs() >= min_gap))
+            else {
+                continue;
+            };
+            placed[row].push(*at);
+            let label: String = label.chars().take(18).collect();
+            chart.draw_series(std::iter::once(Text::new(
+                label,
+                (*at, vmax * (1.0 - 0.07 * row as f64)),
+                ("sans-serif", 9).into_font().color(&INK),
+            )))?;
+        }
+        chart.draw_series(LineSeries::new(
+            t.volts.iter().copied(),
+            BLUE.stroke_width(1),
+        ))?;
+        chart.draw_secondary_series(LineSeries::new(
+            t.milliamps.iter().copied(),
+            AMBER.stroke_width(1),
+        ))?;
+        if lanes > 0 {
+            let mut lanes_chart = ChartBuilder::on(&bottom)
+                .margin(14)
+                .margin_top(4)
+                .y_label_area_size(56)
+                .right_y_label_area_size(56)
+                .build_cartesian_2d(0f64..end, 0f64..lanes as f64)?;
+            for (i, lane) in t.inputs.iter().enumerate() {
+                let y = |level: u8| i as f64 + 0.2 + 0.55 * f64::from(level);
+                let mut path = Vec::with_capacity(lane.changes.len() * 2 + 1);
+                for (at, level) in &lane.changes {
+                    if let Some(&(_, prev)) = path.last() {
+                        path.push((*at, prev));
+                    }
+                    path.push((*at, y(*level)));
+                }
+                if let Some(&(_, level)) = path.last() {
+                    path.push((lane.last, level));
+                }
+                lanes_chart
+                    .draw_series(std::iter::once(PathElement::new(path, INK.stroke_width(2))))?;
+                let name = format!(
+                    "{}: upper line {}, lower line {}",
+                    lane.role,
+                    if lane.states[1].is_empty() {
+                        "-"
+                    } else {
+                        &lane.states[1]
+                    },
+                    lane.states[0]
+                );
+                let name: String = name.chars().take(60).collect();
+                lanes_chart.draw_series(std::iter::once(Text::new(
+                    name,
+                    (0.0, i as f64 + 0.95),
+                    ("sans-serif", 10).into_font().color(&INK),
+                )))?;
+            }
+        }
         root.present()?;
         Ok(())
     })

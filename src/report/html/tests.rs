@@ -37,7 +37,14 @@ fn render(lines: &[Vec<u8>]) -> String {
     for (i, l) in lines.iter().enumerate() {
         r.add_line(i + 1, Ok(l));
     }
-    r.render(&[], &serde_json::Value::Null, &Facts { seed: Some(7) })
+    r.render(
+        &[],
+        &serde_json::Value::Null,
+        &Facts {
+            seed: Some(7),
+            ..Facts::default()
+        },
+    )
 }
 
 #[test]
