@@ -263,3 +263,81 @@ fn a_soak_too_long_to_plan_is_refused_with_the_campaign_that_runs_it() {
     let o = run(&["run", "--duration", "0s", "power_loss"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_check_with_its_own_repeat_runs_that_many_cycles_in_each_cycle_of_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = common::fixture_variant(
+        dir.path(),
+        "repeat.toml",
+        "fixtures/suites/certification.toml",
+        &[(
+            "name = \"brownout::sag_resets_safely\"\n",
+            "name = \"brownout::sag_resets_safely\"\nrepeat = 3\n",
+        )],
+    );
+    let suite = suite.to_str().unwrap();
+    let names = |extra: &[&str]| {
+        let o = run(&[
+            &["list", "--suite", suite, "--device", "smartlock_4aa"],
+            extra,
+        ]
+        .concat());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("brownout::sag_resets_safely::"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&[]),
+        (1..=3)
+            .map(|c| format!("brownout::sag_resets_safely::smartlock_4aa::cycle{c}"))
+            .collect::<Vec<_>>()
+    );
+    // The run's --repeat multiplies it; the other checks run --repeat times.
+    assert_eq!(names(&["--repeat", "2"]).len(), 6);
+    // A campaign numbers the check's cycles on, three to each of its cycles.
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--suite",
+        suite,
+        "--device",
+        "smartlock_4aa",
+        "--duration",
+        "1h",
+        "--repeat",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "brownout::sag_resets_safely",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let cycles: Vec<u64> = results(&run_dir(&out))
+        .iter()
+        .map(|r| r["cycle"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cycles, [1, 2, 3, 4, 5, 6]);
+    // A repeat that is not a count of cycles is refused at its line.
+    let bad = common::fixture_variant(
+        dir.path(),
+        "bad.toml",
+        "fixtures/suites/certification.toml",
+        &[(
+            "name = \"brownout::sag_resets_safely\"\n",
+            "name = \"brownout::sag_resets_safely\"\nrepeat = 0\n",
+        )],
+    );
+    let o = run(&["list", "--suite", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.toml:161:")
+            && err.contains(
+                "field `repeat`: expected a whole number of cycles from 1 to 10000, found 0"
+            ),
+        "{err}"
+    );
+}

@@ -86,7 +86,10 @@ pub fn run(
     });
     let setup = Arc::new(setup);
     let started = Instant::now();
-    let width = bounds.cycles.map_or(1, |n| n.to_string().len());
+    let most = trials.iter().map(|t| t.check.repeat).max().unwrap_or(1);
+    let width = bounds
+        .cycles
+        .map_or(1, |n| n.saturating_mul(most).to_string().len());
     let mut cycle = 0;
     let ended = loop {
         if trials.is_empty() {
@@ -110,9 +113,15 @@ pub fn run(
         // After a signal the cycle's remaining trials are still attempted: they are
         // recorded as not started, as in any interrupted run.
         for base in trials {
+            // A check with its own `repeat = R` runs R times in each campaign cycle:
+            // its cycles are numbered on, R to a campaign cycle.
+            let n = (cycle - 1) * base.check.repeat + base.cycle.unwrap_or(1);
             let t = Trial {
-                name: format!("{}::cycle{cycle:0width$}", base.name),
-                cycle: Some(cycle),
+                name: format!(
+                    "{}::{}::cycle{n:0width$}",
+                    base.check.name, base.device.name
+                ),
+                cycle: Some(n),
                 ..base.clone()
             };
             let (skipped, verdict, message) = attempt(&setup, &shared, &t);

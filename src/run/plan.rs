@@ -41,7 +41,6 @@ pub fn plan(
     rig: &Rig,
     keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Trial>, ConfigError> {
-    let width = repeat.to_string().len();
     let mut trials = Vec::new();
     for check in &suite.checks {
         check_state_names(suite, check, rig)?;
@@ -60,8 +59,11 @@ pub fn plan(
                 .into_iter()
                 .partition(|r| crate::config::rig::by_hand(r, true).is_some());
             let base = format!("{}::{}", check.name, device.name);
-            for cycle in 1..=repeat {
-                let name = if repeat > 1 {
+            // A check's own `repeat` multiplies the run's.
+            let cycles = repeat.saturating_mul(check.repeat);
+            let width = cycles.to_string().len();
+            for cycle in 1..=cycles {
+                let name = if cycles > 1 {
                     format!("{base}::cycle{cycle:0width$}")
                 } else {
                     base.clone()
@@ -73,7 +75,7 @@ pub fn plan(
                     name,
                     check: check.clone(),
                     device: device.clone(),
-                    cycle: (repeat > 1).then_some(cycle),
+                    cycle: (cycles > 1).then_some(cycle),
                     steps: steps.clone(),
                     missing_roles: missing.clone(),
                     by_hand: by_hand.clone(),

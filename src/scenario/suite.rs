@@ -24,6 +24,10 @@ pub const BUILTIN: &[(&str, &str)] = &[(
     include_str!("../../fixtures/suites/certification.toml"),
 )];
 
+/// The most cycles a suite may give one check in each cycle of a run (more is a
+/// campaign's business: `--until-fail`, `--duration`).
+pub const MAX_CHECK_REPEAT: u32 = 10_000;
+
 /// The suite `lockrig run` uses when none is named.
 pub const DEFAULT: &str = "certification";
 
@@ -59,6 +63,8 @@ struct CheckFile {
     #[serde(default)]
     requires: Vec<Spanned<String>>,
     basis: Vec<String>,
+    #[serde(default)]
+    repeat: Option<Spanned<i64>>,
     steps: Vec<Spanned<String>>,
 }
 
@@ -177,6 +183,9 @@ pub struct Check {
     pub basis: Vec<String>,
     /// Steps, each with its condition and the byte span of its text in the suite file.
     pub steps: Vec<(Option<Condition>, Step<Parsed>, Range<usize>)>,
+    /// Cycles of this check in each cycle of a run (`repeat = N`: a check whose
+    /// failure is intermittent runs N times where the others run once).
+    pub repeat: u32,
 }
 
 impl Check {
@@ -353,12 +362,28 @@ fn check(source: &Source, c: CheckFile, earlier: &[Check]) -> Result<Check, Conf
             format!("check `{name}` expects nothing of a physical input (door_position, latch_sensor): the door, not the board's word, decides a check"),
         ));
     }
+    let repeat = match &c.repeat {
+        None => 1,
+        Some(r) => match u32::try_from(*r.get_ref()) {
+            Ok(n @ 1..=MAX_CHECK_REPEAT) => n,
+            _ => {
+                return Err(source.error(
+                    r.span(),
+                    format!(
+                        "check `{name}`: field `repeat`: expected a whole number of cycles from 1 to {MAX_CHECK_REPEAT}, found {}",
+                        r.get_ref()
+                    ),
+                ))
+            }
+        },
+    };
     Ok(Check {
         name: name.clone(),
         title: c.title,
         applies_to,
         basis: c.basis,
         steps,
+        repeat,
     })
 }
 
