@@ -386,11 +386,13 @@ fn a_flooding_console_is_a_rig_error_for_evidence_lost_within_bounds() {
         assert!(kb < 200 * 1024, "peak memory {kb} KiB");
     }
     let dir = only_dir(out.path());
-    // Every result is capped: three checks cannot make a run directory grow past this.
-    assert!(size_of(&dir) < 16 << 20, "{} bytes", size_of(&dir));
+    // Every result and trace is capped: four checks cannot make a run directory grow
+    // past this (each check's record about 2 MB in results.jsonl and as much in
+    // junit.xml, its trace's board lines 1 MiB beside its samples).
+    assert!(size_of(&dir) < 24 << 20, "{} bytes", size_of(&dir));
     validate_schema(&dir.join("junit.xml"));
     let cases = all_cases(&junit(&dir.join("junit.xml")));
-    assert_eq!(cases.len(), 3, "{cases:?}");
+    assert_eq!(cases.len(), 4, "{cases:?}");
     for case in &cases {
         let msg = &case.status.error_as_ref().message;
         assert!(
@@ -406,7 +408,8 @@ fn a_flooding_console_is_a_rig_error_for_evidence_lost_within_bounds() {
         assert!(out.contains("[line cut: longer than 4096 bytes]"), "{out}");
     }
     let results = results(&dir);
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
+    let mut capped = 0;
     for r in &results {
         let dropped = &r["outcome"]["dropped"];
         assert_eq!(r["outcome"]["verdict"], "error", "{r}");
@@ -414,7 +417,27 @@ fn a_flooding_console_is_a_rig_error_for_evidence_lost_within_bounds() {
         assert!(dropped["console_bytes"].as_u64().unwrap() > 0, "{dropped}");
         let log = r["outcome"]["log"].as_array().unwrap();
         assert!(log.len() <= 10_000 + 1, "{}", log.len());
+        // The trial's trace kept its samples, capped the board's lines and counted the rest.
+        let trace = std::fs::read_to_string(dir.join(r["trace"].as_str().unwrap())).unwrap();
+        assert!(trace.lines().any(|l| l.contains(",input,")));
+        capped += usize::from(
+            trace
+                .lines()
+                .last()
+                .unwrap()
+                .contains("rows dropped past the caps"),
+        );
+        let board: usize = trace
+            .lines()
+            .filter(|l| l.contains(",board,"))
+            .map(|l| l.len() + 1)
+            .sum();
+        assert!(
+            board <= (1 << 20) + 64 * 1024,
+            "{board} bytes of board lines"
+        );
     }
+    assert!(capped > 0, "no trace reached its cap of board lines");
     // The long check overran the console's caps: whole lines were dropped and counted.
     let sweep = results
         .iter()

@@ -78,8 +78,9 @@ pub struct RigLock {
 }
 
 /// FNV-1a, 64 bit: a hash that is the same in every lockrig build, so two versions
-/// on one bench agree on the lock file (std's hasher makes no such promise).
-fn fnv1a(text: &str) -> u64 {
+/// on one bench agree on the lock file, and a trial draws the same random profiles
+/// (std's hasher makes no such promise).
+pub(crate) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

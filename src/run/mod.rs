@@ -419,7 +419,9 @@ fn execute_on_bench(
     record.protections.extend_from_slice(bench.protections());
     let ctx = Context {
         poll: setup.poll,
-        seed: setup.seed,
+        // Each trial draws from its own stream: every cycle of a soak gets fresh random
+        // profiles, and the same seed and trial name give the same ones again.
+        seed: setup.seed ^ lock::fnv1a(&t.name),
         secrets: setup.secrets.clone(),
         battery: t
             .device

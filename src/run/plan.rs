@@ -141,6 +141,7 @@ fn commanded(step: &Step<Ready>) -> Option<(&str, Vec<Volts>, Option<Amps>)> {
             None,
         ),
         Step::Shmoo { role, from, to, .. } => (role, vec![*from, *to], None),
+        Step::SagRandom { role, depth, .. } => (role, vec![depth.0, depth.1], None),
         _ => return None,
     })
 }

@@ -14,8 +14,8 @@
 //! when it began and `ack_ms` says how long the instrument took to answer; a board line
 //! is placed by the board's uptime stamp or, failing that, when it was `read`. Secrets
 //! are redacted; board text that a spreadsheet would take for a formula is prefixed with
-//! `'`; each file is capped at [`MAX_TRACE_BYTES`], and what the cap dropped is counted
-//! in the file's last row.
+//! `'`; each file is capped at [`MAX_TRACE_BYTES`], the board's lines in it at
+//! [`MAX_BOARD_BYTES`], and what the caps dropped is counted in the file's last row.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -27,8 +27,13 @@ use crate::config::secrets::Secrets;
 use crate::rig::timeline::{Recorder, Row, Source, Timing};
 
 /// The most one trial's trace takes on disk: a 40 s brown-out check sampled at 10 ms
-/// takes about 0.4 MB, so this is far beyond a healthy trial, and bounds a runaway one.
-pub const MAX_TRACE_BYTES: u64 = 64 << 20;
+/// takes about 0.6 MB, so this is far beyond a healthy trial, and bounds a runaway one.
+pub const MAX_TRACE_BYTES: u64 = 32 << 20;
+
+/// The most of a trace the board's own lines take: a healthy board prints a few lines
+/// a second; a flooding one fills this and its further lines are counted, not kept
+/// (the samples and commands go on being traced).
+pub const MAX_BOARD_BYTES: u64 = 1 << 20;
 
 /// The run directory's folder of traces.
 pub const TRACES: &str = "traces";
@@ -76,6 +81,7 @@ pub struct TraceFile {
     origin: Duration,
     secrets: Arc<Secrets>,
     written: u64,
+    board: u64,
     dropped: u64,
     error: Option<io::Error>,
     time: String,
@@ -103,6 +109,7 @@ impl TraceFile {
                 origin,
                 secrets,
                 written: 0,
+                board: 0,
                 dropped: 0,
                 error: None,
                 time: String::new(),
@@ -130,11 +137,15 @@ impl Recorder for TraceFile {
         let value = defused(row.source, &value).map_or(value, Into::into);
         let role = self.secrets.redacted(row.role);
         let size = (value.len() + role.len() + 40) as u64;
-        if self.written + size > MAX_TRACE_BYTES {
+        let board = row.source == Source::Board;
+        if self.written + size > MAX_TRACE_BYTES || (board && self.board + size > MAX_BOARD_BYTES) {
             self.dropped += 1;
             return;
         }
         self.written += size;
+        if board {
+            self.board += size;
+        }
         // Two reused buffers for the numbers: a trace has a row per sample.
         self.time.clear();
         let t = row.at.saturating_sub(self.origin);
@@ -168,9 +179,10 @@ impl Recorder for TraceFile {
         }
         if self.dropped > 0 {
             let note = format!(
-                "{} rows dropped past the {} MiB cap",
+                "{} rows dropped past the caps ({} MiB in all, {} MiB of board lines)",
                 self.dropped,
-                MAX_TRACE_BYTES >> 20
+                MAX_TRACE_BYTES >> 20,
+                MAX_BOARD_BYTES >> 20
             );
             self.out
                 .write_record(["", "trace", "", note.as_str(), "", ""])?;

@@ -7,6 +7,13 @@
 //!                                             drop a supply, hold, restore; N times,
 //!                                             waiting TIME after each; with `expecting
 //!                                             reset`, each sag must reset the board
+//! sag ROLE random to LOW..HIGH for LOW..HIGH [after LOW..HIGH] [times N] [recover TIME]
+//!                                             N sags, each of a depth and a duration
+//!                                             drawn from the ranges (and begun a random
+//!                                             delay after the step before, to land at
+//!                                             a random moment of the lock's activity);
+//!                                             seeded per trial; each records what was
+//!                                             commanded and what the rail did
 //! ramp ROLE to VOLTS over TIME                move a supply linearly (battery decay)
 //! noise ROLE around VOLTS by VOLTS every TIME for TIME
 //!                                             random steps within +/- the amplitude
@@ -220,6 +227,22 @@ pub enum Step<P: Phase> {
         /// Each sag must reset the board.
         expect_reset: bool,
     },
+    /// `sag ROLE random to LOW..HIGH for LOW..HIGH [after LOW..HIGH] [times N]
+    /// [recover TIME]`
+    SagRandom {
+        /// Supply role.
+        role: String,
+        /// The depths a sag is drawn from.
+        depth: (P::V, P::V),
+        /// The durations a sag is drawn from.
+        hold: (P::T, P::T),
+        /// The delays before each sag, from the step before (none: at once).
+        after: Option<(P::T, P::T)>,
+        /// Sags.
+        times: u32,
+        /// Time after each restore.
+        recover: Option<P::T>,
+    },
     /// `ramp ROLE to VOLTS over TIME`
     Ramp {
         /// Supply role.
@@ -382,7 +405,7 @@ impl<P: Phase> Step<P> {
         match self {
             Step::Set { .. } => "set",
             Step::Output { .. } => "output",
-            Step::Sag { .. } => "sag",
+            Step::Sag { .. } | Step::SagRandom { .. } => "sag",
             Step::Ramp { .. } => "ramp",
             Step::Noise { .. } => "noise",
             Step::Shmoo { .. } => "shmoo",
@@ -408,6 +431,7 @@ impl<P: Phase> Step<P> {
             Step::Set { role, .. }
             | Step::Output { role, .. }
             | Step::Sag { role, .. }
+            | Step::SagRandom { role, .. }
             | Step::Ramp { role, .. }
             | Step::Noise { role, .. }
             | Step::Shmoo { role, .. }
@@ -501,7 +525,12 @@ impl<'a> Words<'a> {
     }
 
     fn peek(&self) -> Option<&'a str> {
-        self.words.get(self.next).map(|w| w.1)
+        self.peek_at(0)
+    }
+
+    /// The word `n` after the next one.
+    fn peek_at(&self, n: usize) -> Option<&'a str> {
+        self.words.get(self.next + n).map(|w| w.1)
     }
 
     /// Consumes `kw` if it is next.
@@ -660,6 +689,15 @@ impl<'a> Words<'a> {
         }
     }
 
+    /// `LOW..HIGH`, each bound a literal or a profile name.
+    fn bounds(&mut self, what: &str) -> Result<(Expr, Expr), StepError> {
+        let at = self.offset();
+        match self.range()? {
+            RangeExpr::Between(lo, hi) => Ok((lo, hi)),
+            RangeExpr::Named(n) => Err(self.error(at, format!("expected {what}, found `{n}`"))),
+        }
+    }
+
     fn done(&self) -> Result<(), StepError> {
         match self.words.get(self.next) {
             None => Ok(()),
@@ -690,6 +728,33 @@ pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
             role: w.role("a supply role")?,
             on: w.on_off()?,
         },
+        "sag" if w.peek_at(1) == Some("random") => {
+            let role = w.role("a supply role")?;
+            w.keyword("random")?;
+            w.keyword("to")?;
+            let depth = w.bounds("a voltage range LOW..HIGH")?;
+            w.keyword("for")?;
+            let hold = w.bounds("a duration range LOW..HIGH")?;
+            let after = if w.take("after") {
+                Some(w.bounds("a duration range LOW..HIGH")?)
+            } else {
+                None
+            };
+            let times = if w.take("times") { w.count()? } else { 1 };
+            let recover = if w.take("recover") {
+                Some(w.expr("a duration")?)
+            } else {
+                None
+            };
+            Step::SagRandom {
+                role,
+                depth,
+                hold,
+                after,
+                times,
+                recover,
+            }
+        }
         "sag" => {
             let role = w.role("a supply role")?;
             w.keyword("to")?;
@@ -989,6 +1054,24 @@ impl Step<Parsed> {
                 v.push((hold, Kind::Time));
                 v.extend(recover.iter().map(|r| (r, Kind::Time)));
             }
+            Step::SagRandom {
+                depth,
+                hold,
+                after,
+                recover,
+                ..
+            } => {
+                v.extend([
+                    (&depth.0, Kind::Volts),
+                    (&depth.1, Kind::Volts),
+                    (&hold.0, Kind::Time),
+                    (&hold.1, Kind::Time),
+                ]);
+                if let Some(a) = after {
+                    v.extend([(&a.0, Kind::Time), (&a.1, Kind::Time)]);
+                }
+                v.extend(recover.iter().map(|r| (r, Kind::Time)));
+            }
             Step::Ramp { to, over, .. } => v.extend([(to, Kind::Volts), (over, Kind::Time)]),
             Step::Noise {
                 around,
@@ -1093,6 +1176,33 @@ impl fmt::Display for Step<Ready> {
                 }
                 if *expect_reset {
                     write!(f, " expecting reset")?;
+                }
+                Ok(())
+            }
+            Step::SagRandom {
+                role,
+                depth,
+                hold,
+                after,
+                times,
+                recover,
+            } => {
+                write!(
+                    f,
+                    "sag {role} random to {}..{} for {}..{}",
+                    depth.0,
+                    depth.1,
+                    d(&hold.0),
+                    d(&hold.1)
+                )?;
+                if let Some((a, b)) = after {
+                    write!(f, " after {}..{}", d(a), d(b))?;
+                }
+                if *times > 1 {
+                    write!(f, " times {times}")?;
+                }
+                if let Some(r) = recover {
+                    write!(f, " recover {}", d(r))?;
                 }
                 Ok(())
             }
@@ -1262,11 +1372,30 @@ mod tests {
     }
 
     #[test]
+    fn a_random_sag_takes_ranges_and_says_what_it_expected() {
+        let Step::SagRandom {
+            depth, hold, after, ..
+        } = parse("sag main random to 0V..min_operating for 2s..4s after 0ms..3s").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(depth.1.terms, [(false, named("min_operating"))]);
+        assert_eq!(hold.0.terms, [(false, Term::Literal("2s".into()))]);
+        assert!(after.is_some());
+        let e = parse("sag main random to 2V for 1s..2s").unwrap_err();
+        assert!(e.message.contains("LOW..HIGH"), "{}", e.message);
+        let e = parse("sag main random to 1V..2V for holding_current").unwrap_err();
+        assert!(e.message.contains("a duration range"), "{}", e.message);
+    }
+
+    #[test]
     fn parses_every_verb() {
         for text in [
             "set main nominal limit current_limit",
             "output main on",
             "sag main to 2V for 2s times 3 recover 3s expecting reset",
+            "sag main random to 0V..min_operating for 2s..4s after 0ms..3s times 6 recover 10s",
+            "sag main random to 1V..2V for 500ms..1s",
             "ramp main to battery_cutoff - 0.3V over 2min",
             "noise main around min_operating by 0.5V every 500ms for 10s",
             "shmoo main from 4V to 2V step 0.5V durations 100ms,2s recover 3s",

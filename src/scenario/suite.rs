@@ -402,6 +402,7 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
         Step::Set { .. }
         | Step::Output { .. }
         | Step::Sag { .. }
+        | Step::SagRandom { .. }
         | Step::Ramp { .. }
         | Step::Noise { .. }
         | Step::Shmoo { .. } => &[C::Supply],
@@ -581,6 +582,23 @@ fn value<Q: Quantity>(e: &Expr, d: &DeviceProfile) -> Result<Q, String> {
     Q::from_si(sum)
 }
 
+/// `LOW..HIGH` resolved, refused unless LOW <= HIGH.
+fn bounds<Q: Quantity>(
+    (lo, hi): &(Expr, Expr),
+    d: &DeviceProfile,
+    what: &str,
+) -> Result<(Q, Q), String> {
+    let (lo, hi): (Q, Q) = (value(lo, d)?, value(hi, d)?);
+    if lo.si() > hi.si() {
+        return Err(format!(
+            "the {what} range runs backwards ({} above {}): write LOW..HIGH",
+            lo.si(),
+            hi.si()
+        ));
+    }
+    Ok((lo, hi))
+}
+
 fn opt<Q: Quantity>(e: &Option<Expr>, d: &DeviceProfile) -> Result<Option<Q>, String> {
     e.as_ref().map(|e| value(e, d)).transpose()
 }
@@ -617,6 +635,28 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
             recover: opt(recover, d)?,
             expect_reset: *expect_reset,
         },
+        Step::SagRandom {
+            role: r,
+            depth,
+            hold,
+            after,
+            times,
+            recover,
+        } => {
+            let depth: (Volts, Volts) = bounds(depth, d, "depth")?;
+            let hold: (Duration, Duration) = bounds(hold, d, "duration")?;
+            if hold.0.is_zero() {
+                return Err("a sag's shortest duration must be more than 0s".into());
+            }
+            Step::SagRandom {
+                role: role(r),
+                depth,
+                hold,
+                after: after.as_ref().map(|a| bounds(a, d, "delay")).transpose()?,
+                times: *times,
+                recover: opt(recover, d)?,
+            }
+        }
         Step::Ramp { role: r, to, over } => Step::Ramp {
             role: role(r),
             to: value(to, d)?,

@@ -72,7 +72,12 @@ const TABLE: &[Row] = &[
         "opens-on-brownout",
         "fail-secure lock withdraws its bolt when it boots after a brown-out reset",
         &["smartlock_4aa", "hybrid_12v"],
-        &["brownout::sag_resets_safely", "brownout::boundary", "update::power_cut"],
+        &[
+            "brownout::sag_resets_safely",
+            "brownout::random_sags",
+            "brownout::boundary",
+            "update::power_cut",
+        ],
     ),
     (
         Defect::HoldsWithoutPower,
@@ -101,7 +106,12 @@ const TABLE: &[Row] = &[
         "late-unlock-after-recovery",
         "after a brown-out reset the firmware withdraws the bolt 1.2 s after booting, past a window of ready_within alone",
         &["smartlock_4aa", "hybrid_12v"],
-        &["brownout::sag_resets_safely", "brownout::boundary", "update::power_cut"],
+        &[
+            "brownout::sag_resets_safely",
+            "brownout::random_sags",
+            "brownout::boundary",
+            "update::power_cut",
+        ],
     ),
     (
         Defect::BriefUnlatchOnRecovery,
@@ -111,6 +121,7 @@ const TABLE: &[Row] = &[
         &[
             "relock::fail_secure_after_restore",
             "brownout::sag_resets_safely",
+            "brownout::random_sags",
             "brownout::shallow_sag@smartlock_4aa",
             "brownout::boundary",
             "noise::near_min_operating@smartlock_4aa",
@@ -125,6 +136,7 @@ const TABLE: &[Row] = &[
         &["smartlock_4aa", "hybrid_12v"],
         &[
             "brownout::shallow_sag",
+            "brownout::random_sags@hybrid_12v",
             "brownout::boundary",
             "battery::decay_warnings",
             "noise::near_min_operating",

@@ -465,6 +465,21 @@ impl Run<'_> {
                 recover.unwrap_or_default(),
                 *expect_reset,
             )?,
+            Step::SagRandom {
+                role,
+                depth,
+                hold,
+                after,
+                times,
+                recover,
+            } => self.sag_random(
+                role,
+                *depth,
+                *hold,
+                *after,
+                *times,
+                recover.unwrap_or_default(),
+            )?,
             Step::Ramp { role, to, over } => self.ramp(role, *to, *over)?,
             Step::Noise {
                 role,

@@ -250,6 +250,86 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// `sag ROLE random to V..V for T..T [after T..T] [times N] [recover T]`: each sag
+    /// of a depth (to the millivolt) and a duration (to the millisecond) drawn from the
+    /// trial's seed, begun a drawn delay after the step before. Each records what was
+    /// commanded and what the rail did; a sag whose rail never entered the depth range
+    /// tested nothing the step claims, and is a rig error.
+    pub(super) fn sag_random(
+        &mut self,
+        role: &str,
+        depth: (Volts, Volts),
+        hold: (Duration, Duration),
+        after: Option<(Duration, Duration)>,
+        times: u32,
+        recover: Duration,
+    ) -> Result<(), Stop> {
+        let restore = self.setpoint(role)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.ctx.seed ^ (self.step.0 as u64) << 32);
+        let ms = |d: Duration| d.as_millis() as u64;
+        let meter = self
+            .bench
+            .meter_on(role)
+            .unwrap_or_else(|| role.to_string());
+        for rep in 1..=times {
+            let to = Volts((rng.random_range(depth.0 .0..=depth.1 .0) * 1e3).round() / 1e3);
+            let dur = Duration::from_millis(rng.random_range(ms(hold.0)..=ms(hold.1)));
+            let delay = after.map_or(Duration::ZERO, |(a, b)| {
+                Duration::from_millis(rng.random_range(ms(a)..=ms(b)))
+            });
+            self.hold(delay)?;
+            let t0 = self.now();
+            let mark = self.trace(role);
+            self.bench.set_voltage(role, to)?;
+            self.power_changed(role);
+            self.hold(dur)?;
+            let held = self.now().saturating_sub(t0);
+            self.bench.set_voltage(role, restore)?;
+            self.power_changed(role);
+            self.hold(recover)?;
+            let Some((lo, _)) = self.untrace(mark) else {
+                return Err(Stop::Error(format!(
+                    "step {} `{}`: no meter on `{role}`'s line, so what the sags did is unknown",
+                    self.step.0, self.step.1
+                )));
+            };
+            let entered = reached(lo, depth.1 .0);
+            let commanded = format!(
+                "{to} for {} after {}",
+                units::format_duration(dur),
+                units::format_duration(delay)
+            );
+            let mut m = self.measurement(
+                &meter,
+                format!("sag {rep} of {times} into {}..{}", depth.0, depth.1),
+                format!(
+                    "commanded {commanded} (held {}); the rail fell to {}",
+                    units::format_duration(held),
+                    Volts(lo)
+                ),
+                entered,
+            );
+            m.value = Some(lo);
+            m.unit = Some(Volts::UNIT);
+            m.low = Some(depth.0 .0);
+            m.high = Some(depth.1 .0);
+            m.detail = Some(json!({
+                "commanded": {"depth_v": to.0, "hold_ms": ms(dur), "after_ms": ms(delay)},
+                "achieved": {"rail_min_v": lo, "held_ms": ms(held)},
+            }));
+            self.record(m);
+            if !entered {
+                return Err(Stop::Error(format!(
+                    "step {} `{}`: sag {rep} of {times} ({commanded}): the rail fell only to {}, above the range: that sag was not tested; lengthen the durations or use a `dip` relay",
+                    self.step.0,
+                    self.step.1,
+                    Volts(lo)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `noise ROLE around V by V every T for T`: seeded random steps, then the
     /// previous setting again.
     pub(super) fn noise(
