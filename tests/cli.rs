@@ -1343,3 +1343,55 @@ fn the_power_loss_checks_pass_on_a_korad_ka3005p_and_a_garbled_one_is_a_rig_erro
     let msg = &case.status.error_as_ref().message;
     assert!(msg.contains("instrument `psu`"), "{msg}");
 }
+
+#[test]
+fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = "rigs/sim-readback.toml";
+    // The maglock's checks judge amperes and volts: the readback tells them apart.
+    let out = dir.path().join("maglock");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "maglock_12v",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    let measured: Vec<String> = lines
+        .iter()
+        .flat_map(|l| l["outcome"]["measurements"].as_array().unwrap().clone())
+        .filter(|m| m["role"] == "main_meter")
+        .map(|m| m["measured"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!measured.is_empty());
+    // Each meter reading says how coarse the meter is.
+    assert!(
+        measured
+            .iter()
+            .all(|m| m.contains("(meter: 10mV and 5mA steps, a new reading every 100ms)")),
+        "{measured:?}"
+    );
+    // The smart lock's standby current is microamperes: no verdict from a 5 mA meter.
+    let out = dir.path().join("smartlock");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "smartlock_4aa",
+        "--out",
+        out.to_str().unwrap(),
+        "current::standby",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.contains("`main_meter` reads in steps of 5mA: a range of 20uA..2mA is narrower than two of them and cannot be judged; this check needs a finer meter"),
+        "{msg}"
+    );
+}

@@ -409,6 +409,24 @@ pub struct RoleSpec {
     /// For meters: the supply role whose line the meter sits on.
     #[serde(default)]
     pub line: Option<String>,
+    /// For a meter role played by a supply's own readback (a bench without an
+    /// INA219): its resolution and update interval, from the supply's manual.
+    #[serde(default)]
+    pub readback: Option<Readback>,
+}
+
+/// A supply's readback as a meter: `readback = { volts = "10mV", amps = "1mA", every =
+/// "250ms" }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readback {
+    /// Voltage resolution.
+    pub volts: Volts,
+    /// Current resolution.
+    pub amps: Amps,
+    /// How often the supply makes a new reading.
+    #[serde(deserialize_with = "units::positive_duration")]
+    pub every: Duration,
 }
 
 /// An `[envelope.ROLE]` table as written, each limit with its place in the file.
@@ -816,12 +834,58 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             )
         })?;
         let driver = inst.get_ref().driver;
+        // A meter role may be played by a supply channel's own readback, reading the
+        // line of the supply role on that same channel.
+        let readback = need == Capability::Meter && driver.capability() == Capability::Supply;
+        match (readback, &r.readback) {
+            (true, None) => {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: `{}` is a supply; its own readback serves as a meter only with `readback = {{ volts = \"10mV\", amps = \"1mA\", every = \"250ms\" }}` (its resolution and update interval, from its manual)",
+                        r.instrument
+                    ),
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(src.error(
+                    spec.span(),
+                    format!("role `{name}`: field `readback` applies to a meter role played by a supply's readback"),
+                ))
+            }
+            (true, Some(rb)) => {
+                let same_channel = r.line.as_ref().and_then(|l| {
+                    file.roles
+                        .iter()
+                        .find(|(k, _)| k.get_ref() == l)
+                        .map(|(_, o)| o.get_ref())
+                        .filter(|o| o.instrument == r.instrument && o.channel == r.channel)
+                });
+                if same_channel.is_none() {
+                    return Err(src.error(
+                        spec.span(),
+                        format!(
+                            "role `{name}`: field `line`: a supply's readback measures its own channel, so `line` must name the supply role on `{}` channel {}",
+                            r.instrument,
+                            r.channel.map_or("?".into(), |c| c.to_string())
+                        ),
+                    ));
+                }
+                if rb.volts.0 <= 0.0 || rb.amps.0 <= 0.0 {
+                    return Err(src.error(
+                        spec.span(),
+                        format!("role `{name}`: field `readback`: resolutions must be positive"),
+                    ));
+                }
+            }
+            (false, None) => {}
+        }
         let shared = file
             .roles
             .values()
             .filter(|o| o.get_ref().instrument == r.instrument)
             .count();
-        if matches!(need, Capability::Meter | Capability::Console) && shared > 1 {
+        if matches!(need, Capability::Meter | Capability::Console) && shared > 1 && !readback {
             return Err(src.error(
                 spec.span(),
                 format!(
@@ -830,7 +894,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        if driver.capability() != need {
+        if driver.capability() != need && !readback {
             return Err(src.error(
                 spec.span(),
                 format!(
@@ -868,6 +932,8 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         if let Some(ch) = r.channel {
             if let Some((other, _)) = file.roles.iter().find(|(k, o)| {
                 k.get_ref() != name
+                    && r.line.as_ref() != Some(k.get_ref())
+                    && o.get_ref().line.as_ref() != Some(name)
                     && o.get_ref().instrument == r.instrument
                     && o.get_ref().channel == Some(ch)
                     && k.span().start < at.start
@@ -968,7 +1034,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                         format!("role `{name}`: field `line`: `{line}` is not a supply role with an envelope"),
                     )
                 })?;
-            if env.max_volts > INA219_MAX_BUS {
+            if driver == DriverKind::Ina219 && env.max_volts > INA219_MAX_BUS {
                 return Err(src.error(
                     spec.span(),
                     format!(
@@ -1030,6 +1096,53 @@ mod tests {
     fn sim_with(from: &str, to: &str) -> Result<Rig, ConfigError> {
         assert!(SIM_RIG.contains(from), "fixture lacks {from}");
         Rig::from_source(Source::builtin("r.toml", &SIM_RIG.replacen(from, to, 1)))
+    }
+
+    #[test]
+    fn a_supply_readback_meter_must_declare_its_resolution_and_read_its_own_channel() {
+        let meter = "main_meter = { instrument = \"meter\", line = \"main\" }";
+        let msg = sim_with(
+            meter,
+            "main_meter = { instrument = \"psu\", channel = 1, line = \"main\" }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("its own readback serves as a meter only with `readback = "),
+            "{msg}"
+        );
+        let msg = sim_with(
+            meter,
+            "main_meter = { instrument = \"psu\", channel = 2, line = \"main\", readback = { volts = \"10mV\", amps = \"5mA\", every = \"100ms\" } }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("must name the supply role on `psu` channel 2"),
+            "{msg}"
+        );
+        let msg = sim_with(
+            meter,
+            "main_meter = { instrument = \"psu\", channel = 1, line = \"main\", readback = { volts = \"10mV\", amps = \"5mA\", every = \"0s\" } }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("every"), "{msg}");
+        let msg = sim_with(
+            meter,
+            "main_meter = { instrument = \"meter\", line = \"main\", readback = { volts = \"10mV\", amps = \"5mA\", every = \"1s\" } }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("field `readback` applies to a meter role played by a supply"),
+            "{msg}"
+        );
+        sim_with(
+            meter,
+            "main_meter = { instrument = \"psu\", channel = 1, line = \"main\", readback = { volts = \"10mV\", amps = \"5mA\", every = \"100ms\" } }",
+        )
+        .unwrap();
     }
 
     #[test]

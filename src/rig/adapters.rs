@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use embedded_hal::i2c::I2c;
 
-use super::{Console, Input, Meter, Supply, Switch};
+use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::drivers::console::{Batch, LockConsole};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::korad_ka3005p::Ka3005p;
@@ -162,6 +162,54 @@ impl<I2C: I2c + Send> Meter for Ina219<I2C> {
 
     fn current(&mut self) -> Result<Amps> {
         Ina219::current(self).map(Amps)
+    }
+
+    fn resolution(&self) -> Resolution {
+        Resolution {
+            volts: Volts(crate::drivers::ina219::BUS_LSB_V),
+            amps: Amps(self.current_lsb()),
+            every: crate::drivers::ina219::CONVERSION_PERIOD,
+        }
+    }
+}
+
+/// A supply channel's own readback (`MEAS`) serving as the meter on its line, on a
+/// bench without an INA219: as fine and as fresh as the rig file declares from the
+/// supply's manual, and no finer.
+pub struct SupplyReadback {
+    supply: Box<dyn Supply>,
+    resolution: Resolution,
+    /// The current of the last `voltage()` reading: one `MEAS` gives both.
+    amps: Option<Amps>,
+}
+
+impl SupplyReadback {
+    /// The readback of `supply`, declared as fine as `resolution`.
+    pub fn new(supply: Box<dyn Supply>, resolution: Resolution) -> Self {
+        Self {
+            supply,
+            resolution,
+            amps: None,
+        }
+    }
+}
+
+impl Meter for SupplyReadback {
+    fn voltage(&mut self) -> Result<Volts> {
+        let (v, a) = self.supply.measure()?;
+        self.amps = Some(a);
+        Ok(v)
+    }
+
+    fn current(&mut self) -> Result<Amps> {
+        match self.amps.take() {
+            Some(a) => Ok(a),
+            None => self.supply.measure().map(|(_, a)| a),
+        }
+    }
+
+    fn resolution(&self) -> Resolution {
+        self.resolution
     }
 }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::adapters::Channel;
+use super::adapters::{Channel, SupplyReadback};
 use super::timeline::{Recorder, Row, Source, Timing};
-use super::{Console, Input, Meter, Supply, Switch};
+use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
 use crate::drivers::console::{LockConsole, Lost};
@@ -341,10 +341,27 @@ impl Bench {
             let inst = opened.get_mut(&instrument).expect("validated instrument");
             let role_s = role.to_string();
             match inst {
-                Opened::Supply(channel) => {
-                    let dev = channel(ch);
-                    bench.supplies.insert(role_s, Role { instrument, dev });
-                }
+                Opened::Supply(channel) => match spec.readback {
+                    // A meter role played by the supply channel's own readback.
+                    Some(rb) => {
+                        let dev = Box::new(SupplyReadback::new(
+                            channel(ch),
+                            Resolution {
+                                volts: rb.volts,
+                                amps: rb.amps,
+                                every: rb.every,
+                            },
+                        ));
+                        if let Some(line) = &spec.line {
+                            bench.meter_lines.insert(line.clone(), role_s.clone());
+                        }
+                        bench.meters.insert(role_s, Role { instrument, dev });
+                    }
+                    None => {
+                        let dev = channel(ch);
+                        bench.supplies.insert(role_s, Role { instrument, dev });
+                    }
+                },
                 Opened::Switch(d) => {
                     let dev = Box::new(Channel::new(d.clone(), ch));
                     bench.switches.insert(role_s, Role { instrument, dev });
@@ -712,6 +729,11 @@ impl Bench {
     /// True when `role` is a console role.
     pub fn is_console(&self, role: &str) -> bool {
         self.consoles.contains_key(role)
+    }
+
+    /// How finely and how often a meter role measures.
+    pub fn meter_resolution(&self, role: &str) -> Option<Resolution> {
+        self.meters.get(role).map(|r| r.dev.resolution())
     }
 
     /// Reads a meter: (voltage, current).

@@ -72,6 +72,32 @@ pub trait Meter: Send {
     fn voltage(&mut self) -> Result<Volts>;
     /// Current through the shunt.
     fn current(&mut self) -> Result<Amps>;
+    /// How finely and how often it measures.
+    fn resolution(&self) -> Resolution;
+}
+
+/// A meter's resolution and how often its reading changes: what the checks it serves
+/// can claim from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolution {
+    /// The smallest voltage step it reports.
+    pub volts: Volts,
+    /// The smallest current step it reports.
+    pub amps: Amps,
+    /// How often a new reading is made; a faster poll reads the same one again.
+    pub every: Duration,
+}
+
+impl std::fmt::Display for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} and {} steps, a new reading every {}",
+            self.volts,
+            self.amps,
+            crate::units::format_duration(self.every)
+        )
+    }
 }
 
 /// The lock board's own view of itself.

@@ -20,6 +20,13 @@ use crate::drivers::{InstrumentError, Result};
 /// The shunt register's full scale at PGA /8 (+/-320 mV in 10 uV counts).
 const SHUNT_FULL_SCALE: i32 = 32000;
 
+/// The bus voltage register's LSB (datasheet 8.6.3.2), in volts.
+pub const BUS_LSB_V: f64 = 0.004;
+
+/// How often the reset configuration makes a new reading: a 12-bit shunt conversion
+/// then a 12-bit bus conversion, 532 us each (datasheet table 5).
+pub const CONVERSION_PERIOD: std::time::Duration = std::time::Duration::from_micros(1064);
+
 /// A calibrated INA219.
 pub struct Ina219<I2C: I2c> {
     chip: SyncIna219<I2C, IntCalibration>,
@@ -55,6 +62,11 @@ impl<I2C: I2c> Ina219<I2C> {
             chip,
             current_lsb_ua,
         })
+    }
+
+    /// The current register's LSB, in amperes (from the calibration).
+    pub fn current_lsb(&self) -> f64 {
+        self.current_lsb_ua as f64 / 1e6
     }
 
     /// Bus voltage in volts (LSB 4 mV).

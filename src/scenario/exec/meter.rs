@@ -30,6 +30,39 @@ impl Run<'_> {
             Quantity::Voltage => v.0,
         };
         let range = format!("{}..{}", show(quantity, low), show(quantity, high));
+        // What the meter can tell: a range narrower than two of its steps, or a window
+        // shorter than its update interval, is beyond it, whatever it reads.
+        let coarse = match self.bench.meter_resolution(role) {
+            Some(res) => {
+                let step = match quantity {
+                    Quantity::Current => res.amps.0,
+                    Quantity::Voltage => res.volts.0,
+                };
+                if high.is_finite() && high - low < 2.0 * step {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: `{role}` reads in steps of {}: a range of {range} is narrower than two of them and cannot be judged; this check needs a finer meter",
+                        self.step.0,
+                        self.step.1,
+                        show(quantity, step)
+                    )));
+                }
+                if let Some(w) = window.filter(|w| *w < res.every) {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: `{role}` makes a new reading every {}: a {} window holds less than one; this check needs a faster meter",
+                        self.step.0,
+                        self.step.1,
+                        units::format_duration(res.every),
+                        units::format_duration(w)
+                    )));
+                }
+                if res.every > self.ctx.poll {
+                    format!(" (meter: {res})")
+                } else {
+                    String::new()
+                }
+            }
+            None => String::new(),
+        };
         let (value, measured, pass, samples) = match window {
             None => {
                 let v = pick(self.bench.read_meter(role)?);
@@ -92,6 +125,7 @@ impl Run<'_> {
             Statistic::Mean => format!("mean in {range}"),
             Statistic::Peak => format!("peak in {range}"),
         };
+        let measured = format!("{measured}{coarse}");
         let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
         m.value = Some(value);
         m.unit = Some(match quantity {
