@@ -77,8 +77,7 @@ pub struct Row<'a> {
 pub trait Recorder: Send {
     /// One row.
     fn record(&mut self, row: Row<'_>);
-    /// The trial is over: write out what is buffered, and say if anything was lost.
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    /// The trial is over: keep its record (`keep`) or drop it. Returns whether it was
+    /// kept; an error if what was recorded could not all be written.
+    fn finish(&mut self, keep: bool) -> std::io::Result<bool>;
 }

@@ -438,11 +438,13 @@ fn execute_on_bench(
         .as_ref()
         .filter(|tr| tr.keep != trace::Keep::None)
         .map(|tr| {
-            trace::TraceFile::create(&tr.dir, &t.name, bench.clock().now(), setup.secrets.clone())
-                .map(|(file, path)| {
+            let origin = bench.clock().now();
+            trace::TraceFile::create(&tr.dir, &t.name, origin, setup.secrets.clone(), tr.keep).map(
+                |(file, path)| {
                     bench.record_to(Box::new(file));
-                    (tr.dir.join(&path), path, tr.keep)
-                })
+                    (path, tr.keep)
+                },
+            )
         });
     let mut outcome = scenario::execute(&mut bench, &t.steps, &ctx);
     let problems: Vec<String> = bench
@@ -450,20 +452,19 @@ fn execute_on_bench(
         .iter()
         .map(|e| e.to_string())
         .collect();
-    let finished = bench.stop_recording().map(|mut r| r.finish());
-    drop(bench);
     // The trace is kept (and named in the result) unless only failures keep theirs and
     // this one passed; a trace that could not be written is said in the log.
+    let passed = outcome.verdict == Verdict::Pass && problems.is_empty();
+    let finished = bench.stop_recording().map(|mut r| {
+        let keep = traced
+            .as_ref()
+            .is_some_and(|t| matches!(t, Ok((_, k)) if *k == trace::Keep::All || !passed));
+        r.finish(keep)
+    });
+    drop(bench);
     match (traced, finished) {
-        (Some(Ok((full, path, keep))), Some(Ok(()))) => {
-            if keep == trace::Keep::Failed
-                && outcome.verdict == Verdict::Pass
-                && problems.is_empty()
-            {
-                let _ = std::fs::remove_file(&full);
-            } else {
-                record.trace = Some(path.to_string_lossy().into_owned());
-            }
+        (Some(Ok((path, _))), Some(Ok(true))) => {
+            record.trace = Some(path.to_string_lossy().into_owned());
         }
         (Some(Err(e)), _) | (_, Some(Err(e))) => {
             outcome

@@ -75,9 +75,37 @@ pub fn file_name(trial: &str) -> String {
     format!("{name}.csv")
 }
 
+/// Where a trace's rows go while its trial runs.
+enum Sink {
+    /// Streamed to its file: kept whatever the verdict, and an interrupted run keeps
+    /// what was traced.
+    File(BufWriter<File>),
+    /// Held until the verdict (only a failure's is kept): a soak's passing cycles cost
+    /// no disk. Bounded by [`MAX_TRACE_BYTES`].
+    Memory(Vec<u8>),
+}
+
+impl io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::File(f) => f.write(buf),
+            Self::Memory(v) => v.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::File(f) => f.flush(),
+            Self::Memory(_) => Ok(()),
+        }
+    }
+}
+
 /// One trial's trace being written.
 pub struct TraceFile {
-    out: csv::Writer<BufWriter<File>>,
+    out: csv::Writer<Sink>,
+    /// The file, in the run directory.
+    path: PathBuf,
     origin: Duration,
     secrets: Arc<Secrets>,
     written: u64,
@@ -89,23 +117,31 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
-    /// Creates `traces/NAME.csv` under the run directory (the folder too) and writes
-    /// the header. Times are counted from `origin` on the rig's clock.
+    /// Starts the trace of `trial`, to be `traces/NAME.csv` under the run directory:
+    /// created now and streamed when every trace is kept, held in memory until the
+    /// verdict when only failures keep theirs. Times are counted from `origin` on the
+    /// rig's clock. Returns it and its path relative to the run directory.
     pub fn create(
         run_dir: &Path,
         trial: &str,
         origin: Duration,
         secrets: Arc<Secrets>,
+        keep: Keep,
     ) -> io::Result<(Self, PathBuf)> {
-        let dir = run_dir.join(TRACES);
-        crate::files::create_dirs(&dir)?;
         let relative = Path::new(TRACES).join(file_name(trial));
-        let file = crate::files::create_file(&run_dir.join(&relative))?;
-        let mut out = csv::Writer::from_writer(BufWriter::new(file));
+        let path = run_dir.join(&relative);
+        let sink = if keep == Keep::All {
+            crate::files::create_dirs(&run_dir.join(TRACES))?;
+            Sink::File(BufWriter::new(crate::files::create_file(&path)?))
+        } else {
+            Sink::Memory(Vec::new())
+        };
+        let mut out = csv::Writer::from_writer(sink);
         out.write_record(["t_s", "source", "role", "value", "ack_ms", "timing"])?;
         Ok((
             Self {
                 out,
+                path,
                 origin,
                 secrets,
                 written: 0,
@@ -133,9 +169,14 @@ impl Recorder for TraceFile {
         if self.error.is_some() {
             return;
         }
-        let value = self.secrets.redacted(row.value);
+        // Secrets travel only in console lines and the steps that send them; readings
+        // and commands are lockrig's own numbers and state names.
+        let value = match row.source {
+            Source::Console | Source::Board | Source::Step => self.secrets.redacted(row.value),
+            _ => row.value.into(),
+        };
         let value = defused(row.source, &value).map_or(value, Into::into);
-        let role = self.secrets.redacted(row.role);
+        let role = row.role;
         let size = (value.len() + role.len() + 40) as u64;
         let board = row.source == Source::Board;
         if self.written + size > MAX_TRACE_BYTES || (board && self.board + size > MAX_BOARD_BYTES) {
@@ -173,7 +214,7 @@ impl Recorder for TraceFile {
         }
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self, keep: bool) -> io::Result<bool> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -188,13 +229,58 @@ impl Recorder for TraceFile {
                 .write_record(["", "trace", "", note.as_str(), "", ""])?;
         }
         // Flushes csv's buffer, then the file's.
-        self.out.flush()
+        self.out.flush()?;
+        match (self.out.get_ref(), keep) {
+            (Sink::File(_), true) => Ok(true),
+            (Sink::File(_), false) => std::fs::remove_file(&self.path).map(|()| false),
+            (Sink::Memory(_), false) => Ok(false),
+            (Sink::Memory(rows), true) => {
+                if let Some(dir) = self.path.parent() {
+                    crate::files::create_dirs(dir)?;
+                }
+                let mut file = crate::files::create_file(&self.path)?;
+                io::Write::write_all(&mut file, rows)?;
+                file.sync_all().map(|()| true)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_kept_for_failures_only_touches_the_disk_only_when_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = Row {
+            at: Duration::ZERO,
+            timing: Timing::Exact,
+            source: Source::Step,
+            role: "1",
+            value: "wait 1s",
+        };
+        let start = |name| {
+            TraceFile::create(
+                dir.path(),
+                name,
+                Duration::ZERO,
+                Default::default(),
+                Keep::Failed,
+            )
+            .unwrap()
+        };
+        let (mut passed, path) = start("a::pass");
+        passed.record(row);
+        assert!(!passed.finish(false).unwrap());
+        assert!(!dir.path().join(path).exists());
+        assert!(!dir.path().join(TRACES).exists(), "no folder for no trace");
+        let (mut failed, path) = start("a::fail");
+        failed.record(row);
+        assert!(failed.finish(true).unwrap());
+        let text = std::fs::read_to_string(dir.path().join(path)).unwrap();
+        assert!(text.ends_with("0.000000,step,1,wait 1s,,exact\n"), "{text}");
+    }
 
     #[test]
     fn trial_names_become_plain_file_names() {
@@ -219,8 +305,14 @@ mod tests {
         .into_iter()
         .collect();
         let secrets = Arc::new(Secrets::resolve(&specs));
-        let (mut t, path) =
-            TraceFile::create(dir.path(), "a::b", Duration::from_secs(10), secrets).unwrap();
+        let (mut t, path) = TraceFile::create(
+            dir.path(),
+            "a::b",
+            Duration::from_secs(10),
+            secrets,
+            Keep::All,
+        )
+        .unwrap();
         let row = |at_ms: u64, source, value| Row {
             at: Duration::from_millis(at_ms),
             timing: Timing::Exchange(Duration::from_micros(1500)),
@@ -231,7 +323,7 @@ mod tests {
         t.record(row(10_250, Source::Console, "UNLOCK 731946 -> OK"));
         t.record(row(10_500, Source::Board, "=HYPERLINK(\"x\"),\"y\"\nz"));
         t.record(row(10_750, Source::Meter, "-1mV 0A"));
-        t.finish().unwrap();
+        assert!(t.finish(true).unwrap());
         let text = std::fs::read_to_string(dir.path().join(path)).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("t_s,source,role,value,ack_ms,timing"));
