@@ -40,6 +40,7 @@ pub mod harness {
         ("door_schedule", door_schedule),
         ("manifest", manifest),
         ("results_lines", results_lines),
+        ("trace_file", trace_file),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -70,6 +71,31 @@ pub mod harness {
         let facts = lockrig::report::html::Facts::default();
         let page = lockrig::report::html::render_page(data, None, None, &facts)
             .expect("reading from memory cannot fail");
+        assert_inert(&page);
+    }
+
+    /// `trace_file`: a failed trial's `traces/*.csv` as `lockrig report` plots it. Whatever
+    /// the file holds, the page is drawn and carries no markup of it.
+    pub fn trace_file(data: &[u8]) {
+        let dir = tempfile::tempdir().expect("a temporary run directory");
+        let result = r#"{"schema":2,"trial":"brownout::x::d","check":"brownout::x","device":"d","outcome":{"verdict":"fail","message":"m","measurements":[],"log":[]},"trace":"traces/brownout.x.d.csv"}"#;
+        std::fs::write(dir.path().join("results.jsonl"), format!("{result}\n")).unwrap();
+        std::fs::create_dir(dir.path().join("traces")).unwrap();
+        std::fs::write(dir.path().join("traces/brownout.x.d.csv"), data).unwrap();
+        let facts = lockrig::report::html::Facts::default();
+        let page = lockrig::report::html::render_dir(dir.path(), &facts)
+            .expect("a run directory with a results file renders");
+        assert!(
+            page.contains("traces/brownout.x.d.csv"),
+            "the failure names its trace"
+        );
+        assert_inert(&page);
+    }
+
+    /// No script element, and no event-handler attribute in any tag (attribute values,
+    /// where input may land, are skipped: their quotes are escaped, so input cannot
+    /// close them).
+    fn assert_inert(page: &str) {
         let lower = page.to_ascii_lowercase();
         assert!(!lower.contains("<script"), "script in the page");
         let mut rest = lower.as_str();

@@ -158,17 +158,22 @@ pub fn read(file: std::fs::File) -> Trace {
         ) else {
             continue;
         };
-        if !t.is_finite() || t < 0.0 {
+        // A trial lasts hours at most; anything else is not a time of this trace.
+        if !(0.0..=1e7).contains(&t) {
             continue;
         }
         trace.end = trace.end.max(t);
         match source {
             "meter" => {
                 let mut parts = value.split(' ');
+                let plausible = |x: f64| x.is_finite() && x.abs() <= 1e4;
                 if let (Some(Ok(v)), Some(Ok(a))) = (
                     parts.next().map(Volts::parse),
                     parts.next().map(Amps::parse),
                 ) {
+                    if !plausible(v.0) || !plausible(a.0) {
+                        continue;
+                    }
                     // Bounded by the byte limit: a row is at least 30 bytes.
                     volts.raw.push((t, v.0));
                     amps.raw.push((t, a.0 * 1e3));
