@@ -1395,3 +1395,47 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         "{msg}"
     );
 }
+
+#[test]
+fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
+    let o = run(&["rig", "drivers", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let drivers: Vec<&str> = entries
+        .iter()
+        .map(|e| e["driver"].as_str().unwrap())
+        .collect();
+    for family in [
+        "rigol-dp800",
+        "siglent-spd3303x",
+        "keysight-e36300",
+        "korad-ka3005p",
+        "lcus",
+        "numato-gpio",
+        "ina219",
+        "lock-console",
+    ] {
+        assert!(drivers.contains(&family), "{family}: {drivers:?}");
+    }
+    // The INA219 both ways: on a Linux I2C bus and behind an I2CDriver.
+    let ina: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["driver"] == "ina219")
+        .map(|e| e["transport"].as_str().unwrap())
+        .collect();
+    assert!(ina.iter().any(|t| t.contains("/dev/i2c-N")), "{ina:?}");
+    assert!(ina.iter().any(|t| t.contains("i2cdriver")), "{ina:?}");
+    // Each emulator named is one the simulator serves.
+    let served: Vec<&str> = lockrig::sim::instruments().collect();
+    for e in &entries {
+        if let Some(sim) = e["sim"].as_str() {
+            assert!(served.contains(&sim), "{sim} is not served: {served:?}");
+        }
+    }
+    let o = run(&["rig", "drivers"]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(listing.contains("Korad KA3005P family"), "{listing}");
+}

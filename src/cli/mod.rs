@@ -123,6 +123,14 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum RigCommand {
+    /// The supported instruments: the rig file's `driver`, what it does, the
+    /// instruments it covers, its protocol and transports, and the simulator's emulator
+    /// of it (`sim = "..."`, what `lockrig sim serve` exposes).
+    Drivers {
+        /// `text` for a person, `json` for one JSON object per line.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
     /// Open every instrument, apply and confirm the safe state, and clear a broken mark.
     Check {
         /// Rig file; the built-in simulated rig when absent.
@@ -367,6 +375,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             serve(&device, &options, write_rig.as_deref())
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
+        Command::Rig(RigCommand::Drivers { format }) => rig_drivers(format),
         Command::Ctl(args) => ctl::ctl(&args),
         Command::Plan(args) => plan_schedule(&args),
         Command::Verify { dir } => verify(&dir),
@@ -1031,6 +1040,39 @@ fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow
     }
     drop(bench);
     Ok(signals::received().map_or(0, |s| u8::try_from(signals::exit_code(s)).unwrap_or(1)))
+}
+
+fn rig_drivers(format: PlanFormat) -> anyhow::Result<u8> {
+    use crate::config::catalogue::CATALOGUE;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        PlanFormat::Json => CATALOGUE.iter().try_for_each(|e| {
+            serde_json::to_writer(&mut out, e)?;
+            writeln!(out)
+        }),
+        PlanFormat::Text => {
+            let width = CATALOGUE.iter().map(|e| e.driver.len()).max().unwrap_or(0);
+            CATALOGUE.iter().try_for_each(|e| {
+                writeln!(
+                    out,
+                    "{:<width$}  {:<8} {}\n{:<width$}  {:<8} protocol: {}; transport: {}; simulated: {}",
+                    e.driver,
+                    e.capability,
+                    e.instruments,
+                    "",
+                    "",
+                    e.protocol,
+                    e.transport,
+                    e.sim.map_or("no (tested with a mock bus)".into(), |s| format!("sim = \"{s}\"")),
+                )
+            })
+        }
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the list"),
+        _ => Ok(0),
+    }
 }
 
 fn rig_check(path: Option<&Path>, wait: Option<Duration>) -> anyhow::Result<u8> {

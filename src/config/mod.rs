@@ -4,6 +4,7 @@
 //! Loading does no I/O beyond reading the file. Every error names the file, line and
 //! column, the field, and what was expected.
 
+pub mod catalogue;
 pub mod device;
 pub mod rig;
 pub mod secrets;

@@ -97,6 +97,11 @@ const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
     ("lock-console", DriverKind::LockConsole),
 ];
 
+/// The names of the drivers that are not SCPI supply dialects.
+pub fn driver_names() -> impl Iterator<Item = &'static str> {
+    OTHER_DRIVERS.iter().map(|(name, _)| *name)
+}
+
 /// What a driver can do, and so which roles it can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
