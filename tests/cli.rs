@@ -1439,3 +1439,50 @@ fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
     let listing = String::from_utf8_lossy(&o.stdout);
     assert!(listing.contains("Korad KA3005P family"), "{listing}");
 }
+
+#[test]
+fn the_whole_suite_runs_on_a_daq970a_switching_the_actuators_and_catches_a_defect() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--rig", "rigs/sim-daq970a.toml", "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        (run(&args), out)
+    };
+    let (o, out) = run_on("all", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert_eq!(lines.len(), 95);
+    assert!(lines.iter().all(|l| l.get("skipped").is_none()));
+    let instruments = lines[0]["instruments"].to_string();
+    assert!(
+        instruments.contains("Keysight Technologies,DAQ970A,MY58SIM0001")
+            && instruments.contains("(module in slot 1)"),
+        "{instruments}"
+    );
+    // The fire-alarm loop is a DAQ970A relay: a lock that ignores it fails.
+    let (o, _) = run_on(
+        "defect",
+        &["--sim-defect", "ignores-fire-alarm", "fire::releases"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A DAQ970A that stops answering is a rig error naming it.
+    let (o, out) = run_on(
+        "silent",
+        &[
+            "--device",
+            "maglock_12v",
+            "--sim-fault",
+            "relays:silent@2",
+            "power_loss::fail_safe_releases",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    assert!(case
+        .status
+        .error_as_ref()
+        .message
+        .contains("instrument `relays`"));
+}

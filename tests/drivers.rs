@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::console::LockConsole;
+use lockrig::drivers::keysight_daq970a::Daq970a;
 use lockrig::drivers::korad_ka3005p::{self, Ka3005p, STATUS_OUTPUT};
 use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::numato::NumatoGpio;
@@ -459,5 +460,82 @@ fn ka3005p_does_not_take_a_scpi_supply_for_one() {
             "an SPD3303X is not a KA3005P: {:?}",
             other.map(|p| p.identity().to_string())
         ),
+    }
+}
+
+fn bench_with_fault(device: &str, fault: &str) -> SimBench {
+    let options = SimOptions {
+        faults: vec![fault.parse().unwrap()],
+        ..SimOptions::default()
+    };
+    let mut sim = SimBench::start(
+        &DeviceProfile::load(device).unwrap(),
+        &options,
+        TimeMode::Virtual,
+    )
+    .unwrap();
+    sim.serve_ptys().unwrap();
+    sim
+}
+
+#[test]
+fn daq970a_identifies_closes_opens_and_reads_back_its_relays() {
+    let sim = bench("maglock_12v");
+    let mut daq = Daq970a::open(io(&sim, "daq970a"), 1).unwrap();
+    assert!(daq.identity().starts_with("Keysight Technologies,DAQ970A,"));
+    daq.set(3, true).unwrap();
+    assert!(daq.closed(3).unwrap());
+    assert!(
+        sim.world().relays[2],
+        "relay (@103) drives the bench's relay 3"
+    );
+    daq.set(3, false).unwrap();
+    assert!(!daq.closed(3).unwrap());
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn daq970a_reports_a_channel_not_installed_and_refuses_another_instrument() {
+    let sim = bench("maglock_12v");
+    // Slot 2 of the simulated mainframe is empty: the instrument queues -222.
+    let mut daq = Daq970a::open(io(&sim, "daq970a"), 2).unwrap();
+    match daq.set(1, true) {
+        Err(InstrumentError::Device {
+            code: -222,
+            command,
+            ..
+        }) => {
+            assert_eq!(command, "ROUT:CLOS (@201)")
+        }
+        other => panic!("expected the instrument's -222 error, got {other:?}"),
+    }
+    // A supply on the port is not a switch unit.
+    match Daq970a::open(io(&sim, "psu"), 1) {
+        Err(InstrumentError::Garbage { command, .. }) => assert_eq!(command, "*IDN?"),
+        Err(other) => panic!("expected the identity to be refused, got {other:?}"),
+        Ok(_) => panic!("a DP832 taken for a DAQ970A"),
+    }
+}
+
+#[test]
+fn daq970a_silence_and_garbage_are_errors_never_a_switch() {
+    for (fault, want) in [
+        ("relays:silent@3", "timeout"),
+        ("relays:garbage@3", "garbage"),
+    ] {
+        let sim = bench_with_fault("maglock_12v", fault);
+        let mut daq = Daq970a::open(io(&sim, "daq970a"), 1).unwrap();
+        let mut failed = None;
+        for _ in 0..4 {
+            if let Err(e) = daq.set(1, true) {
+                failed = Some(e);
+                break;
+            }
+        }
+        match (failed, want) {
+            (Some(InstrumentError::Timeout { .. }), "timeout") => {}
+            (Some(InstrumentError::Garbage { .. }), "garbage") => {}
+            (other, _) => panic!("{fault}: expected {want}, got {other:?}"),
+        }
     }
 }

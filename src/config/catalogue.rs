@@ -66,6 +66,14 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("relays"),
     },
     Entry {
+        driver: "keysight-daq970a",
+        capability: "switch",
+        instruments: "Keysight DAQ970A, 34970A, 34972A with a relay module (DAQM901A, DAQM903A)",
+        protocol: "SCPI ROUTe:CLOSe/OPEN (@SNN), read back with ROUTe:CLOSe?, error queue after every setting",
+        transport: "raw TCP 5025 (tcp = HOST:5025), RS-232 on a 34970A",
+        sim: Some("daq970a"),
+    },
+    Entry {
         driver: "numato-gpio",
         capability: "input",
         instruments: "Numato USB GPIO (8/16/32 channels)",

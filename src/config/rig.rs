@@ -80,6 +80,8 @@ pub enum DriverKind {
     KoradKa3005p,
     /// LCUS-type CH340 USB relay board (`A0 ch op sum` frames).
     Lcus,
+    /// Keysight DAQ970A (34970A/34972A) with a relay module: `ROUT:CLOS (@101)`.
+    KeysightDaq970a,
     /// Numato USB GPIO module (ASCII commands).
     NumatoGpio,
     /// TI INA219 current/power monitor on I2C.
@@ -92,6 +94,7 @@ pub enum DriverKind {
 const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
     ("korad-ka3005p", DriverKind::KoradKa3005p),
     ("lcus", DriverKind::Lcus),
+    ("keysight-daq970a", DriverKind::KeysightDaq970a),
     ("numato-gpio", DriverKind::NumatoGpio),
     ("ina219", DriverKind::Ina219),
     ("lock-console", DriverKind::LockConsole),
@@ -184,7 +187,7 @@ impl DriverKind {
     pub fn capability(self) -> Capability {
         match self {
             Self::ScpiSupply(_) | Self::KoradKa3005p => Capability::Supply,
-            Self::Lcus => Capability::Switch,
+            Self::Lcus | Self::KeysightDaq970a => Capability::Switch,
             Self::NumatoGpio => Capability::Input,
             Self::Ina219 => Capability::Meter,
             Self::LockConsole => Capability::Console,
@@ -197,6 +200,7 @@ impl DriverKind {
             Self::ScpiSupply(dialect) => Some(1..=dialect.channels),
             Self::KoradKa3005p => Some(1..=1),
             Self::Lcus => Some(1..=spec.channels.unwrap_or(4)),
+            Self::KeysightDaq970a => Some(1..=crate::drivers::keysight_daq970a::CHANNELS),
             Self::NumatoGpio => Some(0..=31),
             Self::Ina219 | Self::LockConsole => None,
         }
@@ -245,6 +249,9 @@ pub struct InstrumentSpec {
     /// Number of relays on an LCUS board (1, 2, 4 or 8).
     #[serde(default)]
     pub channels: Option<u8>,
+    /// The slot of a DAQ970A's relay module (1-3): role channel N is `(@SNN)`.
+    #[serde(default)]
+    pub slot: Option<Spanned<u8>>,
     /// INA219 shunt resistance.
     #[serde(default)]
     pub shunt: Option<Ohms>,
@@ -716,7 +723,7 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             (Link::I2c { .. } | Link::I2cDriver { .. }, _) => false,
             (Link::Sim(name), DriverKind::Ina219) => name == "i2cdriver",
             (Link::Sim(name), _) => name != "i2cdriver",
-            (Link::Tcp(_), DriverKind::ScpiSupply(_)) => true,
+            (Link::Tcp(_), DriverKind::ScpiSupply(_) | DriverKind::KeysightDaq970a) => true,
             (Link::Tcp(_), _) => false,
             (_, DriverKind::Ina219) => false,
             _ => true,
@@ -732,6 +739,26 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 spec.span(),
                 format!("instrument `{name}`: field `channels`: expected 1, 2, 4 or 8 (the LCUS board size)"),
             ));
+        }
+        match (driver, &spec.get_ref().slot) {
+            (DriverKind::KeysightDaq970a, Some(slot))
+                if !crate::drivers::keysight_daq970a::SLOTS.contains(slot.get_ref()) =>
+            {
+                return Err(src.error(
+                    slot.span(),
+                    format!(
+                        "instrument `{name}`: field `slot`: expected 1, 2 or 3 (the DAQ970A's module slots), found {}",
+                        slot.get_ref()
+                    ),
+                ))
+            }
+            (DriverKind::KeysightDaq970a, _) | (_, None) => {}
+            (_, Some(slot)) => {
+                return Err(src.error(
+                    slot.span(),
+                    format!("instrument `{name}`: field `slot` applies to keysight-daq970a only"),
+                ))
+            }
         }
         let i = spec.get_ref();
         if i.timeout.is_some_and(bad_timeout) {

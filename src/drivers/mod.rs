@@ -5,6 +5,7 @@
 pub mod console;
 pub mod i2cdriver;
 pub mod ina219;
+pub mod keysight_daq970a;
 pub mod korad_ka3005p;
 pub mod lcus;
 pub mod numato;

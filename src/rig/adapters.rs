@@ -9,6 +9,7 @@ use embedded_hal::i2c::I2c;
 use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::drivers::console::{Batch, LockConsole};
 use crate::drivers::ina219::Ina219;
+use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
@@ -141,6 +142,18 @@ impl Switch for Channel<Lcus> {
     fn get(&mut self) -> Result<bool> {
         let ch = self.channel;
         self.device().state(ch)
+    }
+}
+
+impl Switch for Channel<Daq970a> {
+    fn set(&mut self, on: bool) -> Result<()> {
+        let ch = self.channel;
+        self.device().set(ch, on)
+    }
+
+    fn get(&mut self) -> Result<bool> {
+        let ch = self.channel;
+        self.device().closed(ch)
     }
 }
 

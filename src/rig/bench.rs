@@ -13,6 +13,7 @@ use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState}
 use crate::drivers::console::{LockConsole, Lost};
 use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
+use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
 use crate::drivers::numato::NumatoGpio;
@@ -152,10 +153,13 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Binds one channel of an opened supply to a role.
 type SupplyChannel = Box<dyn Fn(u8) -> Box<dyn Supply>>;
 
+/// Binds one channel of an opened relay instrument to a role.
+type SwitchChannel = Box<dyn Fn(u8) -> Box<dyn Switch>>;
+
 /// An opened instrument before it is split into roles.
 enum Opened {
     Supply(SupplyChannel),
-    Switch(Arc<Mutex<Lcus>>),
+    Switch(SwitchChannel),
     Input(Arc<Mutex<NumatoGpio>>),
     Meter(Option<Box<dyn Meter>>),
     Console(Option<Box<dyn Console>>),
@@ -212,6 +216,15 @@ fn line_io(
     Ok(LineIo::new(transport(link, sim, timeout)?, timeout))
 }
 
+/// Shares a relay instrument between the roles its channels serve.
+fn relays_of<T: Send + 'static>(dev: T) -> SwitchChannel
+where
+    Channel<T>: Switch,
+{
+    let dev = Arc::new(Mutex::new(dev));
+    Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
+}
+
 /// Shares a supply between the roles its channels serve.
 fn channels_of<T: Send + 'static>(dev: T) -> SupplyChannel
 where
@@ -245,10 +258,13 @@ fn open_instrument(
         DriverKind::Lcus => {
             let channels = spec.channels.unwrap_or(4);
             let dev = Lcus::open(line_io(&link, sim, timeout)?, channels)?;
-            (
-                Opened::Switch(Arc::new(Mutex::new(dev))),
-                format!("LCUS-{channels}"),
-            )
+            (Opened::Switch(relays_of(dev)), format!("LCUS-{channels}"))
+        }
+        DriverKind::KeysightDaq970a => {
+            let slot = spec.slot.as_ref().map_or(1, |s| *s.get_ref());
+            let dev = Daq970a::open(line_io(&link, sim, timeout)?, slot)?;
+            let id = format!("{} (module in slot {slot})", dev.identity());
+            (Opened::Switch(relays_of(dev)), id)
         }
         DriverKind::NumatoGpio => {
             let dev = NumatoGpio::open(line_io(&link, sim, timeout)?)?;
@@ -362,8 +378,8 @@ impl Bench {
                         bench.supplies.insert(role_s, Role { instrument, dev });
                     }
                 },
-                Opened::Switch(d) => {
-                    let dev = Box::new(Channel::new(d.clone(), ch));
+                Opened::Switch(channel) => {
+                    let dev = channel(ch);
                     bench.switches.insert(role_s, Role { instrument, dev });
                 }
                 Opened::Input(d) => {

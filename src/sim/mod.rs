@@ -10,6 +10,7 @@
 
 pub mod board;
 mod console;
+mod daq970a;
 pub mod defects;
 mod dp800;
 mod e36300;
@@ -117,6 +118,9 @@ const SERVED: &[Served] = &[
     }),
     ("relays", faults::Target::Relays, || {
         Box::<lcus::LcusSim>::default()
+    }),
+    ("daq970a", faults::Target::Relays, || {
+        Box::<daq970a::Daq970aSim>::default()
     }),
     ("gpio", faults::Target::Gpio, || {
         Box::<numato::NumatoSim>::default()

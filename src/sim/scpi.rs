@@ -192,16 +192,30 @@ pub fn store_outputs(world: &mut World, wiring: &[usize], psu: &[PsuChannel]) {
 /// A channel list (SCPI-99 8.3.2): `(@1)`, `(@1,3)`, `(@1:3)`; the channels it names,
 /// each in `1..=channels`.
 pub fn channel_list(token: Token<'_>, channels: usize) -> Result<Vec<usize>, Error> {
+    channels_where(
+        token,
+        |n| (1..=channels).contains(&n),
+        ErrorCode::IllegalParameterValue,
+    )
+}
+
+/// A channel list whose every channel satisfies `exists` (a range counts through the
+/// numbers between its ends); a channel that does not is `missing`.
+pub fn channels_where(
+    token: Token<'_>,
+    exists: impl Fn(usize) -> bool,
+    missing: ErrorCode,
+) -> Result<Vec<usize>, Error> {
     use scpi::parser::expression::channel_list::{ChannelList, Token as Item};
     let Token::ExpressionProgramData(expr) = token else {
         return Err(ErrorCode::DataTypeError.into());
     };
     let list = ChannelList::new(expr).ok_or(ErrorCode::InvalidExpression)?;
     let in_range = |n: usize| {
-        if (1..=channels).contains(&n) {
+        if exists(n) {
             Ok(n)
         } else {
-            Err(Error::from(ErrorCode::IllegalParameterValue))
+            Err(Error::from(missing))
         }
     };
     let mut out = Vec::new();
@@ -213,7 +227,7 @@ pub fn channel_list(token: Token<'_>, channels: usize) -> Result<Vec<usize>, Err
                     in_range(usize::try_from(from)?)?,
                     in_range(usize::try_from(to)?)?,
                 );
-                out.extend(from.min(to)..=from.max(to));
+                out.extend((from.min(to)..=from.max(to)).filter(|n| exists(*n)));
             }
             _ => return Err(ErrorCode::IllegalParameterValue.into()),
         }
