@@ -103,6 +103,27 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Merge the run directories of several benches (one firmware build on all of them)
+    /// into one: results, JUnit, statistics and report.
+    ///
+    /// Each source must be intact against its MANIFEST.sha256 (a changed, added or
+    /// removed file refuses it, named); it is read as untrusted, without following
+    /// links. The merged directory (`--out`, a new timestamped directory) holds
+    /// results.jsonl with each result's `bench` and `source`, junit.xml with each
+    /// testsuite named `BENCH/NAME` and its source's manifest digest, stats.json,
+    /// report.html, merged.json (the sources, and where their firmware or lockrig
+    /// version differ) and its own MANIFEST.sha256.
+    ///
+    /// Exit codes as `lockrig run`: 0 every result passed, 1 a check failed, 3 a rig
+    /// error, 4 something did not run; 2 a source refused or unreadable.
+    Merge {
+        /// The run directories (`out/<timestamp>`), two or more.
+        #[arg(value_name = "DIR", required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the merged run directory (`<DIR>/<timestamp>/`).
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+    },
     /// Render report.html again from a run directory's results.jsonl (with its
     /// stats.json and evidence.json).
     ///
@@ -379,6 +400,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Ctl(args) => ctl::ctl(&args),
         Command::Plan(args) => plan_schedule(&args),
         Command::Verify { dir } => verify(&dir),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
         Command::Report { dir, out } => report(&dir, out.as_deref()),
     }
 }
@@ -875,6 +897,52 @@ fn verify(dir: &Path) -> anyhow::Result<u8> {
         );
         Ok(1)
     }
+}
+
+/// `lockrig merge DIR... [--out DIR]`.
+fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<u8> {
+    use crate::report::merge::{self, MergeError};
+    let dir = run_dir(out)?;
+    let merged = match merge::merge(dirs, &dir) {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing half-made is left behind to be taken for a merge.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(match e {
+                MergeError::Refused { .. } => anyhow::anyhow!("{e}; nothing was merged"),
+                other => anyhow::Error::new(other),
+            });
+        }
+    };
+    for w in &merged.warnings {
+        eprintln!("lockrig merge: warning: {w}");
+    }
+    if merged.unreadable_lines > 0 {
+        eprintln!(
+            "lockrig merge: {} line(s) of the sources were not results and were skipped",
+            merged.unreadable_lines
+        );
+    }
+    let [passed, failed, errors, skipped] = merged.counts;
+    let summary = run::Summary {
+        passed: passed as usize,
+        failed: failed as usize,
+        errors: errors as usize,
+        skipped: skipped as usize,
+        incomplete: skipped as usize,
+    };
+    println!(
+        "lockrig merge: {} runs ({}): {passed} passed, {failed} failed, {errors} rig errors, {skipped} skipped; merged run in {}",
+        merged.sources.len(),
+        merged
+            .sources
+            .iter()
+            .map(|s| s.bench.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        dir.display()
+    );
+    Ok(u8::try_from(summary.exit_code()).unwrap_or(1))
 }
 
 /// `lockrig report DIR [--out FILE]`: renders the report from the directory's results;

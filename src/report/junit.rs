@@ -376,7 +376,8 @@ impl JunitReport {
 
 /// An unnamed file beside the report: created, then unlinked at once, so it vanishes
 /// with the process however the process ends.
-fn spool(report: &Path) -> io::Result<File> {
+/// An unlinked scratch file beside `report`, read and written, gone when closed.
+pub(crate) fn spool(report: &Path) -> io::Result<File> {
     let dir = report
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

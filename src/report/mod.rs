@@ -6,6 +6,7 @@ pub mod html;
 pub mod jsonl;
 pub mod junit;
 pub mod manifest;
+pub mod merge;
 pub mod stats;
 pub mod stdout;
 

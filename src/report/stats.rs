@@ -69,7 +69,7 @@ pub struct CheckStats {
 
 #[derive(Debug, Clone, Default)]
 struct Readings {
-    unit: Option<&'static str>,
+    unit: Option<String>,
     low: Option<f64>,
     high: Option<f64>,
     values: Vec<f64>,
@@ -85,7 +85,7 @@ pub struct Spread {
     /// Role measured.
     pub role: String,
     /// Unit of the figures.
-    pub unit: Option<&'static str>,
+    pub unit: Option<String>,
     /// Readings.
     pub n: usize,
     /// Smallest.
@@ -102,6 +102,16 @@ pub struct Spread {
     pub high: Option<f64>,
 }
 
+/// One numeric reading of a result, as statistics count it.
+struct Reading<'a> {
+    step: usize,
+    role: &'a str,
+    value: Option<f64>,
+    unit: Option<&'a str>,
+    low: Option<f64>,
+    high: Option<f64>,
+}
+
 /// Folds results into statistics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -113,10 +123,68 @@ pub struct Stats {
 impl Stats {
     /// Counts one result.
     pub fn add(&mut self, r: &TrialResult) {
-        let key = (r.check.clone(), r.device.clone());
+        let readings = r.outcome.measurements.iter().map(|m| Reading {
+            step: m.step,
+            role: &m.role,
+            value: m.value,
+            unit: m.unit,
+            low: m.low,
+            high: m.high,
+        });
+        let verdict = (r.skipped.is_none()).then_some(r.outcome.verdict);
+        self.count(&r.trial, &r.check, &r.device, r.cycle, verdict, readings);
+    }
+
+    /// Counts one line of a `results.jsonl` read back (`lockrig merge`). Returns false,
+    /// counting nothing, for a line that is not a result.
+    pub fn add_line(&mut self, line: &serde_json::Value) -> bool {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let (Some(trial), Some(check), Some(device), Some(verdict)) = (
+            text(&line["trial"]),
+            text(&line["check"]),
+            text(&line["device"]),
+            text(&line["outcome"]["verdict"]),
+        ) else {
+            return false;
+        };
+        let verdict = match (verdict.as_str(), line.get("skipped")) {
+            (_, Some(serde_json::Value::String(_))) | ("skipped", _) => None,
+            ("pass", _) => Some(Verdict::Pass),
+            ("fail", _) => Some(Verdict::Fail),
+            ("error", _) => Some(Verdict::Error),
+            _ => return false,
+        };
+        let cycle = line["cycle"].as_u64().and_then(|c| u32::try_from(c).ok());
+        let empty = Vec::new();
+        let measurements = line["outcome"]["measurements"].as_array().unwrap_or(&empty);
+        let readings = measurements.iter().filter_map(|m| {
+            Some(Reading {
+                step: usize::try_from(m["step"].as_u64()?).ok()?,
+                role: m["role"].as_str()?,
+                value: m["value"].as_f64(),
+                unit: m["unit"].as_str(),
+                low: m["low"].as_f64(),
+                high: m["high"].as_f64(),
+            })
+        });
+        self.count(&trial, &check, &device, cycle, verdict, readings);
+        true
+    }
+
+    /// Counts a result: `verdict` is `None` for a trial that did not run.
+    fn count<'a>(
+        &mut self,
+        trial: &str,
+        check: &str,
+        device: &str,
+        cycle: Option<u32>,
+        verdict: Option<Verdict>,
+        readings: impl Iterator<Item = Reading<'a>>,
+    ) {
+        let key = (check.to_string(), device.to_string());
         let s = self.checks.entry(key).or_insert_with(|| CheckStats {
-            check: r.check.clone(),
-            device: r.device.clone(),
+            check: check.to_string(),
+            device: device.to_string(),
             runs: 0,
             passed: 0,
             failed: 0,
@@ -129,35 +197,38 @@ impl Stats {
             measurements: Vec::new(),
             values: BTreeMap::new(),
         });
-        self.repeated |= r.cycle.is_some_and(|c| c > 1);
-        if r.skipped.is_some() {
+        self.repeated |= cycle.is_some_and(|c| c > 1);
+        let Some(verdict) = verdict else {
             s.skipped += 1;
             return;
-        }
+        };
         s.runs += 1;
-        match r.outcome.verdict {
+        match verdict {
             Verdict::Pass => s.passed += 1,
             Verdict::Error => s.errors += 1,
             Verdict::Fail => {
                 s.failed += 1;
                 if s.first_failure.is_none() {
-                    s.first_failure_cycle = Some(r.cycle.unwrap_or(1));
-                    s.first_failure = Some(r.trial.clone());
+                    s.first_failure_cycle = Some(cycle.unwrap_or(1));
+                    s.first_failure = Some(trial.to_string());
                 }
             }
         }
         // A step may read a role more than once (one reading per sag of a repeated
         // sag): the n-th reading of a step and role is its own measurement.
-        let mut seen: BTreeMap<(usize, &str), usize> = BTreeMap::new();
-        for m in &r.outcome.measurements {
-            let nth = seen.entry((m.step, m.role.as_str())).or_default();
+        let mut seen: BTreeMap<(usize, String), usize> = BTreeMap::new();
+        for m in readings {
+            let nth = seen.entry((m.step, m.role.to_string())).or_default();
             *nth += 1;
             if let Some(v) = m.value.filter(|v| v.is_finite()) {
-                let readings = s.values.entry((m.step, *nth, m.role.clone())).or_default();
-                readings.unit = m.unit;
-                readings.low = m.low;
-                readings.high = m.high;
-                readings.values.push(v);
+                let r = s
+                    .values
+                    .entry((m.step, *nth, m.role.to_string()))
+                    .or_default();
+                r.unit = m.unit.map(str::to_string);
+                r.low = m.low;
+                r.high = m.high;
+                r.values.push(v);
             }
         }
     }
@@ -217,7 +288,7 @@ impl Stats {
                     .map_or("none".into(), |c| format!("cycle {c}"))
             );
             for m in &s.measurements {
-                let unit = m.unit.map(|u| format!(" {u}")).unwrap_or_default();
+                let unit = m.unit.as_ref().map(|u| format!(" {u}")).unwrap_or_default();
                 let which = if m.reading > 1 {
                     format!(" (reading {})", m.reading)
                 } else {
@@ -262,7 +333,7 @@ fn spread(step: usize, reading: usize, role: &str, r: &Readings) -> Spread {
         step,
         reading,
         role: role.to_string(),
-        unit: r.unit,
+        unit: r.unit.clone(),
         n,
         min: v[0],
         median,

@@ -163,6 +163,8 @@ struct ResultView {
     started: String,
     skipped: Option<String>,
     trace: Option<String>,
+    /// The bench, in a merged run (`lockrig merge`).
+    bench: Option<String>,
     outcome: OutcomeView,
 }
 
@@ -359,6 +361,7 @@ struct Failure {
     log: Vec<String>,
     log_cut: usize,
     trace: Option<String>,
+    bench: Option<String>,
 }
 
 #[derive(Debug)]
@@ -596,6 +599,7 @@ fn failure(r: ResultView) -> Failure {
             .collect(),
         log_cut,
         trace: r.trace.map(cut),
+        bench: r.bench.map(cut),
     }
 }
 
@@ -1048,7 +1052,11 @@ impl Report {
         }
         for f in &self.failures {
             let verdict = if f.verdict == "fail" { "FAIL" } else { "ERROR" };
-            let cycle = f.cycle.map(|c| format!(", cycle {c}")).unwrap_or_default();
+            let cycle = f.cycle.map(|c| format!(", cycle {c}")).unwrap_or_default()
+                + &f.bench
+                    .as_ref()
+                    .map(|b| format!(", bench {b}"))
+                    .unwrap_or_default();
             let _ = write!(
                 h,
                 "<section class=\"failure\"><h3>{} <span class=\"{verdict}\">{verdict}</span></h3>\n<p class=\"note\">{} on {}{}</p>\n<p><b>{}</b></p>\n",
