@@ -341,3 +341,60 @@ fn a_check_with_its_own_repeat_runs_that_many_cycles_in_each_cycle_of_a_run() {
         "{err}"
     );
 }
+
+#[test]
+fn a_shmoo_with_repeats_sags_each_cell_that_many_times_and_counts_its_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = common::fixture_variant(
+        dir.path(),
+        "repeats.toml",
+        "fixtures/suites/certification.toml",
+        &[(
+            "durations 100ms,1s,3s recover ready_within + actuation_within + relock_within\"",
+            "durations 100ms,1s,3s recover ready_within + actuation_within + relock_within repeats 3\"",
+        )],
+    );
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--device",
+        "strike_fail_secure_12v",
+        "--out",
+        out.to_str().unwrap(),
+        "brownout::boundary",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    let shmoo = lines[0]["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["detail"]["cells"].is_array())
+        .expect("the grid");
+    assert_eq!(shmoo["detail"]["repeats"], 3);
+    assert!(
+        shmoo["measured"]
+            .as_str()
+            .unwrap()
+            .contains("(3 sags each;"),
+        "{shmoo}"
+    );
+    for cell in shmoo["detail"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+    {
+        assert_eq!(cell["runs"], 3, "{cell}");
+        let resets = cell["resets"].as_u64().unwrap();
+        assert!(resets <= 3, "{cell}");
+        // A cell whose sags all agree says so; one that does not is intermittent.
+        assert_eq!(
+            cell["intermittent"] == true,
+            resets > 0 && resets < 3,
+            "{cell}"
+        );
+    }
+}

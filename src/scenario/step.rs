@@ -18,7 +18,7 @@
 //! noise ROLE around VOLTS by VOLTS every TIME for TIME
 //!                                             random steps within +/- the amplitude
 //! shmoo ROLE from VOLTS to VOLTS step VOLTS durations TIME,TIME,... recover TIME
-//!                                             sweep sag depth x duration
+//!       [repeats N]                           sweep sag depth x duration, N sags a cell
 //! wait TIME                                   let time pass (watches are sampled)
 //! relay ROLE on|off                           energise or release a switch
 //! pulse ROLE for TIME                         energise a switch for TIME
@@ -265,7 +265,8 @@ pub enum Step<P: Phase> {
         /// Total time.
         duration: P::T,
     },
-    /// `shmoo ROLE from VOLTS to VOLTS step VOLTS durations T,T,... recover TIME`
+    /// `shmoo ROLE from VOLTS to VOLTS step VOLTS durations T,T,... recover TIME
+    /// [repeats N]`
     Shmoo {
         /// Supply role.
         role: String,
@@ -279,6 +280,8 @@ pub enum Step<P: Phase> {
         durations: Vec<P::T>,
         /// Recovery window after each cell.
         recover: P::T,
+        /// Sags per cell: a boundary cell may reset the board some of the times.
+        repeats: u32,
     },
     /// `wait TIME`
     Wait(P::T),
@@ -831,13 +834,16 @@ pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
                 durations.push(e);
             }
             w.keyword("recover")?;
+            let recover = w.expr("a duration")?;
+            let repeats = if w.take("repeats") { w.count()? } else { 1 };
             Step::Shmoo {
                 role,
                 from,
                 to,
                 step,
                 durations,
-                recover: w.expr("a duration")?,
+                recover,
+                repeats,
             }
         }
         "wait" => Step::Wait(w.expr("a duration")?),
@@ -1226,12 +1232,19 @@ impl fmt::Display for Step<Ready> {
                 step,
                 durations,
                 recover,
-            } => write!(
-                f,
-                "shmoo {role} from {from} to {to} step {step} durations {} recover {}",
-                durations.iter().map(d).collect::<Vec<_>>().join(","),
-                d(recover)
-            ),
+                repeats,
+            } => {
+                write!(
+                    f,
+                    "shmoo {role} from {from} to {to} step {step} durations {} recover {}",
+                    durations.iter().map(d).collect::<Vec<_>>().join(","),
+                    d(recover)
+                )?;
+                if *repeats > 1 {
+                    write!(f, " repeats {repeats}")?;
+                }
+                Ok(())
+            }
             Step::Wait(t) => write!(f, "wait {}", d(t)),
             Step::Relay { role, on: o } => write!(f, "relay {role} {}", on(o)),
             Step::Pulse { role, duration } => write!(f, "pulse {role} for {}", d(duration)),
@@ -1396,6 +1409,7 @@ mod tests {
             "sag main to 2V for 2s times 3 recover 3s expecting reset",
             "sag main random to 0V..min_operating for 2s..4s after 0ms..3s times 6 recover 10s",
             "sag main random to 1V..2V for 500ms..1s",
+            "shmoo main from 3V to 1V step 1V durations 100ms,1s recover 5s repeats 4",
             "ramp main to battery_cutoff - 0.3V over 2min",
             "noise main around min_operating by 0.5V every 500ms for 10s",
             "shmoo main from 4V to 2V step 0.5V durations 100ms,2s recover 3s",

@@ -690,6 +690,7 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
             step,
             durations,
             recover,
+            repeats,
         } => {
             let step: Volts = value(step, d)?;
             let (from, to): (Volts, Volts) = (value(from, d)?, value(to, d)?);
@@ -706,6 +707,7 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
                     .map(|t| value(t, d))
                     .collect::<Result<_, _>>()?,
                 recover: value(recover, d)?,
+                repeats: *repeats,
             }
         }
         Step::Wait(t) => Step::Wait(value(t, d)?),

@@ -265,6 +265,8 @@ pub struct ShmooCell {
     pub reached: Option<bool>,
     /// The lock was left open or opened.
     pub unsafe_: bool,
+    /// With repeated sags: (resets, sags), when only some of them reset the board.
+    pub intermittent: Option<(u64, u64)>,
 }
 
 /// A measurement on a failure's timeline.
@@ -551,6 +553,14 @@ impl Report {
                         reset: c.get("reset").and_then(|v| v.as_bool()),
                         reached: c.get("reached").and_then(|v| v.as_bool()),
                         unsafe_: c.get("unsafe").and_then(|v| v.as_bool()) == Some(true),
+                        intermittent: (c.get("intermittent").and_then(|v| v.as_bool())
+                            == Some(true))
+                        .then(|| {
+                            (
+                                c.get("resets").and_then(|v| v.as_u64()).unwrap_or(0),
+                                c.get("runs").and_then(|v| v.as_u64()).unwrap_or(0),
+                            )
+                        }),
                     });
                 }
             }
@@ -993,7 +1003,7 @@ impl Report {
         }
         let _ = write!(
             h,
-            "<h2>Brown-out shmoo</h2>\n<p class=\"legend\"><span style=\"background:#2e7d32;color:#fff\">no reset</span><span style=\"background:#efa028\">reset</span><span style=\"background:#c62828;color:#fff\">unsafe (lock open)</span><span style=\"background:#bdbdbd\">rail did not reach the depth</span><span style=\"border:1px solid #999\">not run</span></p>\n"
+            "<h2>Brown-out shmoo</h2>\n<p class=\"legend\"><span style=\"background:#2e7d32;color:#fff\">no reset</span><span style=\"background:#efa028\">reset</span><span style=\"background:#195aaa;color:#fff\">reset some of the times (k/n)</span><span style=\"background:#c62828;color:#fff\">unsafe (lock open)</span><span style=\"background:#bdbdbd\">rail did not reach the depth</span><span style=\"border:1px solid #999\">not run</span></p>\n"
         );
         for s in &self.shmoos {
             let resets = s.cells.iter().filter(|c| c.reset == Some(true)).count();

@@ -114,6 +114,7 @@ pub fn shmoo(depths: &[f64], durations: &[f64], cells: &[ShmooCell]) -> String {
             let colour = match (c.unsafe_, c.reached, c.reset) {
                 (true, _, _) => RED,
                 (false, Some(false), _) => GREY,
+                (false, _, None) if c.intermittent.is_some() => BLUE,
                 (false, _, Some(true)) => AMBER,
                 (false, _, Some(false)) => GREEN,
                 (false, _, None) => WHITE,
@@ -136,6 +137,18 @@ pub fn shmoo(depths: &[f64], durations: &[f64], cells: &[ShmooCell]) -> String {
                 ],
                 WHITE.stroke_width(2),
             )
+        }))?;
+        // How many of a boundary cell's sags reset the board.
+        chart.draw_series(cells.iter().filter_map(|c| {
+            let (k, n) = c.intermittent?;
+            Some(Text::new(
+                format!("{k}/{n}"),
+                (
+                    SegmentValue::CenterOf(c.x as i32),
+                    SegmentValue::CenterOf(c.y as i32),
+                ),
+                ("sans-serif", 12).into_font().color(&WHITE),
+            ))
         }))?;
         root.present()?;
         Ok(())

@@ -130,7 +130,7 @@ fn draws_a_shmoo_grid() {
         "durations_ms": [10.0, 100.0, 1000.0],
         "cells": [
             [{"reset": false, "reached": true, "unsafe": false}, {"reset": false, "reached": true, "unsafe": false}, {"reset": true, "reached": true, "unsafe": false}],
-            [{"reset": false, "reached": false, "unsafe": false}, {"reset": true, "reached": true, "unsafe": false}, {"reset": true, "reached": true, "unsafe": false}]
+            [{"reset": false, "reached": false, "unsafe": false}, {"reset": null, "intermittent": true, "resets": 2, "runs": 5, "reached": true, "unsafe": false}, {"reset": true, "reached": true, "unsafe": false}]
         ]
     });
     let html = render(&[line(r)]);
@@ -140,6 +140,9 @@ fn draws_a_shmoo_grid() {
     // Six cells, each filled and outlined.
     assert!(svg.matches("<rect").count() >= 12, "{svg}");
     assert!(svg.contains("1000 ms") && svg.contains("2 V"), "{svg}");
+    // A boundary cell that reset the board two times in five is drawn as such, counted.
+    assert!(svg.contains("fill=\"#195AAA\""), "{svg}");
+    assert!(svg.contains("2/5"), "{svg}");
 }
 
 #[test]

@@ -495,7 +495,8 @@ impl Run<'_> {
                 step,
                 durations,
                 recover,
-            } => self.shmoo(role, (*from, *to, *step), durations, *recover)?,
+                repeats,
+            } => self.shmoo(role, (*from, *to, *step), durations, *recover, *repeats)?,
             Step::Wait(d) => self.hold(*d)?,
             Step::Relay { role, on } => {
                 match (self.bench.capability(role), &self.ctx.person) {

@@ -377,6 +377,7 @@ impl Run<'_> {
         (from, to, step): (Volts, Volts, Volts),
         durations: &[Duration],
         recover: Duration,
+        repeats: u32,
     ) -> Result<(), Stop> {
         let restore = self.setpoint(role)?;
         let dir = if to.0 < from.0 { -1.0 } else { 1.0 };
@@ -392,7 +393,7 @@ impl Run<'_> {
         'grid: for &depth in &depths {
             let mut row = Vec::new();
             for &dur in durations {
-                let cell = self.shmoo_cell(role, Volts(depth), dur, restore, recover);
+                let cell = self.shmoo_repeats(role, Volts(depth), dur, restore, recover, repeats);
                 let failed = cell.is_err();
                 let (value, result) = match cell {
                     Ok(v) => (v, Ok(())),
@@ -421,18 +422,29 @@ impl Run<'_> {
             .filter(|c| c["reached"] == false)
             .count();
         let total = cells.iter().map(Vec::len).sum::<usize>();
+        let intermittent = cells
+            .iter()
+            .flatten()
+            .filter(|c| c["intermittent"] == true)
+            .count();
+        let each = if repeats > 1 {
+            format!(" ({repeats} sags each; {intermittent} reset the board some of the times)")
+        } else {
+            String::new()
+        };
         let detail = json!({
             "supply": role,
             "depths_v": depths,
             "durations_ms": durations.iter().map(|d| super::ms(*d)).collect::<Vec<_>>(),
             "recover_ms": super::ms(recover),
+            "repeats": repeats,
             "cells": cells,
         });
         let mut m = self.measurement(
             role,
             "no unsafe cell".into(),
             format!(
-                "{total} of {} cells run, {resets} reset the board, {untested} where the rail did not reach the depth (untested at that depth){}",
+                "{total} of {} cells run{each}, {resets} reset the board, {untested} where the rail did not reach the depth (untested at that depth){}",
                 depths.len() * durations.len(),
                 if outcome.is_err() {
                     ", the last one unsafe"
@@ -445,6 +457,44 @@ impl Run<'_> {
         m.detail = Some(detail);
         self.record(m);
         outcome
+    }
+
+    /// One cell run `repeats` times: each sag must be safe. Its record counts the sags
+    /// (`runs`) and those that reset the board (`resets`): a cell on the boundary may
+    /// reset it some of the times (`reset` is then null, `intermittent` true).
+    fn shmoo_repeats(
+        &mut self,
+        role: &str,
+        depth: Volts,
+        dur: Duration,
+        restore: Volts,
+        recover: Duration,
+        repeats: u32,
+    ) -> Result<serde_json::Value, Box<(serde_json::Value, Stop)>> {
+        let mut resets = 0u32;
+        let mut lowest: Option<f64> = None;
+        let mut last = serde_json::Value::Null;
+        for _ in 0..repeats.max(1) {
+            last = self.shmoo_cell(role, depth, dur, restore, recover)?;
+            resets += u32::from(last["reset"] == true);
+            if let Some(v) = last["rail_min_v"].as_f64() {
+                lowest = Some(lowest.map_or(v, |l: f64| l.min(v)));
+            }
+        }
+        if repeats > 1 {
+            last["runs"] = repeats.into();
+            last["resets"] = resets.into();
+            last["rail_min_v"] = lowest.into();
+            last["reached"] = lowest.map(|v| reached(v, depth.0)).into();
+            let intermittent = resets > 0 && resets < repeats;
+            last["intermittent"] = intermittent.into();
+            last["reset"] = if intermittent {
+                serde_json::Value::Null
+            } else {
+                (resets == repeats).into()
+            };
+        }
+        Ok(last)
     }
 
     /// One shmoo cell: its record, or its record and why it stopped the check.
