@@ -1486,3 +1486,42 @@ fn the_whole_suite_runs_on_a_daq970a_switching_the_actuators_and_catches_a_defec
         .message
         .contains("instrument `relays`"));
 }
+
+#[test]
+fn sim_serve_listens_on_loopback_unless_given_listen() {
+    use std::io::BufRead as _;
+    let served = |extra: &[&str]| {
+        let mut child = lockrig()
+            .args(["sim", "serve", "--device", "maglock_12v"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines: Vec<String> = std::io::BufReader::new(stdout)
+            .lines()
+            .map(Result::unwrap)
+            .take_while(|l| !l.starts_with("serving until"))
+            .collect();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130));
+        let addrs: Vec<std::net::SocketAddr> = lines
+            .iter()
+            .filter_map(|l| l.split("tcp ").nth(1))
+            .map(|a| a.trim().parse().unwrap())
+            .collect();
+        (addrs, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (addrs, _) = served(&[]);
+    assert_eq!(addrs.len(), 4, "the four LAN instruments");
+    assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    let (addrs, err) = served(&["--listen", "0.0.0.0"]);
+    assert!(addrs.iter().all(|a| a.ip().is_unspecified()), "{addrs:?}");
+    assert!(err.contains("beyond this host"), "{err}");
+}

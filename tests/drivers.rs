@@ -539,3 +539,39 @@ fn daq970a_silence_and_garbage_are_errors_never_a_switch() {
         }
     }
 }
+
+#[test]
+fn lan_instruments_are_served_on_raw_tcp_and_the_drivers_speak_to_them() {
+    let mut sim = SimBench::start(
+        &DeviceProfile::load("maglock_12v").unwrap(),
+        &SimOptions::default(),
+        lockrig::sim::wall_time(),
+    )
+    .unwrap();
+    sim.serve_tcp("127.0.0.1".parse().unwrap()).unwrap();
+    let tcp = |name: &str| {
+        let addr = sim.tcp_addr(name).unwrap();
+        assert!(addr.ip().is_loopback(), "{addr}");
+        LineIo::new(
+            lockrig::transport::open_tcp(&addr.to_string(), TIMEOUT).unwrap(),
+            TIMEOUT,
+        )
+    };
+    let mut psu = ScpiSupply::open(tcp("psu"), &rigol_dp800::DIALECT).unwrap();
+    assert!(psu.identity().starts_with("RIGOL TECHNOLOGIES,DP832,"));
+    psu.set_voltage(1, 12.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 0.05);
+    psu.set_output(1, false).unwrap();
+    // The instrument keeps its state between connections, as a real one does.
+    drop(psu);
+    let mut psu = ScpiSupply::open(tcp("psu"), &rigol_dp800::DIALECT).unwrap();
+    assert!(!psu.output(1).unwrap());
+    let mut daq = Daq970a::open(tcp("daq970a"), 1).unwrap();
+    daq.set(2, true).unwrap();
+    assert!(sim.world().relays[1]);
+    daq.set(2, false).unwrap();
+    // Instruments without a LAN port are not on the network.
+    assert!(sim.tcp_addr("relays").is_none() && sim.tcp_addr("console").is_none());
+}

@@ -283,6 +283,10 @@ enum SimCommand {
         /// Seed for the board's properties within its profile's spreads.
         #[arg(long, value_name = "N", default_value_t = 1)]
         seed: u64,
+        /// The address the LAN instruments' raw SCPI sockets bind to. Loopback unless
+        /// given: a served bench is not reachable from the network unless asked.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+        listen: std::net::IpAddr,
     },
     /// List the simulator's defects: name, then what it breaks. With --matrix, run the
     /// suite against each defect's boards and show which checks caught it.
@@ -381,6 +385,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             sim_fault,
             write_rig,
             seed,
+            listen,
         }) => {
             let secrets = secrets(&Rig::builtin_sim()?)?;
             let options = SimOptions {
@@ -393,7 +398,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 faults: sim_fault,
                 log: None,
             };
-            serve(&device, &options, write_rig.as_deref())
+            serve(&device, &options, write_rig.as_deref(), listen)
         }
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
         Command::Rig(RigCommand::Drivers { format }) => rig_drivers(format),
@@ -1062,11 +1067,22 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow::Result<u8> {
+fn serve(
+    device: &str,
+    options: &SimOptions,
+    write_rig: Option<&Path>,
+    listen: std::net::IpAddr,
+) -> anyhow::Result<u8> {
     let profile = DeviceProfile::load(device)?;
     signals::install().context("installing signal handlers")?;
-    let bench = SimBench::start(&profile, options, sim::wall_time())
+    let mut bench = SimBench::start(&profile, options, sim::wall_time())
         .context("starting the simulated bench")?;
+    bench
+        .serve_tcp(listen)
+        .with_context(|| format!("listening on {listen}"))?;
+    if !listen.is_loopback() {
+        eprintln!("lockrig sim serve: the LAN instruments listen on {listen}, beyond this host (--listen)");
+    }
     let list = |v: Vec<String>| {
         if v.is_empty() {
             "none".to_string()
@@ -1081,8 +1097,12 @@ fn serve(device: &str, options: &SimOptions, write_rig: Option<&Path>) -> anyhow
         list(options.faults.iter().map(|f| f.to_string()).collect())
     );
     for name in sim::instruments() {
+        let socket = bench
+            .tcp_addr(name)
+            .map(|a| format!("  tcp {a}"))
+            .unwrap_or_default();
         println!(
-            "  {name:<8} {}",
+            "  {name:<8} {}{socket}",
             bench.serial_path(name).unwrap_or_default()
         );
     }

@@ -24,6 +24,7 @@ mod numato;
 pub mod pty;
 mod scpi;
 mod spd3303x;
+pub mod tcp;
 pub mod world;
 
 use std::io;
@@ -133,6 +134,10 @@ const SERVED: &[Served] = &[
     }),
 ];
 
+/// The simulated instruments that have a LAN port of their own (raw SCPI): `lockrig sim
+/// serve` serves them on TCP too.
+pub const LAN: &[&str] = &["psu", "spd3303x", "e36312a", "daq970a"];
+
 /// The simulated instruments, by the name a rig file's `sim = "..."` uses.
 pub fn instruments() -> impl Iterator<Item = &'static str> {
     SERVED.iter().map(|(name, _, _)| *name)
@@ -144,6 +149,7 @@ pub fn instruments() -> impl Iterator<Item = &'static str> {
 pub struct SimBench {
     world: Arc<Mutex<World>>,
     servers: Vec<(&'static str, PtyServer)>,
+    sockets: Vec<(&'static str, tcp::TcpServer)>,
     faults: Vec<Fault>,
     virtual_time: bool,
     /// A trial is under way (its record not yet closed).
@@ -163,6 +169,7 @@ impl SimBench {
         let mut bench = Self {
             world: Arc::new(Mutex::new(world)),
             servers: Vec::new(),
+            sockets: Vec::new(),
             faults: options.faults.clone(),
             virtual_time: matches!(mode, TimeMode::Virtual),
             in_trial: false,
@@ -183,6 +190,25 @@ impl SimBench {
             self.servers.push((name, server));
         }
         Ok(())
+    }
+
+    /// Serves the instruments that have a LAN port of their own on raw TCP sockets,
+    /// bound to `ip` (loopback unless the user said otherwise).
+    pub fn serve_tcp(&mut self, ip: std::net::IpAddr) -> io::Result<()> {
+        for name in LAN {
+            let protocol = self.protocol(name).expect("a LAN instrument is served");
+            let server = tcp::TcpServer::spawn(self.world.clone(), protocol, ip)?;
+            self.sockets.push((name, server));
+        }
+        Ok(())
+    }
+
+    /// The TCP address a LAN instrument is served on.
+    pub fn tcp_addr(&self, name: &str) -> Option<std::net::SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.addr())
     }
 
     /// A fresh emulator of a named instrument, with its fault (fresh counts).
@@ -261,6 +287,7 @@ impl Drop for SimBench {
     fn drop(&mut self) {
         // Stop the emulators first, so nothing changes after the verdict below.
         self.servers.clear();
+        self.sockets.clear();
         if self.in_trial || !self.virtual_time {
             self.end_trial();
         }

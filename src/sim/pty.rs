@@ -63,7 +63,7 @@ impl PtyServer {
             .name(format!("sim {path}"))
             .spawn(move || {
                 let _slave = slave;
-                serve(&master, &wake_rx, &world, protocol.as_mut(), &flag);
+                serve(&master, &wake_rx, &world, protocol.as_mut(), &flag, false);
             })?;
         Ok(Self {
             path,
@@ -89,12 +89,15 @@ impl Drop for PtyServer {
     }
 }
 
-fn serve(
+/// Serves `protocol` on `master` (a pty's master side, or a connected socket) until
+/// `stop`, the instrument goes away, or (`end_at_eof`, a socket) the peer hangs up.
+pub(super) fn serve(
     master: &OwnedFd,
     wake: &OwnedFd,
     world: &Mutex<World>,
     protocol: &mut dyn Protocol,
     stop: &AtomicBool,
+    end_at_eof: bool,
 ) {
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::SeqCst) {
@@ -119,6 +122,7 @@ fn serve(
             let mut out = Vec::new();
             if ready {
                 match nix::unistd::read(master, &mut buf) {
+                    Ok(0) if end_at_eof => return,
                     Ok(0) | Err(nix::errno::Errno::EIO) => {}
                     Ok(n) => out = protocol.input(&buf[..n], &mut w),
                     Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
