@@ -117,7 +117,7 @@ enum Command {
     /// Exit codes as `lockrig run`: 0 every result passed, 1 a check failed, 3 a rig
     /// error, 4 something did not run; 2 a source refused or unreadable.
     Merge {
-        /// The run directories (`out/<timestamp>`), two or more.
+        /// The run directories (`out/<timestamp>`), one per bench.
         #[arg(value_name = "DIR", required = true, num_args = 1..)]
         dirs: Vec<PathBuf>,
         /// Directory for the merged run directory (`<DIR>/<timestamp>/`).
