@@ -26,9 +26,9 @@ pub struct Trial {
     pub steps: Arc<[Step<Ready>]>,
     /// Roles the steps use that the rig does not map: the trial is skipped with this
     /// reason instead of failing.
-    pub missing_roles: Vec<String>,
+    pub missing_roles: Arc<[String]>,
     /// Roles the rig does not map that a person at the bench can play (turning the key).
-    pub by_hand: Vec<String>,
+    pub by_hand: Arc<[String]>,
 }
 
 /// Builds the list of trials whose names `keep` accepts. Checks that do not apply to
@@ -58,6 +58,9 @@ pub fn plan(
             let (by_hand, missing): (Vec<String>, Vec<String>) = missing
                 .into_iter()
                 .partition(|r| crate::config::rig::by_hand(r, true).is_some());
+            // Shared by every cycle, like the steps.
+            let (by_hand, missing): (Arc<[String]>, Arc<[String]>) =
+                (by_hand.into(), missing.into());
             let base = format!("{}::{}", check.name, device.name);
             // A check's own `repeat` multiplies the run's.
             let cycles = repeat.saturating_mul(check.repeat);
