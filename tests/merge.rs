@@ -106,6 +106,10 @@ fn two_benches_merge_into_one_sealed_run_that_counts_both() {
         html.contains(", bench sim#2"),
         "the failure names its bench"
     );
+    assert!(
+        html.contains("<dt>Benches</dt><dd>sim, sim#2 (merged; their sources in merged.json)</dd>"),
+        "the header names the benches"
+    );
     let o = run(&["verify", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

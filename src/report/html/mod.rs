@@ -392,6 +392,8 @@ pub struct Report {
     rig: String,
     started: String,
     defects: Vec<String>,
+    /// The benches of a merged run (`lockrig merge`).
+    benches: Vec<String>,
     instruments: BTreeMap<String, IdentityView>,
     rows: BTreeMap<(String, String), CheckRow>,
     rows_dropped: u64,
@@ -428,6 +430,11 @@ impl Report {
         if self.rig.is_empty() {
             self.rig = cut(r.rig.clone());
             self.started = cut(r.started.clone());
+        }
+        if let Some(b) = &r.bench {
+            if !self.benches.contains(b) && self.benches.len() < 50 {
+                self.benches.push(cut(b.clone()));
+            }
         }
         for d in &r.sim_defects {
             if !self.defects.contains(d) && self.defects.len() < 50 {
@@ -803,7 +810,19 @@ impl Report {
         let mut fact = |k: &str, v: &str| {
             let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", Esc(k), Esc(v));
         };
-        fact("Rig", &rig);
+        if self.benches.is_empty() {
+            fact("Rig", &rig);
+        } else {
+            // A merged run: each bench's suite, lockrig and times are in its own
+            // evidence, listed in merged.json.
+            fact(
+                "Benches",
+                &format!(
+                    "{} (merged; their sources in merged.json)",
+                    self.benches.join(", ")
+                ),
+            );
+        }
         fact("Suite", &suite);
         fact("Seed", &seed);
         fact("lockrig", &version);
