@@ -1525,3 +1525,48 @@ fn sim_serve_listens_on_loopback_unless_given_listen() {
     assert!(addrs.iter().all(|a| a.ip().is_unspecified()), "{addrs:?}");
     assert!(err.contains("beyond this host"), "{err}");
 }
+
+#[test]
+fn the_suite_runs_on_a_riden_and_a_modbus_relay_board_and_catches_a_defect() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--rig", "rigs/sim-riden.toml", "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        (run(&args), out)
+    };
+    // Everything but the checks that need an emergency-port supply, which a
+    // one-channel RD6006 bench does not have.
+    let (o, out) = run_on("all", &["--skip", "emergency"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert!(lines.len() > 80, "{}", lines.len());
+    let instruments = lines[0]["instruments"].to_string();
+    assert!(
+        instruments.contains("Riden RD6006 SN:00012345 FW:1.28 (Modbus slave 1)")
+            && instruments.contains("Modbus relay board, 8 relays at coils 0-7 (slave 1)"),
+        "{instruments}"
+    );
+    // The fire-alarm loop is a Modbus relay: a lock that ignores it fails.
+    let (o, _) = run_on(
+        "defect",
+        &["--sim-defect", "ignores-fire-alarm", "fire::releases"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A Riden that stops answering is a rig error naming it, and the bench is left safe.
+    let (o, out) = run_on(
+        "silent",
+        &[
+            "--device",
+            "maglock_12v",
+            "--sim-fault",
+            "psu:silent@6",
+            "power_loss::fail_safe_releases",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let message = &case.status.error_as_ref().message;
+    assert!(message.contains("instrument `psu`"), "{message}");
+}

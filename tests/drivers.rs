@@ -8,7 +8,9 @@ use lockrig::drivers::console::LockConsole;
 use lockrig::drivers::keysight_daq970a::Daq970a;
 use lockrig::drivers::korad_ka3005p::{self, Ka3005p, STATUS_OUTPUT};
 use lockrig::drivers::lcus::Lcus;
+use lockrig::drivers::modbus_relay::ModbusRelay;
 use lockrig::drivers::numato::NumatoGpio;
+use lockrig::drivers::riden_rd60xx::Rd60xx;
 use lockrig::drivers::scpi_supply::{keysight_e36300, rigol_dp800, siglent_spd3303x, ScpiSupply};
 use lockrig::drivers::InstrumentError;
 use lockrig::sim::{SimBench, SimOptions, TimeMode};
@@ -574,4 +576,124 @@ fn lan_instruments_are_served_on_raw_tcp_and_the_drivers_speak_to_them() {
     daq.set(2, false).unwrap();
     // Instruments without a LAN port are not on the network.
     assert!(sim.tcp_addr("relays").is_none() && sim.tcp_addr("console").is_none());
+}
+
+fn port(sim: &SimBench, name: &str) -> Box<dyn lockrig::transport::Transport> {
+    let path = sim.serial_path(name).unwrap();
+    open_serial(&path, 115_200, TIMEOUT).unwrap()
+}
+
+#[test]
+fn riden_identifies_sets_reads_back_and_measures_over_modbus_rtu() {
+    let sim = bench("maglock_12v");
+    let mut psu = Rd60xx::open(port(&sim, "rd6006"), 1, TIMEOUT).unwrap();
+    assert_eq!(
+        psu.identity(),
+        "Riden RD6006 SN:00012345 FW:1.28 (Modbus slave 1)"
+    );
+    psu.set_voltage(12.0).unwrap();
+    psu.set_current(1.0).unwrap();
+    psu.protect(13.0, 1.2).unwrap();
+    psu.set_output(true).unwrap();
+    assert!(psu.output().unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    let (v, a) = psu.measure().unwrap();
+    assert!((v - 12.0).abs() < 0.05, "{v} V");
+    assert!(a > 0.05 && a < 1.0, "the maglock draws current: {a} A");
+    assert_eq!(sim.world().psu[0].set_v, 12.0);
+    psu.set_output(false).unwrap();
+    assert!(sim.world().is_safe());
+}
+
+#[test]
+fn riden_reports_the_instruments_exception_and_its_protection_trip() {
+    let sim = bench("maglock_12v");
+    let mut psu = Rd60xx::open(port(&sim, "rd6006"), 1, TIMEOUT).unwrap();
+    // 60.5 V is within what lockrig can scale, beyond what the RD6006 takes.
+    match psu.set_voltage(60.5) {
+        Err(InstrumentError::Device {
+            code: 3, command, ..
+        }) => {
+            assert_eq!(command, "Modbus 06 @8 = 6050")
+        }
+        other => panic!("expected exception 03, got {other:?}"),
+    }
+    // OCP below what the lock draws: the output trips off and says why.
+    psu.set_voltage(12.0).unwrap();
+    psu.protect(13.0, 0.05).unwrap();
+    psu.set_output(true).unwrap();
+    sim.world().advance(Duration::from_millis(200));
+    assert_eq!(psu.new_trip().unwrap(), Some("OCP"));
+    assert!(!psu.output().unwrap());
+    // A later session finds it latched, reports it once, and a switch-on clears it.
+    drop(psu);
+    let mut again = Rd60xx::open(port(&sim, "rd6006"), 1, TIMEOUT).unwrap();
+    assert_eq!(again.clear_protection().unwrap(), Some("OCP"));
+    assert_eq!(again.new_trip().unwrap(), None, "stale, already reported");
+    again.protect(13.0, 1.2).unwrap();
+    again.set_output(true).unwrap();
+    assert_eq!(again.tripped().unwrap(), None);
+    again.set_output(false).unwrap();
+}
+
+#[test]
+fn riden_silence_garbage_and_another_slave_are_errors() {
+    for (fault, want) in [("psu:silent@1", "timeout"), ("psu:garbage@1", "garbage")] {
+        let sim = bench_with_fault("maglock_12v", fault);
+        let mut psu = Rd60xx::open(port(&sim, "rd6006"), 1, TIMEOUT).unwrap();
+        match (psu.set_voltage(5.0), want) {
+            (Err(InstrumentError::Timeout { .. }), "timeout") => {}
+            (Err(InstrumentError::Garbage { .. }), "garbage") => {}
+            (other, _) => panic!("{fault}: expected {want}, got {other:?}"),
+        }
+    }
+    // Nobody answers at slave 7; a SCPI supply is not a Riden.
+    let sim = bench("maglock_12v");
+    match Rd60xx::open(port(&sim, "rd6006"), 7, TIMEOUT) {
+        Err(InstrumentError::Timeout { .. }) => {}
+        other => panic!("slave 7: {:?}", other.map(|p| p.identity().to_string())),
+    }
+    assert!(Rd60xx::open(port(&sim, "psu"), 1, TIMEOUT).is_err());
+}
+
+#[test]
+fn modbus_relay_board_switches_and_reads_back_its_coils() {
+    let sim = bench("maglock_12v");
+    let mut board = ModbusRelay::open(port(&sim, "modbus-relays"), 1, 0, 8, TIMEOUT).unwrap();
+    board.set(3, true).unwrap();
+    assert!(board.state(3).unwrap());
+    assert!(sim.world().relays[2], "coil 2 is the bench's relay 3");
+    assert_eq!(
+        board.states().unwrap(),
+        [false, false, true, false, false, false, false, false]
+    );
+    board.set(3, false).unwrap();
+    assert!(sim.world().is_safe());
+    drop(board);
+    // A board that starts its coils at 1 on an eight-coil board: relay 8 is coil 8,
+    // which the board does not have.
+    let mut shifted = ModbusRelay::open(port(&sim, "modbus-relays"), 1, 1, 7, TIMEOUT).unwrap();
+    shifted.set(1, true).unwrap();
+    assert!(sim.world().relays[1]);
+    shifted.set(1, false).unwrap();
+    drop(shifted);
+    match ModbusRelay::open(port(&sim, "modbus-relays"), 1, 1, 8, TIMEOUT) {
+        Err(InstrumentError::Device { code: 2, .. }) => {}
+        other => panic!(
+            "expected exception 02, got {:?}",
+            other.map(|b| b.identity())
+        ),
+    }
+    for (fault, want) in [
+        ("relays:silent@1", "timeout"),
+        ("relays:garbage@1", "garbage"),
+    ] {
+        let sim = bench_with_fault("maglock_12v", fault);
+        let mut board = ModbusRelay::open(port(&sim, "modbus-relays"), 1, 0, 8, TIMEOUT).unwrap();
+        match (board.set(1, true), want) {
+            (Err(InstrumentError::Timeout { .. }), "timeout") => {}
+            (Err(InstrumentError::Garbage { .. }), "garbage") => {}
+            (other, _) => panic!("{fault}: expected {want}, got {other:?}"),
+        }
+    }
 }

@@ -20,7 +20,9 @@ pub mod harness {
     use lockrig::drivers::ina219::Ina219;
     use lockrig::drivers::korad_ka3005p::Ka3005p;
     use lockrig::drivers::lcus::{self, Lcus};
+    use lockrig::drivers::modbus_relay::ModbusRelay;
     use lockrig::drivers::numato::NumatoGpio;
+    use lockrig::drivers::riden_rd60xx::Rd60xx;
     use lockrig::drivers::scpi_supply::{self, session as scpi, ScpiSupply};
     use lockrig::scenario::step;
     use lockrig::scenario::suite::Suite;
@@ -41,6 +43,7 @@ pub mod harness {
         ("manifest", manifest),
         ("results_lines", results_lines),
         ("trace_file", trace_file),
+        ("modbus_frames", modbus_frames),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -222,6 +225,69 @@ pub mod harness {
         for channel in 0..=8 {
             let _ = lcus::parse_state_line(&text, channel);
         }
+    }
+
+    /// `modbus_frames`: Modbus RTU both ways. The drivers (Riden, relay board) read the
+    /// input as the slave's answers: raw when the first byte is even, else as frames of
+    /// `length, PDU...` to which slave 1's address and a valid CRC are added, so the
+    /// fuzzer reaches past the CRC into the responses' contents. The emulators read it
+    /// as a master's requests, as a third-party client on a served bench sends them.
+    pub fn modbus_frames(data: &[u8]) {
+        let answers = match data.split_first() {
+            Some((mode, rest)) if mode % 2 == 1 => {
+                let mut out = Vec::new();
+                let mut rest = rest;
+                while let Some((&n, tail)) = rest.split_first() {
+                    let n = usize::from(n).min(tail.len());
+                    let (pdu, next) = tail.split_at(n);
+                    out.extend(lockrig::sim::modbus::with_crc([&[1u8][..], pdu].concat()));
+                    rest = next;
+                }
+                out
+            }
+            _ => data.to_vec(),
+        };
+        let replies = || {
+            Box::new(Replies {
+                data: answers.clone(),
+                at: 0,
+            })
+        };
+        let timeout = Duration::from_millis(50);
+        if let Ok(mut psu) = Rd60xx::open(replies(), 1, timeout) {
+            let _ = psu.set_voltage(12.0);
+            let _ = psu.measure();
+            let _ = psu.set_output(true);
+            let _ = psu.clear_protection();
+        }
+        if let Ok(mut board) = ModbusRelay::open(replies(), 1, 0, 8, timeout) {
+            let _ = board.set(3, true);
+            let _ = board.states();
+        }
+        let sim = sim_bench();
+        for name in ["rd6006", "modbus-relays"] {
+            let mut link = sim.connect(name).expect("a simulated Modbus device");
+            let _ = link.write(data);
+            let mut buf = [0u8; 512];
+            while let Ok(n) = link.read_available(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A simulated bench in virtual time, built once per process.
+    fn sim_bench() -> &'static lockrig::sim::SimBench {
+        static SIM: OnceLock<lockrig::sim::SimBench> = OnceLock::new();
+        SIM.get_or_init(|| {
+            lockrig::sim::SimBench::start(
+                &DeviceProfile::load("maglock_12v").unwrap(),
+                &lockrig::sim::SimOptions::default(),
+                lockrig::sim::TimeMode::Virtual,
+            )
+            .unwrap()
+        })
     }
 
     /// A line transport whose instrument says `data` and then nothing more.

@@ -58,6 +58,14 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("ka3005p"),
     },
     Entry {
+        driver: "riden-rd60xx",
+        capability: "supply",
+        instruments: "Riden RD6006, RD6006P, RD6012, RD6018 (scaling from the model id)",
+        protocol: "Modbus RTU holding registers (03/06), every setting read back, OVP/OCP at registers 82/83",
+        transport: "serial/USB 115200, slave 1 unless `slave = N`",
+        sim: Some("rd6006"),
+    },
+    Entry {
         driver: "lcus",
         capability: "switch",
         instruments: "LCUS-1/2/4/8 relay boards (CH340)",
@@ -72,6 +80,14 @@ pub const CATALOGUE: &[Entry] = &[
         protocol: "SCPI ROUTe:CLOSe/OPEN (@SNN), read back with ROUTe:CLOSe?, error queue after every setting",
         transport: "raw TCP 5025 (tcp = HOST:5025), RS-232 on a 34970A",
         sim: Some("daq970a"),
+    },
+    Entry {
+        driver: "modbus-relay",
+        capability: "switch",
+        instruments: "Modbus RTU relay boards (Waveshare, Eletechsup and the like), 1-32 relays",
+        protocol: "Modbus RTU coils: 05 to switch, 01 to read back; `first_coil`, `slave`",
+        transport: "RS-485 or USB serial, usually 9600",
+        sim: Some("modbus-relays"),
     },
     Entry {
         driver: "numato-gpio",

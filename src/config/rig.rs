@@ -78,10 +78,14 @@ pub enum DriverKind {
     /// Korad KA3005P-family supply (Tenma 72-2540, RND 320-KA3005P): one channel,
     /// unterminated ASCII.
     KoradKa3005p,
+    /// Riden RD60xx supply (RD6006, RD6006P, RD6012, RD6018): one channel, Modbus RTU.
+    RidenRd60xx,
     /// LCUS-type CH340 USB relay board (`A0 ch op sum` frames).
     Lcus,
     /// Keysight DAQ970A (34970A/34972A) with a relay module: `ROUT:CLOS (@101)`.
     KeysightDaq970a,
+    /// A Modbus RTU relay board: relays are coils, switched with function 05.
+    ModbusRelay,
     /// Numato USB GPIO module (ASCII commands).
     NumatoGpio,
     /// TI INA219 current/power monitor on I2C.
@@ -93,8 +97,10 @@ pub enum DriverKind {
 /// The drivers that are not SCPI supply dialects.
 const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
     ("korad-ka3005p", DriverKind::KoradKa3005p),
+    ("riden-rd60xx", DriverKind::RidenRd60xx),
     ("lcus", DriverKind::Lcus),
     ("keysight-daq970a", DriverKind::KeysightDaq970a),
+    ("modbus-relay", DriverKind::ModbusRelay),
     ("numato-gpio", DriverKind::NumatoGpio),
     ("ina219", DriverKind::Ina219),
     ("lock-console", DriverKind::LockConsole),
@@ -186,8 +192,8 @@ impl DriverKind {
     /// The capability the driver provides.
     pub fn capability(self) -> Capability {
         match self {
-            Self::ScpiSupply(_) | Self::KoradKa3005p => Capability::Supply,
-            Self::Lcus | Self::KeysightDaq970a => Capability::Switch,
+            Self::ScpiSupply(_) | Self::KoradKa3005p | Self::RidenRd60xx => Capability::Supply,
+            Self::Lcus | Self::KeysightDaq970a | Self::ModbusRelay => Capability::Switch,
             Self::NumatoGpio => Capability::Input,
             Self::Ina219 => Capability::Meter,
             Self::LockConsole => Capability::Console,
@@ -198,9 +204,10 @@ impl DriverKind {
     fn channels(self, spec: &InstrumentSpec) -> Option<std::ops::RangeInclusive<u8>> {
         match self {
             Self::ScpiSupply(dialect) => Some(1..=dialect.channels),
-            Self::KoradKa3005p => Some(1..=1),
+            Self::KoradKa3005p | Self::RidenRd60xx => Some(1..=1),
             Self::Lcus => Some(1..=spec.channels.unwrap_or(4)),
             Self::KeysightDaq970a => Some(1..=crate::drivers::keysight_daq970a::CHANNELS),
+            Self::ModbusRelay => Some(1..=spec.channels.unwrap_or(8)),
             Self::NumatoGpio => Some(0..=31),
             Self::Ina219 | Self::LockConsole => None,
         }
@@ -210,7 +217,16 @@ impl DriverKind {
     /// limits. A KA3005P's protection trips only at its present settings, with no level
     /// of its own, so it does not count.
     pub fn has_hardware_protection(self) -> bool {
-        matches!(self, Self::ScpiSupply(d) if d.protection.is_some())
+        match self {
+            Self::ScpiSupply(d) => d.protection.is_some(),
+            Self::RidenRd60xx => true,
+            _ => false,
+        }
+    }
+
+    /// True for a Modbus RTU device (it has a slave address).
+    pub fn is_modbus(self) -> bool {
+        matches!(self, Self::RidenRd60xx | Self::ModbusRelay)
     }
 }
 
@@ -246,9 +262,16 @@ pub struct InstrumentSpec {
     /// Per-exchange timeout; the rig's default if absent.
     #[serde(default, deserialize_with = "units::opt_duration")]
     pub timeout: Option<Duration>,
-    /// Number of relays on an LCUS board (1, 2, 4 or 8).
+    /// Number of relays on an LCUS board (1, 2, 4 or 8) or a Modbus relay board (1-32,
+    /// default 8).
     #[serde(default)]
     pub channels: Option<u8>,
+    /// The Modbus slave address of a Modbus device (1-247, default 1).
+    #[serde(default)]
+    pub slave: Option<Spanned<u8>>,
+    /// The coil of a Modbus relay board's relay 1 (default 0; some boards start at 1).
+    #[serde(default)]
+    pub first_coil: Option<u16>,
     /// The slot of a DAQ970A's relay module (1-3): role channel N is `(@SNN)`.
     #[serde(default)]
     pub slot: Option<Spanned<u8>>,
@@ -761,6 +784,38 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             }
         }
         let i = spec.get_ref();
+        match (&i.slave, driver.is_modbus()) {
+            (Some(slave), true) if !(1..=247).contains(slave.get_ref()) => {
+                return Err(src.error(
+                    slave.span(),
+                    format!(
+                        "instrument `{name}`: field `slave`: expected a Modbus slave address 1-247, found {}",
+                        slave.get_ref()
+                    ),
+                ))
+            }
+            (Some(slave), false) => {
+                return Err(src.error(
+                    slave.span(),
+                    format!("instrument `{name}`: field `slave` applies to Modbus devices only (riden-rd60xx, modbus-relay)"),
+                ))
+            }
+            _ => {}
+        }
+        if i.first_coil.is_some() && driver != DriverKind::ModbusRelay {
+            return Err(src.error(
+                spec.span(),
+                format!("instrument `{name}`: field `first_coil` applies to modbus-relay only"),
+            ));
+        }
+        if driver == DriverKind::ModbusRelay
+            && !(1..=crate::drivers::modbus_relay::MAX_CHANNELS).contains(&i.channels.unwrap_or(8))
+        {
+            return Err(src.error(
+                spec.span(),
+                format!("instrument `{name}`: field `channels`: expected 1-32 relays on a Modbus relay board"),
+            ));
+        }
         if i.timeout.is_some_and(bad_timeout) {
             return Err(src.error(
                 spec.span(),
@@ -1383,6 +1438,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("expected 5ms to 60s"), "{msg}");
+    }
+
+    #[test]
+    fn every_rig_file_shipped_in_rigs_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Rig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                loaded += 1;
+            }
+        }
+        assert!(loaded >= 8, "{loaded}");
+    }
+
+    #[test]
+    fn modbus_fields_are_checked_where_they_are_written() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim-riden.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let load = |from: &str, to: &str| {
+            Rig::from_source(Source::builtin("r.toml", &text.replacen(from, to, 1)))
+        };
+        let rig = load("", "").unwrap();
+        let (_, psu) = rig.instrument_of("main").unwrap();
+        assert!(psu.driver.has_hardware_protection());
+        let msg = load("slave = 1\n", "slave = 248\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("r.toml:13:9:"), "{msg}");
+        assert!(
+            msg.contains("field `slave`: expected a Modbus slave address 1-247, found 248"),
+            "{msg}"
+        );
+        let msg = load("sim = \"gpio\"", "sim = \"gpio\"\nslave = 2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("field `slave` applies to Modbus devices only"),
+            "{msg}"
+        );
+        let msg = load("channels = 8", "channels = 40")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("expected 1-32 relays"), "{msg}");
+        let msg = load("channel = 5 }", "channel = 9 }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("expected 1..=8 for modbus-relay, found 9"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ pub mod ina219;
 pub mod keysight_daq970a;
 pub mod korad_ka3005p;
 pub mod lcus;
+pub mod modbus;
+pub mod modbus_relay;
 pub mod numato;
+pub mod riden_rd60xx;
 pub mod scpi_supply;
 
 use std::io;

@@ -12,7 +12,9 @@ use crate::drivers::ina219::Ina219;
 use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
+use crate::drivers::modbus_relay::ModbusRelay;
 use crate::drivers::numato::NumatoGpio;
+use crate::drivers::riden_rd60xx::Rd60xx;
 use crate::drivers::scpi_supply::ScpiSupply;
 use crate::drivers::{on_off, InstrumentError, Result};
 use crate::units::{Amps, Volts};
@@ -130,6 +132,50 @@ impl Supply for Channel<Ka3005p> {
     fn measure(&mut self) -> Result<(Volts, Amps)> {
         let mut dev = self.device();
         Ok((Volts(dev.measure_voltage()?), Amps(dev.measure_current()?)))
+    }
+}
+
+impl Supply for Channel<Rd60xx> {
+    fn set_voltage(&mut self, volts: Volts) -> Result<()> {
+        self.device().set_voltage(volts.0)
+    }
+
+    fn set_current_limit(&mut self, amps: Amps) -> Result<()> {
+        self.device().set_current(amps.0)
+    }
+
+    fn set_output(&mut self, on: bool) -> Result<()> {
+        self.device().set_output(on)
+    }
+
+    fn measure(&mut self) -> Result<(Volts, Amps)> {
+        let (v, a) = self.device().measure()?;
+        Ok((Volts(v), Amps(a)))
+    }
+
+    fn set_protection(&mut self, ovp: Volts, ocp: Amps) -> Result<bool> {
+        self.device().protect(ovp.0, ocp.0)?;
+        Ok(true)
+    }
+
+    fn protection_tripped(&mut self) -> Result<Option<&'static str>> {
+        self.device().new_trip()
+    }
+
+    fn clear_protection(&mut self) -> Result<Option<&'static str>> {
+        self.device().clear_protection()
+    }
+}
+
+impl Switch for Channel<ModbusRelay> {
+    fn set(&mut self, on: bool) -> Result<()> {
+        let ch = self.channel;
+        self.device().set(ch, on)
+    }
+
+    fn get(&mut self) -> Result<bool> {
+        let ch = self.channel;
+        self.device().state(ch)
     }
 }
 

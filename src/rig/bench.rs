@@ -16,7 +16,9 @@ use crate::drivers::ina219::Ina219;
 use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
 use crate::drivers::lcus::Lcus;
+use crate::drivers::modbus_relay::ModbusRelay;
 use crate::drivers::numato::NumatoGpio;
+use crate::drivers::riden_rd60xx::Rd60xx;
 use crate::drivers::scpi_supply::ScpiSupply;
 use crate::drivers::{on_off, InstrumentError};
 use crate::sim::SimBench;
@@ -254,6 +256,26 @@ fn open_instrument(
             let dev = Ka3005p::open(line_io(&link, sim, timeout)?)?;
             let id = dev.identity().to_string();
             (Opened::Supply(channels_of(dev)), id)
+        }
+        DriverKind::RidenRd60xx => {
+            let slave = spec.slave.as_ref().map_or(1, |s| *s.get_ref());
+            let dev = Rd60xx::open(transport(&link, sim, timeout)?, slave, timeout)?;
+            let id = dev.identity().to_string();
+            (Opened::Supply(channels_of(dev)), id)
+        }
+        DriverKind::ModbusRelay => {
+            let slave = spec.slave.as_ref().map_or(1, |s| *s.get_ref());
+            let channels = spec.channels.unwrap_or(8);
+            let first = spec.first_coil.unwrap_or(0);
+            let dev = ModbusRelay::open(
+                transport(&link, sim, timeout)?,
+                slave,
+                first,
+                channels,
+                timeout,
+            )?;
+            let id = dev.identity();
+            (Opened::Switch(relays_of(dev)), id)
         }
         DriverKind::Lcus => {
             let channels = spec.channels.unwrap_or(4);

@@ -3,7 +3,7 @@
 //! Each instrument is emulated at its wire protocol (SCPI over a pty: a Rigol DP832, a
 //! Siglent SPD3303X or a Keysight E36312A as the bench's supply, or a Korad KA3005P's
 //! unterminated ASCII; LCUS frames,
-//! Numato ASCII, the lock console, an I2CDriver adapter with the INA219 on its bus),
+//! Numato ASCII, Modbus RTU (a Riden RD6006, a relay board), the lock console, an I2CDriver adapter with the INA219 on its bus),
 //! so the same drivers that run a real bench run this one. Behind the emulators is one
 //! [`World`]: supply, relays, door and a lock board with physics and optional
 //! [`Defect`]s.
@@ -20,8 +20,11 @@ pub mod ina219;
 mod ka3005p;
 mod lcus;
 pub mod loopback;
+pub mod modbus;
+mod modbus_relay;
 mod numato;
 pub mod pty;
+mod rd60xx;
 mod scpi;
 mod spd3303x;
 pub mod tcp;
@@ -117,11 +120,17 @@ const SERVED: &[Served] = &[
     ("ka3005p", faults::Target::Psu, || {
         Box::<ka3005p::Ka3005pSim>::default()
     }),
+    ("rd6006", faults::Target::Psu, || {
+        Box::<rd60xx::Rd60xxSim>::default()
+    }),
     ("relays", faults::Target::Relays, || {
         Box::<lcus::LcusSim>::default()
     }),
     ("daq970a", faults::Target::Relays, || {
         Box::<daq970a::Daq970aSim>::default()
+    }),
+    ("modbus-relays", faults::Target::Relays, || {
+        Box::<modbus_relay::ModbusRelaySim>::default()
     }),
     ("gpio", faults::Target::Gpio, || {
         Box::<numato::NumatoSim>::default()
