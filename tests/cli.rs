@@ -1570,3 +1570,74 @@ fn the_suite_runs_on_a_riden_and_a_modbus_relay_board_and_catches_a_defect() {
     let message = &case.status.error_as_ref().message;
     assert!(message.contains("instrument `psu`"), "{message}");
 }
+
+#[test]
+fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |rig: &str, name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--rig", rig, "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        (run(&args), out)
+    };
+    // A Zephyr-shell board, reached through fixtures/dialects/acme-sl200.toml.
+    let (o, out) = run_on("rigs/sim-acme.toml", "all", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir_ = run_dir(&out);
+    let lines = results(&dir_);
+    assert_eq!(lines.len(), 95);
+    assert!(lines[0]["instruments"]
+        .to_string()
+        .contains("lock console (acme-sl200 dialect)"));
+    // The firmware's own lines are kept as its text; the PIN it echoes is redacted.
+    let trace =
+        std::fs::read_to_string(dir_.join("traces/battery.decay_warnings.smartlock_4aa.csv"))
+            .unwrap();
+    assert!(trace.contains("*** Booting Acme SL-200"), "{trace}");
+    assert!(trace.contains("EVT LOWBAT 1"), "events in lockrig's words");
+    let unlock = std::fs::read_to_string(
+        dir_.join("traces/emergency.valid_credential_unlocks.smartlock_4aa.csv"),
+    )
+    .unwrap();
+    assert!(
+        unlock.contains("uart:~$ lock open <secret credential #"),
+        "{unlock}"
+    );
+    assert!(!unlock.contains("246810"));
+    // Events and replies in the dialect still catch defects.
+    for (defect, check) in [
+        ("no-lowbat-warning", "battery::"),
+        ("emergency-accepts-any-credential", "emergency::"),
+        ("bricks-on-update-cut", "update::"),
+    ] {
+        let (o, _) = run_on(
+            "rigs/sim-acme.toml",
+            defect,
+            &["--device", "smartlock_4aa", "--sim-defect", defect, check],
+        );
+        assert_eq!(o.status.code(), Some(1), "{defect}: {}", text(&o));
+    }
+    // The same board without its dialect: what lockrig cannot understand is a rig
+    // error, never a pass.
+    let rig = std::fs::read_to_string("rigs/sim-acme.toml")
+        .unwrap()
+        .replace("dialect = \"acme-sl200\"", "");
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, rig).unwrap();
+    let (o, out) = run_on(
+        plain.to_str().unwrap(),
+        "plain",
+        &["--device", "smartlock_4aa"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let verdicts: Vec<String> = results(&run_dir(&out))
+        .iter()
+        .filter(|l| l["verdict"] == "pass")
+        .map(|l| l["check"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        verdicts.iter().all(|c| c.starts_with("egress::")),
+        "only mechanical egress can pass without the console: {verdicts:?}"
+    );
+}

@@ -9,7 +9,7 @@
 /// What each fuzz target does with one input. Errors are expected; a panic is a bug.
 pub mod harness {
     use std::io::{self, Read, Write};
-    use std::sync::OnceLock;
+    use std::sync::{Arc, OnceLock};
     use std::time::Duration;
 
     use lockrig::config::device::DeviceProfile;
@@ -44,6 +44,7 @@ pub mod harness {
         ("results_lines", results_lines),
         ("trace_file", trace_file),
         ("modbus_frames", modbus_frames),
+        ("console_dialect", console_dialect),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -224,6 +225,32 @@ pub mod harness {
         let _ = scpi::parse_error(&text);
         for channel in 0..=8 {
             let _ = lcus::parse_state_line(&text, channel);
+        }
+    }
+
+    /// `console_dialect`: the input as a dialect file (a rig's patterns), and each of its
+    /// lines as what a board prints, heard through that dialect when it loads and
+    /// through the built-in ones, and sent as a command.
+    pub fn console_dialect(data: &[u8]) {
+        use lockrig::config::dialect;
+        use lockrig::drivers::console::{Dialect, Heard};
+        let text = text(data);
+        let mut dialects = vec![Dialect::lockrig()];
+        dialects.extend(
+            dialect::BUILTIN
+                .iter()
+                .map(|(name, _)| Arc::unwrap_or_clone(dialect::load(name).unwrap().dialect)),
+        );
+        if let Ok(d) = dialect::parse(&Source::builtin("d.toml", &text)) {
+            dialects.push(d);
+        }
+        for d in &dialects {
+            for line in text.lines() {
+                if let Heard::Event(e) = d.hear(line) {
+                    assert!(!e.text.contains('\n'), "an event spans lines: {e:?}");
+                }
+                let _ = d.command(line);
+            }
         }
     }
 

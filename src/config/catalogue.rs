@@ -121,6 +121,14 @@ pub const CATALOGUE: &[Entry] = &[
         transport: "serial 115200",
         sim: Some("console"),
     },
+    Entry {
+        driver: "lock-console",
+        capability: "console",
+        instruments: "a lock board whose firmware has its own console strings (`dialect = NAME or PATH`)",
+        protocol: "a console dialect: command templates, reply and event patterns with uptime captures (fixtures/dialects/acme-sl200.toml: a Zephyr shell and log)",
+        transport: "serial 115200",
+        sim: Some("console-acme"),
+    },
 ];
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The data a lab reviews: rig files (`rigs/*.toml`), device profiles
-//! (`fixtures/devices/*.toml`) and suites (`fixtures/suites/*.toml`).
+//! (`fixtures/devices/*.toml`), suites (`fixtures/suites/*.toml`) and console dialects
+//! (`fixtures/dialects/*.toml`).
 //!
 //! Loading does no I/O beyond reading the file. Every error names the file, line and
 //! column, the field, and what was expected.
 
 pub mod catalogue;
 pub mod device;
+pub mod dialect;
 pub mod rig;
 pub mod secrets;
 

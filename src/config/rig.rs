@@ -281,6 +281,10 @@ pub struct InstrumentSpec {
     /// INA219 largest expected current (sets the current LSB).
     #[serde(default)]
     pub max_current: Option<Amps>,
+    /// The console dialect of a `lock-console` (built-in name or `.toml` path); lockrig's
+    /// own protocol when absent.
+    #[serde(default)]
+    pub dialect: Option<Spanned<String>>,
     /// The date the instrument's calibration runs out (`"2027-03-01"`): a run after it
     /// is refused unless the operator accepts it (`--allow-expired-calibration`).
     #[serde(default)]
@@ -586,6 +590,8 @@ pub struct Rig {
     pub file: RigFile,
     /// The source, for error positions and the evidence hash.
     pub source: Source,
+    /// The console dialect of each console instrument that names one.
+    pub dialects: BTreeMap<String, super::dialect::Loaded>,
 }
 
 impl Rig {
@@ -603,7 +609,49 @@ impl Rig {
     pub fn from_source(source: Source) -> Result<Self, ConfigError> {
         let file: RigFile = source.parse()?;
         validate(&file, &source)?;
-        Ok(Self { file, source })
+        let mut rig = Self {
+            file,
+            source,
+            dialects: BTreeMap::new(),
+        };
+        rig.dialects = rig.load_dialects()?;
+        Ok(rig)
+    }
+
+    /// The rig file's folder, for relative paths (none for a built-in rig).
+    fn folder(&self) -> Option<&Path> {
+        self.source
+            .file
+            .parent()
+            .filter(|_| !self.source.file.starts_with("<built-in>"))
+    }
+
+    /// Loads the dialect each console names: a built-in name, or a path (from the rig
+    /// file's folder where the file is there). A dialect that cannot be found is an
+    /// error at the rig's field; one that does not parse, at its own line.
+    fn load_dialects(&self) -> Result<BTreeMap<String, super::dialect::Loaded>, ConfigError> {
+        let mut loaded = BTreeMap::new();
+        for (name, spec) in &self.file.instruments {
+            let Some(given) = &spec.get_ref().dialect else {
+                continue;
+            };
+            let path = Path::new(given.get_ref());
+            let resolved = match self.folder() {
+                Some(dir) if path.is_relative() && dir.join(path).is_file() => {
+                    dir.join(path).to_string_lossy().into_owned()
+                }
+                _ => given.get_ref().clone(),
+            };
+            let dialect = super::dialect::load(&resolved).map_err(|e| match e {
+                ConfigError::Invalid { .. } => e,
+                other => self.source.error(
+                    given.span(),
+                    format!("instrument `{name}`: field `dialect`: {other}"),
+                ),
+            })?;
+            loaded.insert(name.clone(), dialect);
+        }
+        Ok(loaded)
     }
 
     /// True when every instrument is a built-in simulated one (virtual time).
@@ -801,6 +849,12 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 ))
             }
             _ => {}
+        }
+        if let (Some(d), false) = (&i.dialect, driver == DriverKind::LockConsole) {
+            return Err(src.error(
+                d.span(),
+                format!("instrument `{name}`: field `dialect` applies to lock-console only"),
+            ));
         }
         if i.first_coil.is_some() && driver != DriverKind::ModbusRelay {
             return Err(src.error(

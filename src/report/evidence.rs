@@ -2,7 +2,7 @@
 //! the run starts and rewritten (atomically) when it ends, and records:
 //!
 //! - lockrig's version and the command line;
-//! - the rig, suite and device files, each with its SHA-256 and a copy under `config/`
+//! - the rig, suite, device and console-dialect files, each with its SHA-256 and a copy under `config/`
 //!   (built-in files: the embedded text's digest; copies are redacted, so no secret
 //!   value is ever written, while the digest is the original's);
 //! - each instrument's link, identity (as it answered at bring-up) and calibration due
@@ -147,6 +147,9 @@ pub struct Record {
     pub suite: ConfigFile,
     /// The device profiles the run's trials use.
     pub devices: Vec<ConfigFile>,
+    /// The console dialects the rig's consoles speak (lockrig's own has no file).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dialects: Vec<ConfigFile>,
     /// The firmware image.
     pub firmware: Firmware,
     /// The instruments, their identities and calibration.
@@ -290,6 +293,19 @@ impl Evidence {
             devices.push(config_file(&d.name, &d.source, &copy, &text));
             copies.push((copy, text));
         }
+        let mut dialects: Vec<ConfigFile> = Vec::new();
+        for loaded in rig.dialects.values() {
+            let (Some(source), name) = (&loaded.source, &loaded.dialect.name) else {
+                continue;
+            };
+            if dialects.iter().any(|f| f.name == *name) {
+                continue;
+            }
+            let copy = format!("{CONFIG_DIR}/dialects/{}.toml", file_stem(name));
+            let text = secrets.redact(&source.text);
+            dialects.push(config_file(name, source, &copy, &text));
+            copies.push((copy, text));
+        }
         let firmware = match rig.firmware() {
             None => Firmware::NotDeclared,
             Some((path, span)) => {
@@ -338,6 +354,7 @@ impl Evidence {
             rig: rig_file,
             suite: suite_file,
             devices,
+            dialects,
             firmware,
             instruments,
             expired_calibration_accepted: calibration.iter().any(|c| c.status == Status::Expired),
@@ -500,6 +517,23 @@ mod tests {
                 .unwrap();
         let cal = calibration::statuses(rig, time::macros::date!(2026 - 01 - 01));
         Evidence::prepare(rig, &suite, &trials, cal, "ana".into()).unwrap()
+    }
+
+    #[test]
+    fn a_console_dialect_is_evidence_like_the_rig() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim-acme.toml");
+        let e = prepared(&Rig::load(&path).unwrap());
+        let d = &e.record().dialects;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].name, "acme-sl200");
+        assert_eq!(d[0].copy, "config/dialects/acme-sl200.toml");
+        let text = crate::config::dialect::BUILTIN[0].1;
+        assert_eq!(d[0].sha256, sha256(text.as_bytes()));
+        assert!(e.copies.iter().any(|(c, t)| c == &d[0].copy && t == text));
+        assert!(prepared(&Rig::builtin_sim().unwrap())
+            .record()
+            .dialects
+            .is_empty());
     }
 
     #[test]

@@ -238,6 +238,7 @@ where
 
 fn open_instrument(
     rig: &Rig,
+    name: &str,
     spec: &crate::config::rig::InstrumentSpec,
     sim: Option<&SimBench>,
 ) -> Result<(Opened, String), InstrumentError> {
@@ -294,8 +295,15 @@ fn open_instrument(
             (Opened::Input(Arc::new(Mutex::new(dev))), id)
         }
         DriverKind::LockConsole => {
-            let dev = LockConsole::open(line_io(&link, sim, timeout)?);
-            (Opened::Console(Some(Box::new(dev))), "lock console".into())
+            let io = line_io(&link, sim, timeout)?;
+            let (dev, id) = match rig.dialects.get(name) {
+                Some(d) => (
+                    LockConsole::with_dialect(io, d.dialect.clone()),
+                    format!("lock console ({} dialect)", d.dialect.name),
+                ),
+                None => (LockConsole::open(io), "lock console".into()),
+            };
+            (Opened::Console(Some(Box::new(dev))), id)
         }
         DriverKind::Ina219 => {
             let address = spec.address.unwrap_or(0x40);
@@ -338,7 +346,7 @@ impl Bench {
         for (name, spec) in &rig.file.instruments {
             let spec = spec.get_ref();
             let (inst, identity) =
-                open_instrument(rig, spec, sim).map_err(|source| RoleError::Open {
+                open_instrument(rig, name, spec, sim).map_err(|source| RoleError::Open {
                     instrument: name.clone(),
                     driver: spec.driver,
                     source,

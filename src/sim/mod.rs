@@ -8,6 +8,7 @@
 //! [`World`]: supply, relays, door and a lock board with physics and optional
 //! [`Defect`]s.
 
+mod acme_console;
 pub mod board;
 mod console;
 mod daq970a;
@@ -137,6 +138,9 @@ const SERVED: &[Served] = &[
     }),
     ("console", faults::Target::Console, || {
         Box::<console::ConsoleSim>::default()
+    }),
+    ("console-acme", faults::Target::Console, || {
+        Box::<acme_console::AcmeConsoleSim>::default()
     }),
     ("i2cdriver", faults::Target::Meter, || {
         Box::<i2cdriver::I2cDriverSim>::default()

@@ -22,12 +22,22 @@
 //! reply is awaited is board text too, so a chatty board still answers.
 //! The rig places events on its own clock by asking `UPTIME?`.
 //!
+//! That is the `lockrig` dialect. A board whose firmware words things its own way is
+//! reached through a [`Dialect`] (see [`dialect`]): lockrig's commands are translated
+//! to the board's, and the board's lines to lockrig's replies and events, so suites and
+//! checks never see the difference.
+//!
 //! The board is untrusted: lines are capped and escaped by the transport, at most
 //! [`MAX_EVENTS`] are kept between two reads, and what is dropped is counted
 //! ([`Lost`]) and handed on with the lines, never silently forgotten.
 
+pub mod dialect;
+
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use dialect::{Dialect, Heard};
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
@@ -62,9 +72,6 @@ pub struct Batch {
     pub lost: Lost,
 }
 
-/// The prefix of unsolicited event lines.
-pub const EVENT_PREFIX: &str = "EVT ";
-
 /// A line the board printed on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleEvent {
@@ -78,23 +85,6 @@ pub struct ConsoleEvent {
 }
 
 impl ConsoleEvent {
-    /// Parses what follows `EVT `: an optional uptime, then the event.
-    pub fn parse(line: &str) -> Self {
-        let line = line.trim();
-        match line.split_once(' ') {
-            Some((ms, rest)) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => Self {
-                uptime_ms: ms.parse().ok(),
-                text: rest.trim().to_string(),
-                event: true,
-            },
-            _ => Self {
-                uptime_ms: None,
-                text: line.to_string(),
-                event: true,
-            },
-        }
-    }
-
     /// True for the line a board prints when it comes out of reset (its clock restarts).
     pub fn is_boot(&self) -> bool {
         self.event && self.text.starts_with("BOOT")
@@ -118,15 +108,23 @@ pub const MAX_EVENTS: usize = 1000;
 /// A connected lock-board console.
 pub struct LockConsole {
     io: LineIo,
+    dialect: Arc<Dialect>,
     events: VecDeque<ConsoleEvent>,
     lost: Lost,
 }
 
 impl LockConsole {
-    /// Opens the console. The board may be unpowered, so nothing is sent yet.
+    /// Opens a console that speaks lockrig's own protocol. The board may be unpowered,
+    /// so nothing is sent yet.
     pub fn open(io: LineIo) -> Self {
+        Self::with_dialect(io, Arc::new(Dialect::lockrig()))
+    }
+
+    /// Opens a console that speaks `dialect`.
+    pub fn with_dialect(io: LineIo, dialect: Arc<Dialect>) -> Self {
         Self {
             io,
+            dialect,
             events: VecDeque::new(),
             lost: Lost::default(),
         }
@@ -210,26 +208,26 @@ impl LockConsole {
                 self.lost.bytes += old.text.len() as u64;
             }
         }
-        self.events
-            .push_back(match line.strip_prefix(EVENT_PREFIX) {
-                Some(event) => ConsoleEvent::parse(event),
-                None => ConsoleEvent {
-                    uptime_ms: None,
-                    text: line.to_string(),
-                    event: false,
-                },
-            });
+        self.events.push_back(match self.dialect.hear(line) {
+            Heard::Event(event) => event,
+            Heard::Reply(_) | Heard::Text => ConsoleEvent {
+                uptime_ms: None,
+                text: line.to_string(),
+                event: false,
+            },
+        });
     }
 
-    /// Sends `command` and returns the text after `prefix` on the reply line, keeping
-    /// the lines that arrive first as the board's. With an empty prefix, the first line
-    /// that starts with a [`REPLY_WORDS`] word is the reply. A board that printed only
-    /// other lines until the timeout answered garbage (the last of them).
+    /// Sends `command` (in the board's dialect) and returns the text after `prefix` on
+    /// the reply (in lockrig's words), keeping the lines that arrive first as the
+    /// board's. With an empty prefix, any reply will do. A board that printed only other
+    /// lines until the timeout answered garbage (the last of them).
     fn query(&mut self, command: &str, prefix: &str, timeout: Duration) -> Result<String> {
         // Lines that arrived before the command are the board's, not the reply.
         self.poll()?;
+        let sent = self.dialect.command(command);
         self.io
-            .send(command, b"\n")
+            .send(&sent, self.dialect.line_ending.as_bytes())
             .map_err(|e| InstrumentError::io(command, timeout, e))?;
         // One deadline for the reply, however many event lines come first.
         let deadline = Instant::now() + timeout;
@@ -246,21 +244,16 @@ impl LockConsole {
                     })
                 }
             };
-            let is_reply = |l: &str| {
-                if prefix.is_empty() {
-                    let word = l.split_whitespace().next().unwrap_or_default();
-                    REPLY_WORDS.contains(&word)
-                } else {
-                    l.starts_with(prefix)
+            match self.dialect.hear(&line) {
+                Heard::Reply(reply) if reply.starts_with(prefix) => {
+                    return Ok(reply[prefix.len()..].trim().to_string());
                 }
-            };
-            if line.starts_with(EVENT_PREFIX) {
-                self.keep(&line);
-            } else if is_reply(&line) {
-                return Ok(line[prefix.len()..].trim().to_string());
-            } else if !line.is_empty() {
-                self.keep(&line);
-                stray = Some(line);
+                Heard::Event(_) => self.keep(&line),
+                Heard::Reply(_) | Heard::Text if !line.is_empty() => {
+                    self.keep(&line);
+                    stray = Some(line);
+                }
+                Heard::Reply(_) | Heard::Text => {}
             }
         }
     }

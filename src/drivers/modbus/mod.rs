@@ -31,8 +31,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_modbus::client::{Context as Client, Reader, Writer};
-use tokio_modbus::{ExceptionCode, Slave};
+use tokio_modbus::client::{Client as _, Context as Client};
+use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::Transport;
@@ -135,62 +135,49 @@ impl ModbusRtu {
     /// `03 Read Holding Registers`: `count` words from `addr`.
     pub fn read_registers(&mut self, addr: u16, count: u16) -> Result<Vec<u16>> {
         let what = describe(0x03, addr, format_args!("x{count}"));
-        let fut = self.client.read_holding_registers(addr, count);
-        let words = Self::settle(&self.runtime, fut, &what, self.timeout);
-        let words = self.recover(words)?;
-        if words.len() != usize::from(count) {
-            return Err(InstrumentError::garbage(
-                &what,
-                &format!("{words:?}"),
-                "as many registers as asked for",
-            ));
+        match self.call(Request::ReadHoldingRegisters(addr, count), &what)? {
+            Response::ReadHoldingRegisters(words) if words.len() == usize::from(count) => Ok(words),
+            other => Err(unexpected(&what, &other, "as many registers as asked for")),
         }
-        Ok(words)
     }
 
-    /// `06 Write Single Register`.
+    /// `06 Write Single Register`; the answer must echo the request.
     pub fn write_register(&mut self, addr: u16, value: u16) -> Result<()> {
         let what = describe(0x06, addr, format_args!("= {value}"));
-        let fut = self.client.write_single_register(addr, value);
-        let done = Self::settle(&self.runtime, fut, &what, self.timeout);
-        self.recover(done)
+        match self.call(Request::WriteSingleRegister(addr, value), &what)? {
+            Response::WriteSingleRegister(a, v) if (a, v) == (addr, value) => Ok(()),
+            other => Err(unexpected(&what, &other, "an echo of the request")),
+        }
     }
 
     /// `01 Read Coils`: `count` coils from `addr`.
     pub fn read_coils(&mut self, addr: u16, count: u16) -> Result<Vec<bool>> {
         let what = describe(0x01, addr, format_args!("x{count}"));
-        let fut = self.client.read_coils(addr, count);
-        let coils = Self::settle(&self.runtime, fut, &what, self.timeout);
-        let mut coils = self.recover(coils)?;
-        // The response carries whole bytes of coils; the padding bits are not coils.
-        if coils.len() < usize::from(count) {
-            return Err(InstrumentError::garbage(
-                &what,
-                &format!("{coils:?}"),
-                "as many coils as asked for",
-            ));
+        match self.call(Request::ReadCoils(addr, count), &what)? {
+            // The response carries whole bytes of coils; the padding bits are not coils.
+            Response::ReadCoils(mut coils) if coils.len() >= usize::from(count) => {
+                coils.truncate(usize::from(count));
+                Ok(coils)
+            }
+            other => Err(unexpected(&what, &other, "as many coils as asked for")),
         }
-        coils.truncate(usize::from(count));
-        Ok(coils)
     }
 
-    /// `05 Write Single Coil`: `FF00` on, `0000` off.
+    /// `05 Write Single Coil`: `FF00` on, `0000` off; the answer must echo the request.
     pub fn write_coil(&mut self, addr: u16, on: bool) -> Result<()> {
         let what = describe(0x05, addr, if on { "= ON" } else { "= OFF" });
-        let fut = self.client.write_single_coil(addr, on);
-        let done = Self::settle(&self.runtime, fut, &what, self.timeout);
-        self.recover(done)
+        match self.call(Request::WriteSingleCoil(addr, on), &what)? {
+            Response::WriteSingleCoil(a, v) if (a, v) == (addr, on) => Ok(()),
+            other => Err(unexpected(&what, &other, "an echo of the request")),
+        }
     }
 
-    /// Runs one request to its end and maps the three ways it can fail.
-    fn settle<T>(
-        runtime: &tokio::runtime::Runtime,
-        fut: impl std::future::Future<Output = tokio_modbus::Result<T>>,
-        what: &str,
-        timeout: Duration,
-    ) -> Result<T> {
-        match runtime.block_on(fut) {
-            Ok(Ok(value)) => Ok(value),
+    /// Runs one request to its end. The client's typed helpers are not used: they
+    /// assert (in debug builds) that a response is as long as asked, and a device's
+    /// answer is checked here instead, where a wrong one is an error, not a panic.
+    fn call(&mut self, request: Request<'_>, what: &str) -> Result<Response> {
+        let result = match self.runtime.block_on(self.client.call(request)) {
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(exception)) => Err(exception_error(what, exception)),
             // The framing gave up on bytes that make no frame with a valid CRC.
             Err(tokio_modbus::Error::Transport(e)) if e.kind() == io::ErrorKind::InvalidData => {
@@ -200,13 +187,16 @@ impl ModbusRtu {
                     "an RTU frame with a valid CRC",
                 ))
             }
-            Err(tokio_modbus::Error::Transport(e)) => Err(InstrumentError::io(what, timeout, e)),
+            Err(tokio_modbus::Error::Transport(e)) => {
+                Err(InstrumentError::io(what, self.timeout, e))
+            }
             Err(tokio_modbus::Error::Protocol(e)) => Err(InstrumentError::garbage(
                 what,
                 &e.to_string(),
                 "a response from the same slave to the same function",
             )),
-        }
+        };
+        self.recover(result)
     }
 
     /// After a failed exchange the framing may hold half a frame and a late answer may
@@ -223,6 +213,11 @@ impl ModbusRtu {
     }
 }
 
+/// A response of the right function whose contents are not what was asked for.
+fn unexpected(what: &str, response: &Response, expected: &'static str) -> InstrumentError {
+    InstrumentError::garbage(what, &format!("{response:?}"), expected)
+}
+
 /// An exception response as an instrument error, with the code the spec gives it.
 fn exception_error(what: &str, exception: ExceptionCode) -> InstrumentError {
     let message = match exception {
@@ -237,5 +232,77 @@ fn exception_error(what: &str, exception: ExceptionCode) -> InstrumentError {
         command: what.to_string(),
         code: i32::from(u8::from(exception)),
         message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slave that answers every request with `answer`, then nothing.
+    struct Answers(Vec<u8>);
+
+    impl io::Read for Answers {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing more"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl io::Write for Answers {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Answers {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            io::Read::read(self, buf)
+        }
+    }
+
+    fn frame(pdu: &[u8]) -> Vec<u8> {
+        crate::sim::modbus::with_crc([&[1u8][..], pdu].concat())
+    }
+
+    fn bus(answer: Vec<u8>) -> ModbusRtu {
+        ModbusRtu::new(Box::new(Answers(answer)), 1, Duration::from_millis(20)).unwrap()
+    }
+
+    #[test]
+    fn a_short_or_wrong_answer_is_garbage_never_a_panic() {
+        // Zero registers for four asked (found by fuzzing: the client's typed helper
+        // asserts on it in debug builds).
+        let err = bus(frame(&[0x03, 0x00])).read_registers(0, 4).unwrap_err();
+        assert!(matches!(err, InstrumentError::Garbage { .. }), "{err}");
+        // An echo of another value is not a confirmation.
+        let err = bus(frame(&[0x06, 0x00, 0x08, 0x00, 0x01]))
+            .write_register(8, 2)
+            .unwrap_err();
+        assert!(matches!(err, InstrumentError::Garbage { .. }), "{err}");
+        let err = bus(frame(&[0x01, 0x00])).read_coils(0, 8).unwrap_err();
+        assert!(matches!(err, InstrumentError::Garbage { .. }), "{err}");
+        // An exception carries its code; silence is a timeout.
+        let err = bus(frame(&[0x83, 0x02])).read_registers(0, 4).unwrap_err();
+        assert!(
+            matches!(err, InstrumentError::Device { code: 2, .. }),
+            "{err}"
+        );
+        let err = bus(Vec::new()).read_registers(0, 4).unwrap_err();
+        assert!(matches!(err, InstrumentError::Timeout { .. }), "{err}");
     }
 }
