@@ -1641,3 +1641,58 @@ fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_wi
         "only mechanical egress can pass without the console: {verdicts:?}"
     );
 }
+
+#[test]
+fn a_gpio_bench_runs_the_suite_and_its_edges_catch_an_unlatch_between_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |rig: &str, name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--rig", rig, "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        (run(&args), out)
+    };
+    let (o, out) = run_on("rigs/sim-gpio.toml", "all", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert_eq!(lines.len(), 95);
+    assert!(lines[0]["instruments"].to_string().contains("gpiochip-sim"));
+    // The bolt twitches open for 40 ms on each reboot; only the latch sensor watches.
+    // Polled every 300 ms, the twitch falls between two samples: the polled bench
+    // cannot see it (and its result says what its poll was). The edge input sees it.
+    let watch = [
+        "--suite",
+        "tests/data/latch-watch.toml",
+        "--device",
+        "smartlock_4aa",
+        "--sim-defect",
+        "brief-unlatch-on-recovery",
+        "--poll",
+        "300ms",
+    ];
+    let (o, out) = run_on("rigs/sim.toml", "polled", &watch);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let polled = results(&run_dir(&out));
+    let measured = polled[0]["outcome"]["measurements"].to_string();
+    assert!(measured.contains("poll 300ms"), "{measured}");
+    let (o, out) = run_on("rigs/sim-gpio.toml", "edges", &watch);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let dir_ = run_dir(&out);
+    let failed = &results(&dir_)[0];
+    let message = failed["outcome"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("measured released at")
+            && message.contains("for 40ms, by the input's timestamped edge"),
+        "{message}"
+    );
+    let trace =
+        std::fs::read_to_string(dir_.join("traces/latch.held_through_power_cut.smartlock_4aa.csv"))
+            .unwrap();
+    assert!(
+        trace.contains("input,latch_sensor,released,,edge"),
+        "{trace}"
+    );
+    // Without the defect both pass.
+    let (o, _) = run_on("rigs/sim-gpio.toml", "clean", &watch[..4]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

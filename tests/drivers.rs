@@ -697,3 +697,57 @@ fn modbus_relay_board_switches_and_reads_back_its_coils() {
         }
     }
 }
+
+#[test]
+fn gpio_lines_switch_read_back_and_timestamp_edges_shorter_than_any_poll() {
+    use lockrig::drivers::gpio_cdev::{Edge, Gpio};
+    let sim = bench("smartlock_4aa");
+    // Outputs 8-15 drive the bench's relays; inputs 0-7 are its switches.
+    let mut relays = Gpio::open(sim.gpio_lines(&[], &[8, 9]).unwrap());
+    relays.set(9, true).unwrap();
+    assert!(sim.world().relays[1], "line 9 is relay 2");
+    relays.set(9, false).unwrap();
+    let mut switches = Gpio::open(sim.gpio_lines(&[0, 1], &[]).unwrap());
+    assert!(switches.identity().contains("gpiochip-sim"));
+    // Power the smart lock; it comes up locked.
+    {
+        let mut w = sim.world();
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_secs(3));
+    }
+    assert!(!switches.read(1).unwrap(), "latch engaged reads low");
+    let _ = switches.edges(1).unwrap();
+    // The bolt twitches open for 1 ms; a poll 50 ms later sees nothing, the edges do.
+    {
+        let mut w = sim.world();
+        w.twitch_bolt(Duration::from_millis(1));
+        w.advance(Duration::from_millis(50));
+    }
+    assert!(!switches.read(1).unwrap(), "the poll missed it");
+    let edges = switches.edges(1).unwrap();
+    assert_eq!(edges.lost, 0);
+    assert_eq!(
+        edges.edges,
+        [
+            Edge {
+                high: true,
+                ago: Duration::from_millis(50)
+            },
+            Edge {
+                high: false,
+                ago: Duration::from_millis(49)
+            },
+        ],
+        "released for 1 ms, 50 ms ago"
+    );
+    assert!(
+        switches.edges(1).unwrap().edges.is_empty(),
+        "each edge once"
+    );
+    // A line the chip does not have as an input or an output is refused, as the kernel
+    // refuses it; so is driving an input.
+    assert!(sim.gpio_lines(&[9], &[]).is_err());
+    assert!(sim.gpio_lines(&[], &[3]).is_err());
+    assert!(switches.set(1, true).is_err());
+}

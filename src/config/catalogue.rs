@@ -98,6 +98,22 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("gpio"),
     },
     Entry {
+        driver: "gpio-input",
+        capability: "input",
+        instruments: "Linux GPIO character device input lines (Raspberry Pi header, FT232H, MCP2221, any kernel GPIO chip)",
+        protocol: "GPIO uAPI v2 (gpiocdev): both edges detected, kernel-timestamped on CLOCK_MONOTONIC, lost events counted",
+        transport: "gpiochip = /dev/gpiochipN; channel = line offset",
+        sim: Some("gpiochip"),
+    },
+    Entry {
+        driver: "gpio-output",
+        capability: "switch",
+        instruments: "Linux GPIO character device output lines driving relays or a MOSFET",
+        protocol: "GPIO uAPI v2 (gpiocdev): requested driven low, every write read back",
+        transport: "gpiochip = /dev/gpiochipN; channel = line offset",
+        sim: Some("gpiochip"),
+    },
+    Entry {
         driver: "ina219",
         capability: "meter",
         instruments: "TI INA219 on a Linux I2C bus",

@@ -88,6 +88,10 @@ pub enum DriverKind {
     ModbusRelay,
     /// Numato USB GPIO module (ASCII commands).
     NumatoGpio,
+    /// Input lines of a Linux GPIO character device, with kernel-timestamped edges.
+    GpioInput,
+    /// Output lines of a Linux GPIO character device (relay drivers).
+    GpioOutput,
     /// TI INA219 current/power monitor on I2C.
     Ina219,
     /// The lock board's line console.
@@ -102,6 +106,8 @@ const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
     ("keysight-daq970a", DriverKind::KeysightDaq970a),
     ("modbus-relay", DriverKind::ModbusRelay),
     ("numato-gpio", DriverKind::NumatoGpio),
+    ("gpio-input", DriverKind::GpioInput),
+    ("gpio-output", DriverKind::GpioOutput),
     ("ina219", DriverKind::Ina219),
     ("lock-console", DriverKind::LockConsole),
 ];
@@ -193,8 +199,10 @@ impl DriverKind {
     pub fn capability(self) -> Capability {
         match self {
             Self::ScpiSupply(_) | Self::KoradKa3005p | Self::RidenRd60xx => Capability::Supply,
-            Self::Lcus | Self::KeysightDaq970a | Self::ModbusRelay => Capability::Switch,
-            Self::NumatoGpio => Capability::Input,
+            Self::Lcus | Self::KeysightDaq970a | Self::ModbusRelay | Self::GpioOutput => {
+                Capability::Switch
+            }
+            Self::NumatoGpio | Self::GpioInput => Capability::Input,
             Self::Ina219 => Capability::Meter,
             Self::LockConsole => Capability::Console,
         }
@@ -209,6 +217,7 @@ impl DriverKind {
             Self::KeysightDaq970a => Some(1..=crate::drivers::keysight_daq970a::CHANNELS),
             Self::ModbusRelay => Some(1..=spec.channels.unwrap_or(8)),
             Self::NumatoGpio => Some(0..=31),
+            Self::GpioInput | Self::GpioOutput => Some(0..=u8::MAX),
             Self::Ina219 | Self::LockConsole => None,
         }
     }
@@ -224,6 +233,11 @@ impl DriverKind {
         }
     }
 
+    /// True for the lines of a GPIO character device.
+    pub fn is_gpio(self) -> bool {
+        matches!(self, Self::GpioInput | Self::GpioOutput)
+    }
+
     /// True for a Modbus RTU device (it has a slave address).
     pub fn is_modbus(self) -> bool {
         matches!(self, Self::RidenRd60xx | Self::ModbusRelay)
@@ -231,7 +245,7 @@ impl DriverKind {
 }
 
 /// One instrument and the way to reach it. Exactly one of `serial`, `tcp`, `i2c`,
-/// `i2cdriver`, `sim`.
+/// `i2cdriver`, `gpiochip`, `sim`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSpec {
@@ -252,6 +266,9 @@ pub struct InstrumentSpec {
     /// The serial port of an Excamera I2CDriver whose bus the chip is on.
     #[serde(default)]
     pub i2cdriver: Option<String>,
+    /// A GPIO character device (`/dev/gpiochip0`) whose lines the roles' channels are.
+    #[serde(default)]
+    pub gpiochip: Option<String>,
     /// 7-bit I2C address.
     #[serde(default)]
     pub address: Option<u8>,
@@ -359,6 +376,8 @@ pub enum Link {
         /// 7-bit address.
         address: u8,
     },
+    /// The lines of a GPIO character device.
+    GpioChip(String),
     /// A built-in simulated instrument, served on a pty by the simulator.
     Sim(String),
 }
@@ -372,6 +391,7 @@ impl std::fmt::Display for Link {
             Link::I2cDriver { port, address } => {
                 write!(f, "I2CDriver {port} address {address:#04x}")
             }
+            Link::GpioChip(chip) => write!(f, "GPIO chip {chip}"),
             Link::Sim(name) => write!(f, "simulated {name}"),
         }
     }
@@ -392,12 +412,17 @@ impl InstrumentSpec {
             self.tcp.is_some(),
             self.i2c.is_some(),
             self.i2cdriver.is_some(),
+            self.gpiochip.is_some(),
             self.sim.is_some(),
         ];
         if given.iter().filter(|g| **g).count() != 1 {
             return Err(
-                "expected exactly one of `serial`, `tcp`, `i2c`, `i2cdriver`, `sim`".into(),
+                "expected exactly one of `serial`, `tcp`, `i2c`, `i2cdriver`, `gpiochip`, `sim`"
+                    .into(),
             );
+        }
+        if let Some(chip) = &self.gpiochip {
+            return Ok(Link::GpioChip(chip.clone()));
         }
         if let Some(path) = &self.serial {
             let baud = self.baud.ok_or("`serial` needs `baud`")?;
@@ -792,6 +817,9 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         let fits = match (&link, driver) {
             (Link::I2c { .. } | Link::I2cDriver { .. }, DriverKind::Ina219) => true,
             (Link::I2c { .. } | Link::I2cDriver { .. }, _) => false,
+            (Link::GpioChip(_), kind) => kind.is_gpio(),
+            (Link::Sim(name), kind) if kind.is_gpio() => name == "gpiochip",
+            (_, kind) if kind.is_gpio() => false,
             (Link::Sim(name), DriverKind::Ina219) => name == "i2cdriver",
             (Link::Sim(name), _) => name != "i2cdriver",
             (Link::Tcp(_), DriverKind::ScpiSupply(_) | DriverKind::KeysightDaq970a) => true,

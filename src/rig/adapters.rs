@@ -8,6 +8,7 @@ use embedded_hal::i2c::I2c;
 
 use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::drivers::console::{Batch, LockConsole};
+use crate::drivers::gpio_cdev::{Edges, Gpio};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
@@ -200,6 +201,30 @@ impl Switch for Channel<Daq970a> {
     fn get(&mut self) -> Result<bool> {
         let ch = self.channel;
         self.device().closed(ch)
+    }
+}
+
+impl Input for Channel<Gpio> {
+    fn read(&mut self) -> Result<bool> {
+        let ch = u32::from(self.channel);
+        self.device().read(ch)
+    }
+
+    fn edges(&mut self) -> Result<Option<Edges>> {
+        let ch = u32::from(self.channel);
+        self.device().edges(ch).map(Some)
+    }
+}
+
+impl Switch for Channel<Gpio> {
+    fn set(&mut self, on: bool) -> Result<()> {
+        let ch = u32::from(self.channel);
+        self.device().set(ch, on)
+    }
+
+    fn get(&mut self) -> Result<bool> {
+        let ch = u32::from(self.channel);
+        self.device().read(ch)
     }
 }
 

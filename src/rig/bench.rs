@@ -11,6 +11,7 @@ use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
 use crate::drivers::console::{LockConsole, Lost};
+use crate::drivers::gpio_cdev::Gpio;
 use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::keysight_daq970a::Daq970a;
@@ -22,6 +23,7 @@ use crate::drivers::riden_rd60xx::Rd60xx;
 use crate::drivers::scpi_supply::ScpiSupply;
 use crate::drivers::{on_off, InstrumentError};
 use crate::sim::SimBench;
+use crate::transport::gpio::{CdevLines, GpioLines};
 use crate::transport::{self, LineIo};
 use crate::units::{Amps, Volts};
 
@@ -102,6 +104,15 @@ struct InputRole {
     low: String,
 }
 
+/// An input role's edges on the rig's clock: when, and the state entered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleEdges {
+    /// Oldest first.
+    pub edges: Vec<(Duration, String)>,
+    /// Edges the instrument lost: while not zero, the line's history has a hole.
+    pub lost: u64,
+}
+
 /// A console event on the rig's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedEvent {
@@ -158,11 +169,14 @@ type SupplyChannel = Box<dyn Fn(u8) -> Box<dyn Supply>>;
 /// Binds one channel of an opened relay instrument to a role.
 type SwitchChannel = Box<dyn Fn(u8) -> Box<dyn Switch>>;
 
+/// Binds one line of an opened input instrument to a role.
+type InputChannel = Box<dyn Fn(u8) -> Box<dyn Input>>;
+
 /// An opened instrument before it is split into roles.
 enum Opened {
     Supply(SupplyChannel),
     Switch(SwitchChannel),
-    Input(Arc<Mutex<NumatoGpio>>),
+    Input(InputChannel),
     Meter(Option<Box<dyn Meter>>),
     Console(Option<Box<dyn Console>>),
 }
@@ -197,10 +211,10 @@ fn transport(
                 }
             }
         }
-        Link::I2c { bus, .. } => {
+        Link::I2c { bus: what, .. } | Link::GpioChip(what) => {
             return Err(InstrumentError::Open {
-                what: bus.clone(),
-                source: std::io::Error::other("an I2C bus is not a byte stream"),
+                what: what.clone(),
+                source: std::io::Error::other("an I2C bus or GPIO chip is not a byte stream"),
             })
         }
     };
@@ -225,6 +239,55 @@ where
 {
     let dev = Arc::new(Mutex::new(dev));
     Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
+}
+
+/// Shares an input instrument between the roles its lines serve.
+fn inputs_of<T: Send + 'static>(dev: T) -> InputChannel
+where
+    Channel<T>: Input,
+{
+    let dev = Arc::new(Mutex::new(dev));
+    Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
+}
+
+/// The GPIO lines an instrument's roles use.
+fn gpio_lines(rig: &Rig, name: &str) -> Vec<u32> {
+    rig.role_names()
+        .filter_map(|r| rig.role(r))
+        .filter(|spec| spec.instrument == name)
+        .filter_map(|spec| spec.channel.map(u32::from))
+        .collect()
+}
+
+/// Requests an instrument's GPIO lines, on a real chip or the simulated one.
+fn open_gpio(
+    rig: &Rig,
+    name: &str,
+    link: &Link,
+    sim: Option<&SimBench>,
+    output: bool,
+) -> Result<Gpio, InstrumentError> {
+    let lines = gpio_lines(rig, name);
+    let (inputs, outputs) = if output {
+        (&[][..], &lines[..])
+    } else {
+        (&lines[..], &[][..])
+    };
+    let requested: std::io::Result<Box<dyn GpioLines>> = match (link, sim) {
+        (Link::GpioChip(chip), _) => CdevLines::request(chip, inputs, outputs, "lockrig")
+            .map(|l| Box::new(l) as Box<dyn GpioLines>),
+        (Link::Sim(_), Some(sim)) => sim.gpio_lines(inputs, outputs),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the simulator has no such instrument",
+        )),
+    };
+    requested
+        .map(Gpio::open)
+        .map_err(|source| InstrumentError::Open {
+            what: format!("lines {lines:?} of {link}"),
+            source,
+        })
 }
 
 /// Shares a supply between the roles its channels serve.
@@ -292,7 +355,17 @@ fn open_instrument(
         DriverKind::NumatoGpio => {
             let dev = NumatoGpio::open(line_io(&link, sim, timeout)?)?;
             let id = format!("Numato GPIO ver {}", dev.version());
-            (Opened::Input(Arc::new(Mutex::new(dev))), id)
+            (Opened::Input(inputs_of(dev)), id)
+        }
+        DriverKind::GpioInput => {
+            let dev = open_gpio(rig, name, &link, sim, false)?;
+            let id = dev.identity();
+            (Opened::Input(inputs_of(dev)), id)
+        }
+        DriverKind::GpioOutput => {
+            let dev = open_gpio(rig, name, &link, sim, true)?;
+            let id = dev.identity();
+            (Opened::Switch(relays_of(dev)), id)
         }
         DriverKind::LockConsole => {
             let io = line_io(&link, sim, timeout)?;
@@ -412,8 +485,8 @@ impl Bench {
                     let dev = channel(ch);
                     bench.switches.insert(role_s, Role { instrument, dev });
                 }
-                Opened::Input(d) => {
-                    let dev = Box::new(Channel::new(d.clone(), ch));
+                Opened::Input(channel) => {
+                    let dev = channel(ch);
                     let high = spec.high.clone().unwrap_or_else(|| "high".into());
                     let low = spec.low.clone().unwrap_or_else(|| "low".into());
                     let input: Role<dyn Input> = Role { instrument, dev };
@@ -685,6 +758,56 @@ impl Bench {
             })?;
         let high = r.input.call(role, |d| d.read())?;
         Ok(if high { r.high.clone() } else { r.low.clone() })
+    }
+
+    /// The edges of an input role since the last call, on the rig's clock, with the
+    /// state each edge entered, and how many edges were lost; `None` when the
+    /// instrument can only be polled.
+    pub fn input_edges(&mut self, role: &str) -> Result<Option<RoleEdges>, RoleError> {
+        let r = self
+            .inputs
+            .get_mut(role)
+            .ok_or_else(|| RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Input,
+            })?;
+        let Some(edges) = r.input.call(role, |d| d.edges())? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let placed = RoleEdges {
+            edges: edges
+                .edges
+                .iter()
+                .map(|e| {
+                    let state = if e.high { &r.high } else { &r.low };
+                    (now.saturating_sub(e.ago), state.clone())
+                })
+                .collect(),
+            lost: edges.lost,
+        };
+        if let Some(rec) = self.recorder.as_mut() {
+            for (at, state) in &placed.edges {
+                rec.record(Row {
+                    at: *at,
+                    timing: Timing::Edge,
+                    source: Source::Input,
+                    role,
+                    value: state,
+                });
+            }
+            if placed.lost > 0 {
+                let text = format!("LOST {} edges", placed.lost);
+                rec.record(Row {
+                    at: now,
+                    timing: Timing::Edge,
+                    source: Source::Input,
+                    role,
+                    value: &text,
+                });
+            }
+        }
+        Ok(Some(placed))
     }
 
     /// Reads several input roles, one exchange per instrument where the instrument

@@ -16,6 +16,7 @@ pub use bench::{Bench, RoleError};
 use std::time::Duration;
 
 use crate::drivers::console::Batch;
+pub use crate::drivers::gpio_cdev::{Edge, Edges};
 use crate::drivers::Result;
 use crate::units::{Amps, Volts};
 
@@ -62,6 +63,11 @@ pub trait Input: Send {
     /// Every line of the instrument in one exchange (bit N = line N), where the
     /// instrument can; `None` when it reads one line at a time.
     fn read_lines(&mut self) -> Result<Option<u32>> {
+        Ok(None)
+    }
+    /// The line's edges since the last call, where the instrument timestamps edges
+    /// itself (a GPIO character device); `None` when it can only be polled.
+    fn edges(&mut self) -> Result<Option<Edges>> {
         Ok(None)
     }
 }

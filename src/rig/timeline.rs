@@ -51,6 +51,9 @@ pub enum Timing {
     Exchange(Duration),
     /// Placed by the board's own uptime stamp.
     Uptime,
+    /// Stamped by the input instrument when the line changed (a GPIO chip's kernel
+    /// edge timestamp).
+    Edge,
     /// Stamped when lockrig read it: it happened at most one console poll earlier.
     Read,
     /// A point on the rig's clock (a step beginning).

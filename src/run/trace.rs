@@ -199,6 +199,7 @@ impl Recorder for TraceFile {
                 "exchange"
             }
             Timing::Uptime => "uptime",
+            Timing::Edge => "edge",
             Timing::Read => "read",
             Timing::Exact => "exact",
         };

@@ -16,6 +16,7 @@ pub mod defects;
 mod dp800;
 mod e36300;
 pub mod faults;
+mod gpiochip;
 mod i2cdriver;
 pub mod ina219;
 mod ka3005p;
@@ -277,6 +278,17 @@ impl SimBench {
             .then(|| self.protocol(name))
             .flatten()
             .map(|protocol| loopback::Loopback::new(self.world.clone(), protocol))
+    }
+
+    /// A line request on the bench's emulated GPIO chip (`sim = "gpiochip"`): inputs
+    /// 0-7, outputs 8-15 (see `gpiochip`).
+    pub fn gpio_lines(
+        &self,
+        inputs: &[u32],
+        outputs: &[u32],
+    ) -> io::Result<Box<dyn crate::transport::gpio::GpioLines>> {
+        gpiochip::SimLines::request(self.world.clone(), inputs, outputs)
+            .map(|l| Box::new(l) as Box<dyn crate::transport::gpio::GpioLines>)
     }
 
     /// The clock scenarios use on this bench.

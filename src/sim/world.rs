@@ -129,7 +129,29 @@ pub struct World {
     console_out: VecDeque<String>,
     outputs: Vec<OutputEvent>,
     log: Option<super::SimLog>,
+    /// The GPIO lines' levels (bit N = line N) as last seen, and every change since,
+    /// numbered, for an emulated GPIO chip's edge events.
+    gpio_levels: u8,
+    gpio_edges: VecDeque<GpioEdge>,
+    gpio_serial: u64,
 }
+
+/// A change of a GPIO input line of the simulated bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpioEdge {
+    /// Numbered from 1 in the order they happened.
+    pub serial: u64,
+    /// The line (0 = door position, 1 = latch).
+    pub line: u8,
+    /// It went high.
+    pub rising: bool,
+    /// Simulated time.
+    pub at: Duration,
+}
+
+/// GPIO edges the world keeps for a chip to read; older ones are dropped (a reader
+/// sees the gap in the numbering).
+pub const GPIO_EDGE_LOG: usize = 1 << 14;
 
 impl World {
     /// For emulator tests: the built-in profile `device` on an unpowered bench, in
@@ -158,9 +180,15 @@ impl World {
             amps: 0.0,
             console_out: VecDeque::new(),
             outputs: Vec::new(),
+            gpio_levels: 0,
+            gpio_edges: VecDeque::new(),
+            gpio_serial: 0,
             log: None,
         };
         w.settle();
+        // The levels at power-up are where edges start from, not edges.
+        w.gpio_edges.clear();
+        w.gpio_serial = 0;
         w
     }
 
@@ -283,6 +311,39 @@ impl World {
             .holds_door(self.actuated(HANDLE_RELAY), self.actuated(KEY_RELAY));
         self.door_open = pushed && (self.door_open || !held);
         self.ina.set_inputs(self.rails[MAIN], self.amps * SHUNT_OHM);
+        self.note_gpio_edges();
+    }
+
+    /// Numbers and keeps each change of the GPIO input lines.
+    fn note_gpio_edges(&mut self) {
+        let levels = (0..8u8).fold(0u8, |m, i| m | (u8::from(self.gpio(i)) << i));
+        let changed = levels ^ self.gpio_levels;
+        if changed == 0 {
+            return;
+        }
+        self.gpio_levels = levels;
+        for line in (0..8u8).filter(|i| changed & (1 << i) != 0) {
+            self.gpio_serial += 1;
+            if self.gpio_edges.len() >= GPIO_EDGE_LOG {
+                self.gpio_edges.pop_front();
+            }
+            self.gpio_edges.push_back(GpioEdge {
+                serial: self.gpio_serial,
+                line,
+                rising: levels & (1 << line) != 0,
+                at: self.now,
+            });
+        }
+    }
+
+    /// The GPIO edges numbered after `serial`, oldest first (those still kept).
+    pub fn gpio_edges_after(&self, serial: u64) -> impl Iterator<Item = &GpioEdge> {
+        self.gpio_edges.iter().filter(move |e| e.serial > serial)
+    }
+
+    /// The number of the latest GPIO edge.
+    pub fn gpio_serial(&self) -> u64 {
+        self.gpio_serial
     }
 
     /// True while an output regulates current: its load would draw more than the limit
@@ -347,6 +408,12 @@ impl World {
             LATCH_GPIO => !self.board.engaged(),
             _ => false,
         }
+    }
+
+    /// Knocks the board's bolt open for `len` (see `Board::twitch`).
+    pub fn twitch_bolt(&mut self, len: Duration) {
+        self.board.twitch(len);
+        self.settle();
     }
 
     /// Sets a relay (1-based) and records the change.

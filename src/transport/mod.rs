@@ -1,4 +1,5 @@
-//! Byte transports to instruments: serial ports (and ptys), TCP sockets.
+//! Byte transports to instruments: serial ports (and ptys), TCP sockets; and GPIO
+//! lines ([`gpio`]), which are not byte streams.
 //!
 //! A transport is `Read + Write` with a read timeout; drivers never see which kind
 //! they have (a simulated bench inside lockrig's own process is reached over Unix
@@ -6,6 +7,7 @@
 //! lock console). I2C buses are not byte streams and are handed to drivers as
 //! `embedded_hal::i2c::I2c` implementations instead.
 
+pub mod gpio;
 mod line;
 
 pub use line::{Cut, LineIo, MAX_LINE};

@@ -16,6 +16,8 @@ pub(super) struct Watch {
     pub samples: u64,
     pub last: Duration,
     pub max_gap: Duration,
+    /// Edges seen on an input that timestamps its own edges (`None`: polled only).
+    pub edges: Option<u64>,
 }
 
 impl Run<'_> {
@@ -25,8 +27,13 @@ impl Run<'_> {
         self.judge_sample(role, seen)
     }
 
-    /// Feeds one reading of an input role to the watches on it.
+    /// Feeds one reading of an input role to the watches on it, and before it the
+    /// edges the instrument timestamped since the last reading, if it does: a change
+    /// between two samples, however short, breaks the watch at the edge's time.
     fn judge_sample(&mut self, role: &str, seen: String) -> Result<String, Stop> {
+        if let Some(edges) = self.bench.input_edges(role)? {
+            self.judge_edges(role, edges)?;
+        }
         let now = self.now();
         let mut broken = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
@@ -62,6 +69,57 @@ impl Run<'_> {
         Ok(seen)
     }
 
+    /// Judges an edge input's edges against the watches on its role.
+    fn judge_edges(&mut self, role: &str, edges: crate::rig::bench::RoleEdges) -> Result<(), Stop> {
+        let mut broken: Option<(Watch, usize)> = None;
+        for w in self.watches.iter_mut().filter(|w| w.role == role) {
+            if edges.lost > 0 {
+                return Err(Stop::Error(format!(
+                    "{role}: the input lost {} edges during the watch from step {}: what the line did is not known",
+                    edges.lost, w.since_step
+                )));
+            }
+            let mine: Vec<usize> = (0..edges.edges.len())
+                .filter(|&i| edges.edges[i].0 >= w.since)
+                .collect();
+            *w.edges.get_or_insert(0) += mine.len() as u64;
+            if broken.is_none() {
+                if let Some(&i) = mine.iter().find(|&&i| edges.edges[i].1 != w.state) {
+                    broken = Some((w.clone(), i));
+                }
+            }
+        }
+        let Some((w, i)) = broken else {
+            return Ok(());
+        };
+        let (at, state) = &edges.edges[i];
+        // How long it stayed there: until the next edge, if it came back before now.
+        let back = edges.edges[i + 1..].iter().find(|(_, s)| *s == w.state);
+        let lasted = match back {
+            Some((until, _)) => {
+                format!("for {}", units::format_duration(until.saturating_sub(*at)))
+            }
+            None => "and still at this sample".to_string(),
+        };
+        self.max_gap = self.max_gap.max(w.max_gap);
+        self.watches.retain(|x| x.role != role);
+        let measured = format!(
+            "{state} at {} {lasted}, by the input's timestamped edge (step {} `{}`; {} samples before)",
+            units::format_duration(at.saturating_sub(w.since)),
+            self.step.0,
+            self.step.1,
+            w.samples
+        );
+        let expected = format!("{} throughout, from step {}", w.state, w.since_step);
+        let mut m = self.measurement(role, expected.clone(), measured.clone(), false);
+        m.samples = Some(w.samples);
+        self.record(m);
+        Err(self.fail(
+            role,
+            format!("expected {role} {expected}, measured {measured}"),
+        ))
+    }
+
     /// `watch ROLE STATE`: judged now, and at every sample until `unwatch` or the end.
     pub(super) fn watch(&mut self, role: &str, state: &str) -> Result<(), Stop> {
         let valid = self.valid_states(role);
@@ -82,6 +140,7 @@ impl Run<'_> {
             samples: 0,
             last: now,
             max_gap: Duration::ZERO,
+            edges: None,
         });
         self.sample_input(role).map(|_| ())
     }
@@ -109,19 +168,27 @@ impl Run<'_> {
             self.step.0,
             units::format_duration(now.saturating_sub(w.since))
         );
-        let late = w.max_gap > self.ctx.poll + self.ctx.poll / 2;
-        let measured = format!(
-            "{} throughout {window} ({} samples, poll {}, largest gap {}{})",
-            w.state,
-            w.samples,
-            units::format_duration(self.ctx.poll),
-            units::format_duration(w.max_gap),
-            if late {
-                ": wider than the poll interval, so a change shorter than that gap could be missed"
-            } else {
-                ""
-            }
-        );
+        let late = w.edges.is_none() && w.max_gap > self.ctx.poll + self.ctx.poll / 2;
+        let measured = match w.edges {
+            // Every change is an edge the instrument stamped: the poll does not limit what
+            // could be missed.
+            Some(edges) => format!(
+                "{} throughout {window} ({} samples and {edges} edges of a timestamped edge input: a change of any length would have been seen)",
+                w.state, w.samples
+            ),
+            None => format!(
+                "{} throughout {window} ({} samples, poll {}, largest gap {}{})",
+                w.state,
+                w.samples,
+                units::format_duration(self.ctx.poll),
+                units::format_duration(w.max_gap),
+                if late {
+                    ": wider than the poll interval, so a change shorter than that gap could be missed"
+                } else {
+                    ""
+                }
+            ),
+        };
         let mut m = self.measurement(
             &w.role,
             format!("{} throughout, from step {}", w.state, w.since_step),

@@ -42,7 +42,7 @@ pub(super) struct Firmware {
     /// Delayed egress released; only a power-on reset rearms it.
     delayed_released: bool,
     late_unlock_left: Option<Duration>,
-    glitch_left: Option<Duration>,
+    pub(super) glitch_left: Option<Duration>,
     low_for: Duration,
 }
 

@@ -176,6 +176,20 @@ impl Board {
         self.bolt
     }
 
+    /// Knocks an extended motorised bolt open for `len` while the firmware runs (a loose
+    /// motor coupling): the shortest unlatch a latch input must still catch. For
+    /// instrument tests and the edge-input benchmark; a no-op on other mechanisms.
+    pub fn twitch(&mut self, len: Duration) {
+        if matches!(self.spec.mechanism, Mechanism::MotorBolt { .. })
+            && self.bolt == Bolt::Extended
+            && self.fw.glitch_left.is_none()
+        {
+            self.bolt = Bolt::Retracted;
+            self.engaged = false;
+            self.fw.glitch_left = Some(len);
+        }
+    }
+
     /// True when the locking element (bolt, armature, keeper) is engaged: what the
     /// latch sensor reads.
     pub fn engaged(&self) -> bool {
