@@ -751,3 +751,40 @@ fn gpio_lines_switch_read_back_and_timestamp_edges_shorter_than_any_poll() {
     assert!(sim.gpio_lines(&[], &[3]).is_err());
     assert!(switches.set(1, true).is_err());
 }
+
+#[test]
+fn spd1000x_is_the_one_channel_siglent_confirmed_by_read_back() {
+    use lockrig::drivers::scpi_supply::siglent_spd1000x;
+    let sim = bench("maglock_12v");
+    let mut psu = ScpiSupply::open(io(&sim, "spd1168x"), &siglent_spd1000x::DIALECT).unwrap();
+    assert!(psu.identity().starts_with("Siglent Technologies,SPD1168X,"));
+    psu.set_voltage(1, 12.0).unwrap();
+    psu.set_current(1, 1.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    assert!(psu.output(1).unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 1e-2);
+    // Beyond its 16 V rating the instrument says nothing and keeps 12 V.
+    match psu.set_voltage(1, 20.0) {
+        Err(InstrumentError::Readback { commanded, actual }) => {
+            assert_eq!(commanded, "20.000V (`CH1:VOLTage?`)");
+            assert_eq!(actual, "12.000V");
+        }
+        other => panic!("expected a read-back error, got {other:?}"),
+    }
+    // It has no CH2: the setting is dropped and the read-back times out.
+    assert!(psu.set_voltage(2, 5.0).is_err());
+    psu.set_output(1, false).unwrap();
+    assert!(sim.world().is_safe());
+    // An SPD3303X is not an SPD1000X.
+    assert!(ScpiSupply::open(io(&sim, "spd3303x"), &siglent_spd1000x::DIALECT).is_err());
+    for (fault, garbage) in [("psu:silent@1", false), ("psu:garbage@1", true)] {
+        let sim = bench_with_fault("maglock_12v", fault);
+        let mut psu = ScpiSupply::open(io(&sim, "spd1168x"), &siglent_spd1000x::DIALECT).unwrap();
+        match psu.set_voltage(1, 5.0) {
+            Err(InstrumentError::Garbage { .. }) if garbage => {}
+            Err(InstrumentError::Timeout { .. }) if !garbage => {}
+            other => panic!("{fault}: {other:?}"),
+        }
+    }
+}

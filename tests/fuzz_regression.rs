@@ -234,15 +234,22 @@ pub mod harness {
     pub fn console_dialect(data: &[u8]) {
         use lockrig::config::dialect;
         use lockrig::drivers::console::{Dialect, Heard};
+        // The built-in dialects compile once per process: their patterns are the slow
+        // part of an input, not what is being fuzzed.
+        static BUILT_IN: OnceLock<Vec<Arc<Dialect>>> = OnceLock::new();
+        let built_in = BUILT_IN.get_or_init(|| {
+            let mut all = vec![Arc::new(Dialect::lockrig())];
+            all.extend(
+                dialect::BUILTIN
+                    .iter()
+                    .map(|(name, _)| dialect::load(name).unwrap().dialect),
+            );
+            all
+        });
         let text = text(data);
-        let mut dialects = vec![Dialect::lockrig()];
-        dialects.extend(
-            dialect::BUILTIN
-                .iter()
-                .map(|(name, _)| Arc::unwrap_or_clone(dialect::load(name).unwrap().dialect)),
-        );
+        let mut dialects = built_in.clone();
         if let Ok(d) = dialect::parse(&Source::builtin("d.toml", &text)) {
-            dialects.push(d);
+            dialects.push(Arc::new(d));
         }
         for d in &dialects {
             for line in text.lines() {

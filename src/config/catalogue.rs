@@ -42,6 +42,14 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("spd3303x"),
     },
     Entry {
+        driver: "siglent-spd1000x",
+        capability: "supply",
+        instruments: "Siglent SPD1168X, SPD1305X (one channel, CH1)",
+        protocol: "SCPI without an error queue: every setting read back",
+        transport: "serial/USB, raw TCP 5025",
+        sim: Some("spd1168x"),
+    },
+    Entry {
         driver: "keysight-e36300",
         capability: "supply",
         instruments: "Keysight E36311A, E36312A, E36313A",

@@ -119,6 +119,9 @@ const SERVED: &[Served] = &[
     ("e36312a", faults::Target::Psu, || {
         Box::<e36300::E36300Sim>::default()
     }),
+    ("spd1168x", faults::Target::Psu, || {
+        Box::new(spd3303x::Spd3303xSim::model(&spd3303x::SPD1168X))
+    }),
     ("ka3005p", faults::Target::Psu, || {
         Box::<ka3005p::Ka3005pSim>::default()
     }),

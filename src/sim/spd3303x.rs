@@ -1,6 +1,9 @@
 //! Siglent SPD3303X emulator, from the SPD3000X QuickStart's remote-control chapter
 //! (QS0503X-E01B / E02A): the command tree below, parsed as SCPI (long or short forms,
 //! any case; `VOL` or `VOLTAG` are not headers), with no error queue a program can use.
+//! The single-channel SPD1000X (SPD1168X: 16 V, 8 A) shares the command set with one
+//! channel, `CH1` (its `SYSTem:STATus?` word: bit 0 constant current, bit 4 output on);
+//! [`Model`] says which one is emulated.
 //!
 //! | command | notes |
 //! |---|---|
@@ -34,42 +37,82 @@ use super::scpi::{
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
-/// The identity the emulator reports.
-pub const IDN: &str = "Siglent Technologies,SPD3303X,SPD3XSIM000001,1.01.01.02.05,V3.0";
+/// The most channels a model has.
+const MAX_CHANNELS: usize = 3;
 
-/// CH1, CH2 and the fixed CH3.
-const CHANNELS: usize = 3;
-/// The programmable channels.
-const PROGRAMMABLE: usize = 2;
-/// CH1 and CH2's rating (volts, amperes).
-const RATING: (f64, f64) = (32.0, 3.2);
-/// CH3's voltage, set by its front-panel switch.
-const CH3_VOLTS: f64 = 5.0;
-/// The world output each channel drives.
-const WIRING: [usize; CHANNELS] = [MAIN, PORT, 1];
+/// One model of the family.
+pub struct Model {
+    /// The `*IDN?` reply.
+    pub idn: &'static str,
+    /// `SYSTem:VERSion?`.
+    version: &'static str,
+    /// Channels that can be switched and measured (CH1..).
+    channels: usize,
+    /// Channels that can be programmed (CH1..).
+    programmable: usize,
+    /// A programmable channel's rating (volts, amperes).
+    rating: (f64, f64),
+    /// The voltage of the fixed channel after the programmable ones, if there is one.
+    fixed_volts: Option<f64>,
+    /// The world output each channel drives.
+    wiring: &'static [usize],
+}
+
+/// The SPD3303X: CH1 feeds the lock, CH2 the emergency port, CH3 (fixed 5 V) is free.
+pub const SPD3303X: Model = Model {
+    idn: "Siglent Technologies,SPD3303X,SPD3XSIM000001,1.01.01.02.05,V3.0",
+    version: "1.01.01.02.05",
+    channels: 3,
+    programmable: 2,
+    rating: (32.0, 3.2),
+    fixed_volts: Some(5.0),
+    wiring: &[MAIN, PORT, 1],
+};
+
+/// The SPD1168X (SPD1000X family): its one channel feeds the lock.
+pub const SPD1168X: Model = Model {
+    idn: "Siglent Technologies,SPD1168X,SPD13SIM000001,2.1.1.9,V1.0",
+    version: "2.1.1.9",
+    channels: 1,
+    programmable: 1,
+    rating: (16.0, 8.0),
+    fixed_volts: None,
+    wiring: &[MAIN],
+};
 
 /// The emulator: pending input and the instrument's own state.
-#[derive(Default)]
 pub struct Spd3303xSim {
     pending: Vec<u8>,
     front: Front,
 }
 
-/// What the command handlers see.
-struct Front {
-    selected: usize,
-    psu: [PsuChannel; CHANNELS],
-    readings: [(f64, f64); CHANNELS],
+impl Default for Spd3303xSim {
+    fn default() -> Self {
+        Self::model(&SPD3303X)
+    }
 }
 
-impl Default for Front {
-    fn default() -> Self {
+impl Spd3303xSim {
+    /// An emulator of `model`.
+    pub fn model(model: &'static Model) -> Self {
         Self {
-            selected: 1,
-            psu: [PsuChannel::default(); CHANNELS],
-            readings: [(0.0, 0.0); CHANNELS],
+            pending: Vec::new(),
+            front: Front {
+                model,
+                selected: 1,
+                psu: [PsuChannel::default(); MAX_CHANNELS],
+                readings: [(0.0, 0.0); MAX_CHANNELS],
+            },
         }
     }
+}
+
+/// What the command handlers see.
+struct Front {
+    model: &'static Model,
+    selected: usize,
+    psu: [PsuChannel; MAX_CHANNELS],
+    readings: [(f64, f64); MAX_CHANNELS],
 }
 
 impl Device for Front {
@@ -81,7 +124,7 @@ impl Front {
     /// The status word of `SYSTem:STATus?`.
     fn status(&self) -> u16 {
         let mut word = 0b01 << 2; // independent mode
-        for n in 0..PROGRAMMABLE {
+        for n in 0..self.model.programmable {
             let c = self.psu[n];
             if c.on && self.readings[n].1 >= c.set_i * 0.999 {
                 word |= 1 << n;
@@ -99,8 +142,8 @@ type R = Result<(), Error>;
 struct Idn;
 impl Command<Front> for Idn {
     cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, IDN)
+    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        respond(resp, d.model.idn)
     }
 }
 
@@ -109,7 +152,7 @@ struct Inst;
 impl Command<Front> for Inst {
     cmd_both!();
     fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
-        d.selected = channel(p.next_token()?, PROGRAMMABLE)?;
+        d.selected = channel(p.next_token()?, d.model.programmable)?;
         no_more(&mut p)
     }
     fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
@@ -126,7 +169,14 @@ impl Command<Front> for Level {
     cmd_both!();
     fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
         let n = self.n.unwrap_or(d.selected);
-        let max = if self.volts { RATING.0 } else { RATING.1 };
+        if n > d.model.programmable {
+            return Err(ErrorCode::UndefinedHeader.into());
+        }
+        let max = if self.volts {
+            d.model.rating.0
+        } else {
+            d.model.rating.1
+        };
         let v = f64::try_from(p.next_token()?)?;
         no_more(&mut p)?;
         if !(0.0..=max).contains(&v) {
@@ -141,7 +191,11 @@ impl Command<Front> for Level {
         Ok(())
     }
     fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        let c = d.psu[self.n.unwrap_or(d.selected) - 1];
+        let n = self.n.unwrap_or(d.selected);
+        if n > d.model.programmable {
+            return Err(ErrorCode::UndefinedHeader.into());
+        }
+        let c = d.psu[n - 1];
         respond(
             resp,
             &format!("{:.3}", if self.volts { c.set_v } else { c.set_i }),
@@ -154,7 +208,7 @@ struct Output;
 impl Command<Front> for Output {
     cmd_nquery!();
     fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
-        let n = channel(p.next_token()?, CHANNELS)?;
+        let n = channel(p.next_token()?, d.model.channels)?;
         let on = bool::try_from(p.next_token()?)?;
         no_more(&mut p)?;
         d.psu[n - 1].on = on;
@@ -173,7 +227,7 @@ struct Measure(Meas);
 impl Command<Front> for Measure {
     cmd_qonly!();
     fn query(&self, d: &mut Front, _: &mut Context, mut p: Parameters, resp: ResponseUnit) -> R {
-        let (n, extra) = channel_first(&mut p, CHANNELS, d.selected)?;
+        let (n, extra) = channel_first(&mut p, d.model.channels, d.selected)?;
         if extra.is_some() {
             return Err(ErrorCode::IllegalParameterValue.into());
         }
@@ -200,7 +254,7 @@ impl Command<Front> for System {
     fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
         let text = match self.0 {
             Syst::Status => format!("0x{:04X}", d.status()),
-            Syst::Version => "1.01.01.02.05".into(),
+            Syst::Version => d.model.version.into(),
             Syst::Error => "0  No Error".into(),
         };
         respond(resp, &text)
@@ -249,15 +303,18 @@ const TREE: Node<Front> = Root![
 impl Protocol for Spd3303xSim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         let f = &mut self.front;
-        load_outputs(world, &WIRING, &mut f.psu, &mut f.readings);
-        f.psu[2].set_v = CH3_VOLTS;
+        let (wiring, n) = (f.model.wiring, f.model.channels);
+        load_outputs(world, wiring, &mut f.psu[..n], &mut f.readings[..n]);
+        if let Some(v) = f.model.fixed_volts {
+            f.psu[f.model.programmable].set_v = v;
+        }
         for c in &mut f.psu {
             // No protection on this instrument: nothing is armed on its outputs.
             c.ovp.1 = false;
             c.ocp.1 = false;
         }
         let out = run_lines(&TREE, f, &mut self.pending, bytes);
-        store_outputs(world, &WIRING, &self.front.psu);
+        store_outputs(world, wiring, &self.front.psu[..n]);
         out
     }
 }
@@ -275,7 +332,7 @@ mod tests {
     #[test]
     fn long_and_short_forms_and_the_selected_channel_reach_the_same_setting() {
         let (mut sim, mut w) = (Spd3303xSim::default(), world());
-        assert_eq!(say(&mut sim, &mut w, "*IDN?"), IDN);
+        assert_eq!(say(&mut sim, &mut w, "*IDN?"), SPD3303X.idn);
         say(&mut sim, &mut w, "CH1:VOLTage 12.000");
         assert_eq!(say(&mut sim, &mut w, "ch1:volt?"), "12.000");
         say(&mut sim, &mut w, "INSTrument CH2");

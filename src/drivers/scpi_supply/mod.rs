@@ -9,6 +9,7 @@
 //! |---|---|---|---|
 //! | [`rigol-dp800`](rigol_dp800) | Rigol DP821A, DP831A, DP832(A) | the error queue (`:SYST:ERR?`) | set, read, cleared |
 //! | [`siglent-spd3303x`](siglent_spd3303x) | Siglent SPD3303X, SPD3303X-E | reading it back (no error queue) | none |
+//! | [`siglent-spd1000x`](siglent_spd1000x) | Siglent SPD1168X, SPD1305X | reading it back (no error queue) | none |
 //! | [`keysight-e36300`](keysight_e36300) | Keysight E36311A, E36312A, E36313A | the error queue (`:SYST:ERR?`) | set, read, cleared |
 //!
 //! A new SCPI supply is one more dialect file and one line in [`DIALECTS`]; the rig
@@ -20,6 +21,7 @@
 pub mod keysight_e36300;
 pub mod rigol_dp800;
 pub mod session;
+pub mod siglent_spd1000x;
 pub mod siglent_spd3303x;
 
 use std::time::Duration;
@@ -33,6 +35,7 @@ use session::Scpi;
 pub static DIALECTS: &[&Dialect] = &[
     &rigol_dp800::DIALECT,
     &siglent_spd3303x::DIALECT,
+    &siglent_spd1000x::DIALECT,
     &keysight_e36300::DIALECT,
 ];
 
