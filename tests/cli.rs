@@ -1417,6 +1417,12 @@ fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
         "numato-gpio",
         "ina219",
         "lock-console",
+        "riden-rd60xx",
+        "modbus-relay",
+        "gpio-input",
+        "gpio-output",
+        "probe-rs",
+        "siglent-spd1000x",
     ] {
         assert!(drivers.contains(&family), "{family}: {drivers:?}");
     }
@@ -1428,10 +1434,11 @@ fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
         .collect();
     assert!(ina.iter().any(|t| t.contains("/dev/i2c-N")), "{ina:?}");
     assert!(ina.iter().any(|t| t.contains("i2cdriver")), "{ina:?}");
-    // Each emulator named is one the simulator serves.
+    // Each emulator named is one the simulator serves (a GPIO chip is a kernel device,
+    // not a byte stream: the simulator offers its chip in-process only).
     let served: Vec<&str> = lockrig::sim::instruments().collect();
     for e in &entries {
-        if let Some(sim) = e["sim"].as_str() {
+        if let Some(sim) = e["sim"].as_str().filter(|s| *s != "gpiochip") {
             assert!(served.contains(&sim), "{sim} is not served: {served:?}");
         }
     }
@@ -1695,4 +1702,71 @@ fn a_gpio_bench_runs_the_suite_and_its_edges_catch_an_unlatch_between_polls() {
     // Without the defect both pass.
     let (o, _) = run_on("rigs/sim-gpio.toml", "clean", &watch[..4]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn flash_refuses_bad_input_and_reports_a_missing_probe_as_an_instrument_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("probe.toml");
+    std::fs::write(
+        &rig,
+        "[rig]\nname = \"probe-bench\"\n\n[instruments.psu]\ndriver = \"rigol-dp800\"\nserial = \"/dev/ttyUSB9\"\nbaud = 115200\n\n[instruments.swd]\ndriver = \"probe-rs\"\nprobe = \"0483:374b:LOCKRIGTEST\"\nchip = \"STM32L431RCTx\"\n\n[roles]\nmain = { instrument = \"psu\", channel = 1 }\n\n[envelope.main]\nmax_volts = \"13V\"\nmax_amps = \"1A\"\n\n[safe_state]\nmain = \"off\"\n",
+    )
+    .unwrap();
+    let image = dir.path().join("lock.elf");
+    std::fs::write(&image, b"\x7fELF").unwrap();
+    let flash = |image: &std::path::Path, rig: &std::path::Path| {
+        run(&[
+            "flash",
+            image.to_str().unwrap(),
+            "--rig",
+            rig.to_str().unwrap(),
+        ])
+    };
+    // No probe on this machine: the instrument is named, exit 3.
+    let o = flash(&image, &rig);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("instrument `swd`") && text(&o).contains("0483:374b"),
+        "{}",
+        text(&o)
+    );
+    // An image of no known format, and a rig without a probe: bad input, exit 2.
+    let zip = dir.path().join("lock.zip");
+    std::fs::write(&zip, b"PK").unwrap();
+    let o = flash(&zip, &rig);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("expected an .elf, .hex or .bin image"),
+        "{}",
+        text(&o)
+    );
+    let o = flash(&image, std::path::Path::new("rigs/sim.toml"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("has no probe-rs instrument"),
+        "{}",
+        text(&o)
+    );
+    // A probe needs its chip, and plays no role.
+    let text_of = |from: &str, to: &str| {
+        let body = std::fs::read_to_string(&rig).unwrap().replace(from, to);
+        std::fs::write(dir.path().join("bad.toml"), body).unwrap();
+        let o = run(&[
+            "rig",
+            "check",
+            "--rig",
+            dir.path().join("bad.toml").to_str().unwrap(),
+        ]);
+        (o.status.code(), text(&o))
+    };
+    let (code, msg) = text_of("chip = \"STM32L431RCTx\"\n", "");
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("a probe-rs instrument needs `chip`"), "{msg}");
+    let (code, msg) = text_of(
+        "main = { instrument = \"psu\", channel = 1 }",
+        "main = { instrument = \"swd\" }",
+    );
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("role `main`"), "{msg}");
 }

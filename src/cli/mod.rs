@@ -27,6 +27,7 @@ use crate::sim::{self, Defect, Fault, SimBench, SimLog, SimOptions};
 use crate::units;
 
 mod ctl;
+mod flash;
 mod harness;
 mod progress;
 
@@ -84,6 +85,10 @@ enum Command {
     /// envelope, under its lock, and back to its safe state when it ends.
     #[command(after_long_help = ctl::long_help())]
     Ctl(ctl::CtlArgs),
+    /// Program the lock board's firmware through the rig's debug probe (probe-rs):
+    /// erase, program, verify, reset. Exit 0 done, 2 bad input, 3 the probe or chip
+    /// failed.
+    Flash(flash::FlashArgs),
     /// Check a door hardware schedule's lock modes against the code rules and print
     /// its test plan (exit 1 if a rule is broken).
     Plan(PlanArgs),
@@ -403,6 +408,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rig(RigCommand::Check { rig, wait }) => rig_check(rig.as_deref(), wait),
         Command::Rig(RigCommand::Drivers { format }) => rig_drivers(format),
         Command::Ctl(args) => ctl::ctl(&args),
+        Command::Flash(args) => flash::flash(&args),
         Command::Plan(args) => plan_schedule(&args),
         Command::Verify { dir } => verify(&dir),
         Command::Merge { dirs, out } => merge(&dirs, &out),

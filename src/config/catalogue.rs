@@ -138,6 +138,14 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("i2cdriver"),
     },
     Entry {
+        driver: "probe-rs",
+        capability: "probe",
+        instruments: "debug probes on the board's SWD/JTAG port: ST-Link, J-Link, CMSIS-DAP v2, FTDI, ESP-JTAG (probe-rs)",
+        protocol: "probe-rs: attach to `chip`, flash ELF/HEX/BIN with verify (`lockrig flash`), reset, RTT",
+        transport: "USB; probe = VID:PID[:SERIAL] (the first found when absent)",
+        sim: None,
+    },
+    Entry {
         driver: "lock-console",
         capability: "console",
         instruments: "the lock board's debug console",

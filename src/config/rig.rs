@@ -96,6 +96,8 @@ pub enum DriverKind {
     Ina219,
     /// The lock board's line console.
     LockConsole,
+    /// A debug probe on the board's SWD/JTAG port (probe-rs).
+    ProbeRs,
 }
 
 /// The drivers that are not SCPI supply dialects.
@@ -110,6 +112,7 @@ const OTHER_DRIVERS: &[(&str, DriverKind)] = &[
     ("gpio-output", DriverKind::GpioOutput),
     ("ina219", DriverKind::Ina219),
     ("lock-console", DriverKind::LockConsole),
+    ("probe-rs", DriverKind::ProbeRs),
 ];
 
 /// The names of the drivers that are not SCPI supply dialects.
@@ -130,6 +133,8 @@ pub enum Capability {
     Meter,
     /// A line console on the board.
     Console,
+    /// A debug probe: flashing, reset, RTT; it plays no role in a suite.
+    Probe,
 }
 
 impl std::fmt::Display for DriverKind {
@@ -205,6 +210,7 @@ impl DriverKind {
             Self::NumatoGpio | Self::GpioInput => Capability::Input,
             Self::Ina219 => Capability::Meter,
             Self::LockConsole => Capability::Console,
+            Self::ProbeRs => Capability::Probe,
         }
     }
 
@@ -218,7 +224,7 @@ impl DriverKind {
             Self::ModbusRelay => Some(1..=spec.channels.unwrap_or(8)),
             Self::NumatoGpio => Some(0..=31),
             Self::GpioInput | Self::GpioOutput => Some(0..=u8::MAX),
-            Self::Ina219 | Self::LockConsole => None,
+            Self::Ina219 | Self::LockConsole | Self::ProbeRs => None,
         }
     }
 
@@ -266,6 +272,13 @@ pub struct InstrumentSpec {
     /// The serial port of an Excamera I2CDriver whose bus the chip is on.
     #[serde(default)]
     pub i2cdriver: Option<String>,
+    /// A debug probe's selector, `VID:PID` or `VID:PID:SERIAL` (the first probe found
+    /// when absent).
+    #[serde(default)]
+    pub probe: Option<String>,
+    /// The chip behind a debug probe, as probe-rs names it (`nRF52840_xxAA`).
+    #[serde(default)]
+    pub chip: Option<String>,
     /// A GPIO character device (`/dev/gpiochip0`) whose lines the roles' channels are.
     #[serde(default)]
     pub gpiochip: Option<String>,
@@ -378,6 +391,13 @@ pub enum Link {
     },
     /// The lines of a GPIO character device.
     GpioChip(String),
+    /// A debug probe (a selector, or the first one found) and the chip behind it.
+    DebugProbe {
+        /// `VID:PID[:SERIAL]`.
+        selector: Option<String>,
+        /// The probe-rs target name.
+        chip: String,
+    },
     /// A built-in simulated instrument, served on a pty by the simulator.
     Sim(String),
 }
@@ -392,6 +412,11 @@ impl std::fmt::Display for Link {
                 write!(f, "I2CDriver {port} address {address:#04x}")
             }
             Link::GpioChip(chip) => write!(f, "GPIO chip {chip}"),
+            Link::DebugProbe { selector, chip } => write!(
+                f,
+                "debug probe {} to {chip}",
+                selector.as_deref().unwrap_or("(first found)")
+            ),
             Link::Sim(name) => write!(f, "simulated {name}"),
         }
     }
@@ -415,6 +440,23 @@ impl InstrumentSpec {
             self.gpiochip.is_some(),
             self.sim.is_some(),
         ];
+        if self.driver == DriverKind::ProbeRs {
+            if given.iter().any(|g| *g) {
+                return Err(
+                    "a probe-rs instrument is reached by `probe` and `chip`, not by a port".into(),
+                );
+            }
+            let chip = self.chip.clone().ok_or(
+                "a probe-rs instrument needs `chip` (a probe-rs target name, e.g. `nRF52840_xxAA`)",
+            )?;
+            return Ok(Link::DebugProbe {
+                selector: self.probe.clone(),
+                chip,
+            });
+        }
+        if self.probe.is_some() || self.chip.is_some() {
+            return Err("`probe` and `chip` belong to a probe-rs instrument".into());
+        }
         if given.iter().filter(|g| **g).count() != 1 {
             return Err(
                 "expected exactly one of `serial`, `tcp`, `i2c`, `i2cdriver`, `gpiochip`, `sim`"

@@ -3,6 +3,7 @@
 //! [`crate::rig`]. The same driver code talks to a real bench and to the simulator.
 
 pub mod console;
+pub mod debug_probe;
 pub mod gpio_cdev;
 pub mod i2cdriver;
 pub mod ina219;

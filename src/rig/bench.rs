@@ -11,6 +11,7 @@ use super::{Console, Input, Meter, Resolution, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
 use crate::drivers::console::{LockConsole, Lost};
+use crate::drivers::debug_probe::DebugProbe;
 use crate::drivers::gpio_cdev::Gpio;
 use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
@@ -179,6 +180,9 @@ enum Opened {
     Input(InputChannel),
     Meter(Option<Box<dyn Meter>>),
     Console(Option<Box<dyn Console>>),
+    /// A debug probe: attached at bring-up (its identity proves the chip answers),
+    /// then released for `lockrig flash`; it plays no role.
+    Probe,
 }
 
 /// The byte transport to an instrument on a serial port, a socket or the simulator.
@@ -211,7 +215,9 @@ fn transport(
                 }
             }
         }
-        Link::I2c { bus: what, .. } | Link::GpioChip(what) => {
+        Link::I2c { bus: what, .. }
+        | Link::GpioChip(what)
+        | Link::DebugProbe { chip: what, .. } => {
             return Err(InstrumentError::Open {
                 what: what.clone(),
                 source: std::io::Error::other("an I2C bus or GPIO chip is not a byte stream"),
@@ -367,6 +373,14 @@ fn open_instrument(
             let id = dev.identity();
             (Opened::Switch(relays_of(dev)), id)
         }
+        DriverKind::ProbeRs => {
+            let Link::DebugProbe { selector, chip } = &link else {
+                unreachable!("validated: a probe-rs instrument has a probe link")
+            };
+            let dev = DebugProbe::open(selector.as_deref(), chip)?;
+            let id = dev.identity().to_string();
+            (Opened::Probe, id)
+        }
         DriverKind::LockConsole => {
             let io = line_io(&link, sim, timeout)?;
             let (dev, id) = match rig.dialects.get(name) {
@@ -511,6 +525,7 @@ impl Bench {
                     let dev = c.take().expect("validated: a console serves one role");
                     bench.consoles.insert(role_s, Role { instrument, dev });
                 }
+                Opened::Probe => unreachable!("validated: no role is a debug probe's"),
             }
             if let Some(env) = rig.envelope(role) {
                 bench.envelope.insert(role.to_string(), env);

@@ -370,6 +370,8 @@ impl Session {
                     .bench
                     .console_state(&role)
                     .map(|s| self.secrets.redact(&s)),
+                // A rig file gives a debug probe no role (see `config::rig`).
+                Capability::Probe => Ok("(use `lockrig flash`)".to_string()),
             };
             let state = state.unwrap_or_else(|e| format!("ERROR {e}"));
             lines.push(format!("{role:<16} {:<8} {state}", capability_name(cap)));
@@ -386,6 +388,7 @@ fn capability_name(cap: Capability) -> &'static str {
         Capability::Input => "input",
         Capability::Meter => "meter",
         Capability::Console => "console",
+        Capability::Probe => "probe",
     }
 }
 
