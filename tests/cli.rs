@@ -1770,3 +1770,45 @@ fn flash_refuses_bad_input_and_reports_a_missing_probe_as_an_instrument_error() 
     assert_eq!(code, Some(2), "{msg}");
     assert!(msg.contains("role `main`"), "{msg}");
 }
+
+#[test]
+fn a_dip_relay_makes_the_brown_outs_a_supply_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_on = |rig: &str, name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--rig", rig, "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        (run(&args), out)
+    };
+    // The whole suite with every sag of `main` made by the dip relay.
+    let (o, out) = run_on("rigs/sim-dip.toml", "all", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert_eq!(lines.len(), 95);
+    let all = lines.iter().map(|l| l.to_string()).collect::<String>();
+    assert!(
+        all.contains("dip relay onto the sag supply at"),
+        "the dip path was used"
+    );
+    // 20 ms down to 1.5 V: the supply alone cannot (a rig error naming the depth it
+    // reached), the dip relay can.
+    let short = [
+        "--suite",
+        "tests/data/short-dip.toml",
+        "--device",
+        "smartlock_4aa",
+        "--poll",
+        "5ms",
+    ];
+    let (o, _) = run_on("rigs/sim.toml", "supply", &short);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("the rail fell only to"), "{}", text(&o));
+    let (o, out) = run_on("rigs/sim-dip.toml", "dip", &short);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = &results(&run_dir(&out))[0];
+    let log = r["outcome"]["log"].to_string();
+    assert!(log.contains("dip relay onto the sag supply"), "{log}");
+    assert!(log.contains("commanded 20ms at 1.5V"), "{log}");
+    assert_eq!(r["safe_state"]["confirmed"], true, "{r}");
+}

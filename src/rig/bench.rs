@@ -687,6 +687,11 @@ impl Bench {
         Ok(trips)
     }
 
+    /// True when the rig maps `role` to a supply or a switch.
+    pub fn maps(&self, role: &str) -> bool {
+        self.supplies.contains_key(role) || self.switches.contains_key(role)
+    }
+
     /// The last voltage set on a supply role by this bench.
     pub fn setpoint(&self, role: &str) -> Option<Volts> {
         self.setpoints.get(role).copied()

@@ -4,11 +4,12 @@
 //! Wiring of the built-in bench (what `rigs/sim*.toml` map roles onto):
 //! - supply output 1 feeds the lock (or stands in for its battery) through the INA219's
 //!   0.1 ohm shunt (address 0x40); output 3 feeds the emergency port's VBUS; output 2
-//!   is free. Which instrument channel drives which output is the supply emulator's
-//!   wiring (the DP832's CH1/CH2/CH3 are outputs 1/2/3);
+//!   is the sag output. Which instrument channel drives which output is the supply
+//!   emulator's wiring (the DP832's CH1/CH2/CH3 are outputs 1/2/3);
 //! - LCUS-8 relay 1 drives the door-push actuator, 2 the interior-handle actuator,
 //!   3 opens the fire-alarm loop (energised = loop open = alarm), 4 presses the REX
-//!   button, 5 turns the key;
+//!   button, 5 turns the key, 6 is the dip relay: energised, it feeds the lock (and the
+//!   INA219 in front of it) from output 2 instead of output 1;
 //! - GPIO 0 reads the door-position switch (high = open), GPIO 1 the latch sensor
 //!   (high = the locking element is released);
 //! - the console pty is the board's UART.
@@ -41,6 +42,11 @@ pub const FIRE_RELAY: usize = 3;
 pub const REX_RELAY: usize = 4;
 /// Relay turning the key (1-based).
 pub const KEY_RELAY: usize = 5;
+/// Relay switching the lock's supply input from the main output to the sag output
+/// (1-based): a fast dip, as a relay or MOSFET board does on a real bench.
+pub const DIP_RELAY: usize = 6;
+/// Supply output (0-based) a dip switches the lock to, preset to the sag voltage.
+pub const SAG: usize = 1;
 /// GPIO reading the door-position switch.
 pub const DOOR_GPIO: u8 = 0;
 /// GPIO reading the latch sensor.
@@ -237,9 +243,19 @@ impl World {
         self.relays[relay - 1] && !self.dead[relay - 1]
     }
 
+    /// The output feeding the lock's supply input: main, or the sag output while the
+    /// dip relay is energised.
+    fn lock_source(&self) -> usize {
+        if self.actuated(DIP_RELAY) {
+            SAG
+        } else {
+            MAIN
+        }
+    }
+
     fn board_inputs(&self) -> Inputs {
         Inputs {
-            main_v: self.rails[MAIN],
+            main_v: self.rails[self.lock_source()],
             vbus_v: self.rails[PORT],
             fire_alarm: self.relays[FIRE_RELAY - 1],
             rex: self.actuated(REX_RELAY),
@@ -251,7 +267,7 @@ impl World {
     /// The load on a channel at output voltage `v`, in amperes.
     fn load_at(&self, ch: usize, v: f64) -> f64 {
         match ch {
-            MAIN => self.board.main_current_at(v),
+            ch if ch == self.lock_source() => self.board.main_current_at(v),
             PORT if self.rails[PORT] > 0.0 => {
                 self.board.port_current() * (v / self.rails[PORT]).min(1.0)
             }
@@ -310,7 +326,9 @@ impl World {
             .board
             .holds_door(self.actuated(HANDLE_RELAY), self.actuated(KEY_RELAY));
         self.door_open = pushed && (self.door_open || !held);
-        self.ina.set_inputs(self.rails[MAIN], self.amps * SHUNT_OHM);
+        // The meter sits at the lock's supply input, after the dip relay.
+        self.ina
+            .set_inputs(self.rails[self.lock_source()], self.amps * SHUNT_OHM);
         self.note_gpio_edges();
     }
 
@@ -391,7 +409,7 @@ impl World {
     /// Current drawn from a channel (1-based).
     pub fn output_amps(&self, channel: usize) -> f64 {
         match channel - 1 {
-            MAIN => self.amps,
+            ch if ch == self.lock_source() => self.amps,
             ch => self.load_at(ch, self.rails[ch]),
         }
     }

@@ -15,6 +15,14 @@ use crate::units::{self, Volts};
 /// The finest step a ramp takes, in volts (a bench supply's setting resolution).
 const RAMP_STEP_V: f64 = 0.01;
 
+/// How long a sag supply may take to reach its preset: supplies rise in about 100 ms
+/// (the DP800 datasheet: under 110 ms), with room for a slow readback.
+const DIP_PRESET_WITHIN: Duration = Duration::from_secs(1);
+/// How often the sag supply's readback is read while it rises.
+const DIP_PRESET_POLL: Duration = Duration::from_millis(20);
+/// How close the sag supply must read to its preset (or 2 %, whichever is wider).
+const DIP_PRESET_TOLERANCE: f64 = 0.05;
+
 /// How close to its commanded depth the rail must fall for a sag to count as that
 /// depth: 0.2 V, or 5 % of the depth where that is more.
 fn reached(rail_min: f64, depth: f64) -> bool {
@@ -134,7 +142,38 @@ impl Run<'_> {
         })
     }
 
-    /// `sag ROLE to V for T [times N] [recover T] [expecting reset]`
+    /// Readies a fast dip of `main`, where the rig maps a `dip` switch and a `sag`
+    /// supply: the sag supply is set to `to` and switched on, and its output confirmed
+    /// by its own readback before the dip relay moves the lock onto it. `None` on a rig
+    /// without them (the main supply makes the sag itself).
+    fn dip_ready(&mut self, role: &str, to: Volts) -> Result<Option<Volts>, Stop> {
+        if role != "main" || !self.bench.maps("dip") || !self.bench.maps("sag") {
+            return Ok(None);
+        }
+        self.bench.set_voltage("sag", to)?;
+        self.bench.set_output("sag", true)?;
+        let deadline = self.now() + DIP_PRESET_WITHIN;
+        loop {
+            self.hold(DIP_PRESET_POLL)?;
+            let (v, _) = self.bench.measure_supply("sag")?;
+            if (v.0 - to.0).abs() <= DIP_PRESET_TOLERANCE.max(to.0 * 0.02) {
+                return Ok(Some(v));
+            }
+            if self.now() >= deadline {
+                return Err(Stop::Error(format!(
+                    "step {} `{}`: the sag supply reads {v} {} after it was set to {to}: a dip to it would not test {to}",
+                    self.step.0,
+                    self.step.1,
+                    units::format_duration(DIP_PRESET_WITHIN)
+                )));
+            }
+        }
+    }
+
+    /// `sag ROLE to V for T [times N] [recover T] [expecting reset]`. On a rig with a
+    /// `dip` switch and a `sag` supply, a sag of `main` is made by switching the lock
+    /// onto the sag supply (a relay or MOSFET is as fast as milliseconds; a supply
+    /// cannot pull its own output down that fast); otherwise by the supply itself.
     pub(super) fn sag(
         &mut self,
         role: &str,
@@ -150,6 +189,7 @@ impl Run<'_> {
                 "`expecting reset` needs a console on the rig to see the board reset".into(),
             ));
         }
+        let dip = self.dip_ready(role, to)?;
         for rep in 1..=times {
             let before = if expect_reset {
                 self.uptime_now()?
@@ -158,16 +198,26 @@ impl Run<'_> {
             };
             let t0 = self.now();
             let mark = self.trace(role);
-            self.bench.set_voltage(role, to)?;
+            match dip {
+                Some(_) => self.bench.set_switch("dip", true)?,
+                None => self.bench.set_voltage(role, to)?,
+            }
             self.power_changed(role);
             self.hold(hold)?;
             let held = self.now().saturating_sub(t0);
-            self.bench.set_voltage(role, restore)?;
+            match dip {
+                Some(_) => self.bench.set_switch("dip", false)?,
+                None => self.bench.set_voltage(role, restore)?,
+            }
             self.power_changed(role);
             self.hold(recover)?;
             let rail = self.untrace(mark);
+            let how = match dip {
+                Some(v) => format!("dip relay onto the sag supply at {v}"),
+                None => format!("setpoint {to}"),
+            };
             self.note(format!(
-                "sag {rep}/{times}: setpoint {to} held {} (commanded {}), then {restore}; {}",
+                "sag {rep}/{times}: {how} held {} (commanded {} at {to}), then {restore}; {}",
                 units::format_duration(held),
                 units::format_duration(hold),
                 Self::rail_min(rail)
@@ -219,6 +269,9 @@ impl Run<'_> {
                     ),
                 ));
             }
+        }
+        if dip.is_some() {
+            self.bench.set_output("sag", false)?;
         }
         Ok(())
     }
