@@ -201,6 +201,34 @@ fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     assert!((meter.bus_voltage().unwrap() - 12.0).abs() < 0.005);
     let amps = meter.current().unwrap();
     assert!((0.24..0.265).contains(&amps), "{amps}");
+    // 128 samples per reading: a new reading every 2 x 68.1 ms (datasheet table 5),
+    // the average of the inputs over it; nothing new in between.
+    meter.set_averaging(128).unwrap();
+    assert_eq!(meter.update_period(), Duration::from_micros(136_200));
+    // The write's STOP goes out without an answer; a read behind it is answered only
+    // once the adapter has taken it.
+    let _ = meter.next_reading().unwrap();
+    sim.world().advance(Duration::from_millis(140));
+    assert!(meter.next_reading().unwrap().is_some());
+    assert_eq!(
+        meter.next_reading().unwrap(),
+        None,
+        "each conversion is taken once"
+    );
+    // The supply steps to 6 V halfway through the next period: the reading after it
+    // is the average, then the next one the new level.
+    sim.world().advance(Duration::from_millis(68));
+    sim.world().psu[0].set_v = 6.0;
+    sim.world().advance(Duration::from_millis(50));
+    assert_eq!(meter.next_reading().unwrap(), None, "still converting");
+    sim.world().advance(Duration::from_millis(25));
+    let (v, _) = meter.next_reading().unwrap().expect("a new reading");
+    assert!((8.0..10.0).contains(&v), "the average across the step: {v}");
+    sim.world().advance(Duration::from_millis(140));
+    let (v, _) = meter.next_reading().unwrap().expect("a new reading");
+    // The rail is still settling from 12 V through the lock's load.
+    assert!((v - 6.0).abs() < 0.1, "{v}");
+    assert!(meter.set_averaging(3).is_err(), "not a mode of the chip");
 }
 
 #[test]

@@ -311,6 +311,10 @@ pub struct InstrumentSpec {
     /// INA219 largest expected current (sets the current LSB).
     #[serde(default)]
     pub max_current: Option<Amps>,
+    /// INA219: 12-bit samples averaged per result (1, 2, 4, ... 128; default 1): a
+    /// result every 2 x N x 532 us.
+    #[serde(default)]
+    pub averaging: Option<Spanned<u8>>,
     /// The console dialect of a `lock-console` (built-in name or `.toml` path); lockrig's
     /// own protocol when absent.
     #[serde(default)]
@@ -946,6 +950,25 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 format!("instrument `{name}`: field `timeout`: expected 5ms to 60s"),
             ));
         }
+        match (&i.averaging, driver == DriverKind::Ina219) {
+            (Some(n), true) if crate::drivers::ina219::averaging(*n.get_ref()).is_none() => {
+                return Err(src.error(
+                    n.span(),
+                    format!(
+                        "instrument `{name}`: field `averaging`: expected one of {:?} samples, found {}",
+                        crate::drivers::ina219::AVERAGING,
+                        n.get_ref()
+                    ),
+                ))
+            }
+            (Some(n), false) => {
+                return Err(src.error(
+                    n.span(),
+                    format!("instrument `{name}`: field `averaging` applies to ina219 only"),
+                ))
+            }
+            _ => {}
+        }
         if driver == DriverKind::Ina219 {
             let (Some(shunt), Some(max)) = (i.shunt, i.max_current) else {
                 return Err(src.error(
@@ -1576,6 +1599,27 @@ mod tests {
             }
         }
         assert!(loaded >= 8, "{loaded}");
+    }
+
+    #[test]
+    fn ina219_averaging_is_one_of_the_chips_modes() {
+        let load = |to: &str| {
+            let text = SIM_RIG.replacen("max_current = \"2A\"", to, 1);
+            Rig::from_source(Source::builtin("r.toml", &text))
+        };
+        assert!(load("max_current = \"2A\"\naveraging = 128").is_ok());
+        let msg = load("max_current = \"2A\"\naveraging = 100")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("field `averaging`: expected one of [1, 2, 4, 8, 16, 32, 64, 128] samples, found 100"), "{msg}");
+        let text = SIM_RIG.replacen("sim = \"relays\"", "sim = \"relays\"\naveraging = 2", 1);
+        let msg = Rig::from_source(Source::builtin("r.toml", &text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("field `averaging` applies to ina219 only"),
+            "{msg}"
+        );
     }
 
     #[test]

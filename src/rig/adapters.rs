@@ -252,7 +252,7 @@ impl<I2C: I2c + Send> Meter for Ina219<I2C> {
         Resolution {
             volts: Volts(crate::drivers::ina219::BUS_LSB_V),
             amps: Amps(self.current_lsb()),
-            every: crate::drivers::ina219::CONVERSION_PERIOD,
+            every: self.update_period(),
         }
     }
 }

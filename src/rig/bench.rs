@@ -396,6 +396,17 @@ fn open_instrument(
             let address = spec.address.unwrap_or(0x40);
             let shunt = spec.shunt.map_or(0.1, |s| s.0);
             let max = spec.max_current.map_or(2.0, |a| a.0);
+            let samples = spec.averaging.as_ref().map_or(1, |n| *n.get_ref());
+            // Configured before it is boxed: the averaging sets how often it reads.
+            fn configured<I: embedded_hal::i2c::I2c + Send + 'static>(
+                mut m: Ina219<I>,
+                samples: u8,
+            ) -> Result<Box<dyn Meter>, InstrumentError> {
+                if samples > 1 {
+                    m.set_averaging(samples)?;
+                }
+                Ok(Box::new(m))
+            }
             let (meter, identity): (Box<dyn Meter>, String) = match &link {
                 Link::I2c { bus, .. } => {
                     let i2c = linux_embedded_hal::I2cdev::new(bus).map_err(|e| {
@@ -405,7 +416,7 @@ fn open_instrument(
                         }
                     })?;
                     (
-                        Box::new(Ina219::open(i2c, address, shunt, max)?),
+                        configured(Ina219::open(i2c, address, shunt, max)?, samples)?,
                         format!("INA219 @ {address:#04x} on {bus}"),
                     )
                 }
@@ -417,9 +428,18 @@ fn open_instrument(
                         bus.status().serial,
                         link
                     );
-                    (Box::new(Ina219::open(bus, address, shunt, max)?), identity)
+                    (
+                        configured(Ina219::open(bus, address, shunt, max)?, samples)?,
+                        identity,
+                    )
                 }
             };
+            let every = meter.resolution().every;
+            let identity = format!(
+                "{identity}, {samples} sample{} per reading, one every {}",
+                if samples == 1 { "" } else { "s" },
+                crate::units::format_duration(every)
+            );
             (Opened::Meter(Some(meter)), identity)
         }
     })

@@ -17,15 +17,42 @@ pub const CONFIG_RESET: u16 = 0x399F;
 /// The simulated chip's address (A0 = A1 = GND).
 pub const ADDRESS: u8 = 0x40;
 
+/// Conversion time of one ADC setting (the 4 bits of BADC or SADC), datasheet table 5.
+pub fn conversion_time(adc: u16) -> std::time::Duration {
+    let us = match adc & 0b1111 {
+        0b0000 | 0b0100 => 84,
+        0b0001 | 0b0101 => 148,
+        0b0010 | 0b0110 => 276,
+        0b0011 | 0b0111 | 0b1000 => 532,
+        0b1001 => 1_060,
+        0b1010 => 2_130,
+        0b1011 => 4_260,
+        0b1100 => 8_510,
+        0b1101 => 17_020,
+        0b1110 => 34_050,
+        _ => 68_100,
+    };
+    std::time::Duration::from_micros(us)
+}
+
+/// An update period this short is modelled as instantaneous: the physics steps in 1 ms
+/// and the reset configuration converts both channels in 1.064 ms.
+const INSTANT: std::time::Duration = std::time::Duration::from_micros(1100);
+
 /// INA219 register state.
 #[derive(Debug, Clone)]
 pub struct Ina219Chip {
     config: u16,
     calibration: u16,
     pointer: u8,
+    /// The inputs now, and the results of the last conversion.
+    live: (f64, f64),
     bus_v: f64,
     shunt_v: f64,
     conversion_ready: bool,
+    /// Averaging under way: the inputs integrated over `window` (volt-seconds).
+    sum: (f64, f64),
+    window: std::time::Duration,
 }
 
 impl Default for Ina219Chip {
@@ -41,14 +68,52 @@ impl Ina219Chip {
             config: CONFIG_RESET,
             calibration: 0,
             pointer: 0,
+            live: (0.0, 0.0),
             bus_v: 0.0,
             shunt_v: 0.0,
             conversion_ready: false,
+            sum: (0.0, 0.0),
+            window: std::time::Duration::ZERO,
         }
     }
 
-    /// Presents the analog inputs: bus voltage and shunt voltage, in volts.
+    /// How often the results update in continuous shunt-and-bus mode: one shunt
+    /// conversion then one bus conversion, each at its configured resolution or
+    /// averaging (BADC bits 10..7, SADC bits 6..3).
+    pub fn update_period(&self) -> std::time::Duration {
+        conversion_time(self.config >> 7) + conversion_time(self.config >> 3)
+    }
+
+    /// Presents the analog inputs: bus voltage and shunt voltage, in volts. With a
+    /// short update period the results follow at once; with averaging they follow as
+    /// time passes ([`Self::tick`]).
     pub fn set_inputs(&mut self, bus_v: f64, shunt_v: f64) {
+        self.live = (bus_v, shunt_v);
+        if self.update_period() <= INSTANT {
+            self.publish(bus_v, shunt_v);
+        }
+    }
+
+    /// Lets `dt` of conversion time pass: the inputs are averaged over each update
+    /// period, and the results (and CNVR) change when it ends.
+    pub fn tick(&mut self, dt: std::time::Duration) {
+        let period = self.update_period();
+        if period <= INSTANT {
+            return;
+        }
+        let s = dt.as_secs_f64();
+        self.sum.0 += self.live.0 * s;
+        self.sum.1 += self.live.1 * s;
+        self.window += dt;
+        if self.window >= period {
+            let w = self.window.as_secs_f64();
+            self.publish(self.sum.0 / w, self.sum.1 / w);
+            self.sum = (0.0, 0.0);
+            self.window = std::time::Duration::ZERO;
+        }
+    }
+
+    fn publish(&mut self, bus_v: f64, shunt_v: f64) {
         self.bus_v = bus_v;
         self.shunt_v = shunt_v;
         self.conversion_ready = true;
@@ -106,13 +171,16 @@ impl Ina219Chip {
     pub fn write(&mut self, reg: u8, value: u16) -> bool {
         match reg {
             0x00 if value & 0x8000 != 0 => {
-                let (bus_v, shunt_v) = (self.bus_v, self.shunt_v);
+                let (bus_v, shunt_v) = self.live;
                 *self = Self::new();
                 self.set_inputs(bus_v, shunt_v);
             }
             0x00 => {
+                // A new configuration starts a new conversion.
                 self.config = value;
                 self.conversion_ready = false;
+                self.sum = (0.0, 0.0);
+                self.window = std::time::Duration::ZERO;
             }
             0x05 => self.calibration = value & !1,
             _ => return false,
@@ -194,5 +262,38 @@ mod tests {
         chip.write_bytes(&[0x04, 0x12, 0x34]);
         chip.read_bytes(&mut buf[..2]);
         assert_eq!(buf[..2], [0, 0], "the current register is read-only");
+    }
+}
+
+#[cfg(test)]
+mod averaging {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn averaging_publishes_once_per_period_the_mean_of_the_inputs() {
+        let mut chip = Ina219Chip::new();
+        chip.set_inputs(12.0, 0.025);
+        assert_eq!(chip.update_period(), Duration::from_micros(1064));
+        // 128 samples on both ADCs: BADC = SADC = 1111.
+        chip.write(0x00, CONFIG_RESET | (0b1111 << 7) | (0b1111 << 3));
+        assert_eq!(chip.update_period(), Duration::from_micros(136_200));
+        let bus = |c: &mut Ina219Chip| c.read(0x02).unwrap();
+        assert_eq!(bus(&mut chip) & 0b10, 0, "no conversion yet");
+        for _ in 0..68 {
+            chip.tick(Duration::from_millis(1));
+        }
+        chip.set_inputs(6.0, 0.0125);
+        for _ in 0..68 {
+            chip.tick(Duration::from_millis(1));
+        }
+        assert_eq!(bus(&mut chip) & 0b10, 0, "136 ms: not yet");
+        chip.tick(Duration::from_millis(1));
+        let reg = bus(&mut chip);
+        assert_eq!(reg & 0b10, 0b10, "CNVR");
+        let volts = f64::from(reg >> 3) * 0.004;
+        assert!((volts - 9.0).abs() < 0.05, "{volts}");
+        chip.read(0x03);
+        assert_eq!(bus(&mut chip) & 0b10, 0, "reading Power clears CNVR");
     }
 }

@@ -236,6 +236,7 @@ impl World {
         let inputs = self.board_inputs();
         self.board.step(inputs, dt, &mut self.console_out);
         self.settle();
+        self.ina.tick(dt);
     }
 
     /// An actuator relay that is closed and whose actuator works.

@@ -13,6 +13,7 @@
 use embedded_hal::i2c::I2c;
 use ina219::address::Address;
 use ina219::calibration::{IntCalibration, MicroAmpere};
+use ina219::configuration::{Configuration, Resolution};
 use ina219::SyncIna219;
 
 use crate::drivers::{InstrumentError, Result};
@@ -27,10 +28,30 @@ pub const BUS_LSB_V: f64 = 0.004;
 /// then a 12-bit bus conversion, 532 us each (datasheet table 5).
 pub const CONVERSION_PERIOD: std::time::Duration = std::time::Duration::from_micros(1064);
 
+/// The averaging modes of the ADCs (datasheet table 5): 1 to 128 12-bit samples per
+/// result, each sample 532 us.
+pub const AVERAGING: &[u8] = &[1, 2, 4, 8, 16, 32, 64, 128];
+
+/// The ADC setting for `samples` averaged 12-bit samples, if it is one of [`AVERAGING`].
+pub fn averaging(samples: u8) -> Option<Resolution> {
+    Some(match samples {
+        1 => Resolution::Res12Bit,
+        2 => Resolution::Avg2,
+        4 => Resolution::Avg4,
+        8 => Resolution::Avg8,
+        16 => Resolution::Avg16,
+        32 => Resolution::Avg32,
+        64 => Resolution::Avg64,
+        128 => Resolution::Avg128,
+        _ => return None,
+    })
+}
+
 /// A calibrated INA219.
 pub struct Ina219<I2C: I2c> {
     chip: SyncIna219<I2C, IntCalibration>,
     current_lsb_ua: i64,
+    period: std::time::Duration,
 }
 
 /// The calibration for a shunt and the largest current to be measured.
@@ -61,7 +82,51 @@ impl<I2C: I2c> Ina219<I2C> {
         Ok(Self {
             chip,
             current_lsb_ua,
+            period: CONVERSION_PERIOD,
         })
+    }
+
+    /// Averages `samples` 12-bit conversions per result on both ADCs (bus and shunt),
+    /// in continuous mode at the reset ranges: a result every `2 x samples x 532 us`
+    /// (datasheet table 5), less noise, slower to follow.
+    pub fn set_averaging(&mut self, samples: u8) -> Result<()> {
+        let resolution = averaging(samples).ok_or_else(|| {
+            InstrumentError::Bus(format!(
+                "averaging {samples}: expected one of {AVERAGING:?} samples"
+            ))
+        })?;
+        let conf = Configuration {
+            bus_resolution: resolution,
+            shunt_resolution: resolution,
+            ..Configuration::default()
+        };
+        self.chip
+            .set_configuration(conf)
+            .map_err(|e| InstrumentError::Bus(format!("configuration: {e:?}")))?;
+        self.period = conf.conversion_time().unwrap_or(CONVERSION_PERIOD);
+        Ok(())
+    }
+
+    /// A reading the chip made since the last one taken (bus volts, amperes), or `None`
+    /// when it has not finished a new conversion (CNVR clear): reading the power
+    /// register clears CNVR, so each conversion is taken once.
+    pub fn next_reading(&mut self) -> Result<Option<(f64, f64)>> {
+        let m = self
+            .chip
+            .next_measurement()
+            .map_err(|e| InstrumentError::Bus(format!("measurement: {e:?}")))?;
+        Ok(m.map(|m| {
+            (
+                f64::from(m.bus_voltage.voltage_mv()) / 1e3,
+                // Already scaled by the calibration's LSB, in microamperes.
+                m.current.0 as f64 / 1e6,
+            )
+        }))
+    }
+
+    /// How often the chip makes a new reading, as configured.
+    pub fn update_period(&self) -> std::time::Duration {
+        self.period
     }
 
     /// The current register's LSB, in amperes (from the calibration).
@@ -117,6 +182,10 @@ mod tests {
 
     /// The exchange `open` makes: reset, read back the reset configuration, the
     /// paranoid zero checks, then the calibration for 0.1 ohm / 2 A.
+    pub(super) fn open_script_pub() -> Vec<T> {
+        open_script()
+    }
+
     fn open_script() -> Vec<T> {
         vec![
             T::write(A, vec![0x00, 0xB9, 0x9F]),
@@ -181,6 +250,28 @@ mod tests {
         let mut bus = Mock::new(&expectations);
         let err = Ina219::open(bus.clone(), A, 0.1, 2.0).err().unwrap();
         assert!(err.to_string().contains("failed its reset check"), "{err}");
+        bus.done();
+    }
+}
+
+#[cfg(test)]
+mod averaging_tests {
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
+
+    use super::*;
+
+    #[test]
+    fn averaging_writes_both_adcs_and_sets_the_period() {
+        let mut script = tests::open_script_pub();
+        // BADC = SADC = 1111 (128 samples), otherwise the reset configuration.
+        script.push(T::write(0x40, vec![0x00, 0x3F, 0xFF]));
+        let mut bus = Mock::new(&script);
+        let mut meter = Ina219::open(bus.clone(), 0x40, 0.1, 2.0).unwrap();
+        meter.set_averaging(128).unwrap();
+        assert_eq!(
+            meter.update_period(),
+            std::time::Duration::from_micros(136_200)
+        );
         bus.done();
     }
 }
