@@ -275,8 +275,12 @@ mod tests {
         }
     }
 
+    /// A frame from slave 1, with its CRC-16/MODBUS (low byte first).
     fn frame(pdu: &[u8]) -> Vec<u8> {
-        crate::sim::modbus::with_crc([&[1u8][..], pdu].concat())
+        let mut f = [&[1u8][..], pdu].concat();
+        let crc = crc::Crc::<u16>::new(&crc::CRC_16_MODBUS).checksum(&f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        f
     }
 
     fn bus(answer: Vec<u8>) -> ModbusRtu {
