@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    files, fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, text,
+    files, fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, run_rig, text,
     validate_schema,
 };
 use junit_parser::TestSuites;
@@ -1450,13 +1450,8 @@ fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
 #[test]
 fn the_whole_suite_runs_on_a_daq970a_switching_the_actuators_and_catches_a_defect() {
     let dir = tempfile::tempdir().unwrap();
-    let run_on = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["run", "--rig", "rigs/sim-daq970a.toml", "--out"];
-        args.push(out.to_str().unwrap());
-        args.extend(extra);
-        (run(&args), out)
-    };
+    let run_on =
+        |name: &str, extra: &[&str]| run_rig(dir.path(), "rigs/sim-daq970a.toml", name, extra);
     let (o, out) = run_on("all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
@@ -1536,13 +1531,8 @@ fn sim_serve_listens_on_loopback_unless_given_listen() {
 #[test]
 fn the_suite_runs_on_a_riden_and_a_modbus_relay_board_and_catches_a_defect() {
     let dir = tempfile::tempdir().unwrap();
-    let run_on = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["run", "--rig", "rigs/sim-riden.toml", "--out"];
-        args.push(out.to_str().unwrap());
-        args.extend(extra);
-        (run(&args), out)
-    };
+    let run_on =
+        |name: &str, extra: &[&str]| run_rig(dir.path(), "rigs/sim-riden.toml", name, extra);
     // Everything but the checks that need an emergency-port supply, which a
     // one-channel RD6006 bench does not have.
     let (o, out) = run_on("all", &["--skip", "emergency"]);
@@ -1581,13 +1571,7 @@ fn the_suite_runs_on_a_riden_and_a_modbus_relay_board_and_catches_a_defect() {
 #[test]
 fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_without_it() {
     let dir = tempfile::tempdir().unwrap();
-    let run_on = |rig: &str, name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["run", "--rig", rig, "--out"];
-        args.push(out.to_str().unwrap());
-        args.extend(extra);
-        (run(&args), out)
-    };
+    let run_on = |rig: &str, name: &str, extra: &[&str]| run_rig(dir.path(), rig, name, extra);
     // A Zephyr-shell board, reached through fixtures/dialects/acme-sl200.toml.
     let (o, out) = run_on("rigs/sim-acme.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -1652,13 +1636,7 @@ fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_wi
 #[test]
 fn a_gpio_bench_runs_the_suite_and_its_edges_catch_an_unlatch_between_polls() {
     let dir = tempfile::tempdir().unwrap();
-    let run_on = |rig: &str, name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["run", "--rig", rig, "--out"];
-        args.push(out.to_str().unwrap());
-        args.extend(extra);
-        (run(&args), out)
-    };
+    let run_on = |rig: &str, name: &str, extra: &[&str]| run_rig(dir.path(), rig, name, extra);
     let (o, out) = run_on("rigs/sim-gpio.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
@@ -1774,13 +1752,7 @@ fn flash_refuses_bad_input_and_reports_a_missing_probe_as_an_instrument_error() 
 #[test]
 fn a_dip_relay_makes_the_brown_outs_a_supply_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let run_on = |rig: &str, name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec!["run", "--rig", rig, "--out"];
-        args.push(out.to_str().unwrap());
-        args.extend(extra);
-        (run(&args), out)
-    };
+    let run_on = |rig: &str, name: &str, extra: &[&str]| run_rig(dir.path(), rig, name, extra);
     // The whole suite with every sag of `main` made by the dip relay.
     let (o, out) = run_on("rigs/sim-dip.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

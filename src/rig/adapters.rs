@@ -168,41 +168,25 @@ impl Supply for Channel<Rd60xx> {
     }
 }
 
-impl Switch for Channel<ModbusRelay> {
-    fn set(&mut self, on: bool) -> Result<()> {
-        let ch = self.channel;
-        self.device().set(ch, on)
-    }
+/// A relay instrument whose relays are numbered channels: `set(ch, on)` switches and
+/// reads back; `$get(ch)` reads one.
+macro_rules! relay_channels {
+    ($($board:ty => $get:ident),+ $(,)?) => {$(
+        impl Switch for Channel<$board> {
+            fn set(&mut self, on: bool) -> Result<()> {
+                let ch = self.channel;
+                self.device().set(ch, on)
+            }
 
-    fn get(&mut self) -> Result<bool> {
-        let ch = self.channel;
-        self.device().state(ch)
-    }
+            fn get(&mut self) -> Result<bool> {
+                let ch = self.channel;
+                self.device().$get(ch)
+            }
+        }
+    )+};
 }
 
-impl Switch for Channel<Lcus> {
-    fn set(&mut self, on: bool) -> Result<()> {
-        let ch = self.channel;
-        self.device().set(ch, on)
-    }
-
-    fn get(&mut self) -> Result<bool> {
-        let ch = self.channel;
-        self.device().state(ch)
-    }
-}
-
-impl Switch for Channel<Daq970a> {
-    fn set(&mut self, on: bool) -> Result<()> {
-        let ch = self.channel;
-        self.device().set(ch, on)
-    }
-
-    fn get(&mut self) -> Result<bool> {
-        let ch = self.channel;
-        self.device().closed(ch)
-    }
-}
+relay_channels!(Lcus => state, ModbusRelay => state, Daq970a => closed);
 
 impl Input for Channel<Gpio> {
     fn read(&mut self) -> Result<bool> {

@@ -789,32 +789,30 @@ impl Bench {
     }
 
     fn read_input_now(&mut self, role: &str) -> Result<String, RoleError> {
-        let r = self
-            .inputs
+        let r = self.input_role(role)?;
+        let high = r.input.call(role, |d| d.read())?;
+        Ok(if high { r.high.clone() } else { r.low.clone() })
+    }
+
+    fn input_role(&mut self, role: &str) -> Result<&mut InputRole, RoleError> {
+        self.inputs
             .get_mut(role)
             .ok_or_else(|| RoleError::Unmapped {
                 role: role.into(),
                 need: Capability::Input,
-            })?;
-        let high = r.input.call(role, |d| d.read())?;
-        Ok(if high { r.high.clone() } else { r.low.clone() })
+            })
     }
 
     /// The edges of an input role since the last call, on the rig's clock, with the
     /// state each edge entered, and how many edges were lost; `None` when the
     /// instrument can only be polled.
     pub fn input_edges(&mut self, role: &str) -> Result<Option<RoleEdges>, RoleError> {
-        let r = self
-            .inputs
-            .get_mut(role)
-            .ok_or_else(|| RoleError::Unmapped {
-                role: role.into(),
-                need: Capability::Input,
-            })?;
+        let clock = self.clock.clone();
+        let r = self.input_role(role)?;
         let Some(edges) = r.input.call(role, |d| d.edges())? else {
             return Ok(None);
         };
-        let now = self.clock.now();
+        let now = clock.now();
         let placed = RoleEdges {
             edges: edges
                 .edges

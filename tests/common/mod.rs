@@ -14,6 +14,14 @@ pub fn run(args: &[&str]) -> Output {
     lockrig().args(args).output().expect("lockrig runs")
 }
 
+/// `lockrig run --rig RIG --out DIR/NAME EXTRA...`: the output and the `--out` folder.
+pub fn run_rig(dir: &Path, rig: &str, name: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let out = dir.join(name);
+    let mut args = vec!["run", "--rig", rig, "--out", out.to_str().unwrap()];
+    args.extend(extra);
+    (run(&args), out)
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",

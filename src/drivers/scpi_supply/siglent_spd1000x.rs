@@ -18,11 +18,10 @@
 //! is read back, and there is no OVP or OCP a program can arm. Commands sent back to
 //! back are dropped: 100 ms between commands, as for the SPD3303X.
 
-use std::time::Duration;
+use super::siglent_spd3303x::SPD3000X;
+use super::{Confirm, Dialect};
 
-use super::{Confirm, Dialect, OutputQuery};
-
-/// The SPD1000X dialect.
+/// The SPD1000X dialect: the SPD3000X commands, one channel, finer steps.
 pub static DIALECT: Dialect = Dialect {
     key: "siglent-spd1000x",
     identities: &[
@@ -32,22 +31,11 @@ pub static DIALECT: Dialect = Dialect {
     expected_identity:
         "a Siglent SPD1000X identity (`Siglent Technologies,SPD1168X...` or `...,SPD1305X...`)",
     channels: 1,
-    open: &[],
-    gap: Duration::from_millis(100),
-    set_voltage: |n, v| format!("CH{n}:VOLTage {v:.3}"),
-    set_current: |n, a| format!("CH{n}:CURRent {a:.3}"),
-    set_output: |n, on| format!("OUTPut CH{n},{}", super::on_off(on)),
-    output: OutputQuery::StatusWord {
-        query: "SYSTem:STATus?",
-        first_bit: 4,
-    },
-    measure_voltage: |n| format!("MEASure:VOLTage? CH{n}"),
-    measure_current: |n| format!("MEASure:CURRent? CH{n}"),
     // Both models program in 1 mV / 1 mA steps.
     confirm: Confirm::ReadBack {
         voltage: |n| format!("CH{n}:VOLTage?"),
         current: |n| format!("CH{n}:CURRent?"),
         resolution: 0.001,
     },
-    protection: None,
+    ..SPD3000X
 };

@@ -34,7 +34,10 @@ use std::time::Duration;
 use super::{Confirm, Dialect, OutputQuery};
 
 /// The SPD3303X dialect.
-pub static DIALECT: Dialect = Dialect {
+pub static DIALECT: Dialect = SPD3000X;
+
+/// The SPD3000X command set, which the one-channel SPD1000X shares.
+pub(super) const SPD3000X: Dialect = Dialect {
     key: "siglent-spd3303x",
     identities: &["Siglent Technologies,SPD3303X"],
     expected_identity: "a Siglent SPD3303X identity (`Siglent Technologies,SPD3303X...`)",
