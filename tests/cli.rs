@@ -199,25 +199,106 @@ fn a_brown_out_defect_is_caught_with_the_boards_own_clock_on_the_timeline() {
 
 #[test]
 fn a_dead_actuator_fails_the_positive_control_as_a_rig_error_never_a_pass() {
-    let out = tempfile::tempdir().unwrap();
-    let o = run(&[
-        "run",
-        "--sim-fault",
-        "door_push:dead",
-        "--out",
-        out.path().to_str().unwrap(),
-        "power_loss::",
-    ]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    for r in results(&run_dir(out.path())) {
-        assert_ne!(r["outcome"]["verdict"], "pass", "{r}");
-        if r["check"] == "power_loss::fail_secure_holds" {
-            // Without the control, a door that never moved would read "stayed closed".
-            let msg = r["outcome"]["message"].as_str().unwrap();
-            assert!(msg.starts_with("positive control failed"), "{msg}");
-            assert_eq!(r["outcome"]["verdict"], "error");
+    // Its relay clicks and its feedback input stays idle: every check that pushes the
+    // door or pulls the handle stops at that relay as a rig error. No trial blames the
+    // lock, and none passes on a door that never moved.
+    for actuator in ["door_push", "egress_handle"] {
+        let out = tempfile::tempdir().unwrap();
+        let fault = format!("{actuator}:dead");
+        let o = run(&[
+            "run",
+            "--sim-fault",
+            &fault,
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        let lines = results(&run_dir(out.path()));
+        assert_eq!(lines.len(), 95);
+        let mut caught = 0;
+        for r in &lines {
+            assert_ne!(r["outcome"]["verdict"], "fail", "{fault}: {r}");
+            let steps = r["outcome"]["log"].to_string();
+            if steps.contains(&format!("relay {actuator} on")) {
+                assert_eq!(r["outcome"]["verdict"], "error", "{fault}: {r}");
+                let msg = r["outcome"]["message"].as_str().unwrap();
+                assert!(
+                    msg.starts_with("positive control failed")
+                        && msg.contains(&format!(
+                            "expected {actuator}_feedback active within 250ms, measured still idle"
+                        )),
+                    "{msg}"
+                );
+                caught += 1;
+            }
         }
+        assert!(caught > 40, "{fault}: {caught} trials used the actuator");
     }
+}
+
+#[test]
+fn without_feedback_a_released_lock_behind_a_shut_door_is_the_rigs_and_a_failure_says_what_it_cannot_rule_out(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "no-feedback.toml",
+        "rigs/sim.toml",
+        &[
+            ("door_push_feedback = ", "# door_push_feedback = "),
+            ("egress_handle_feedback = ", "# egress_handle_feedback = "),
+        ],
+    );
+    let rig = rig.to_str().unwrap();
+    // The maglock lets go when its power is cut; the push does not open the door. Its
+    // latch sensor says it released: not the lock's failure.
+    let (o, out) = run_rig(
+        dir.path(),
+        rig,
+        "dead",
+        &[
+            "--device",
+            "maglock_12v",
+            "--sim-fault",
+            "door_push:dead",
+            "power_loss::fail_safe_releases",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let r = &results(&run_dir(&out))[0];
+    assert_eq!(r["outcome"]["verdict"], "error", "{r}");
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "but latch_sensor reads released: the lock let go and the door still did not open"
+        ) && msg.ends_with("not evidence against the lock"),
+        "{msg}"
+    );
+    // A lock that holds without power is still the lock's failure, and the report says
+    // what this rig cannot rule out.
+    let (o, out) = run_rig(
+        dir.path(),
+        rig,
+        "holds",
+        &[
+            "--device",
+            "maglock_12v",
+            "--sim-defect",
+            "holds-without-power",
+            "power_loss::fail_safe_releases",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = &results(&run_dir(&out))[0];
+    assert_eq!(r["outcome"]["verdict"], "fail", "{r}");
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected door_position open")
+            && msg.contains(
+                "this rig has no feedback input for door_push: a dead actuator would look the same"
+            ),
+        "{msg}"
+    );
 }
 
 #[test]

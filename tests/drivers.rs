@@ -105,8 +105,8 @@ fn numato_reads_the_door_switch_and_the_latch_sensor() {
     assert!(gpio.read(0).unwrap(), "door open");
     assert_eq!(
         gpio.read_all().unwrap(),
-        0b11,
-        "`gpio readall`: both lines high"
+        0b111,
+        "`gpio readall`: door, latch and the pushing actuator's current switch high"
     );
 }
 

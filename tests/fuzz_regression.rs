@@ -16,7 +16,7 @@ pub mod harness {
     use lockrig::config::rig::Rig;
     use lockrig::config::{ConfigError, Source};
     use lockrig::drivers::console::LockConsole;
-    use lockrig::drivers::i2cdriver::{I2cDriver, Speed};
+    use lockrig::drivers::i2cdriver::{I2cDriver, Speed, Status};
     use lockrig::drivers::ina219::Ina219;
     use lockrig::drivers::korad_ka3005p::Ka3005p;
     use lockrig::drivers::lcus::{self, Lcus};
@@ -45,6 +45,7 @@ pub mod harness {
         ("trace_file", trace_file),
         ("modbus_frames", modbus_frames),
         ("console_dialect", console_dialect),
+        ("answers_per_command", answers_per_command),
     ];
 
     /// The input as text, the way a config loader would see a file (lossy UTF-8).
@@ -196,7 +197,8 @@ pub mod harness {
                 let _ = psu.tripped(1);
             }
         }
-        if let Ok(mut psu) = Ka3005p::open(line_io(data)) {
+        if let Ok(psu) = Ka3005p::open(line_io(data)) {
+            let mut psu = psu.with_gap(Duration::ZERO);
             let _ = psu.set_voltage(12.0);
             let _ = psu.measure_voltage();
             let _ = psu.output();
@@ -225,6 +227,79 @@ pub mod harness {
         let _ = scpi::parse_error(&text);
         for channel in 0..=8 {
             let _ = lcus::parse_state_line(&text, channel);
+        }
+    }
+
+    /// `answers_per_command`: the input as one answer per command, `length, bytes...`
+    /// each, for the instruments whose replies are fixed-width or binary: the Excamera
+    /// I2CDriver (echo byte, 80-character status line, status bytes, register bytes of
+    /// the INA219 behind it) and the Korad KA3005P (fixed-width replies that end with
+    /// no terminator). When the first byte is odd the answers of a healthy instrument's
+    /// identification come first, so the fuzzer reaches the replies past `open`.
+    pub fn answers_per_command(data: &[u8]) {
+        let Some((mode, rest)) = data.split_first() else {
+            return;
+        };
+        let identified = mode % 2 == 1;
+        let mut answers = Vec::new();
+        let mut rest = rest;
+        while let Some((&n, tail)) = rest.split_first() {
+            let (answer, next) = tail.split_at(usize::from(n).min(tail.len()));
+            answers.push(answer.to_vec());
+            rest = next;
+        }
+        let conversation = |opening: Vec<Vec<u8>>| {
+            let mut all = if identified { opening } else { Vec::new() };
+            all.extend(answers.iter().cloned());
+            Box::new(Conversation {
+                answers: all.into(),
+                current: Vec::new(),
+            })
+        };
+
+        let status = |khz: u32| {
+            format!(
+                "[i2cdriver1 DO01JUOO 000000061 4.971 000 23.8 I 1 1 {khz} 24 ffff{:33}]",
+                ""
+            )
+            .into_bytes()
+        };
+        // `i`, `e 0x55`, `?`, `4`, `x`, `?`: I2C mode, echo, status, 400 kHz, bus reset.
+        let opening = vec![
+            vec![],
+            vec![0x55],
+            status(100),
+            vec![],
+            vec![0b11],
+            status(400),
+        ];
+        if let Ok(mut bus) =
+            I2cDriver::open(conversation(opening), Duration::from_secs(5), Speed::Fast)
+        {
+            let _ = bus.read_status();
+            if let Ok(mut meter) = Ina219::open(bus, 0x40, 0.1, 2.0) {
+                let _ = meter.bus_voltage();
+                let _ = meter.current();
+                let _ = meter.set_averaging(8);
+                let _ = meter.next_reading();
+            }
+        }
+
+        let opening = vec![b"KORAD KA3005P V5.8 SN:03379314".to_vec()];
+        let io = LineIo::new(conversation(opening), Duration::from_secs(5));
+        if let Ok(psu) = Ka3005p::open(io) {
+            let mut psu = psu.with_gap(Duration::ZERO);
+            let _ = psu.set_voltage(12.0);
+            let _ = psu.set_current(0.5);
+            let _ = psu.measure_voltage();
+            let _ = psu.measure_current();
+            let _ = psu.output();
+            let _ = psu.status();
+            let _ = psu.set_protection(true, true);
+        }
+
+        for answer in &answers {
+            let _ = Status::parse(&String::from_utf8_lossy(answer));
         }
     }
 
@@ -337,6 +412,60 @@ pub mod harness {
             }),
             Duration::from_secs(5),
         )
+    }
+
+    /// The instrument's side of a conversation with one answer per command: each write
+    /// makes the next answer readable (what was left of the last one is gone, as a
+    /// driver that discards stale input would find); reading past it times out.
+    struct Conversation {
+        answers: std::collections::VecDeque<Vec<u8>>,
+        current: Vec<u8>,
+    }
+
+    impl Read for Conversation {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.current.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer"));
+            }
+            let n = self.current.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.current[..n]);
+            self.current.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Conversation {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !buf.is_empty() {
+                self.current = self.answers.pop_front().unwrap_or_default();
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Conversation {
+        fn set_timeout(&mut self, _timeout: Duration) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn discard_input(&mut self) -> io::Result<()> {
+            self.current.clear();
+            Ok(())
+        }
+
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "nothing has arrived",
+                )),
+                other => other,
+            }
+        }
     }
 
     /// The instrument's side of a conversation, from memory: `read` hands out the bytes

@@ -629,6 +629,8 @@ pub const ROLES: &[(&str, Capability)] = &[
     ("key_turn", Capability::Switch),
     ("door_position", Capability::Input),
     ("latch_sensor", Capability::Input),
+    ("door_push_feedback", Capability::Input),
+    ("egress_handle_feedback", Capability::Input),
     ("main_meter", Capability::Meter),
     ("console", Capability::Console),
 ];
@@ -637,6 +639,33 @@ pub const ROLES: &[(&str, Capability)] = &[
 pub fn role_capability(role: &str) -> Option<Capability> {
     ROLES.iter().find(|(r, _)| *r == role).map(|(_, c)| *c)
 }
+
+/// Actuator roles and the input role that shows each one driving: a current switch on
+/// the actuator's supply, or a pressure switch on a pneumatic cylinder. It reads the
+/// actuator itself, not the door or the lock, so a dead actuator is told apart from a
+/// lock that held.
+pub const ACTUATOR_FEEDBACK: &[(&str, &str)] = &[
+    ("door_push", "door_push_feedback"),
+    ("egress_handle", "egress_handle_feedback"),
+];
+
+/// The states a feedback input names: driving, then not driving.
+pub const FEEDBACK_STATES: [&str; 2] = ["active", "idle"];
+
+/// The feedback input role of an actuator role, if it has one.
+pub fn feedback_role(actuator: &str) -> Option<&'static str> {
+    ACTUATOR_FEEDBACK
+        .iter()
+        .find(|(a, _)| *a == actuator)
+        .map(|(_, f)| *f)
+}
+
+/// When a door fails to reach a state, the input that says whether the lock let go:
+/// door role, door state, witness role, witness state. With the witness in that state
+/// the failure is not the lock's to answer for (the door actuator did not push, or the
+/// lock holds past its own sensor), so it is a rig error, never a failure.
+pub const LOCK_LET_GO: (&str, &str, &str, &str) =
+    ("door_position", "open", "latch_sensor", "released");
 
 /// Switch roles a person at the bench can play when the rig has no actuator for them:
 /// the instruction for energising and for releasing.
@@ -1188,6 +1217,19 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
                 format!("role `{name}`: an input role needs `high` and `low` state names"),
             ));
         }
+        if ACTUATOR_FEEDBACK.iter().any(|(_, f)| f == name) {
+            let mut states = [r.high.as_deref(), r.low.as_deref()];
+            states.sort();
+            if states != [Some(FEEDBACK_STATES[0]), Some(FEEDBACK_STATES[1])] {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: a feedback input's states are `{}` (the actuator is driving) and `{}`, as `high` and `low` in the order the line gives them",
+                        FEEDBACK_STATES[0], FEEDBACK_STATES[1]
+                    ),
+                ));
+            }
+        }
         if need == Capability::Supply || need == Capability::Switch {
             let safe = file.safe_state.iter().find(|(k, _)| k.get_ref() == name);
             if let Some((_, state)) = safe {
@@ -1552,6 +1594,26 @@ mod tests {
             msg.contains("[envelope]: `door_push` is not a supply role"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_feedback_input_must_name_its_states_active_and_idle() {
+        let msg = sim_with(
+            "channel = 2, high = \"active\", low = \"idle\"",
+            "channel = 2, high = \"on\", low = \"idle\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("r.toml:") && msg.contains("role `door_push_feedback`: a feedback input's states are `active` (the actuator is driving) and `idle`"),
+            "{msg}"
+        );
+        // Either level may mean driving: a current switch often pulls its line low.
+        sim_with(
+            "channel = 2, high = \"active\", low = \"idle\"",
+            "channel = 2, high = \"idle\", low = \"active\"",
+        )
+        .unwrap();
     }
 
     #[test]

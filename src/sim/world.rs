@@ -51,6 +51,11 @@ pub const SAG: usize = 1;
 pub const DOOR_GPIO: u8 = 0;
 /// GPIO reading the latch sensor.
 pub const LATCH_GPIO: u8 = 1;
+/// GPIO reading the door-push actuator's current switch: high while the actuator
+/// draws current (it is driving), whatever the door and the lock do.
+pub const DOOR_PUSH_SENSE_GPIO: u8 = 2;
+/// GPIO reading the interior-handle actuator's current switch.
+pub const HANDLE_SENSE_GPIO: u8 = 3;
 /// Supply output (0-based) feeding the lock.
 pub const MAIN: usize = 0;
 /// Supply output (0-based) feeding the emergency port.
@@ -425,6 +430,8 @@ impl World {
         match line {
             DOOR_GPIO => self.door_open,
             LATCH_GPIO => !self.board.engaged(),
+            DOOR_PUSH_SENSE_GPIO => self.actuated(DOOR_PUSH_RELAY),
+            HANDLE_SENSE_GPIO => self.actuated(HANDLE_RELAY),
             _ => false,
         }
     }

@@ -82,6 +82,8 @@ pub struct Ka3005p {
     identity: String,
     /// When the last exchange ended, and its command (for a reply that ran on).
     last: Option<(Instant, String)>,
+    /// The pause left between exchanges ([`GAP`] unless told otherwise).
+    gap: Duration,
 }
 
 impl Ka3005p {
@@ -93,6 +95,7 @@ impl Ka3005p {
             io,
             identity: String::new(),
             last: None,
+            gap: GAP,
         };
         psu.send("*IDN?")?;
         let reply = psu
@@ -114,6 +117,13 @@ impl Ka3005p {
         }
         psu.identity = identity.trim().to_string();
         Ok(psu)
+    }
+
+    /// Leaves `gap` instead of [`GAP`] between exchanges: for an in-memory instrument
+    /// (tests, fuzzing) that needs no time to finish a command. A real one does.
+    pub fn with_gap(mut self, gap: Duration) -> Self {
+        self.gap = gap;
+        self
     }
 
     /// The `*IDN?` reply.
@@ -187,7 +197,7 @@ impl Ka3005p {
         let Some((at, command)) = self.last.clone() else {
             return Ok(());
         };
-        let wait = (at + GAP).saturating_duration_since(Instant::now());
+        let wait = (at + self.gap).saturating_duration_since(Instant::now());
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }

@@ -11,6 +11,7 @@
 //! (door position, latch sensor), and its result names the step and window that
 //! decided it. The board's word and the meter corroborate and are judged too.
 
+mod actuator;
 mod console;
 
 /// The prefix of board text in a check's log (`[ t ms] board| TEXT`, or
@@ -329,6 +330,8 @@ struct Run<'a> {
     /// Largest gap between two samples of a physical input.
     max_gap: Duration,
     decided: Option<Decision>,
+    /// Actuator roles switched on in this check (and not off since).
+    driving: Vec<String>,
 }
 
 impl Run<'_> {
@@ -510,12 +513,15 @@ impl Run<'_> {
                     _ => self.bench.set_switch(role, *on)?,
                 }
                 self.stimulus();
+                self.confirm_actuator(role, *on)?;
             }
             Step::Pulse { role, duration } => {
                 self.bench.set_switch(role, true)?;
                 self.stimulus();
+                self.confirm_actuator(role, true)?;
                 self.hold(*duration)?;
                 self.bench.set_switch(role, false)?;
+                self.confirm_actuator(role, false)?;
             }
             Step::Expect {
                 role,
@@ -726,7 +732,22 @@ impl Run<'_> {
         }
         match (pass, control) {
             (true, _) => Ok(()),
-            (false, false) => Err(self.fail(role, format!("expected {role} {expected}, measured {measured}"))),
+            (false, false) => {
+                let found = format!("expected {role} {expected}, measured {measured}");
+                if let Some(why) = self.excuse(role, state)? {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: {found}, but {why}; not evidence against the lock",
+                        self.step.0, self.step.1
+                    )));
+                }
+                Err(self.fail(
+                    role,
+                    match self.unproven_actuators(role) {
+                        Some(caveat) => format!("{found} ({caveat})"),
+                        None => found,
+                    },
+                ))
+            }
             (false, true) => Err(Stop::Error(format!(
                 "positive control failed at step {} `{}`: expected {role} {expected}, measured {measured}; the rig did not do what the check relies on (a dead actuator, a miswired input), so nothing it would conclude is evidence",
                 self.step.0, self.step.1
@@ -764,6 +785,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         dropped: Dropped::default(),
         max_gap: Duration::ZERO,
         decided: None,
+        driving: Vec::new(),
     };
     let mut stop = None;
     for (i, step) in steps.iter().enumerate() {
