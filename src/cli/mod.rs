@@ -231,6 +231,16 @@ struct RunArgs {
     evidence: EvidenceArgs,
     #[command(flatten)]
     test: harness::Harness,
+    /// Go on with the interrupted run in DIR (`out/<timestamp>`), in that directory:
+    /// its command line, files (which must be unchanged) and seed; the trials that
+    /// finished keep their results, and those cut short or not started run. Only the
+    /// progress format, --wait and --operator may be given with it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "rig", "device", "suite", "repeat", "out", "junit", "traces", "sim_defect",
+        "sim_fault", "poll", "seed", "non_interactive", "until_fail", "duration",
+        "allow_expired_calibration", "filter", "exact", "skip", "list",
+    ])]
+    resume: Option<PathBuf>,
 }
 
 /// An open-ended campaign: cycles until a bound, made one at a time.
@@ -650,7 +660,42 @@ fn run_dir(base: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn run_command(args: RunArgs) -> anyhow::Result<u8> {
+    let Some(dir) = &args.resume else {
+        return run_in(args, None);
+    };
+    let interrupted = crate::report::resume::open(dir)?;
+    let mut original = match Cli::try_parse_from(&interrupted.command) {
+        Ok(Cli {
+            command: Command::Run(original),
+        }) if original.resume.is_none() => *original,
+        Ok(_) => bail!(
+            "--resume {}: its evidence records no `lockrig run` command line to resume",
+            dir.display()
+        ),
+        Err(e) => bail!(
+            "--resume {}: its recorded command line ({}) does not parse: {e}",
+            dir.display(),
+            interrupted.command.join(" ")
+        ),
+    };
+    // How progress is shown, how long to wait for the rig and who runs it now may
+    // change; what runs may not.
+    original.test.format = args.test.format;
+    original.test.quiet = args.test.quiet;
+    original.test.color = args.test.color;
+    original.wait = args.wait;
+    original.evidence.operator = args.evidence.operator;
+    run_in(original, Some(interrupted))
+}
+
+/// Runs what `args` select; in the directory of `resumed`, going on after its results,
+/// when it is an interrupted run being resumed.
+fn run_in(
+    args: RunArgs,
+    resumed: Option<crate::report::resume::Interrupted>,
+) -> anyhow::Result<u8> {
     let test = args.test.to_libtest();
+    let mut earlier_summary = run::Summary::default();
     let campaign = args.campaign.bounds(args.selection.repeat);
     let mut selection = args.selection.clone();
     if campaign.is_some() {
@@ -692,6 +737,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let mut evidence = evidence(&rig, &suite, &trials, &args.evidence)?;
+    if let Some(r) = &resumed {
+        evidence
+            .resume(&r.evidence)
+            .map_err(|why| anyhow::anyhow!("--resume {}: refused: {why}", r.dir.display()))?;
+    }
     signals::install().context("installing signal handlers")?;
     // A simulated in-process bench is private to this run; a real one is shared.
     let _lock = if rig.is_simulated() {
@@ -706,7 +756,13 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.junit {
         refuse_unless_regular(path)?;
     }
-    let dir = run_dir(&args.out)?;
+    let dir = match &resumed {
+        Some(r) => {
+            r.unseal()?;
+            r.dir.clone()
+        }
+        None => run_dir(&args.out)?,
+    };
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
     let mut junit = JunitReport::new(
         junit_path.clone(),
@@ -725,6 +781,48 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
     junit
         .write()
         .with_context(|| format!("writing {}", junit_path.display()))?;
+    let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
+    // A resumed run's results that stand go into the reports first, as they were.
+    let earlier = match &resumed {
+        None => run::campaign::Earlier::default(),
+        Some(r) => {
+            let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
+            let mut unwritten = None;
+            let kept = r.keep(|result| {
+                stats.add(result);
+                evidence.saw(result);
+                if let Err(e) = junit.add(result) {
+                    unwritten.get_or_insert(e);
+                }
+            })?;
+            if let Some(e) = unwritten {
+                bail!("writing {}: {e}", junit_path.display());
+            }
+            evidence.kept(kept.done.len(), kept.rerun);
+            if !args.test.json() {
+                println!(
+                    "resuming {}: {} result(s) kept, {} trial(s) cut short or not started run again{}",
+                    dir.display(),
+                    kept.done.len(),
+                    kept.rerun,
+                    if kept.unreadable > 0 {
+                        format!(", {} unreadable line(s) dropped (a torn last line)", kept.unreadable)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            earlier_summary = kept.summary;
+            run::campaign::Earlier {
+                done: kept.done,
+                elapsed: kept.elapsed,
+            }
+        }
+    };
+    let mut trials = trials;
+    if campaign.is_none() {
+        trials.retain(|t| !earlier.done.contains_key(&t.name));
+    }
     let jsonl_path = dir.join("results.jsonl");
     let mut jsonl = JsonLines::create(&jsonl_path)
         .with_context(|| format!("creating {}", jsonl_path.display()))?;
@@ -761,7 +859,6 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             ),
         }),
     };
-    let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
     let counted = stats.clone();
     let sink = Box::new(move |event: Event| match event {
         Event::Finished(result) => {
@@ -789,12 +886,15 @@ fn run_command(args: RunArgs) -> anyhow::Result<u8> {
             }
             let mut output = progress::CampaignOutput::new(&args.test, bounds, trials.len());
             let (summary, ended) =
-                run::campaign::run(setup, &trials, bounds, sink, &mut |p| output.trial(p));
+                run::campaign::run(setup, &trials, bounds, &earlier, sink, &mut |p| {
+                    output.trial(p)
+                });
             output.finish();
             (summary, Some(ended))
         }
         None => (run::run(setup, trials, &test, sink), None),
     };
+    let summary = summary + earlier_summary;
     let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
     let stats_path = dir.join("stats.json");
     if let Err(e) = stats.write(&stats_path) {

@@ -27,7 +27,7 @@ use crate::config::rig::{CalendarDate, DriverKind, Rig};
 use crate::config::secrets::Secrets;
 use crate::config::{ConfigError, Source};
 use crate::run::calibration::{Calibration, Status};
-use crate::run::{Event, Summary, Trial};
+use crate::run::{Event, Summary, Trial, TrialResult};
 use crate::scenario::suite::Suite;
 
 /// The evidence file's name, at the top of the run directory.
@@ -159,9 +159,32 @@ pub struct Record {
     pub expired_calibration_accepted: bool,
     /// Where the reports are.
     pub reports: Reports,
+    /// Each time the run was resumed after an interruption (`run --resume`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<Resumption>,
     /// How the run ended; absent while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+}
+
+/// One resumption of an interrupted run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Resumption {
+    /// When it resumed (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The command line that resumed it.
+    pub command: Vec<String>,
+    /// Who resumed it.
+    pub operator: String,
+    /// The host it resumed on.
+    pub host: String,
+    /// Results kept from before.
+    pub kept: usize,
+    /// Trials the interruption cut short, run again.
+    pub rerun: usize,
+    /// How the interrupted part had ended (its signal), or that lockrig died with it.
+    pub interrupted: String,
 }
 
 /// Why the evidence could not be written.
@@ -191,6 +214,16 @@ pub struct Evidence {
     identities: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
     dir: PathBuf,
     junit: PathBuf,
+}
+
+/// Adds a result's instrument identities to `seen`.
+fn note_identities(seen: &Mutex<BTreeMap<String, BTreeSet<String>>>, result: &TrialResult) {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    for i in &result.instruments {
+        seen.entry(i.instrument.clone())
+            .or_default()
+            .insert(i.identity.clone());
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -358,6 +391,7 @@ impl Evidence {
             firmware,
             instruments,
             expired_calibration_accepted: calibration.iter().any(|c| c.status == Status::Expired),
+            resumed: Vec::new(),
             reports: Reports {
                 junit: String::new(),
                 junit_sha256: None,
@@ -451,16 +485,107 @@ impl Evidence {
         let seen = self.identities.clone();
         Box::new(move |event: Event| {
             let Event::Finished(result) = &event;
-            {
-                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                for i in &result.instruments {
-                    seen.entry(i.instrument.clone())
-                        .or_default()
-                        .insert(i.identity.clone());
-                }
-            }
+            note_identities(&seen, result);
             sink(event);
         })
+    }
+
+    /// Records in this resumption how many results were kept and how many trials run
+    /// again.
+    pub fn kept(&mut self, kept: usize, rerun: usize) {
+        if let Some(r) = self.record.resumed.last_mut() {
+            r.kept = kept;
+            r.rerun = rerun;
+        }
+    }
+
+    /// Records the identities of a result from before the run was resumed.
+    pub fn saw(&self, result: &TrialResult) {
+        note_identities(&self.identities, result);
+    }
+
+    /// Takes over the evidence of the interrupted run being resumed (its `evidence.json`
+    /// as `earlier`): its command line and start stay the run's, and this resumption is
+    /// added. Refused when the rig, suite, device or dialect files or lockrig itself are
+    /// not the ones it ran with, since one result set must come from one configuration.
+    pub fn resume(&mut self, earlier: &serde_json::Value) -> Result<(), String> {
+        let was = |v: &serde_json::Value| v.as_str().unwrap_or("unrecorded").to_string();
+        if was(&earlier["lockrig_version"]) != self.record.lockrig_version {
+            return Err(format!(
+                "it was run by lockrig {}, this is {}",
+                was(&earlier["lockrig_version"]),
+                self.record.lockrig_version
+            ));
+        }
+        let r = &self.record;
+        let mut now: Vec<(&str, &ConfigFile)> = vec![("rig", &r.rig), ("suite", &r.suite)];
+        now.extend(r.devices.iter().map(|d| ("device", d)));
+        now.extend(r.dialects.iter().map(|d| ("dialect", d)));
+        let mut then: Vec<&serde_json::Value> = vec![&earlier["rig"], &earlier["suite"]];
+        for list in ["devices", "dialects"] {
+            then.extend(earlier[list].as_array().into_iter().flatten());
+        }
+        for (what, file) in &now {
+            let before = then.iter().find(|t| t["name"] == file.name.as_str());
+            match before {
+                None => {
+                    return Err(format!(
+                        "it did not use the {what} `{}` ({})",
+                        file.name, file.path
+                    ))
+                }
+                Some(t) if t["sha256"] != file.sha256.as_str() => {
+                    return Err(format!(
+                        "the {what} file {} has changed since (sha256 {} then, {} now)",
+                        file.path,
+                        was(&t["sha256"]),
+                        file.sha256
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if then.len() != now.len() {
+            return Err(format!(
+                "it used {} configuration files, this run would use {}",
+                then.len(),
+                now.len()
+            ));
+        }
+        let started = earlier["started"]
+            .as_str()
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .ok_or("its evidence.json has no start time")?;
+        let command: Vec<String> = earlier["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let interrupted = match earlier["outcome"]["interrupted_by"].as_str() {
+            Some(sig) => format!("stopped by {sig}"),
+            None => "lockrig ended without recording how (killed, or the host went down)".into(),
+        };
+        let mut resumed: Vec<Resumption> = Vec::new();
+        for earlier in earlier["resumed"].as_array().into_iter().flatten() {
+            if let Ok(r) = serde_json::from_value::<Resumption>(earlier.clone()) {
+                resumed.push(r);
+            }
+        }
+        resumed.push(Resumption {
+            at: OffsetDateTime::now_utc(),
+            command: std::mem::replace(&mut self.record.command, command),
+            operator: self.record.operator.clone(),
+            host: self.record.host.clone(),
+            kept: 0,
+            rerun: 0,
+            interrupted,
+        });
+        self.record.started = started;
+        self.record.resumed = resumed;
+        Ok(())
     }
 
     /// Records the end of the run, rewrites `evidence.json` and seals the directory

@@ -452,6 +452,7 @@ mod tests {
             wall_time: Duration::from_micros(1234),
             skipped: None,
             trace: (verdict == Verdict::Fail).then(|| format!("traces/{device}.csv")),
+            interrupted: None,
             safe_state: None,
             outcome,
         }

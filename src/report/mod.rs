@@ -7,6 +7,7 @@ pub mod jsonl;
 pub mod junit;
 pub mod manifest;
 pub mod merge;
+pub mod resume;
 pub mod stats;
 pub mod stdout;
 

@@ -127,7 +127,7 @@ impl Stats {
             step: m.step,
             role: &m.role,
             value: m.value,
-            unit: m.unit,
+            unit: m.unit.as_deref(),
             low: m.low,
             high: m.high,
         });

@@ -128,7 +128,7 @@ pub struct PlacedEvent {
 }
 
 /// An instrument identity for the evidence record.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     /// Name in the rig file.
     pub instrument: String,

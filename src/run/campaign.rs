@@ -6,12 +6,23 @@
 //! A campaign with a fixed cycle count and no other bound runs through the test
 //! harness instead (`--repeat N`), which lists and filters every cycle up front.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{attempt, health, Setup, Shared, Sink, Summary, Trial};
 use crate::scenario::Verdict;
 use crate::signals;
+
+/// What an interrupted campaign had done when it is resumed (`run --resume`): its
+/// finished trials, by name, and the wall time they took.
+#[derive(Debug, Default)]
+pub struct Earlier {
+    /// Trials with a result that stands, and their verdicts.
+    pub done: HashMap<String, Verdict>,
+    /// The wall time those trials took, counted against `--duration`.
+    pub elapsed: Duration,
+}
 
 /// What ends a campaign, besides a signal.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,12 +80,13 @@ pub struct Progress<'a> {
 }
 
 /// Runs `trials` (one per check and device, without cycles) cycle after cycle until
-/// `bounds` or a signal ends the campaign. Each result goes to `sink` as it ends, and
-/// `progress` hears of it.
+/// `bounds` or a signal ends the campaign, leaving out what `earlier` already did. Each
+/// result goes to `sink` as it ends, and `progress` hears of it.
 pub fn run(
     setup: Setup,
     trials: &[Trial],
     bounds: Bounds,
+    earlier: &Earlier,
     sink: Sink,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> (Summary, Ended) {
@@ -99,7 +111,10 @@ pub fn run(
         if bounds.cycles.is_some_and(|n| cycle >= n) {
             break Ended::Cycles(cycle);
         }
-        if bounds.duration.is_some_and(|d| started.elapsed() >= d) {
+        if bounds
+            .duration
+            .is_some_and(|d| earlier.elapsed + started.elapsed() >= d)
+        {
             break Ended::Duration(cycle);
         }
         if signals::received().is_some() {
@@ -124,13 +139,23 @@ pub fn run(
                 cycle: Some(n),
                 ..base.clone()
             };
-            let (skipped, verdict, message) = attempt(&setup, &shared, &t);
-            progress(Progress {
-                name: &t.name,
-                skipped: skipped.as_deref(),
-                verdict,
-                message: message.as_deref(),
-            });
+            // A trial that ran before the interruption counts as it ended then.
+            let (skipped, verdict, message) = match earlier.done.get(&t.name) {
+                Some(verdict) => (
+                    None,
+                    *verdict,
+                    Some("recorded before the run was resumed".to_string()),
+                ),
+                None => attempt(&setup, &shared, &t),
+            };
+            if !earlier.done.contains_key(&t.name) {
+                progress(Progress {
+                    name: &t.name,
+                    skipped: skipped.as_deref(),
+                    verdict,
+                    message: message.as_deref(),
+                });
+            }
             match (&skipped, verdict) {
                 (Some(reason), _) => {
                     skip_reason.get_or_insert_with(|| format!("{}: {reason}", t.name));

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use plan::Trial;
@@ -68,17 +68,17 @@ pub enum Operator {
 }
 
 /// Whether the rig was confirmed back in its safe state after a trial.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SafeStateReport {
     /// Every role's safe state was applied and read back.
     pub confirmed: bool,
     /// What could not be confirmed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }
 
 /// The result of one trial, as reporters receive it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialResult {
     /// Trial name.
     pub trial: String,
@@ -105,7 +105,11 @@ pub struct TrialResult {
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
     /// Wall time the trial took.
-    #[serde(rename = "wall_time_ms", serialize_with = "ser_ms")]
+    #[serde(
+        rename = "wall_time_ms",
+        serialize_with = "ser_ms",
+        deserialize_with = "crate::scenario::exec::de_ms"
+    )]
     pub wall_time: Duration,
     /// Set when the trial did not run; the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +118,10 @@ pub struct TrialResult {
     /// it was kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// The signal that arrived while the trial ran, if one did: its verdict is not the
+    /// device's, and `run --resume` runs the trial again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
     /// Whether the rig was returned to its safe state afterwards (absent when the
     /// trial never touched the rig).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +155,21 @@ pub struct Summary {
     /// Of those, trials of checks that apply to the device but could not run (the rig
     /// lacks a role they need): the run is incomplete.
     pub incomplete: usize,
+}
+
+impl std::ops::Add for Summary {
+    type Output = Self;
+
+    /// The counts of two parts of one run (before and after a resume).
+    fn add(self, other: Self) -> Self {
+        Self {
+            passed: self.passed + other.passed,
+            failed: self.failed + other.failed,
+            errors: self.errors + other.errors,
+            skipped: self.skipped + other.skipped,
+            incomplete: self.incomplete + other.incomplete,
+        }
+    }
 }
 
 impl Summary {
@@ -338,6 +361,7 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
         wall_time: Duration::ZERO,
         skipped: None,
         trace: None,
+        interrupted: None,
         safe_state: None,
         outcome: Outcome::error(String::new()),
     }
@@ -365,6 +389,7 @@ pub fn run_trial(setup: &Setup, t: &Trial) -> TrialResult {
         let (outcome, safe) = execute_on_bench(setup, t, &mut result);
         result.outcome = outcome;
         result.safe_state = Some(safe);
+        result.interrupted = signals::received().map(|sig| sig.to_string());
     }
     result.wall_time = wall.elapsed();
     result

@@ -312,7 +312,7 @@ impl Run<'_> {
                     let expected = format!("ready within {}", units::format_duration(within));
                     let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
                     m.value = Some(ms(t));
-                    m.unit = Some("ms");
+                    m.unit = Some("ms".into());
                     m.high = Some(ms(within));
                     self.record(m);
                     return if pass {
@@ -444,7 +444,7 @@ impl Run<'_> {
         let measured = format!("EVT {} with the rail at {}", s.text, Volts(v));
         let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
         m.value = Some(v);
-        m.unit = Some(Volts::UNIT);
+        m.unit = Some(Volts::UNIT.into());
         m.low = Some(at.0 - tolerance.0);
         m.high = Some(at.0 + tolerance.0);
         self.record(m);

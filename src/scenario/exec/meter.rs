@@ -128,10 +128,13 @@ impl Run<'_> {
         let measured = format!("{measured}{coarse}");
         let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
         m.value = Some(value);
-        m.unit = Some(match quantity {
-            Quantity::Current => Amps::UNIT,
-            Quantity::Voltage => Volts::UNIT,
-        });
+        m.unit = Some(
+            match quantity {
+                Quantity::Current => Amps::UNIT,
+                Quantity::Voltage => Volts::UNIT,
+            }
+            .into(),
+        );
         m.low = Some(low);
         m.high = Some(high);
         if window.is_some() {
@@ -212,7 +215,7 @@ impl Run<'_> {
         let mut m = self.measurement("", expected.clone(), measured.clone(), pass);
         m.source = Evidence::Derived;
         m.value = Some(value);
-        m.unit = Some(unit);
+        m.unit = Some(unit.into());
         m.low = at_least.map(|t| t.as_secs_f64() / 86_400.0);
         m.at_ms = ms(self.now().saturating_sub(self.start));
         self.record(m);

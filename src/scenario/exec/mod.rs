@@ -21,11 +21,12 @@ mod meter;
 mod sample;
 mod supply;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::step::{Ready, Step, Timing};
 use crate::config::rig::{by_hand, Capability};
@@ -35,7 +36,7 @@ use crate::signals;
 use crate::units;
 
 /// How a trial ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every expectation held.
@@ -48,7 +49,7 @@ pub enum Verdict {
 }
 
 /// Which kind of evidence a measurement is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     /// A physical input: door position, latch sensor.
@@ -62,7 +63,7 @@ pub enum Evidence {
 }
 
 /// One measurement with its limits and verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measurement {
     /// 1-based step number (0 for end-of-check records).
     pub step: usize,
@@ -81,7 +82,7 @@ pub struct Measurement {
     pub value: Option<f64>,
     /// Its unit.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit: Option<&'static str>,
+    pub unit: Option<Cow<'static, str>>,
     /// Lower limit, where numeric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low: Option<f64>,
@@ -100,14 +101,14 @@ pub struct Measurement {
     /// Scenario time of the reading, in milliseconds from the check's start.
     pub at_ms: f64,
     /// A positive control of the rig rather than a requirement on the device.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub control: bool,
     /// Within limits.
     pub pass: bool,
 }
 
 /// What decided a check: the observation, its step and its window.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Decision {
     /// The role observed.
     pub role: String,
@@ -119,7 +120,7 @@ pub struct Decision {
 
 /// Evidence a check did not keep because the board printed more than the caps allow
 /// (a flooding console). Any of it makes the check a rig error: see [`execute`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dropped {
     /// Console lines dropped whole (by the console's queue or this check's cap).
     pub console_lines: u64,
@@ -200,7 +201,7 @@ pub const MAX_LOG_LINES: usize = 10_000;
 pub const MAX_LOG_BYTES: usize = 2 << 20;
 
 /// The result of executing a check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     /// Verdict.
     pub verdict: Verdict,
@@ -215,7 +216,11 @@ pub struct Outcome {
     /// Step log with scenario times, including console lines.
     pub log: Vec<String>,
     /// Scenario time the check covered.
-    #[serde(rename = "scenario_time_ms", serialize_with = "ser_ms")]
+    #[serde(
+        rename = "scenario_time_ms",
+        serialize_with = "ser_ms",
+        deserialize_with = "de_ms"
+    )]
     pub scenario_time: Duration,
     /// The sampling interval of timed observations, in milliseconds.
     pub poll_ms: f64,
@@ -244,6 +249,12 @@ impl Outcome {
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(ms(*d))
+}
+
+/// Reads back what [`ser_ms`] wrote (a result line read again to resume a run).
+pub fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
 }
 
 /// Milliseconds, rounded to the microsecond.

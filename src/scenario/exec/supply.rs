@@ -259,7 +259,7 @@ impl Run<'_> {
                 pass,
             );
             m.value = rail.map(|r| r.0);
-            m.unit = rail.map(|_| Volts::UNIT);
+            m.unit = rail.map(|_| Volts::UNIT.into());
             self.record(m);
             if !pass {
                 return Err(self.fail(
@@ -363,7 +363,7 @@ impl Run<'_> {
                 entered,
             );
             m.value = Some(lo);
-            m.unit = Some(Volts::UNIT);
+            m.unit = Some(Volts::UNIT.into());
             m.low = Some(depth.0 .0);
             m.high = Some(depth.1 .0);
             m.detail = Some(json!({
