@@ -398,3 +398,47 @@ fn a_shmoo_with_repeats_sags_each_cell_that_many_times_and_counts_its_resets() {
         );
     }
 }
+
+#[test]
+fn a_repeated_run_on_a_terminal_shows_a_progress_bar_and_in_a_pipe_plain_lines() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let command = format!(
+        "{} run --device smartlock_4aa --repeat 30 --out {dir}/tty brownout::sag_resets_safely",
+        env!("CARGO_BIN_EXE_lockrig")
+    );
+    // `script` gives the run a terminal, as a person at the bench has.
+    let o = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        screen.contains("/30 brownout::sag_resets_safely: 0 failed, 0 rig errors (ETA"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("test brownout::sag_resets_safely::smartlock_4aa::cycle30 ... ok"),
+        "{screen}"
+    );
+    assert_eq!(results(&run_dir(&out.path().join("tty"))).len(), 30);
+
+    let o = run(&[
+        "run",
+        "--device",
+        "smartlock_4aa",
+        "--repeat",
+        "30",
+        "--out",
+        &format!("{dir}/pipe"),
+        "brownout::sag_resets_safely",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !lines.contains("ETA") && !lines.contains('\u{1b}'),
+        "{lines}"
+    );
+    assert!(lines.contains("test result: ok. 30 passed"), "{lines}");
+}

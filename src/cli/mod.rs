@@ -892,6 +892,23 @@ fn run_in(
             output.finish();
             (summary, Some(ended))
         }
+        // A repeated run watched on a terminal gets the campaign's progress bar; in CI
+        // or a pipe the test harness prints it.
+        None if progress::CampaignOutput::watched(&args.test)
+            && args.selection.repeat.is_some_and(|n| n > 1) =>
+        {
+            let repeat = args.selection.repeat.unwrap_or(1);
+            let bounds = run::campaign::Bounds {
+                cycles: Some(repeat),
+                ..Default::default()
+            };
+            let per_cycle = trials.len().div_ceil(repeat as usize);
+            let mut output =
+                progress::CampaignOutput::new(&args.test, bounds, per_cycle).check_by_check();
+            let summary = run::run_watched(setup, trials, sink, &mut |p| output.trial(p));
+            output.finish();
+            (summary, None)
+        }
         None => (run::run(setup, trials, &test, sink), None),
     };
     let summary = summary + earlier_summary;

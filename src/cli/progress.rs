@@ -1,6 +1,6 @@
-//! What a person watching a campaign sees: on a terminal, a progress bar under the
-//! trial lines (the check under way, the cycle, failures so far, the time left); in
-//! CI or a pipe, the plain lines only, in the test harness's form.
+//! What a person watching a campaign or a repeated run sees: on a terminal, a progress
+//! bar under the trial lines (the check under way, the cycle, failures so far, the time
+//! left); in CI or a pipe, the plain lines only, in the test harness's form.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -21,17 +21,16 @@ pub struct CampaignOutput<'a> {
     failed: u64,
     errors: u64,
     started: Instant,
+    /// Trials run check by check (a repeated run), not cycle by cycle: the cycle
+    /// shown is the trial's own.
+    check_by_check: bool,
 }
 
 impl<'a> CampaignOutput<'a> {
     /// Output for a campaign of `per_cycle` trials a cycle. The bar is drawn only when
     /// a person is watching: pretty format, and both stdout and stderr on a terminal.
     pub fn new(harness: &'a Harness, bounds: Bounds, per_cycle: usize) -> Self {
-        let watched = harness.format == Format::Pretty
-            && !harness.quiet
-            && std::io::stdout().is_terminal()
-            && std::io::stderr().is_terminal();
-        let bar = watched.then(|| {
+        let bar = Self::watched(harness).then(|| {
             let bar = match (bounds.cycles, bounds.duration) {
                 (Some(n), _) => ProgressBar::new(u64::from(n) * per_cycle as u64),
                 (None, Some(d)) => ProgressBar::new(d.as_secs().max(1)),
@@ -57,7 +56,23 @@ impl<'a> CampaignOutput<'a> {
             failed: 0,
             errors: 0,
             started: Instant::now(),
+            check_by_check: false,
         }
+    }
+
+    /// For a repeated run, which goes check by check, every cycle of one before the
+    /// next: the bar shows each trial's own cycle.
+    pub fn check_by_check(mut self) -> Self {
+        self.check_by_check = true;
+        self
+    }
+
+    /// Whether a person is watching: pretty format, stdout and stderr on a terminal.
+    pub fn watched(harness: &Harness) -> bool {
+        harness.format == Format::Pretty
+            && !harness.quiet
+            && std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal()
     }
 
     /// Reports one finished trial.
@@ -75,7 +90,14 @@ impl<'a> CampaignOutput<'a> {
             (_, None) => {}
         }
         if let Some(bar) = &self.bar {
-            let cycle = self.done.div_ceil(self.per_cycle.max(1));
+            let own = p
+                .name
+                .rsplit_once("::cycle")
+                .and_then(|(_, n)| n.parse::<u64>().ok());
+            let cycle = match (self.check_by_check, own) {
+                (true, Some(n)) => n,
+                _ => self.done.div_ceil(self.per_cycle.max(1)),
+            };
             let of = self
                 .bounds
                 .cycles

@@ -252,6 +252,38 @@ pub fn run(
     summary
 }
 
+/// Runs `trials` one after another, each result to `sink` and `progress` told of each
+/// as it ends: what [`run`] does, without the test harness's printer, for a person
+/// watching a progress bar (the harness prints half a line before each trial, which a
+/// bar redrawn beneath it would break).
+pub fn run_watched(
+    setup: Setup,
+    trials: Vec<Trial>,
+    sink: Sink,
+    progress: &mut dyn FnMut(campaign::Progress<'_>),
+) -> Summary {
+    let shared = Mutex::new(Shared {
+        sink,
+        summary: Summary::default(),
+        health: health::Health::load(&setup.rig),
+        aborted: None,
+    });
+    for t in &trials {
+        let (skipped, verdict, message) = attempt(&setup, &shared, t);
+        progress(campaign::Progress {
+            name: &t.name,
+            skipped: skipped.as_deref(),
+            verdict,
+            message: message.as_deref(),
+        });
+    }
+    let summary = shared
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .summary;
+    summary
+}
+
 /// One trial from the rig's health to the recorded result: runs it (or records why
 /// not), updates the counts and the health mark, and hands the result to the sink.
 /// Returns the skip reason, the verdict and the message, for the progress output.
