@@ -277,11 +277,10 @@ pub fn run_watched(
             message: message.as_deref(),
         });
     }
-    let summary = shared
+    shared
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
-        .summary;
-    summary
+        .summary
 }
 
 /// One trial from the rig's health to the recorded result: runs it (or records why
