@@ -14,7 +14,7 @@ use lockrig::config::device::DeviceProfile;
 use lockrig::drivers::i2cdriver::{I2cDriver, Speed, BAUD};
 use lockrig::drivers::ina219::Ina219;
 use lockrig::sim::{wall_time, SimBench, SimOptions};
-use lockrig::transport::open_serial;
+use lockrig::transport::{open_serial, Framing};
 
 fn main() {
     let sim = SimBench::start(
@@ -31,7 +31,7 @@ fn main() {
     let path = sim.serial_path("i2cdriver").unwrap();
     let timeout = Duration::from_millis(500);
     let bus = I2cDriver::open(
-        open_serial(&path, BAUD, timeout).unwrap(),
+        open_serial(&path, BAUD, timeout, Framing::PLAIN).unwrap(),
         timeout,
         Speed::Fast,
     )

@@ -21,7 +21,7 @@ use lockrig::run::{plan, run_trial, Setup};
 use lockrig::scenario::suite::Suite;
 use lockrig::scenario::Verdict;
 use lockrig::sim::{SimBench, SimOptions, TimeMode};
-use lockrig::transport::{open_serial, LineIo};
+use lockrig::transport::{open_serial, Framing, LineIo};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -151,7 +151,7 @@ fn python_round_trip(path: &str) {
 }
 
 fn rust_round_trip(path: &str) {
-    let port = open_serial(path, 115_200, Duration::from_millis(500)).unwrap();
+    let port = open_serial(path, 115_200, Duration::from_millis(500), Framing::PLAIN).unwrap();
     let mut scpi = Scpi::new(LineIo::new(port, Duration::from_millis(500)));
     for _ in 0..1_000 {
         scpi.query("*IDN?").unwrap();

@@ -1150,7 +1150,7 @@ fn assert_served_bench_is_safe(served: &Served) {
     use lockrig::config::rig::{Link, Rig};
     use lockrig::drivers::lcus::Lcus;
     use lockrig::drivers::scpi_supply::{rigol_dp800, ScpiSupply};
-    use lockrig::transport::{open_serial, LineIo};
+    use lockrig::transport::{open_serial, Framing, LineIo};
     let rig = Rig::load(Path::new(&served.path("served.toml"))).unwrap();
     let port = |name: &str| {
         let Link::Serial { path, baud } = rig.file.instruments[name].get_ref().link().unwrap()
@@ -1158,7 +1158,7 @@ fn assert_served_bench_is_safe(served: &Served) {
             panic!("{name} is on a serial port")
         };
         let t = std::time::Duration::from_millis(500);
-        LineIo::new(open_serial(&path, baud, t).unwrap(), t)
+        LineIo::new(open_serial(&path, baud, t, Framing::PLAIN).unwrap(), t)
     };
     let mut psu = ScpiSupply::open(port("psu"), &rigol_dp800::DIALECT).unwrap();
     for ch in 1..=3 {
@@ -1340,6 +1340,11 @@ const SUPPLY_RIGS: &[(&str, &str, &str)] = &[
         "Keysight Technologies,E36312A,",
         "main: OVP 25",
     ),
+    (
+        "rigs/sim-e3631a.toml",
+        "HEWLETT-PACKARD,E3631A,",
+        "main: no hardware OVP/OCP on psu; the envelope is enforced by lockrig only",
+    ),
 ];
 
 #[test]
@@ -1370,8 +1375,11 @@ fn the_power_loss_checks_pass_on_a_siglent_and_a_keysight_supply() {
 }
 
 #[test]
-fn a_garbled_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() {
-    for (rig, _, _) in SUPPLY_RIGS {
+fn a_garbled_or_silent_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() {
+    let faults = SUPPLY_RIGS
+        .iter()
+        .flat_map(|(rig, _, _)| [(*rig, "psu:garbage@3"), (*rig, "psu:silent@3")]);
+    for (rig, fault) in faults {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let o = run(&[
@@ -1381,12 +1389,12 @@ fn a_garbled_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() {
             "--device",
             "maglock_12v",
             "--sim-fault",
-            "psu:garbage@3",
+            fault,
             "--out",
             out.to_str().unwrap(),
             "power_loss",
         ]);
-        assert_eq!(o.status.code(), Some(3), "{rig}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(3), "{rig} {fault}: {}", text(&o));
         let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
         let msg = &case.status.error_as_ref().message;
         assert!(msg.contains("instrument `psu`"), "{rig}: {msg}");
@@ -1504,6 +1512,7 @@ fn rig_drivers_lists_every_supported_instrument_with_its_emulator() {
         "gpio-output",
         "probe-rs",
         "siglent-spd1000x",
+        "keysight-e3631a",
     ] {
         assert!(drivers.contains(&family), "{family}: {drivers:?}");
     }

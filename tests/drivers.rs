@@ -11,10 +11,12 @@ use lockrig::drivers::lcus::Lcus;
 use lockrig::drivers::modbus_relay::ModbusRelay;
 use lockrig::drivers::numato::NumatoGpio;
 use lockrig::drivers::riden_rd60xx::Rd60xx;
-use lockrig::drivers::scpi_supply::{keysight_e36300, rigol_dp800, siglent_spd3303x, ScpiSupply};
+use lockrig::drivers::scpi_supply::{
+    keysight_e36300, keysight_e3631a, rigol_dp800, siglent_spd3303x, ScpiSupply,
+};
 use lockrig::drivers::InstrumentError;
 use lockrig::sim::{SimBench, SimOptions, TimeMode};
-use lockrig::transport::{open_serial, LineIo};
+use lockrig::transport::{open_serial, Framing, LineIo};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -31,7 +33,10 @@ fn bench(device: &str) -> SimBench {
 
 fn io(sim: &SimBench, name: &str) -> LineIo {
     let path = sim.serial_path(name).unwrap();
-    LineIo::new(open_serial(&path, 115_200, TIMEOUT).unwrap(), TIMEOUT)
+    LineIo::new(
+        open_serial(&path, 115_200, TIMEOUT, Framing::PLAIN).unwrap(),
+        TIMEOUT,
+    )
 }
 
 #[test]
@@ -170,7 +175,7 @@ fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     let path = sim.serial_path("i2cdriver").unwrap();
     // A third-party client (i2ccl, pyserial) speaks the manual's bytes: `?` is the
     // 80-character status line, `d` the 112-byte scan with the INA219 at 0x40.
-    let mut raw = open_serial(&path, BAUD, TIMEOUT).unwrap();
+    let mut raw = open_serial(&path, BAUD, TIMEOUT, Framing::PLAIN).unwrap();
     raw.write_all(b"?").unwrap();
     let mut status = [0u8; 80];
     raw.read_exact(&mut status).unwrap();
@@ -186,7 +191,7 @@ fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     drop(raw);
     // lockrig's own driver, and the ina219 crate on top of it.
     let bus = I2cDriver::open(
-        open_serial(&path, BAUD, TIMEOUT).unwrap(),
+        open_serial(&path, BAUD, TIMEOUT, Framing::PLAIN).unwrap(),
         TIMEOUT,
         Speed::Fast,
     )
@@ -284,6 +289,50 @@ fn e36300_programs_by_channel_list_and_reports_its_error_queue() {
     }
     psu.set_output(2, false).unwrap();
     assert!(sim.world().is_safe());
+}
+
+#[test]
+fn e3631a_selects_its_output_switches_all_of_them_and_reports_its_error_queue() {
+    let sim = bench("maglock_12v");
+    // With the E3631A's own framing (8N2, DTR/DSR): the simulator's pty has no modem
+    // lines to hand-shake on, as a USB adapter without them would not.
+    let path = sim.serial_path("e3631a").unwrap();
+    let framing = keysight_e3631a::DIALECT.framing;
+    let port = open_serial(&path, 9600, TIMEOUT, framing).unwrap();
+    let mut psu = ScpiSupply::open(LineIo::new(port, TIMEOUT), &keysight_e3631a::DIALECT).unwrap();
+    assert!(psu.identity().starts_with("HEWLETT-PACKARD,E3631A,"));
+    psu.set_voltage(2, 12.0).unwrap();
+    psu.set_current(2, 0.5).unwrap();
+    psu.set_output(2, true).unwrap();
+    assert!(psu.output(2).unwrap());
+    // One switch for all outputs: the one the rig does not use went on too.
+    assert!(psu.output(1).unwrap());
+    sim.world().advance(Duration::from_millis(100));
+    assert!((psu.measure_voltage(2).unwrap() - 12.0).abs() < 1e-3);
+    let amps = psu.measure_current(2).unwrap();
+    assert!((0.24..0.265).contains(&amps), "{amps}");
+    // P6V is rated 6.18 V: the instrument refuses, and the driver says so.
+    match psu.set_voltage(1, 12.0) {
+        Err(InstrumentError::Device {
+            code: -222,
+            command,
+            ..
+        }) => assert_eq!(command, "INST:NSEL 1;:VOLT 12.000"),
+        other => panic!("expected the instrument's -222 error, got {other:?}"),
+    }
+    assert!(!psu.has_protection());
+    psu.set_output(2, false).unwrap();
+    assert!(sim.world().is_safe());
+    // Another family's supply on the port is refused by its identity.
+    match ScpiSupply::open(io(&sim, "e36312a"), &keysight_e3631a::DIALECT) {
+        Err(InstrumentError::Garbage { expected, .. }) => {
+            assert!(expected.contains("E3631A identity"), "{expected}")
+        }
+        other => panic!(
+            "an E36312A is not an E3631A: {:?}",
+            other.map(|p| p.identity().to_string())
+        ),
+    }
 }
 
 #[test]
@@ -608,7 +657,7 @@ fn lan_instruments_are_served_on_raw_tcp_and_the_drivers_speak_to_them() {
 
 fn port(sim: &SimBench, name: &str) -> Box<dyn lockrig::transport::Transport> {
     let path = sim.serial_path(name).unwrap();
-    open_serial(&path, 115_200, TIMEOUT).unwrap()
+    open_serial(&path, 115_200, TIMEOUT, Framing::PLAIN).unwrap()
 }
 
 #[test]

@@ -77,6 +77,31 @@ pub mod harness {
         let page = lockrig::report::html::render_page(data, None, None, &facts)
             .expect("reading from memory cannot fail");
         assert_inert(&page);
+        // Read back as `run --resume` reads them: each result goes into the JUnit
+        // report again, and a trace it names is removed only inside `traces/`.
+        let junit = lockrig::report::junit::RunFacts {
+            suite: "s".into(),
+            rig: "r".into(),
+            seed: 1,
+            poll: Duration::from_millis(10),
+            run_dir: "/run".into(),
+        };
+        for line in data.split(|b| *b == b'\n') {
+            let Some(result) = lockrig::report::resume::parse(line) else {
+                continue;
+            };
+            let _ = lockrig::report::junit::testcase(&junit, &result);
+            if let Some(name) = result
+                .trace
+                .as_deref()
+                .and_then(lockrig::report::resume::trace_file)
+            {
+                assert!(
+                    !name.contains('/') && !name.starts_with('.') && !name.is_empty(),
+                    "a trace outside traces/ would be removed: {name:?}"
+                );
+            }
+        }
     }
 
     /// `trace_file`: a failed trial's `traces/*.csv` as `lockrig report` plots it. Whatever

@@ -58,6 +58,14 @@ pub const CATALOGUE: &[Entry] = &[
         sim: Some("e36312a"),
     },
     Entry {
+        driver: "keysight-e3631a",
+        capability: "supply",
+        instruments: "Keysight (Agilent, HP) E3631A (P6V, P25V, N25V; one output switch for all)",
+        protocol: "SCPI, error queue after every setting, no OVP/OCP; one supply role per instrument",
+        transport: "RS-232 up to 9600, 8N2 with DTR/DSR handshaking",
+        sim: Some("e3631a"),
+    },
+    Entry {
         driver: "korad-ka3005p",
         capability: "supply",
         instruments: "Korad KA3005P family (Tenma 72-2540, RND 320-KA3005P, Velleman PS3005D)",

@@ -1143,6 +1143,24 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
             }
             (false, None) => {}
         }
+        if let (DriverKind::ScpiSupply(d), Capability::Supply) = (driver, need) {
+            let earlier = file.roles.iter().find(|(k, o)| {
+                k.span().start < at.start
+                    && o.get_ref().instrument == r.instrument
+                    && role_capability(k.get_ref()) == Some(Capability::Supply)
+            });
+            if let (true, Some((other, _))) = (d.outputs_together, earlier) {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "role `{name}`: `{}` ({}) switches all its outputs with one `OUTP` command, so `{}` and `{name}` would go on and off together; give it one supply role, and another supply the other",
+                        r.instrument,
+                        d.key,
+                        other.get_ref()
+                    ),
+                ));
+            }
+        }
         let shared = file
             .roles
             .values()
@@ -1592,6 +1610,32 @@ mod tests {
         .to_string();
         assert!(
             msg.contains("[envelope]: `door_push` is not a supply role"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_instrument_that_switches_all_its_outputs_together_plays_one_supply_role() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rigs/sim-e3631a.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        Rig::from_source(Source::builtin("e.toml", &text)).unwrap();
+        let two = text
+            .replacen(
+                "main = { instrument = \"psu\", channel = 2 }",
+                "main = { instrument = \"psu\", channel = 2 }\nemergency = { instrument = \"psu\", channel = 1 }",
+                1,
+            )
+            .replacen("main = \"off\"", "main = \"off\"\nemergency = \"off\"", 1)
+            .replacen(
+                "[safe_state]",
+                "[envelope.emergency]\nmax_volts = \"5.5V\"\nmax_amps = \"1A\"\n\n[safe_state]",
+                1,
+            );
+        let msg = Rig::from_source(Source::builtin("e.toml", &two))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("role `emergency`: `psu` (keysight-e3631a) switches all its outputs with one `OUTP` command, so `main` and `emergency` would go on and off together"),
             "{msg}"
         );
     }

@@ -168,7 +168,7 @@ impl Interrupted {
 
 /// The file name of a trace a result names, if it is one (`traces/NAME.csv`, nothing
 /// else): the name comes from the directory, which is untrusted.
-fn trace_file(path: &str) -> Option<&str> {
+pub fn trace_file(path: &str) -> Option<&str> {
     let name = path.strip_prefix(TRACES)?.strip_prefix('/')?;
     let plain = !name.is_empty()
         && !name.starts_with('.')
@@ -177,8 +177,8 @@ fn trace_file(path: &str) -> Option<&str> {
     plain.then_some(name)
 }
 
-/// A line as a result, if it parses as one.
-fn parse(line: &[u8]) -> Option<TrialResult> {
+/// A line of `results.jsonl` as a result, if it parses as one.
+pub fn parse(line: &[u8]) -> Option<TrialResult> {
     let mut value: serde_json::Value = serde_json::from_slice(line).ok()?;
     let fields = value.as_object_mut()?;
     fields.remove("schema");

@@ -25,7 +25,7 @@ use crate::drivers::scpi_supply::ScpiSupply;
 use crate::drivers::{on_off, InstrumentError};
 use crate::sim::SimBench;
 use crate::transport::gpio::{CdevLines, GpioLines};
-use crate::transport::{self, LineIo};
+use crate::transport::{self, Framing, LineIo};
 use crate::units::{Amps, Volts};
 
 /// Something a role could not do.
@@ -191,9 +191,21 @@ fn transport(
     sim: Option<&SimBench>,
     timeout: Duration,
 ) -> Result<Box<dyn transport::Transport>, InstrumentError> {
+    framed_transport(link, sim, timeout, Framing::PLAIN)
+}
+
+/// [`transport`] for an instrument whose serial framing is its own.
+fn framed_transport(
+    link: &Link,
+    sim: Option<&SimBench>,
+    timeout: Duration,
+    framing: Framing,
+) -> Result<Box<dyn transport::Transport>, InstrumentError> {
     let port = match link {
-        Link::Serial { path, baud } => transport::open_serial(path, *baud, timeout),
-        Link::I2cDriver { port, .. } => transport::open_serial(port, I2CDRIVER_BAUD, timeout),
+        Link::Serial { path, baud } => transport::open_serial(path, *baud, timeout, framing),
+        Link::I2cDriver { port, .. } => {
+            transport::open_serial(port, I2CDRIVER_BAUD, timeout, Framing::PLAIN)
+        }
         Link::Tcp(addr) => transport::open_tcp(addr, timeout),
         Link::Sim(name) => {
             let missing = || InstrumentError::Open {
@@ -211,7 +223,7 @@ fn transport(
                 }
                 None => {
                     let path = sim.serial_path(name).ok_or_else(missing)?;
-                    transport::open_serial(&path, 115_200, timeout)
+                    transport::open_serial(&path, 115_200, timeout, framing)
                 }
             }
         }
@@ -318,7 +330,8 @@ fn open_instrument(
     let timeout = rig.timeout(spec);
     Ok(match spec.driver {
         DriverKind::ScpiSupply(dialect) => {
-            let dev = ScpiSupply::open(line_io(&link, sim, timeout)?, dialect)?;
+            let port = framed_transport(&link, sim, timeout, dialect.framing)?;
+            let dev = ScpiSupply::open(LineIo::new(port, timeout), dialect)?;
             let id = dev.identity().to_string();
             (Opened::Supply(channels_of(dev)), id)
         }

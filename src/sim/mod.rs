@@ -15,6 +15,7 @@ mod daq970a;
 pub mod defects;
 mod dp800;
 mod e36300;
+mod e3631a;
 pub mod faults;
 mod gpiochip;
 mod i2cdriver;
@@ -118,6 +119,9 @@ const SERVED: &[Served] = &[
     }),
     ("e36312a", faults::Target::Psu, || {
         Box::<e36300::E36300Sim>::default()
+    }),
+    ("e3631a", faults::Target::Psu, || {
+        Box::<e3631a::E3631aSim>::default()
     }),
     ("spd1168x", faults::Target::Psu, || {
         Box::new(spd3303x::Spd3303xSim::model(&spd3303x::SPD1168X))

@@ -110,17 +110,97 @@ impl Transport for TcpStream {
     }
 }
 
-/// Opens a serial port (or pty) as 8N1 with no flow control.
-pub fn open_serial(path: &str, baud: u32, timeout: Duration) -> io::Result<Box<dyn Transport>> {
-    let port = serialport::new(path, baud)
+/// How an instrument frames characters on a serial line and says it is ready, where it
+/// differs from 8N1 without handshaking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// Two stop bits (fixed on the Keysight E3631A), else one.
+    pub two_stop_bits: bool,
+    /// DTR/DSR handshaking: lockrig asserts DTR and writes only while the instrument
+    /// holds DSR (which it drops while its input buffer is full or it has a reply to
+    /// send).
+    pub dtr_dsr: bool,
+}
+
+impl Framing {
+    /// 8N1, no handshaking: most instruments.
+    pub const PLAIN: Self = Self {
+        two_stop_bits: false,
+        dtr_dsr: false,
+    };
+}
+
+/// Opens a serial port (or pty): 8 data bits, no parity, the stop bits and handshake
+/// of `framing`.
+pub fn open_serial(
+    path: &str,
+    baud: u32,
+    timeout: Duration,
+    framing: Framing,
+) -> io::Result<Box<dyn Transport>> {
+    let mut port = serialport::new(path, baud)
         .data_bits(serialport::DataBits::Eight)
         .parity(serialport::Parity::None)
-        .stop_bits(serialport::StopBits::One)
+        .stop_bits(if framing.two_stop_bits {
+            serialport::StopBits::Two
+        } else {
+            serialport::StopBits::One
+        })
         .flow_control(serialport::FlowControl::None)
         .timeout(timeout)
         .open()
         .map_err(io::Error::from)?;
+    // serialport's hardware flow control is RTS/CTS; DTR/DSR is done here. A line
+    // without modem-control lines (a pty, the simulator's) has nothing to hand-shake.
+    if framing.dtr_dsr && port.write_data_terminal_ready(true).is_ok() {
+        return Ok(Box::new(DsrPaced { port }));
+    }
     Ok(Box::new(port))
+}
+
+/// A serial port written only while the instrument holds DSR.
+struct DsrPaced {
+    port: Box<dyn serialport::SerialPort>,
+}
+
+impl Read for DsrPaced {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.port.read(buf)
+    }
+}
+
+impl Write for DsrPaced {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let deadline = std::time::Instant::now() + self.port.timeout();
+        while !self.port.read_data_set_ready().map_err(io::Error::from)? {
+            if std::time::Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the instrument holds DSR false (busy, or the cable lacks the DTR/DSR lines)",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.port.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.port.flush()
+    }
+}
+
+impl Transport for DsrPaced {
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        Transport::set_timeout(&mut self.port, timeout)
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.port.discard_input()
+    }
+
+    fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.port.read_available(buf)
+    }
 }
 
 /// Opens a TCP connection (a raw SCPI socket, e.g. port 5555 on a Rigol DP800).

@@ -26,6 +26,8 @@
 
 use std::time::Duration;
 
+use crate::transport::Framing;
+
 use super::{Confirm, Dialect, OutputQuery, Protection};
 
 /// The E36300 dialect.
@@ -59,4 +61,6 @@ pub static DIALECT: Dialect = Dialect {
         ocp_tripped: |n| format!("CURR:PROT:TRIP? (@{n})"),
         clear: |n| vec![format!("OUTP:PROT:CLE (@{n})")],
     }),
+    outputs_together: false,
+    framing: Framing::PLAIN,
 };

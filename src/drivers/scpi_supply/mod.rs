@@ -11,6 +11,7 @@
 //! | [`siglent-spd3303x`](siglent_spd3303x) | Siglent SPD3303X, SPD3303X-E | reading it back (no error queue) | none |
 //! | [`siglent-spd1000x`](siglent_spd1000x) | Siglent SPD1168X, SPD1305X | reading it back (no error queue) | none |
 //! | [`keysight-e36300`](keysight_e36300) | Keysight E36311A, E36312A, E36313A | the error queue (`:SYST:ERR?`) | set, read, cleared |
+//! | [`keysight-e3631a`](keysight_e3631a) | Keysight (Agilent, HP) E3631A | the error queue (`SYST:ERR?`) | none |
 //!
 //! A new SCPI supply is one more dialect file and one line in [`DIALECTS`]; the rig
 //! file's `driver = "..."` finds it there.
@@ -19,6 +20,7 @@
 //! that disagrees) is an [`InstrumentError`], as is a reply that does not parse.
 
 pub mod keysight_e36300;
+pub mod keysight_e3631a;
 pub mod rigol_dp800;
 pub mod session;
 pub mod siglent_spd1000x;
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 pub use crate::drivers::on_off;
 use crate::drivers::{InstrumentError, Result};
-use crate::transport::LineIo;
+use crate::transport::{Framing, LineIo};
 use session::Scpi;
 
 /// Every SCPI supply dialect, by the name a rig file's `driver = "..."` uses.
@@ -37,6 +39,7 @@ pub static DIALECTS: &[&Dialect] = &[
     &siglent_spd3303x::DIALECT,
     &siglent_spd1000x::DIALECT,
     &keysight_e36300::DIALECT,
+    &keysight_e3631a::DIALECT,
 ];
 
 /// The dialect a rig file names, if there is one.
@@ -75,6 +78,11 @@ pub struct Dialect {
     pub confirm: Confirm,
     /// The instrument's own over-voltage and over-current protection, if it has one.
     pub protection: Option<Protection>,
+    /// One output switch for every channel (`OUTP ON` acts on all): a rig may give
+    /// such an instrument one supply role only.
+    pub outputs_together: bool,
+    /// Its serial framing and handshake.
+    pub framing: Framing,
 }
 
 /// How the output state is read.

@@ -24,6 +24,8 @@
 
 use std::time::Duration;
 
+use crate::transport::Framing;
+
 use super::{Confirm, Dialect, OutputQuery, Protection};
 
 /// The DP800 dialect.
@@ -61,4 +63,6 @@ pub static DIALECT: Dialect = Dialect {
             ]
         },
     }),
+    outputs_together: false,
+    framing: Framing::PLAIN,
 };

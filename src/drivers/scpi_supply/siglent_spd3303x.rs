@@ -31,6 +31,8 @@
 
 use std::time::Duration;
 
+use crate::transport::Framing;
+
 use super::{Confirm, Dialect, OutputQuery};
 
 /// The SPD3303X dialect.
@@ -60,4 +62,6 @@ pub(super) const SPD3000X: Dialect = Dialect {
         resolution: 0.01,
     },
     protection: None,
+    outputs_together: false,
+    framing: Framing::PLAIN,
 };
