@@ -231,8 +231,24 @@ impl Run<'_> {
                     )))
                 }
                 Some((lo, _)) if !reached(lo, to.0) => {
+                    // A meter that averages over longer than a poll reads a shallower
+                    // rail than the lock saw at the bottom of a falling sag: say so
+                    // rather than blame the supply alone.
+                    let every = self
+                        .bench
+                        .meter_on(role)
+                        .and_then(|m| self.bench.meter_resolution(&m))
+                        .map(|r| r.every)
+                        .filter(|every| *every > self.ctx.poll);
+                    let why = match every {
+                        Some(every) => format!(
+                            "either the supply could not pull its output down faster than the lock discharges it, or the meter, one averaged reading every {}, smoothed the sag away",
+                            units::format_duration(every)
+                        ),
+                        None => "a supply cannot pull its output down faster than the lock discharges it".to_string(),
+                    };
                     return Err(Stop::Error(format!(
-                        "step {} `{}`: sag {rep} of {times}: the rail fell only to {} against {to} commanded (a supply cannot pull its output down faster than the lock discharges it): that depth was not tested; hold the sag longer, or switch the lock to a sag supply with a `dip` relay",
+                        "step {} `{}`: sag {rep} of {times}: the rail fell only to {} against {to} commanded ({why}): that depth was not tested; hold the sag longer, or switch the lock to a sag supply with a `dip` relay",
                         self.step.0,
                         self.step.1,
                         Volts(lo)
