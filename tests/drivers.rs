@@ -167,6 +167,41 @@ fn dp800_protection_switches_the_output_off_above_its_ovp_level() {
 }
 
 #[test]
+fn two_ina219s_share_one_i2cdriver_each_at_its_own_address() {
+    use lockrig::drivers::i2cdriver::{I2cDriver, SharedBus, Speed, BAUD};
+    use lockrig::drivers::ina219::Ina219;
+    let sim = bench("smartlock_4aa");
+    let path = sim.serial_path("i2cdriver").unwrap();
+    let port = open_serial(&path, BAUD, TIMEOUT, Framing::PLAIN).unwrap();
+    let bus = SharedBus::new(I2cDriver::open(port, TIMEOUT, Speed::Fast).unwrap());
+    let mut lock_line = Ina219::open(bus.clone(), 0x40, 0.1, 2.0).unwrap();
+    let mut port_line = Ina219::open(bus.clone(), 0x41, 0.1, 1.0).unwrap();
+    assert!(
+        Ina219::open(bus, 0x42, 0.1, 1.0).is_err(),
+        "nobody answers at 0x42"
+    );
+    {
+        // The battery is dead; the emergency port feeds the board at 5 V.
+        let mut w = sim.world();
+        w.psu[2].set_v = 5.0;
+        w.psu[2].set_i = 0.5;
+        w.set_output(3, true);
+        w.advance(Duration::from_millis(500));
+    }
+    assert!(lock_line.bus_voltage().unwrap() < 0.05);
+    assert!((port_line.bus_voltage().unwrap() - 5.0).abs() < 0.01);
+    let amps = port_line.current().unwrap();
+    assert!(
+        amps > 0.0 && amps < 0.5,
+        "the board draws from the port: {amps}"
+    );
+    // The port is held exclusively: a second opening is refused, which is why the
+    // chips on one adapter share it rather than each open their own.
+    let port = open_serial(&path, BAUD, TIMEOUT, Framing::PLAIN);
+    assert!(port.is_err(), "the adapter is held: {:?}", port.map(|_| ()));
+}
+
+#[test]
 fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     use lockrig::drivers::i2cdriver::{I2cDriver, Speed, BAUD};
     use lockrig::drivers::ina219::Ina219;

@@ -431,6 +431,17 @@ impl Link {
     pub fn is_simulated(&self) -> bool {
         matches!(self, Link::Sim(_))
     }
+
+    /// The I2C bus a chip is on (the bus device, the adapter's port, or the simulated
+    /// adapter), for the chips that share one; `None` for a link that is no bus.
+    pub fn i2c_bus(&self) -> Option<String> {
+        match self {
+            Link::I2c { bus, .. } => Some(format!("I2C {bus}")),
+            Link::I2cDriver { port, .. } => Some(format!("the I2CDriver on {port}")),
+            Link::Sim(name) => Some(format!("the simulated {name}")),
+            _ => None,
+        }
+    }
 }
 
 impl InstrumentSpec {
@@ -632,6 +643,7 @@ pub const ROLES: &[(&str, Capability)] = &[
     ("door_push_feedback", Capability::Input),
     ("egress_handle_feedback", Capability::Input),
     ("main_meter", Capability::Meter),
+    ("emergency_meter", Capability::Meter),
     ("console", Capability::Console),
 ];
 
@@ -883,12 +895,27 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         ));
     }
     let mut kinds = (0, 0);
+    // INA219s by bus and address: chips on one bus answer at addresses of their own.
+    let mut chips: Vec<(String, u8, &str)> = Vec::new();
     for (name, spec) in &file.instruments {
         let link = spec
             .get_ref()
             .link()
             .map_err(|m| src.error(spec.span(), format!("instrument `{name}`: {m}")))?;
         let driver = spec.get_ref().driver;
+        if let DriverKind::Ina219 = driver {
+            let address = spec.get_ref().address.unwrap_or(0x40);
+            let bus = link.i2c_bus().unwrap_or_default();
+            if let Some((_, _, other)) = chips.iter().find(|(b, a, _)| *b == bus && *a == address) {
+                return Err(src.error(
+                    spec.span(),
+                    format!(
+                        "instrument `{name}`: field `address`: `{other}` already answers at {address:#04x} on {bus}; each INA219 on one bus needs its own address (0x40-0x4F, set by its A0/A1 pins)"
+                    ),
+                ));
+            }
+            chips.push((bus, address, name));
+        }
         let fits = match (&link, driver) {
             (Link::I2c { .. } | Link::I2cDriver { .. }, DriverKind::Ina219) => true,
             (Link::I2c { .. } | Link::I2cDriver { .. }, _) => false,
@@ -1636,6 +1663,17 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("role `emergency`: `psu` (keysight-e3631a) switches all its outputs with one `OUTP` command, so `main` and `emergency` would go on and off together"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_ina219s_on_one_bus_need_two_addresses() {
+        let msg = sim_with("address = 0x41", "address = 0x40")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("instrument `port_meter`: field `address`: `meter` already answers at 0x40 on the simulated i2cdriver"),
             "{msg}"
         );
     }

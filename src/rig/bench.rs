@@ -13,7 +13,7 @@ use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState}
 use crate::drivers::console::{LockConsole, Lost};
 use crate::drivers::debug_probe::DebugProbe;
 use crate::drivers::gpio_cdev::Gpio;
-use crate::drivers::i2cdriver::{I2cDriver, Speed, BAUD as I2CDRIVER_BAUD};
+use crate::drivers::i2cdriver::{I2cDriver, SharedBus, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
 use crate::drivers::keysight_daq970a::Daq970a;
 use crate::drivers::korad_ka3005p::Ka3005p;
@@ -317,11 +317,15 @@ where
     Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
 }
 
+/// I2CDriver adapters opened so far in one bring-up, by link: the chips on one share it.
+type Buses = BTreeMap<String, SharedBus>;
+
 fn open_instrument(
     rig: &Rig,
     name: &str,
     spec: &crate::config::rig::InstrumentSpec,
     sim: Option<&SimBench>,
+    buses: &mut Buses,
 ) -> Result<(Opened, String), InstrumentError> {
     let link = spec.link().map_err(|m| InstrumentError::Open {
         what: "link".into(),
@@ -434,8 +438,17 @@ fn open_instrument(
                     )
                 }
                 _ => {
-                    let bus =
-                        I2cDriver::open(transport(&link, sim, timeout)?, timeout, Speed::Fast)?;
+                    // Opened once, for every chip on its bus.
+                    let key = link.i2c_bus().unwrap_or_else(|| link.to_string());
+                    let bus = match buses.get(&key) {
+                        Some(bus) => bus.clone(),
+                        None => {
+                            let port = transport(&link, sim, timeout)?;
+                            let bus = SharedBus::new(I2cDriver::open(port, timeout, Speed::Fast)?);
+                            buses.insert(key, bus.clone());
+                            bus
+                        }
+                    };
                     let identity = format!(
                         "INA219 @ {address:#04x} on I2CDriver {} ({})",
                         bus.status().serial,
@@ -463,13 +476,16 @@ impl Bench {
     pub fn open(rig: &Rig, sim: Option<&SimBench>) -> Result<Self, RoleError> {
         let mut opened = BTreeMap::new();
         let mut identities = Vec::new();
+        let mut buses = Buses::new();
         for (name, spec) in &rig.file.instruments {
             let spec = spec.get_ref();
             let (inst, identity) =
-                open_instrument(rig, name, spec, sim).map_err(|source| RoleError::Open {
-                    instrument: name.clone(),
-                    driver: spec.driver,
-                    source,
+                open_instrument(rig, name, spec, sim, &mut buses).map_err(|source| {
+                    RoleError::Open {
+                        instrument: name.clone(),
+                        driver: spec.driver,
+                        source,
+                    }
                 })?;
             identities.push(Identity {
                 instrument: name.clone(),

@@ -29,19 +29,20 @@
 use super::pty::Protocol;
 use super::world::World;
 
-/// The INA219's address on the simulated bus (A0 = A1 = GND).
-pub use super::ina219::ADDRESS;
+/// The INA219s' addresses on the simulated bus: the lock's line (A0 = A1 = GND) and
+/// the emergency port's (A0 = VS).
+pub use super::ina219::{ADDRESS, PORT_ADDRESS};
 
 /// The simulated adapter's serial code.
 const SERIAL: &str = "SIM00001";
 
-/// A transaction the host has started.
+/// A transaction the host has started, with the chip it addressed.
 #[derive(Debug, Clone, PartialEq)]
 enum Txn {
     /// Addressed for writing; the bytes written so far.
-    Write(Vec<u8>),
+    Write(u8, Vec<u8>),
     /// Addressed for reading.
-    Read,
+    Read(u8),
 }
 
 /// The I2CDriver emulator.
@@ -82,6 +83,11 @@ fn crc16(mut crc: u16, byte: u8) -> u16 {
     crc
 }
 
+/// Whether a chip sits at `addr7` on the simulated bus.
+fn world_has(addr7: u8) -> bool {
+    addr7 == ADDRESS || addr7 == PORT_ADDRESS
+}
+
 impl I2cDriverSim {
     /// An adapter whose INA219 stops acknowledging after `after` address phases.
     pub fn nacking_after(after: u32) -> Self {
@@ -101,13 +107,15 @@ impl I2cDriverSim {
             }
             None => false,
         };
-        addr7 == ADDRESS && !faulted
+        world_has(addr7) && !faulted
     }
 
     /// STOP or repeated START: a write transaction is delivered to the chip.
     fn end_transaction(&mut self, world: &mut World) {
-        if let Some(Txn::Write(bytes)) = self.txn.take() {
-            world.ina.write_bytes(&bytes);
+        if let Some(Txn::Write(addr7, bytes)) = self.txn.take() {
+            if let Some(chip) = world.ina219_at(addr7) {
+                chip.write_bytes(&bytes);
+            }
         }
     }
 
@@ -115,8 +123,10 @@ impl I2cDriverSim {
     fn read(&mut self, n: usize, world: &mut World, out: &mut Vec<u8>) {
         let start = out.len();
         out.resize(start + n, 0xFF);
-        if self.txn == Some(Txn::Read) {
-            world.ina.read_bytes(&mut out[start..]);
+        if let Some(Txn::Read(addr7)) = self.txn {
+            if let Some(chip) = world.ina219_at(addr7) {
+                chip.read_bytes(&mut out[start..]);
+            }
         }
     }
 
@@ -165,12 +175,13 @@ impl I2cDriverSim {
             b's' => {
                 let byte = arg(1)?;
                 self.end_transaction(world);
-                let ack = self.acks(byte >> 1);
+                let addr7 = byte >> 1;
+                let ack = self.acks(addr7);
                 if ack {
                     self.txn = Some(if byte & 1 == 1 {
-                        Txn::Read
+                        Txn::Read(addr7)
                     } else {
-                        Txn::Write(Vec::new())
+                        Txn::Write(addr7, Vec::new())
                     });
                 }
                 out.push(u8::from(ack));
@@ -180,7 +191,7 @@ impl I2cDriverSim {
                 let n = usize::from(cmd & 0x3F) + 1;
                 let data = p.get(1..1 + n)?;
                 let ack = match &mut self.txn {
-                    Some(Txn::Write(bytes)) => {
+                    Some(Txn::Write(_, bytes)) => {
                         bytes.extend_from_slice(data);
                         true
                     }
@@ -213,13 +224,15 @@ impl I2cDriverSim {
                 let start = out.len();
                 out.resize(start + n, 0xFF);
                 if self.acks(dev) {
-                    world.ina.write_bytes(&[reg]);
-                    world.ina.read_bytes(&mut out[start..]);
+                    if let Some(chip) = world.ina219_at(dev) {
+                        chip.write_bytes(&[reg]);
+                        chip.read_bytes(&mut out[start..]);
+                    }
                 }
                 4
             }
             b'd' => {
-                out.extend((0x08..0x78u8).map(|a| if a == ADDRESS { b'1' } else { b'0' }));
+                out.extend((0x08..0x78u8).map(|a| if world_has(a) { b'1' } else { b'0' }));
                 1
             }
             // `i` (I2C mode), the modes lockrig does not use, and unknown bytes.

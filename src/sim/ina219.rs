@@ -16,6 +16,9 @@
 pub const CONFIG_RESET: u16 = 0x399F;
 /// The simulated chip's address (A0 = A1 = GND).
 pub const ADDRESS: u8 = 0x40;
+/// The address of the simulated bench's second INA219, on the emergency port's line
+/// (A0 tied to VS).
+pub const PORT_ADDRESS: u8 = 0x41;
 
 /// Conversion time of one ADC setting (the 4 bits of BADC or SADC), datasheet table 5.
 pub fn conversion_time(adc: u16) -> std::time::Duration {

@@ -133,6 +133,8 @@ pub struct World {
     pub board: Board,
     /// The INA219 on the lock supply.
     pub ina: Ina219Chip,
+    /// The INA219 on the emergency port's line, on the same bus.
+    pub ina_port: Ina219Chip,
     door_open: bool,
     /// Output voltage of each channel (what the rail has slewed to).
     rails: [f64; OUTPUTS],
@@ -186,6 +188,7 @@ impl World {
             dead: [false; RELAYS],
             board,
             ina: Ina219Chip::new(),
+            ina_port: Ina219Chip::new(),
             door_open: false,
             rails: [0.0; OUTPUTS],
             amps: 0.0,
@@ -242,6 +245,7 @@ impl World {
         self.board.step(inputs, dt, &mut self.console_out);
         self.settle();
         self.ina.tick(dt);
+        self.ina_port.tick(dt);
     }
 
     /// An actuator relay that is closed and whose actuator works.
@@ -335,7 +339,19 @@ impl World {
         // The meter sits at the lock's supply input, after the dip relay.
         self.ina
             .set_inputs(self.rails[self.lock_source()], self.amps * SHUNT_OHM);
+        let port_amps = self.output_amps(PORT + 1);
+        self.ina_port
+            .set_inputs(self.rails[PORT], port_amps * SHUNT_OHM);
         self.note_gpio_edges();
+    }
+
+    /// The INA219 at a 7-bit address on the simulated bus, if one is there.
+    pub fn ina219_at(&mut self, addr7: u8) -> Option<&mut Ina219Chip> {
+        match addr7 {
+            super::ina219::ADDRESS => Some(&mut self.ina),
+            super::ina219::PORT_ADDRESS => Some(&mut self.ina_port),
+            _ => None,
+        }
     }
 
     /// Numbers and keeps each change of the GPIO input lines.

@@ -345,6 +345,47 @@ impl I2c for I2cDriver {
     }
 }
 
+/// One adapter shared by the chips on its bus (several INA219s at their own
+/// addresses): each chip's driver holds a handle, and each transaction has the adapter
+/// to itself. Hand-written rather than embedded-hal-bus's `MutexDevice`, which borrows
+/// its mutex for a lifetime: a bench owns its instruments, so the handles own the
+/// adapter between them.
+#[derive(Clone)]
+pub struct SharedBus(std::sync::Arc<std::sync::Mutex<I2cDriver>>);
+
+impl SharedBus {
+    /// Shares `bus`.
+    pub fn new(bus: I2cDriver) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(bus)))
+    }
+
+    /// The adapter's status line, as read when it was opened.
+    pub fn status(&self) -> Status {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .status()
+            .clone()
+    }
+}
+
+impl ErrorType for SharedBus {
+    type Error = BusError;
+}
+
+impl I2c for SharedBus {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [Operation<'_>],
+    ) -> std::result::Result<(), Self::Error> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .transaction(address, operations)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
