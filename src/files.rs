@@ -38,6 +38,21 @@ pub fn create_run_dir(base: &Path, name: &str) -> std::io::Result<std::path::Pat
     }
 }
 
+/// Holds a run directory for the process writing to it, released when dropped (or when
+/// the process ends, however it ends): `run --resume` cannot write into a directory a
+/// run is still writing.
+pub fn hold_run_dir(dir: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = std::fs::File::open(dir)?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        nix::errno::Errno::EWOULDBLOCK => std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "another lockrig process is writing to it",
+        ),
+        e => e.into(),
+    })
+}
+
 /// Creates (or truncates) `path` for writing, a new file with [`FILE_MODE`].
 pub fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;

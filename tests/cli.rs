@@ -237,6 +237,39 @@ fn a_dead_actuator_fails_the_positive_control_as_a_rig_error_never_a_pass() {
 }
 
 #[test]
+fn a_feedback_line_stuck_at_active_proves_nothing_and_blames_nothing() {
+    // Wired to a line that always reads `active`: the reading after the relay closes
+    // would pass, so the line must first read idle.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "stuck.toml",
+        "rigs/sim.toml",
+        &[(
+            "door_push_feedback = { instrument = \"gpio\", channel = 2, high = \"active\", low = \"idle\" }",
+            "door_push_feedback = { instrument = \"gpio\", channel = 6, high = \"idle\", low = \"active\" }",
+        )],
+    );
+    let (o, out) = run_rig(
+        dir.path(),
+        rig.to_str().unwrap(),
+        "stuck",
+        &["--sim-fault", "door_push:dead", "egress::"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let lines = results(&run_dir(&out));
+    assert!(!lines.is_empty());
+    for r in &lines {
+        assert_eq!(r["outcome"]["verdict"], "error", "{r}");
+        let msg = r["outcome"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("door_push_feedback reads active before the relay switched, where the actuator is idle: a stuck or miswired feedback input proves nothing"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn without_feedback_a_released_lock_behind_a_shut_door_is_the_rigs_and_a_failure_says_what_it_cannot_rule_out(
 ) {
     let dir = tempfile::tempdir().unwrap();

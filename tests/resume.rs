@@ -221,3 +221,133 @@ fn a_resume_is_refused_when_the_configuration_or_the_evidence_changed() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("cannot be used with"), "{}", text(&o));
 }
+
+/// Copies a run directory (files and, as links, links).
+fn copy_dir(from: &Path, to: &Path) {
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn a_resume_refuses_results_it_cannot_stand_on_and_never_follows_a_link() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = interrupted(
+        &work.path().join("out"),
+        &[
+            "run",
+            "--device",
+            "smartlock_4aa",
+            "--duration",
+            "1h",
+            "--repeat",
+            "60",
+            "brownout::sag_resets_safely",
+        ],
+        6,
+    );
+    // As a process killed outright leaves it: no seal, so only the results themselves
+    // can show what was changed.
+    std::fs::remove_file(dir.join("MANIFEST.sha256")).unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let refused = |name: &str, edit: &dyn Fn(&Path), expected: &str| {
+        let copy = work.path().join(name);
+        copy_dir(&dir, &copy);
+        edit(&copy);
+        let before = std::fs::read(copy.join("results.jsonl")).unwrap();
+        let o = run(&["run", "--resume", copy.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        assert!(text(&o).contains(expected), "{name}: {}", text(&o));
+        assert_eq!(
+            std::fs::read(copy.join("results.jsonl")).unwrap(),
+            before,
+            "{name}: untouched"
+        );
+    };
+    let write = |d: &Path, lines: &[String]| {
+        std::fs::write(d.join("results.jsonl"), lines.join("\n") + "\n").unwrap()
+    };
+    refused(
+        "twice",
+        &|d| write(d, &[lines.clone(), vec![lines[0].clone()]].concat()),
+        "trial `brownout::sag_resets_safely::smartlock_4aa::cycle01` is recorded twice (first on line 1)",
+    );
+    refused(
+        "unreadable",
+        &|d| {
+            let mut l = lines.clone();
+            l[1].truncate(40);
+            write(d, &l)
+        },
+        "results.jsonl line 2 does not read as a result; nothing was changed",
+    );
+    refused(
+        "foreign",
+        &|d| {
+            let mut l = lines.clone();
+            l[0] = l[0].replace(
+                "brownout::sag_resets_safely::smartlock_4aa::cycle01",
+                "egress::powered::smartlock_4aa::cycle01",
+            );
+            write(d, &l)
+        },
+        "trial `egress::powered::smartlock_4aa::cycle01` is not one the recorded command selects",
+    );
+    refused(
+        "command",
+        &|d| {
+            let e = std::fs::read_to_string(d.join("evidence.json")).unwrap();
+            let e = e.replacen(
+                "\"brownout::sag_resets_safely\"",
+                "\"--seed\",\n    \"7\",\n    \"brownout::sag_resets_safely\"",
+                1,
+            );
+            std::fs::write(d.join("evidence.json"), e).unwrap();
+        },
+        "was run with seed 1, this command with seed 7",
+    );
+
+    // A link in place of `traces/` is never followed: nothing outside is removed.
+    let outside = work.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("precious.csv"), "keep me").unwrap();
+    refused(
+        "link",
+        &|d| {
+            let _ = std::fs::remove_dir_all(d.join("traces"));
+            std::os::unix::fs::symlink(&outside, d.join("traces")).unwrap();
+            let mut l = lines.clone();
+            let last = l.len() - 1;
+            let mut r: serde_json::Value = serde_json::from_str(&l[last]).unwrap();
+            r["interrupted"] = "SIGINT".into();
+            r["trace"] = "traces/precious.csv".into();
+            l[last] = r.to_string();
+            write(d, &l)
+        },
+        "`traces` is not a folder of the run directory",
+    );
+    assert!(outside.join("precious.csv").exists());
+
+    // A torn last line (a power cut) is dropped, and its trial runs again.
+    let torn = work.path().join("torn");
+    copy_dir(&dir, &torn);
+    let mut cut = lines.join("\n");
+    cut.truncate(cut.len() - 20);
+    std::fs::write(torn.join("results.jsonl"), cut).unwrap();
+    let o = run(&["run", "--resume", torn.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 unreadable line(s) dropped (a torn last line)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(results(&torn).len(), 60);
+}

@@ -206,7 +206,8 @@ struct RunArgs {
     /// Inject a simulated instrument fault, INSTRUMENT:KIND[@N] (instruments psu,
     /// relays, gpio, console, meter; kinds silent, garbage, delay, drop, nack; the
     /// console's `markup` prints hostile HTML and control sequences besides answering
-    /// correctly), starting after N good exchanges in each trial; repeatable.
+    /// correctly), starting after N good exchanges in each trial; or an actuator that
+    /// does not move, `door_push:dead` or `egress_handle:dead`; repeatable.
     #[arg(long = "sim-fault", value_name = "FAULT")]
     sim_fault: Vec<Fault>,
     /// Sampling interval for timed expectations and watches.
@@ -737,10 +738,45 @@ fn run_in(
         return Ok(0);
     }
     let mut evidence = evidence(&rig, &suite, &trials, &args.evidence)?;
+    // A run still writing to the directory holds it: refused before anything changes.
+    let _resuming = match &resumed {
+        Some(r) => Some(
+            crate::files::hold_run_dir(&r.dir)
+                .map_err(|e| anyhow::anyhow!("--resume {}: refused: {e}", r.dir.display()))?,
+        ),
+        None => None,
+    };
     if let Some(r) = &resumed {
         evidence
             .resume(&r.evidence)
             .map_err(|why| anyhow::anyhow!("--resume {}: refused: {why}", r.dir.display()))?;
+        // The results must be this command's, before anything in the directory changes.
+        let names: std::collections::HashSet<String> = match campaign {
+            // A campaign's trials are `CHECK::DEVICE::cycleN`, made as it goes.
+            Some(_) => trials
+                .iter()
+                .map(|t| format!("{}::{}", t.check.name, t.device.name))
+                .collect(),
+            None => trials.iter().map(|t| t.name.clone()).collect(),
+        };
+        let selects = |name: &str| match campaign {
+            Some(_) => name
+                .rsplit_once("::cycle")
+                .is_some_and(|(base, n)| names.contains(base) && n.parse::<u32>().is_ok()),
+            None => names.contains(name),
+        };
+        let defects: Vec<String> = args
+            .sim_defect
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect();
+        r.scan(&crate::report::resume::Expected {
+            selects: &selects,
+            rig: &rig.file.rig.name,
+            sim_defects: &defects,
+            seed: args.seed,
+            poll_ms: args.poll.as_secs_f64() * 1e3,
+        })?;
     }
     signals::install().context("installing signal handlers")?;
     // A simulated in-process bench is private to this run; a real one is shared.
@@ -762,6 +798,14 @@ fn run_in(
             r.dir.clone()
         }
         None => run_dir(&args.out)?,
+    };
+    // A resumed run's directory is held already.
+    let _held = match &_resuming {
+        Some(_) => None,
+        None => Some(
+            crate::files::hold_run_dir(&dir)
+                .with_context(|| format!("holding the run directory {}", dir.display()))?,
+        ),
     };
     let junit_path = args.junit.clone().unwrap_or_else(|| dir.join("junit.xml"));
     let mut junit = JunitReport::new(

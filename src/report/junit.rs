@@ -445,6 +445,7 @@ mod tests {
             device: device.into(),
             cycle: None,
             rig: "sim".into(),
+            seed: Some(1),
             sim_defects: Vec::new(),
             instruments: Vec::new(),
             protections: Vec::new(),

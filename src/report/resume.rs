@@ -101,7 +101,79 @@ pub fn open(dir: &Path) -> Result<Interrupted, ResumeError> {
     })
 }
 
+/// What the results of a resumed run must agree with: the command line being resumed.
+pub struct Expected<'a> {
+    /// Whether the command selects a trial of this name.
+    pub selects: &'a dyn Fn(&str) -> bool,
+    /// The rig's name.
+    pub rig: &'a str,
+    /// The simulated defects the boards are built with.
+    pub sim_defects: &'a [String],
+    /// The run's seed.
+    pub seed: u64,
+    /// The sampling interval, in milliseconds.
+    pub poll_ms: f64,
+}
+
 impl Interrupted {
+    /// Reads `results.jsonl` without changing anything, and refuses a result set that
+    /// cannot be gone on with: a line that does not read as a result (but a torn last
+    /// line, which a power cut leaves), a trial recorded twice or one the command does
+    /// not select, or a result made with another rig, seed, sampling interval or
+    /// simulated defects than the command being resumed says.
+    pub fn scan(&self, expected: &Expected<'_>) -> Result<(), ResumeError> {
+        let refuse = |why: String| ResumeError {
+            dir: self.dir.clone(),
+            why,
+        };
+        let root = read::open_dir(&self.dir).map_err(|e| refuse(e.to_string()))?;
+        open_traces(&root).map_err(|e| {
+            refuse(format!(
+                "`{TRACES}` is not a folder of the run directory ({e}): a link is never followed"
+            ))
+        })?;
+        let Some(lines) =
+            read::open_in(&root, "results.jsonl").map_err(|e| refuse(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let torn = ends_torn(&lines).map_err(|e| refuse(format!("results.jsonl: {e}")))?;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut problem: Option<String> = None;
+        let mut unreadable: Option<usize> = None;
+        let mut last = 0;
+        read::each_line(BufReader::new(lines), read::MAX_LINE, |n, line| {
+            last = n;
+            if problem.is_some() {
+                return;
+            }
+            let Some(r) = line.ok().and_then(parse) else {
+                // Only the last line may be torn; any other must be refused.
+                if let Some(earlier) = unreadable.replace(n) {
+                    problem = Some(format!("line {earlier} does not read as a result"));
+                }
+                return;
+            };
+            problem = disagreement(&r, expected).map(|why| format!("line {n}: {why}"));
+            if let Some(first) = seen.insert(r.trial.clone(), n) {
+                problem = Some(format!(
+                    "line {n}: trial `{}` is recorded twice (first on line {first})",
+                    r.trial
+                ));
+            }
+        })
+        .map_err(|e| refuse(format!("results.jsonl: {e}")))?;
+        if let Some(n) = unreadable.filter(|n| !(*n == last && torn)) {
+            problem.get_or_insert(format!("line {n} does not read as a result"));
+        }
+        match problem {
+            Some(why) => Err(refuse(format!(
+                "results.jsonl {why}; nothing was changed (only a torn last line, as a power cut leaves, is dropped)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Removes the seal of the interrupted part: the directory is about to change, and
     /// is sealed again when the resumed run ends. (Should the resumed run die unsealed,
     /// the next resume finds it as a run killed outright would leave it.)
@@ -116,13 +188,14 @@ impl Interrupted {
     }
 
     /// Rewrites `results.jsonl` with the results that stand and hands each one to
-    /// `each`, in order.
+    /// `each`, in order. Call [`Interrupted::scan`] first: this drops what does not read.
     pub fn keep(&self, mut each: impl FnMut(&TrialResult)) -> Result<Kept, ResumeError> {
         let refuse = |why: String| ResumeError {
             dir: self.dir.clone(),
             why,
         };
         let root = read::open_dir(&self.dir).map_err(|e| refuse(e.to_string()))?;
+        let traces = open_traces(&root).map_err(|e| refuse(format!("{TRACES}: {e}")))?;
         let mut kept = Kept::default();
         let tmp = self.dir.join(".results.jsonl.resume");
         let mut out = BufWriter::new(
@@ -140,8 +213,13 @@ impl Interrupted {
                     // of its cut-short attempt goes (no result names it any more).
                     Some((_, Some(r))) if r.skipped.is_some() || r.interrupted.is_some() => {
                         kept.rerun += 1;
-                        if let Some(name) = r.trace.as_deref().and_then(trace_file) {
-                            let _ = std::fs::remove_file(self.dir.join(TRACES).join(name));
+                        let name = r.trace.as_deref().and_then(trace_file);
+                        if let (Some(dir), Some(name)) = (&traces, name) {
+                            let _ = nix::unistd::unlinkat(
+                                dir,
+                                name,
+                                nix::unistd::UnlinkatFlags::NoRemoveDir,
+                            );
                         }
                     }
                     Some((line, Some(r))) => {
@@ -163,6 +241,74 @@ impl Interrupted {
         std::fs::rename(&tmp, self.dir.join("results.jsonl"))
             .map_err(|e| refuse(format!("results.jsonl: {e}")))?;
         Ok(kept)
+    }
+}
+
+/// Whether a result was made otherwise than `expected` says.
+fn disagreement(r: &TrialResult, expected: &Expected<'_>) -> Option<String> {
+    if !(expected.selects)(&r.trial) {
+        return Some(format!(
+            "trial `{}` is not one the recorded command selects",
+            r.trial
+        ));
+    }
+    if r.rig != expected.rig {
+        return Some(format!(
+            "`{}` ran on rig `{}`, this command names `{}`",
+            r.trial, r.rig, expected.rig
+        ));
+    }
+    if r.sim_defects != expected.sim_defects {
+        return Some(format!(
+            "`{}` was run with simulated defects [{}], this command with [{}]",
+            r.trial,
+            r.sim_defects.join(", "),
+            expected.sim_defects.join(", ")
+        ));
+    }
+    if r.seed != Some(expected.seed) {
+        return Some(format!(
+            "`{}` was run with seed {}, this command with seed {}",
+            r.trial,
+            r.seed.map_or("unrecorded".into(), |s| s.to_string()),
+            expected.seed
+        ));
+    }
+    // A trial that never sampled records no interval.
+    if r.outcome.poll_ms > 0.0 && (r.outcome.poll_ms - expected.poll_ms).abs() > 1e-6 {
+        return Some(format!(
+            "`{}` was sampled every {} ms, this command every {} ms",
+            r.trial, r.outcome.poll_ms, expected.poll_ms
+        ));
+    }
+    None
+}
+
+/// Whether the file's last byte is not a newline (its last line was cut short).
+fn ends_torn(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] != b'\n')
+}
+
+/// The run's `traces/` folder, opened without following a link (`None` if absent): a
+/// trace is removed inside it, never through a link to elsewhere.
+fn open_traces(root: &std::os::fd::OwnedFd) -> nix::Result<Option<std::os::fd::OwnedFd>> {
+    use nix::fcntl::{openat, OFlag};
+    match openat(
+        root,
+        TRACES,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

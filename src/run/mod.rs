@@ -95,6 +95,9 @@ pub struct TrialResult {
     pub cycle: Option<u32>,
     /// Rig name.
     pub rig: String,
+    /// The run's seed (each trial's own is drawn from it and the trial's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Simulator defects in force.
     pub sim_defects: Vec<String>,
     /// Instrument identities.
@@ -380,6 +383,7 @@ fn blank_result(setup: &Setup, t: &Trial, started: OffsetDateTime) -> TrialResul
         device: t.device.name.clone(),
         cycle: t.cycle,
         rig: setup.rig.file.rig.name.clone(),
+        seed: Some(setup.seed),
         sim_defects: setup
             .sim
             .defects

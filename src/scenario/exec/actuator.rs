@@ -19,6 +19,25 @@ impl Run<'_> {
         feedback_role(actuator).filter(|f| self.bench.capability(f) == Some(Capability::Input))
     }
 
+    /// Before `relay ROLE on|off`: the feedback must show the actuator as it is (idle
+    /// unless this check switched it on), so that the reading after the switch proves a
+    /// change, not a line stuck at the state the control expects.
+    pub(super) fn before_switching(&mut self, actuator: &str) -> Result<(), Stop> {
+        let Some(feedback) = self.feedback(actuator) else {
+            return Ok(());
+        };
+        let driving = self.driving.iter().any(|a| a == actuator);
+        let was = FEEDBACK_STATES[usize::from(!driving)];
+        let seen = self.sample_input(feedback)?;
+        if seen == was {
+            return Ok(());
+        }
+        Err(Stop::Error(format!(
+            "positive control failed at step {} `{}`: {feedback} reads {seen} before the relay switched, where the actuator is {was}: a stuck or miswired feedback input proves nothing about the actuator",
+            self.step.0, self.step.1
+        )))
+    }
+
     /// After `relay ROLE on|off`: a positive control that the actuator followed, when
     /// it has a feedback input. Its relay clicking proves nothing about the actuator.
     pub(super) fn confirm_actuator(&mut self, actuator: &str, on: bool) -> Result<(), Stop> {

@@ -521,12 +521,16 @@ impl Run<'_> {
                         })?;
                         self.note(format!("by hand: {ask}"));
                     }
-                    _ => self.bench.set_switch(role, *on)?,
+                    _ => {
+                        self.before_switching(role)?;
+                        self.bench.set_switch(role, *on)?;
+                    }
                 }
                 self.stimulus();
                 self.confirm_actuator(role, *on)?;
             }
             Step::Pulse { role, duration } => {
+                self.before_switching(role)?;
                 self.bench.set_switch(role, true)?;
                 self.stimulus();
                 self.confirm_actuator(role, true)?;
