@@ -137,7 +137,7 @@ fn a_run_is_sealed_so_verify_and_sha256sum_both_pass_and_the_evidence_is_complet
     assert!(copy.contains("<secret credential #"), "{copy}");
     assert_eq!(e["firmware"]["status"], "not declared");
     let instruments = e["instruments"].as_array().unwrap();
-    assert_eq!(instruments.len(), 5);
+    assert_eq!(instruments.len(), 6);
     for i in instruments {
         assert_eq!(i["calibration"], "not applicable: simulated", "{i}");
         assert!(!i["identity"].as_array().unwrap().is_empty(), "{i}");

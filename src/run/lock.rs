@@ -307,7 +307,9 @@ mod tests {
         assert_eq!(instrument_links(&a), instrument_links(&b));
         assert_eq!(health_path(&a), health_path(&b));
         let paths: Vec<_> = instrument_links(&a).iter().map(|l| lock_path(l)).collect();
-        assert_eq!(paths.len(), 5);
+        // The supply, relays, GPIO, console and the two INA219s (one lock per chip on
+        // a native bus).
+        assert_eq!(paths.len(), 6);
         assert!(paths.iter().any(|p| p
             .file_name()
             .unwrap()

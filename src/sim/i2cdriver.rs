@@ -293,8 +293,9 @@ mod tests {
         assert_eq!(sim.input(b"e\xA5", &mut w), vec![0xA5]);
         let scan = sim.input(b"d", &mut w);
         assert_eq!(scan.len(), 112);
-        assert_eq!(scan.iter().filter(|b| **b == b'1').count(), 1);
+        assert_eq!(scan.iter().filter(|b| **b == b'1').count(), 2);
         assert_eq!(scan[usize::from(ADDRESS) - 8], b'1');
+        assert_eq!(scan[usize::from(PORT_ADDRESS) - 8], b'1');
         assert_eq!(
             sim.input(&[b'r', ADDRESS, 0x00, 2], &mut w),
             vec![0x39, 0x9F]
@@ -306,7 +307,7 @@ mod tests {
     fn nobody_answers_at_another_address_and_a_fault_nacks_the_chip() {
         let mut w = world();
         let mut sim = I2cDriverSim::default();
-        assert_eq!(sim.input(&[b's', 0x41 << 1], &mut w), vec![0]);
+        assert_eq!(sim.input(&[b's', 0x42 << 1], &mut w), vec![0]);
         assert_eq!(sim.input(&[0xC0, 0x00], &mut w), vec![0], "no transaction");
         assert_eq!(
             sim.input(&[0x81], &mut w),

@@ -58,52 +58,61 @@ impl Run<'_> {
         confirmed
     }
 
-    /// Why a door that failed to reach `state` is not the lock's to answer for, if
-    /// something says so: an actuator that was driving reads idle now, or the lock's
-    /// own sensor says it let go of a door that stayed shut. Other roles have no excuse.
-    pub(super) fn excuse(&mut self, role: &str, state: &str) -> Result<Option<String>, Stop> {
+    /// Whose a failed expectation that `role` reaches `state` is. Only a door's can be
+    /// the rig's: an actuator that was driving reads idle now, or the lock's own sensor
+    /// says it let go of a door that stayed shut while nothing shows the pusher drove.
+    /// With the pusher proven driving, a released latch behind a shut door is the
+    /// lock's (it holds past its own sensor); without feedback inputs, the failure says
+    /// what the rig cannot rule out.
+    pub(super) fn door_failure(&mut self, role: &str, state: &str) -> Result<Blame, Stop> {
         let (door, open, witness, let_go) = LOCK_LET_GO;
         if role != door {
-            return Ok(None);
+            return Ok(Blame::Lock(None));
         }
+        let mut proven = Vec::new();
+        let mut blind = Vec::new();
         for actuator in self.driving.clone() {
-            if let Some(feedback) = self.feedback(&actuator) {
-                let seen = self.sample_input(feedback)?;
-                if seen != FEEDBACK_STATES[0] {
-                    return Ok(Some(format!(
-                        "{feedback} reads {seen}: the {actuator} actuator stopped driving"
-                    )));
+            match self.feedback(&actuator) {
+                Some(feedback) => {
+                    let seen = self.sample_input(feedback)?;
+                    if seen != FEEDBACK_STATES[0] {
+                        return Ok(Blame::Rig(format!(
+                            "{feedback} reads {seen}: the {actuator} actuator stopped driving"
+                        )));
+                    }
+                    proven.push(format!("{feedback} shows the {actuator} actuator driving"));
                 }
+                None => blind.push(actuator),
             }
         }
-        if state == open && self.bench.capability(witness) == Some(Capability::Input) {
-            let seen = self.sample_input(witness)?;
-            if seen == let_go {
-                return Ok(Some(format!(
-                    "{witness} reads {let_go}: the lock let go and the door still did not open (a door actuator that did not push, or a lock holding past its own sensor)"
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// What a door failure cannot rule out on this rig: actuators that were driving
-    /// with nothing to show they moved.
-    pub(super) fn unproven_actuators(&self, role: &str) -> Option<String> {
-        if role != LOCK_LET_GO.0 {
-            return None;
-        }
-        let blind: Vec<&str> = self
-            .driving
-            .iter()
-            .filter(|a| self.feedback(a).is_none())
-            .map(String::as_str)
-            .collect();
-        (!blind.is_empty()).then(|| {
+        let blind_caveat = (!blind.is_empty()).then(|| {
             format!(
                 "this rig has no feedback input for {}: a dead actuator would look the same",
                 blind.join(", ")
             )
-        })
+        });
+        if state == open && self.bench.capability(witness) == Some(Capability::Input) {
+            let seen = self.sample_input(witness)?;
+            if seen == let_go {
+                if proven.is_empty() || !blind.is_empty() {
+                    return Ok(Blame::Rig(format!(
+                        "{witness} reads {let_go}: the lock let go and the door still did not open (a door actuator that did not push, or a lock holding past its own sensor)"
+                    )));
+                }
+                return Ok(Blame::Lock(Some(format!(
+                    "{witness} reads {let_go} while {}: the lock holds the door past its own sensor",
+                    proven.join(" and ")
+                ))));
+            }
+        }
+        Ok(Blame::Lock(blind_caveat))
     }
+}
+
+/// Whose a failed door expectation is.
+pub(super) enum Blame {
+    /// The lock's, with what the result should add.
+    Lock(Option<String>),
+    /// The rig's: why it is no evidence against the lock.
+    Rig(String),
 }

@@ -749,19 +749,16 @@ impl Run<'_> {
             (true, _) => Ok(()),
             (false, false) => {
                 let found = format!("expected {role} {expected}, measured {measured}");
-                if let Some(why) = self.excuse(role, state)? {
-                    return Err(Stop::Error(format!(
+                match self.door_failure(role, state)? {
+                    actuator::Blame::Rig(why) => Err(Stop::Error(format!(
                         "step {} `{}`: {found}, but {why}; not evidence against the lock",
                         self.step.0, self.step.1
-                    )));
+                    ))),
+                    actuator::Blame::Lock(Some(note)) => {
+                        Err(self.fail(role, format!("{found} ({note})")))
+                    }
+                    actuator::Blame::Lock(None) => Err(self.fail(role, found)),
                 }
-                Err(self.fail(
-                    role,
-                    match self.unproven_actuators(role) {
-                        Some(caveat) => format!("{found} ({caveat})"),
-                        None => found,
-                    },
-                ))
             }
             (false, true) => Err(Stop::Error(format!(
                 "positive control failed at step {} `{}`: expected {role} {expected}, measured {measured}; the rig did not do what the check relies on (a dead actuator, a miswired input), so nothing it would conclude is evidence",
