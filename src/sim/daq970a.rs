@@ -18,10 +18,12 @@ use scpi::error::{Error, ErrorCode};
 use scpi::parser::parameters::Parameters;
 use scpi::parser::response::ResponseUnit;
 use scpi::tree::prelude::*;
-use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
+use scpi::{cmd_both, cmd_nquery, Branch, Leaf, Root};
 
 use super::pty::Protocol;
-use super::scpi::{channels_where, no_more, respond, run_lines, ErrorQueue};
+use super::scpi::{
+    channels_where, no_more, respond, run_lines, Cls, Common, ErrorQueue, Idn, SystErr,
+};
 use super::world::{World, RELAYS};
 
 /// The identity the emulator reports.
@@ -56,6 +58,16 @@ struct Front {
     closed: [bool; MODULE_CHANNELS],
 }
 
+impl Common for Front {
+    fn idn(&self) -> &str {
+        IDN
+    }
+
+    fn errors(&mut self) -> &mut ErrorQueue {
+        &mut self.errors
+    }
+}
+
 impl Device for Front {
     fn handle_error(&mut self, err: Error) {
         self.errors.push(&err);
@@ -84,44 +96,12 @@ impl Front {
 
 type R = Result<(), Error>;
 
-struct Idn;
-impl Command<Front> for Idn {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, IDN)
-    }
-}
-
-struct Cls;
-impl Command<Front> for Cls {
-    cmd_nquery!();
-    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
-        d.errors.clear();
-        Ok(())
-    }
-}
-
 struct Rst;
 impl Command<Front> for Rst {
     cmd_nquery!();
     fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
         d.closed = [false; MODULE_CHANNELS];
         Ok(())
-    }
-}
-
-struct SystErr;
-impl Command<Front> for SystErr {
-    cmd_qonly!();
-    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        let next = d.errors.next();
-        // Keysight signs the code: `+0,"No error"`, `-222,"Data out of range"`.
-        let next = if next.starts_with('-') {
-            next
-        } else {
-            format!("+{next}")
-        };
-        respond(resp, &next)
     }
 }
 
@@ -162,7 +142,7 @@ const TREE: Node<Front> = Root![
     Leaf!(b"*IDN" => &Idn),
     Leaf!(b"*CLS" => &Cls),
     Leaf!(b"*RST" => &Rst),
-    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr)]],
+    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr { signed: true })]],
     Branch![b"ROUTe";
         Branch![b"CLOSe";
             // `ROUTe:CLOSe` itself: the branch's default leaf (the guide names no node).

@@ -28,8 +28,8 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 
 use super::pty::Protocol;
 use super::scpi::{
-    channel, channel_first, load_outputs, no_more, numeric, respond, run_lines, store_outputs,
-    ErrorQueue,
+    channel, channel_first, load_outputs, no_more, numeric, respond, run_lines, store_outputs, Cls,
+    Common, ErrorQueue, Idn, Opc, SystErr,
 };
 use super::world::{PsuChannel, World};
 
@@ -75,6 +75,16 @@ struct Front {
     readings: [(f64, f64); CHANNELS],
 }
 
+impl Common for Front {
+    fn idn(&self) -> &str {
+        IDN
+    }
+
+    fn errors(&mut self) -> &mut ErrorQueue {
+        &mut self.errors
+    }
+}
+
 impl Device for Front {
     fn handle_error(&mut self, err: Error) {
         self.errors.push(&err);
@@ -94,23 +104,6 @@ fn rating(n: usize) -> (f64, f64) {
 
 type R = Result<(), Error>;
 
-struct Idn;
-impl Command<Front> for Idn {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, IDN)
-    }
-}
-
-struct Cls;
-impl Command<Front> for Cls {
-    cmd_nquery!();
-    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
-        d.errors.clear();
-        Ok(())
-    }
-}
-
 struct Rst;
 impl Command<Front> for Rst {
     cmd_nquery!();
@@ -122,26 +115,6 @@ impl Command<Front> for Rst {
         }
         d.selected = 1;
         Ok(())
-    }
-}
-
-struct Opc;
-impl Command<Front> for Opc {
-    cmd_both!();
-    fn event(&self, _: &mut Front, _: &mut Context, _: Parameters) -> R {
-        Ok(())
-    }
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, "1")
-    }
-}
-
-struct SystErr;
-impl Command<Front> for SystErr {
-    cmd_qonly!();
-    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        let next = d.errors.next();
-        respond(resp, &next)
     }
 }
 
@@ -426,7 +399,7 @@ const TREE: Node<Front> = Root![
     Leaf!(b"*CLS" => &Cls),
     Leaf!(b"*RST" => &Rst),
     Leaf!(b"*OPC" => &Opc),
-    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr)]],
+    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr { signed: false })]],
     Branch![b"INSTrument";
         Leaf!(default b"SELect" => &Inst { by_number: false }),
         Leaf!(b"NSELect" => &Inst { by_number: true })],

@@ -34,7 +34,7 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 use super::pty::Protocol;
 use super::scpi::{
     channel, channel_list, load_outputs, no_more, nr3, numeric, respond, run_lines, store_outputs,
-    ErrorQueue,
+    Cls, Common, ErrorQueue, Idn, Opc, SystErr,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
@@ -76,6 +76,16 @@ struct Front {
     readings: [(f64, f64); CHANNELS],
 }
 
+impl Common for Front {
+    fn idn(&self) -> &str {
+        IDN
+    }
+
+    fn errors(&mut self) -> &mut ErrorQueue {
+        &mut self.errors
+    }
+}
+
 impl Device for Front {
     fn handle_error(&mut self, err: Error) {
         self.errors.push(&err);
@@ -112,23 +122,6 @@ impl Front {
 
 type R = Result<(), Error>;
 
-struct Idn;
-impl Command<Front> for Idn {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, IDN)
-    }
-}
-
-struct Cls;
-impl Command<Front> for Cls {
-    cmd_nquery!();
-    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
-        d.errors.clear();
-        Ok(())
-    }
-}
-
 struct Rst;
 impl Command<Front> for Rst {
     cmd_nquery!();
@@ -142,29 +135,6 @@ impl Command<Front> for Rst {
         }
         d.selected = 1;
         Ok(())
-    }
-}
-
-struct Opc;
-impl Command<Front> for Opc {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, "1")
-    }
-}
-
-struct SystErr;
-impl Command<Front> for SystErr {
-    cmd_qonly!();
-    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        let next = d.errors.next();
-        // Keysight signs the code: `+0,"No error"`, `-113,"Undefined header"`.
-        let next = if next.starts_with('-') {
-            next
-        } else {
-            format!("+{next}")
-        };
-        respond(resp, &next)
     }
 }
 
@@ -379,7 +349,7 @@ const TREE: Node<Front> = Root![
     Leaf!(b"*CLS" => &Cls),
     Leaf!(b"*RST" => &Rst),
     Leaf!(b"*OPC" => &Opc),
-    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr)]],
+    Branch![b"SYSTem"; Branch![b"ERRor"; Leaf!(default b"NEXT" => &SystErr { signed: true })]],
     Branch![b"INSTrument";
         Leaf!(default b"SELect" => &Inst { by_number: false }),
         Leaf!(b"NSELect" => &Inst { by_number: true })],

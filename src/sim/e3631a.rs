@@ -32,7 +32,8 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 
 use super::pty::Protocol;
 use super::scpi::{
-    load_outputs, no_more, nr3, numeric, respond, run_lines, store_outputs, ErrorQueue,
+    load_outputs, no_more, nr3, numeric, respond, run_lines, store_outputs, Cls, Common,
+    ErrorQueue, Idn, Opc, SystErr,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
@@ -83,6 +84,16 @@ struct Front {
     remote: bool,
 }
 
+impl Common for Front {
+    fn idn(&self) -> &str {
+        IDN
+    }
+
+    fn errors(&mut self) -> &mut ErrorQueue {
+        &mut self.errors
+    }
+}
+
 impl Device for Front {
     fn handle_error(&mut self, err: Error) {
         self.errors.push(&err);
@@ -117,51 +128,12 @@ impl Front {
 
 type R = Result<(), Error>;
 
-struct Idn;
-impl Command<Front> for Idn {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, IDN)
-    }
-}
-
-struct Cls;
-impl Command<Front> for Cls {
-    cmd_nquery!();
-    fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
-        d.errors.clear();
-        Ok(())
-    }
-}
-
 struct Rst;
 impl Command<Front> for Rst {
     cmd_nquery!();
     fn event(&self, d: &mut Front, _: &mut Context, _: Parameters) -> R {
         d.reset();
         Ok(())
-    }
-}
-
-struct Opc;
-impl Command<Front> for Opc {
-    cmd_qonly!();
-    fn query(&self, _: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        respond(resp, "1")
-    }
-}
-
-struct SystErr;
-impl Command<Front> for SystErr {
-    cmd_qonly!();
-    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
-        let next = d.errors.next();
-        let next = if next.starts_with('-') {
-            next
-        } else {
-            format!("+{next}")
-        };
-        respond(resp, &next)
     }
 }
 
@@ -327,7 +299,7 @@ const TREE: Node<Front> = Root![
     Leaf!(b"*RST" => &Rst),
     Leaf!(b"*OPC" => &Opc),
     Branch![b"SYSTem";
-        Leaf!(b"ERRor" => &SystErr),
+        Leaf!(b"ERRor" => &SystErr { signed: true }),
         Leaf!(b"REMote" => &Remote(true)),
         Leaf!(b"LOCal" => &Remote(false))],
     Branch![b"INSTrument";

@@ -11,11 +11,91 @@ use scpi::parser::mnemonic_compare;
 use scpi::parser::parameters::Parameters;
 use scpi::parser::response::ResponseUnit;
 use scpi::parser::tokenizer::Token;
+use scpi::tree::prelude::Command;
 use scpi::tree::Node;
-use scpi::{Context, Device};
+use scpi::{cmd_both, cmd_nquery, cmd_qonly, Context, Device};
 
 use super::pty::take_lines;
 use super::world::{PsuChannel, World};
+
+/// What the IEEE 488.2 common commands and `SYSTem:ERRor?` need of an emulator's
+/// state: one set of handlers, [`Idn`], [`Cls`], [`Opc`] and [`SystErr`], for every
+/// SCPI instrument emulated.
+pub trait Common: Device {
+    /// The `*IDN?` reply.
+    fn idn(&self) -> &str;
+    /// Its error queue.
+    fn errors(&mut self) -> &mut ErrorQueue;
+}
+
+/// `*IDN?`.
+pub struct Idn;
+impl<D: Common> Command<D> for Idn {
+    cmd_qonly!();
+    fn query(
+        &self,
+        d: &mut D,
+        _: &mut Context,
+        _: Parameters,
+        resp: ResponseUnit,
+    ) -> Result<(), Error> {
+        let idn = d.idn().to_string();
+        respond(resp, &idn)
+    }
+}
+
+/// `*CLS`: empties the error queue.
+pub struct Cls;
+impl<D: Common> Command<D> for Cls {
+    cmd_nquery!();
+    fn event(&self, d: &mut D, _: &mut Context, _: Parameters) -> Result<(), Error> {
+        d.errors().clear();
+        Ok(())
+    }
+}
+
+/// `*OPC` and `*OPC?`: every command has completed before the next one is parsed.
+pub struct Opc;
+impl<D: Common> Command<D> for Opc {
+    cmd_both!();
+    fn event(&self, _: &mut D, _: &mut Context, _: Parameters) -> Result<(), Error> {
+        Ok(())
+    }
+    fn query(
+        &self,
+        _: &mut D,
+        _: &mut Context,
+        _: Parameters,
+        resp: ResponseUnit,
+    ) -> Result<(), Error> {
+        respond(resp, "1")
+    }
+}
+
+/// `SYSTem:ERRor[:NEXT]?`: the oldest entry. `signed`: the code as Keysight writes it
+/// (`+0,"No error"`), else as Rigol does (`0,"No error"`).
+pub struct SystErr {
+    /// A non-negative code carries its `+`.
+    pub signed: bool,
+}
+impl<D: Common> Command<D> for SystErr {
+    cmd_qonly!();
+    fn query(
+        &self,
+        d: &mut D,
+        _: &mut Context,
+        _: Parameters,
+        resp: ResponseUnit,
+    ) -> Result<(), Error> {
+        let next = d.errors().next();
+        let next = if self.signed && !next.starts_with('-') {
+            format!("+{next}")
+        } else {
+            next
+        };
+        respond(resp, &next)
+    }
+}
 
 /// The error/event queue (IEEE 488.2 11.4, SCPI-99 21.8): `SYSTem:ERRor?` takes the
 /// oldest entry; a full queue replaces its newest entry with -350 "Queue overflow".
