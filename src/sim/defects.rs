@@ -37,6 +37,9 @@ pub enum Defect {
     DeadEmergencyPort,
     /// In an emergency-power session any credential unlocks.
     EmergencyAcceptsAnyCredential,
+    /// On the emergency port the motor runs from a boost stage that draws four times its
+    /// current from VBUS.
+    EmergencyOverdraw,
     /// The armature or keeper takes three times its release time plus 2 s to let go.
     SlowRelease,
     /// The REX timer holds the lock released for 10 s only.
@@ -125,7 +128,11 @@ const TABLE: &[Row] = &[
             "brownout::shallow_sag@smartlock_4aa",
             "brownout::boundary",
             "noise::near_min_operating@smartlock_4aa",
+            // Waking on the port glitches the bolt open just as the credential comes.
+            "emergency::valid_credential_unlocks",
             "emergency::invalid_credential_refused",
+            "emergency::secure_after_removal",
+            "emergency::port_current",
             "update::power_cut",
         ],
     ),
@@ -140,7 +147,11 @@ const TABLE: &[Row] = &[
             "brownout::boundary",
             "battery::decay_warnings",
             "noise::near_min_operating",
+            // The dying battery passes through that band before the emergency session.
+            "emergency::valid_credential_unlocks",
             "emergency::invalid_credential_refused",
+            "emergency::secure_after_removal",
+            "emergency::port_current",
             "egress::brownout@hybrid_12v",
         ],
     ),
@@ -195,7 +206,15 @@ const TABLE: &[Row] = &[
             "emergency::valid_credential_unlocks",
             "emergency::invalid_credential_refused",
             "emergency::secure_after_removal",
+            "emergency::port_current",
         ],
+    ),
+    (
+        Defect::EmergencyOverdraw,
+        "emergency-overdraw",
+        "on the emergency port the motor runs from a boost stage that draws 4x its current from VBUS (about 600 mA, past a USB 2.0 port's 500 mA)",
+        &["smartlock_4aa"],
+        &["emergency::port_current"],
     ),
     (
         Defect::EmergencyAcceptsAnyCredential,

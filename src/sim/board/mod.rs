@@ -273,6 +273,8 @@ impl Board {
         {
             amps += if self.stalled() {
                 2.0 * motor_a
+            } else if self.source == Source::Port && self.has(Defect::EmergencyOverdraw) {
+                4.0 * motor_a
             } else {
                 motor_a
             };
