@@ -69,6 +69,61 @@ fn dp800_programs_the_supply_and_reports_its_error_queue() {
 }
 
 #[test]
+fn dp800_timer_times_a_sag_itself_and_refuses_a_group_below_one_second() {
+    let sim = bench("smartlock_4aa");
+    let mut psu = ScpiSupply::open(io(&sim, "psu"), &rigol_dp800::DIALECT).unwrap();
+    let seq = psu.sequencer().expect("the DP800 has a timer");
+    assert_eq!((seq.name, seq.step), ("timer", Duration::from_secs(1)));
+    psu.set_voltage(1, 6.0).unwrap();
+    psu.set_current(1, 1.0).unwrap();
+    psu.set_output(1, true).unwrap();
+    sim.world().advance(Duration::from_millis(500));
+    psu.program_steps(1, &[(1.5, 1.0, 2.0), (6.0, 1.0, 1.0)])
+        .unwrap();
+    psu.run_steps(1, true).unwrap();
+    sim.world().advance(Duration::from_millis(1900));
+    let low = psu.measure_voltage(1).unwrap();
+    assert!(low < 3.0, "the rail sags while the first group runs: {low}");
+    sim.world().advance(Duration::from_millis(1500));
+    let back = psu.measure_voltage(1).unwrap();
+    assert!(
+        (back - 6.0).abs() < 0.05,
+        "the instrument restored it: {back}"
+    );
+    psu.run_steps(1, false).unwrap();
+    // The guide's range is 1 s to 99999 s per group: the instrument refuses 0.5 s, and
+    // the driver says which command it was.
+    match psu.program_steps(1, &[(1.5, 1.0, 0.4)]) {
+        Err(InstrumentError::Device {
+            code: -222,
+            command,
+            ..
+        }) => {
+            assert!(
+                command.starts_with(":TIMEr:PARAmeter 0,1.500,1.000,0"),
+                "{command}"
+            )
+        }
+        other => panic!("expected -222 for a group under 1 s, got {other:?}"),
+    }
+    // Switching the output off leaves no timer armed.
+    psu.program_steps(1, &[(5.0, 1.0, 5.0), (6.0, 1.0, 1.0)])
+        .unwrap();
+    psu.run_steps(1, true).unwrap();
+    psu.run_steps(1, false).unwrap();
+    psu.set_output(1, false).unwrap();
+    assert!(sim.world().is_safe());
+    let log: Vec<String> = sim
+        .world()
+        .output_log()
+        .iter()
+        .map(|e| e.what.clone())
+        .collect();
+    assert!(log.iter().any(|e| e == "CH1 sequence ended"), "{log:?}");
+    assert!(log.iter().any(|e| e == "CH1 sequence stopped"), "{log:?}");
+}
+
+#[test]
 fn lcus_switches_relays_and_reads_them_back() {
     let sim = bench("smartlock_4aa");
     let mut relays = Lcus::open(io(&sim, "relays"), 8).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use embedded_hal::i2c::I2c;
 
-use super::{Console, Input, Meter, Resolution, Supply, Switch};
+use super::{Console, Input, Meter, Resolution, Sequencer, StepTiming, Supply, Switch};
 use crate::drivers::console::{Batch, LockConsole};
 use crate::drivers::gpio_cdev::{Edges, Gpio};
 use crate::drivers::ina219::Ina219;
@@ -53,6 +53,11 @@ impl Supply for Channel<ScpiSupply> {
     fn set_output(&mut self, on: bool) -> Result<()> {
         let ch = self.channel;
         let mut dev = self.device();
+        if !on && dev.sequencer().is_some() {
+            // An output switched off (the safe state above all) leaves no timer armed
+            // to step it again when it next comes on.
+            dev.run_steps(ch, false)?;
+        }
         dev.set_output(ch, on)?;
         let actual = dev.output(ch)?;
         if actual != on {
@@ -112,6 +117,42 @@ impl Supply for Channel<ScpiSupply> {
             }
         }
         Ok(latched)
+    }
+
+    fn sequencer(&mut self) -> Option<&mut dyn Sequencer> {
+        if self.device().sequencer().is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl Sequencer for Channel<ScpiSupply> {
+    fn timing(&self) -> StepTiming {
+        let seq = self
+            .device()
+            .sequencer()
+            .expect("offered only by a supply with a sequencer");
+        StepTiming {
+            name: seq.name,
+            step: seq.step,
+            longest: seq.longest,
+        }
+    }
+
+    fn program(&mut self, steps: &[(Volts, Duration)], limit: Amps) -> Result<()> {
+        let ch = self.channel;
+        let steps: Vec<_> = steps
+            .iter()
+            .map(|(v, d)| (v.0, limit.0, d.as_secs_f64()))
+            .collect();
+        self.device().program_steps(ch, &steps)
+    }
+
+    fn run(&mut self, on: bool) -> Result<()> {
+        let ch = self.channel;
+        self.device().run_steps(ch, on)
     }
 }
 

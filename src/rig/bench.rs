@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::adapters::{Channel, SupplyReadback};
 use super::timeline::{Recorder, Row, Source, Timing};
-use super::{Console, Input, Meter, Resolution, Supply, Switch};
+use super::{Console, Input, Meter, Resolution, StepTiming, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
 use crate::drivers::console::{LockConsole, Lost};
@@ -150,6 +150,8 @@ pub struct Bench {
     envelope: BTreeMap<String, Envelope>,
     safe_state: Vec<(String, SafeState)>,
     setpoints: BTreeMap<String, Volts>,
+    /// The last current limit set on each supply role.
+    limits: BTreeMap<String, Amps>,
     /// Per console: the last (rig time, board uptime) pair, to place events by.
     console_refs: BTreeMap<String, (Duration, u64)>,
     identities: Vec<Identity>,
@@ -508,6 +510,7 @@ impl Bench {
             envelope: BTreeMap::new(),
             safe_state: Vec::new(),
             setpoints: BTreeMap::new(),
+            limits: BTreeMap::new(),
             console_refs: BTreeMap::new(),
             identities,
             protections: Vec::new(),
@@ -756,6 +759,68 @@ impl Bench {
             .and_then(|r| r.call(role, |d| d.set_current_limit(amps)));
         self.exchanged(began, Source::Supply, role, done, |_| {
             format!("limit {amps}")
+        })?;
+        self.limits.insert(role.into(), amps);
+        Ok(())
+    }
+
+    /// The step lengths `role`'s supply can time itself, if it has a sequencer.
+    pub fn sequencer_timing(&mut self, role: &str) -> Option<StepTiming> {
+        let r = self.supplies.get_mut(role)?;
+        r.dev.sequencer().map(|s| s.timing())
+    }
+
+    /// Programs a sag into `role`'s supply sequencer, when it has one that can time
+    /// `hold` and a setpoint to return to: `to` for `hold`, then the setpoint, held, at
+    /// the present current limit. Refused beyond the envelope, like any setting;
+    /// started by [`Bench::run_sequence`]. False (and nothing sent) when it cannot.
+    pub fn program_sag(
+        &mut self,
+        role: &str,
+        to: Volts,
+        hold: Duration,
+    ) -> Result<bool, RoleError> {
+        let Some(timing) = self.sequencer_timing(role).filter(|t| t.fits(hold)) else {
+            return Ok(false);
+        };
+        let restore = self.setpoint(role);
+        let limit = self.limits.get(role).copied();
+        let (Some(restore), Some(limit)) = (restore, limit) else {
+            return Ok(false);
+        };
+        self.check_envelope(role, Some(to), Some(limit))?;
+        self.check_envelope(role, Some(restore), None)?;
+        self.safe = false;
+        let began = self.clock.now();
+        let steps = [(to, hold), (restore, timing.step)];
+        let done = self.supply(role).and_then(|r| {
+            r.call(role, |d| match d.sequencer() {
+                Some(seq) => seq.program(&steps, limit),
+                None => unreachable!("timing came from this sequencer"),
+            })
+        });
+        self.exchanged(began, Source::Supply, role, done, |_| {
+            format!(
+                "program {}: {to} for {}, then {restore}",
+                timing.name,
+                crate::units::format_duration(hold)
+            )
+        })?;
+        Ok(true)
+    }
+
+    /// Starts (`true`) or stops `role`'s programmed sequence.
+    pub fn run_sequence(&mut self, role: &str, on: bool) -> Result<(), RoleError> {
+        self.safe = false;
+        let began = self.clock.now();
+        let done = self.supply(role).and_then(|r| {
+            r.call(role, |d| match d.sequencer() {
+                Some(seq) => seq.run(on),
+                None => Ok(()),
+            })
+        });
+        self.exchanged(began, Source::Supply, role, done, |_| {
+            format!("sequence {}", if on { "start" } else { "stop" })
         })
     }
 

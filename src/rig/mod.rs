@@ -46,6 +46,41 @@ pub trait Supply: Send {
     fn clear_protection(&mut self) -> Result<Option<&'static str>> {
         Ok(None)
     }
+    /// The instrument's own step sequencer (a timer or list mode), if it has one.
+    fn sequencer(&mut self) -> Option<&mut dyn Sequencer> {
+        None
+    }
+}
+
+/// A supply's own step sequencer (the DP800's timer, a list mode): it steps the
+/// output by itself, so a sag programmed into it lasts what the instrument times, not
+/// what the exchanges around it take.
+pub trait Sequencer {
+    /// The step lengths it can run.
+    fn timing(&self) -> StepTiming;
+    /// Programs `steps` (voltage, length) at current limit `limit`, to run once and
+    /// then hold the last step's voltage.
+    fn program(&mut self, steps: &[(Volts, Duration)], limit: Amps) -> Result<()>;
+    /// Starts the programmed steps (`true`), or stops them where they are.
+    fn run(&mut self, on: bool) -> Result<()>;
+}
+
+/// The step lengths a [`Sequencer`] runs: whole multiples of `step`, up to `longest`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTiming {
+    /// What the instrument calls it (`timer`), for reports.
+    pub name: &'static str,
+    /// The shortest step, and the resolution of every step.
+    pub step: Duration,
+    /// The longest step.
+    pub longest: Duration,
+}
+
+impl StepTiming {
+    /// True when a step of length `d` can be programmed as it is.
+    pub fn fits(&self, d: Duration) -> bool {
+        d >= self.step && d <= self.longest && d.as_nanos() % self.step.as_nanos() == 0
+    }
 }
 
 /// An on/off output: a relay, a MOSFET, a GPIO line.

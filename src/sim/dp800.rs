@@ -16,13 +16,26 @@
 //! | `:OUTPut:OVP\|OCP:QUEStion? [CH<n>]` | `YES` once tripped |
 //! | `:OUTPut:OVP\|OCP:CLEar [CH<n>]` | clears a trip; until then the output stays off |
 //! | `:MEASure[:VOLTage][:DC]? [CH<n>]`, `:MEASure:CURRent[:DC]? [CH<n>]`, `:MEASure:ALL[:DC]? [CH<n>]` | `V`, `A`, `V,A,W` |
+//! | `:TIMEr:PARAmeter <group>,<V>,<A>,<s>` | the selected channel's timer table: groups 0-2047, 1-99999 s each; -221 while the timer runs |
+//! | `:TIMEr:GROUPs <n>`, `:TIMEr:CYCLEs {N,<n>\|I}`, `:TIMEr:ENDState {OFF\|LAST}` and queries | how many groups run, how often, and what the output does after the last |
+//! | `:TIMEr[:STATe] {ON\|OFF}` and `?` | starts the selected channel's timer (its output must be on: -221 otherwise) or stops it |
+//!
+//! The guide spells the subsystem `:TIMEr`, so its short form is `:TIME` (SCPI-99
+//! 6.2.1: the upper-case letters); `:TIM` is not a header.
+//!
+//! The timer itself runs in the world (it reprograms the output as simulated time
+//! passes, with no command); `:TIMEr:PARAmeter?` (a `#9` block) is not emulated. Where
+//! the guide is silent the emulator chooses: a timer stopped with `OFF` leaves the
+//! output at the step it had reached, and switching the output off ends the timer.
 //!
 //! Known difference: `:SOURce:VOLTage` without a suffix means SOURce1 here (the SCPI
 //! rule the parser follows), the selected channel on the instrument.
 
 use scpi::error::{Error, ErrorCode};
+use scpi::parser::mnemonic_compare;
 use scpi::parser::parameters::Parameters;
 use scpi::parser::response::ResponseUnit;
+use scpi::parser::tokenizer::Token;
 use scpi::tree::prelude::*;
 use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 
@@ -45,6 +58,33 @@ const RATINGS: [(f64, f64); CHANNELS] = [(30.0, 3.0), (30.0, 3.0), (5.3, 3.0)];
 /// The world output each channel drives (CH1 the lock, CH3 the emergency port).
 const WIRING: [usize; CHANNELS] = [0, 1, 2];
 
+/// Timer groups per channel (the guide's 0-2047).
+const TIMER_GROUPS: usize = 2048;
+/// A timer group's time, in seconds (the guide: 1 s to 99999 s).
+const TIMER_TIME: (f64, f64) = (1.0, 99_999.0);
+
+/// One channel's timer as programmed (the running timer is the world's).
+#[derive(Debug, Clone)]
+struct Timer {
+    /// Groups set so far: volts, amperes, seconds.
+    table: Vec<Option<(f64, f64, f64)>>,
+    groups: usize,
+    /// `None`: cycles without end (`I`).
+    cycles: Option<u32>,
+    hold_last: bool,
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Self {
+            table: Vec::new(),
+            groups: 1,
+            cycles: Some(1),
+            hold_last: false,
+        }
+    }
+}
+
 /// The emulator: its pending input and the instrument's own state (the channel
 /// selection and the error queue); the outputs themselves are the world's.
 pub struct Dp800Sim {
@@ -61,6 +101,9 @@ impl Default for Dp800Sim {
                 errors: ErrorQueue::with_capacity(20),
                 psu: [PsuChannel::default(); CHANNELS],
                 readings: [(0.0, 0.0); CHANNELS],
+                timers: Default::default(),
+                running: [false; CHANNELS],
+                timer_switch: Vec::new(),
             },
         }
     }
@@ -73,6 +116,11 @@ struct Front {
     errors: ErrorQueue,
     psu: [PsuChannel; CHANNELS],
     readings: [(f64, f64); CHANNELS],
+    timers: [Timer; CHANNELS],
+    /// Which channels' timers are running (the world's, when the message arrived).
+    running: [bool; CHANNELS],
+    /// Timers switched on or off by this message, applied to the world afterwards.
+    timer_switch: Vec<(usize, bool)>,
 }
 
 impl Common for Front {
@@ -351,6 +399,105 @@ impl Command<Front> for Measure {
     }
 }
 
+/// Which part of the selected channel's timer a `:TIMEr` command sets.
+#[derive(Clone, Copy)]
+enum TimerPart {
+    Parameter,
+    Groups,
+    Cycles,
+    EndState,
+    State,
+}
+
+struct TimerCmd(TimerPart);
+impl Command<Front> for TimerCmd {
+    fn meta(&self) -> CommandTypeMeta {
+        match self.0 {
+            TimerPart::Parameter => CommandTypeMeta::NoQuery,
+            _ => CommandTypeMeta::Both,
+        }
+    }
+    fn event(&self, d: &mut Front, _: &mut Context, mut p: Parameters) -> R {
+        let n = d.selected;
+        if d.running[n - 1] && !matches!(self.0, TimerPart::State) {
+            // The guide: the timer's parameters cannot be changed while it runs.
+            return Err(ErrorCode::SettingsConflict.into());
+        }
+        let (max_v, max_i) = rating(n);
+        let t = &mut d.timers[n - 1];
+        match self.0 {
+            TimerPart::Parameter => {
+                let group = usize::try_from(p.next_token()?)?;
+                if group >= TIMER_GROUPS {
+                    return Err(ErrorCode::DataOutOfRange.into());
+                }
+                let v = numeric(p.next_token()?, 0.0, max_v, 0.0)?;
+                let a = numeric(p.next_token()?, 0.0, max_i, max_i)?;
+                let secs = numeric(p.next_token()?, TIMER_TIME.0, TIMER_TIME.1, 1.0)?;
+                if !(TIMER_TIME.0..=TIMER_TIME.1).contains(&secs) {
+                    return Err(ErrorCode::DataOutOfRange.into());
+                }
+                if t.table.len() <= group {
+                    t.table.resize(group + 1, None);
+                }
+                t.table[group] = Some((v, a, secs));
+            }
+            TimerPart::Groups => {
+                let g = numeric(p.next_token()?, 1.0, TIMER_GROUPS as f64, 1.0)?;
+                if g.fract() != 0.0 || !(1.0..=TIMER_GROUPS as f64).contains(&g) {
+                    return Err(ErrorCode::DataOutOfRange.into());
+                }
+                t.groups = g as usize;
+            }
+            TimerPart::Cycles => match p.next_token()? {
+                Token::CharacterProgramData(s) if s.eq_ignore_ascii_case(b"I") => t.cycles = None,
+                Token::CharacterProgramData(s) if s.eq_ignore_ascii_case(b"N") => {
+                    let c = numeric(p.next_token()?, 1.0, 99_999.0, 1.0)?;
+                    if c.fract() != 0.0 || !(1.0..=99_999.0).contains(&c) {
+                        return Err(ErrorCode::DataOutOfRange.into());
+                    }
+                    t.cycles = Some(c as u32);
+                }
+                _ => return Err(ErrorCode::IllegalParameterValue.into()),
+            },
+            TimerPart::EndState => match p.next_token()? {
+                Token::CharacterProgramData(s) if mnemonic_compare(b"LAST", s) => {
+                    t.hold_last = true
+                }
+                Token::CharacterProgramData(s) if mnemonic_compare(b"OFF", s) => {
+                    t.hold_last = false
+                }
+                _ => return Err(ErrorCode::IllegalParameterValue.into()),
+            },
+            TimerPart::State => {
+                let on = bool::try_from(p.next_token()?)?;
+                if on && !d.psu[n - 1].on {
+                    // It runs only with its output on.
+                    return Err(ErrorCode::SettingsConflict.into());
+                }
+                if on && (0..t.groups).any(|g| t.table.get(g).copied().flatten().is_none()) {
+                    // A group it would run has never been set.
+                    return Err(ErrorCode::SettingsConflict.into());
+                }
+                d.timer_switch.push((n, on));
+            }
+        }
+        no_more(&mut p)
+    }
+    fn query(&self, d: &mut Front, _: &mut Context, _: Parameters, resp: ResponseUnit) -> R {
+        let n = d.selected;
+        let t = &d.timers[n - 1];
+        let text = match self.0 {
+            TimerPart::Groups => t.groups.to_string(),
+            TimerPart::Cycles => t.cycles.map_or("I".to_string(), |c| format!("N,{c}")),
+            TimerPart::EndState => if t.hold_last { "LAST" } else { "OFF" }.to_string(),
+            TimerPart::State => if d.running[n - 1] { "ON" } else { "OFF" }.to_string(),
+            TimerPart::Parameter => unreachable!("no query"),
+        };
+        respond(resp, &text)
+    }
+}
+
 const fn level(n: Option<usize>, volts: bool) -> Level {
     Level { n, volts }
 }
@@ -428,7 +575,13 @@ const TREE: Node<Front> = Root![
     Branch![b"MEASure";
         Branch![default b"VOLTage"; Leaf!(default b"DC" => &Measure(Meas::Volts))],
         Branch![b"CURRent"; Leaf!(default b"DC" => &Measure(Meas::Amps))],
-        Branch![b"ALL"; Leaf!(default b"DC" => &Measure(Meas::All))]]
+        Branch![b"ALL"; Leaf!(default b"DC" => &Measure(Meas::All))]],
+    Branch![b"TIMEr";
+        Leaf!(default b"STATe" => &TimerCmd(TimerPart::State)),
+        Leaf!(b"PARAmeter" => &TimerCmd(TimerPart::Parameter)),
+        Leaf!(b"GROUPs" => &TimerCmd(TimerPart::Groups)),
+        Leaf!(b"CYCLEs" => &TimerCmd(TimerPart::Cycles)),
+        Leaf!(b"ENDState" => &TimerCmd(TimerPart::EndState))]
 ];
 
 impl Protocol for Dp800Sim {
@@ -437,8 +590,26 @@ impl Protocol for Dp800Sim {
         // changed is applied to the world afterwards, outputs last.
         let f = &mut self.front;
         load_outputs(world, &WIRING, &mut f.psu, &mut f.readings);
+        for (running, &out) in f.running.iter_mut().zip(&WIRING) {
+            *running = world.sequence_running(out + 1);
+        }
         let out = run_lines(&TREE, f, &mut self.pending, bytes);
         store_outputs(world, &WIRING, &self.front.psu);
+        for (n, on) in std::mem::take(&mut self.front.timer_switch) {
+            let channel = WIRING[n - 1] + 1;
+            if !on {
+                world.stop_sequence(channel);
+                continue;
+            }
+            let t = &self.front.timers[n - 1];
+            let steps = t.table[..t.groups]
+                .iter()
+                .flatten()
+                .map(|&(v, a, secs)| (v, a, std::time::Duration::from_secs_f64(secs)))
+                .collect();
+            // Endless cycles: as many as a run could ever see.
+            world.start_sequence(channel, steps, t.cycles.unwrap_or(u32::MAX), t.hold_last);
+        }
         out
     }
 }
@@ -550,5 +721,69 @@ mod tests {
         assert_eq!(f.len(), 3, "{all}");
         assert!((0.24..0.265).contains(&f[1]), "{all}");
         assert!((f[2] - f[0] * f[1]).abs() < 0.01, "{all}");
+    }
+
+    #[test]
+    fn the_timer_runs_its_groups_in_simulated_time_and_holds_the_last() {
+        use std::time::Duration;
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(&mut sim, &mut w, ":APPL CH1,12,1");
+        say(&mut sim, &mut w, ":INST:NSEL 1");
+        // Not yet programmed, output off: refused.
+        say(&mut sim, &mut w, ":TIME ON");
+        assert!(say(&mut sim, &mut w, ":SYST:ERR?").starts_with("-221,"));
+        say(&mut sim, &mut w, ":TIMer:PARAmeter 0,4.5,1,3");
+        say(&mut sim, &mut w, ":TIME:PARA 1,12,1,1");
+        say(&mut sim, &mut w, ":TIME:GROUP 2");
+        say(&mut sim, &mut w, ":TIME:CYCLE N,1");
+        say(&mut sim, &mut w, ":TIME:ENDS LAST");
+        say(&mut sim, &mut w, ":TIME:PARA 2,1,1,0.5");
+        assert!(
+            say(&mut sim, &mut w, ":SYST:ERR?").starts_with("-222,"),
+            "a group shorter than 1 s"
+        );
+        assert_eq!(say(&mut sim, &mut w, ":TIME:CYCLE?"), "N,1");
+        assert_eq!(say(&mut sim, &mut w, ":TIME:ENDS?"), "LAST");
+        say(&mut sim, &mut w, ":TIME ON");
+        assert!(
+            say(&mut sim, &mut w, ":SYST:ERR?").starts_with("-221,"),
+            "the output is off"
+        );
+        say(&mut sim, &mut w, ":OUTP CH1,ON");
+        w.advance(Duration::from_millis(500));
+        say(&mut sim, &mut w, ":TIME ON");
+        assert_eq!(say(&mut sim, &mut w, ":SYST:ERR?"), "0,\"No error\"");
+        assert_eq!(say(&mut sim, &mut w, ":TIME?"), "ON");
+        say(&mut sim, &mut w, ":TIME:PARA 0,5,1,3");
+        assert!(
+            say(&mut sim, &mut w, ":SYST:ERR?").starts_with("-221,"),
+            "locked while it runs"
+        );
+        w.advance(Duration::from_millis(2900));
+        assert!(
+            (w.output_volts(1) - 4.5).abs() < 0.2,
+            "{}",
+            w.output_volts(1)
+        );
+        w.advance(Duration::from_millis(200));
+        assert!(w.output_volts(1) > 11.0, "{}", w.output_volts(1));
+        w.advance(Duration::from_secs(2));
+        assert_eq!(say(&mut sim, &mut w, ":TIME?"), "OFF", "one cycle ran");
+        assert!(w.output_volts(1) > 11.9, "the last group held");
+        assert_eq!(say(&mut sim, &mut w, ":OUTP? CH1"), "ON");
+    }
+
+    #[test]
+    fn a_timer_ending_off_switches_its_output_off() {
+        use std::time::Duration;
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        say(&mut sim, &mut w, ":APPL CH2,5,1");
+        say(&mut sim, &mut w, ":OUTP CH2,ON");
+        say(&mut sim, &mut w, ":INST CH2");
+        say(&mut sim, &mut w, ":TIME:PARA 0,3,1,1");
+        say(&mut sim, &mut w, ":TIME ON");
+        w.advance(Duration::from_millis(1100));
+        assert_eq!(say(&mut sim, &mut w, ":OUTP? CH2"), "OFF");
+        assert_eq!(say(&mut sim, &mut w, ":SYST:ERR?"), "0,\"No error\"");
     }
 }

@@ -138,6 +138,8 @@ pub struct World {
     door_open: bool,
     /// Output voltage of each channel (what the rail has slewed to).
     rails: [f64; OUTPUTS],
+    /// A step sequence an instrument's timer or list mode is running on an output.
+    sequences: [Option<Sequence>; OUTPUTS],
     amps: f64,
     console_out: VecDeque<String>,
     outputs: Vec<OutputEvent>,
@@ -160,6 +162,40 @@ pub struct GpioEdge {
     pub rising: bool,
     /// Simulated time.
     pub at: Duration,
+}
+
+/// A supply's own step sequencer (the DP800's timer, a list mode) running on an
+/// output: it reprograms the output's setpoints as time passes, without a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    /// Each step: volts, amperes, how long.
+    pub steps: Vec<(f64, f64, Duration)>,
+    /// Passes through the steps.
+    pub cycles: u32,
+    /// At the end: hold the last step's setpoints (`true`) or switch the output off.
+    pub hold_last: bool,
+    /// When it started (simulated time).
+    pub started: Duration,
+}
+
+impl Sequence {
+    /// The setpoints `elapsed` after the start, or `None` once every cycle has run.
+    fn at(&self, elapsed: Duration) -> Option<(f64, f64)> {
+        let period: Duration = self.steps.iter().map(|s| s.2).sum();
+        if period.is_zero() || elapsed >= period * self.cycles {
+            return None;
+        }
+        let mut t = Duration::from_nanos(
+            u64::try_from(elapsed.as_nanos() % period.as_nanos()).unwrap_or(0),
+        );
+        for &(v, i, len) in &self.steps {
+            if t < len {
+                return Some((v, i));
+            }
+            t -= len;
+        }
+        None
+    }
 }
 
 /// GPIO edges the world keeps for a chip to read; older ones are dropped (a reader
@@ -191,6 +227,7 @@ impl World {
             ina_port: Ina219Chip::new(),
             door_open: false,
             rails: [0.0; OUTPUTS],
+            sequences: Default::default(),
             amps: 0.0,
             console_out: VecDeque::new(),
             outputs: Vec::new(),
@@ -236,6 +273,7 @@ impl World {
     }
 
     fn step(&mut self, dt: Duration) {
+        self.run_sequences();
         self.settle();
         for ch in 0..OUTPUTS {
             self.slew(ch, dt);
@@ -458,6 +496,69 @@ impl World {
         self.settle();
     }
 
+    /// Starts a step sequence on a supply output (1-based), as the instrument's timer
+    /// does when switched on: its first step's setpoints apply at once.
+    pub fn start_sequence(
+        &mut self,
+        channel: usize,
+        steps: Vec<(f64, f64, Duration)>,
+        cycles: u32,
+        hold_last: bool,
+    ) {
+        self.record(format!(
+            "CH{channel} sequence of {} steps started",
+            steps.len()
+        ));
+        self.sequences[channel - 1] = Some(Sequence {
+            steps,
+            cycles,
+            hold_last,
+            started: self.now,
+        });
+        self.run_sequences();
+        self.settle();
+    }
+
+    /// Stops an output's sequence (1-based); its setpoints stay where it left them.
+    pub fn stop_sequence(&mut self, channel: usize) {
+        if self.sequences[channel - 1].take().is_some() {
+            self.record(format!("CH{channel} sequence stopped"));
+        }
+    }
+
+    /// True while an output's sequence has steps left to run.
+    pub fn sequence_running(&self, channel: usize) -> bool {
+        self.sequences[channel - 1].is_some()
+    }
+
+    /// Applies each running sequence's setpoints for the present moment; one that has
+    /// run its cycles ends, holding its last step or switching the output off.
+    fn run_sequences(&mut self) {
+        for ch in 0..OUTPUTS {
+            let Some(seq) = &self.sequences[ch] else {
+                continue;
+            };
+            match seq.at(self.now.saturating_sub(seq.started)) {
+                Some((v, i)) => {
+                    self.psu[ch].set_v = v;
+                    self.psu[ch].set_i = i;
+                }
+                None => {
+                    let (hold_last, last) = (seq.hold_last, seq.steps.last().copied());
+                    self.sequences[ch] = None;
+                    self.record(format!("CH{} sequence ended", ch + 1));
+                    match last {
+                        Some((v, i, _)) if hold_last => {
+                            self.psu[ch].set_v = v;
+                            self.psu[ch].set_i = i;
+                        }
+                        _ => self.set_output(ch + 1, false),
+                    }
+                }
+            }
+        }
+    }
+
     /// Sets a relay (1-based) and records the change.
     pub fn set_relay(&mut self, relay: usize, on: bool) {
         if self.relays[relay - 1] != on {
@@ -469,6 +570,10 @@ impl World {
 
     /// Switches a supply output (1-based channel) and records the change.
     pub fn set_output(&mut self, channel: usize, on: bool) {
+        if !on {
+            // A timer runs only while its output is on.
+            self.stop_sequence(channel);
+        }
         if self.psu[channel - 1].on != on {
             self.psu[channel - 1].on = on;
             self.record(format!("CH{channel} {}", if on { "ON" } else { "OFF" }));

@@ -63,4 +63,5 @@ pub static DIALECT: Dialect = Dialect {
     }),
     outputs_together: false,
     framing: Framing::PLAIN,
+    sequencer: None,
 };

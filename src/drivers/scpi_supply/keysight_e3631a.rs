@@ -62,4 +62,5 @@ pub static DIALECT: Dialect = Dialect {
         two_stop_bits: true,
         dtr_dsr: true,
     },
+    sequencer: None,
 };

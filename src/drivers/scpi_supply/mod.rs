@@ -13,6 +13,9 @@
 //! | [`keysight-e36300`](keysight_e36300) | Keysight E36311A, E36312A, E36313A | the error queue (`:SYST:ERR?`) | set, read, cleared |
 //! | [`keysight-e3631a`](keysight_e3631a) | Keysight (Agilent, HP) E3631A | the error queue (`SYST:ERR?`) | none |
 //!
+//! Where a family has its own step sequencer (the DP800's timer), the dialect says how
+//! to program it, and a sag whose hold it can time is programmed into it.
+//!
 //! A new SCPI supply is one more dialect file and one line in [`DIALECTS`]; the rig
 //! file's `driver = "..."` finds it there.
 //!
@@ -83,6 +86,27 @@ pub struct Dialect {
     pub outputs_together: bool,
     /// Its serial framing and handshake.
     pub framing: Framing,
+    /// Its own step sequencer (timer or list mode), if it has one.
+    pub sequencer: Option<Sequencer>,
+}
+
+/// One step of a sequencer: volts, amperes, seconds.
+pub type Step = (f64, f64, f64);
+
+/// The commands of a supply's own step sequencer.
+#[derive(Debug)]
+pub struct Sequencer {
+    /// What the manual calls it (`timer`).
+    pub name: &'static str,
+    /// The shortest step, and the resolution of every step.
+    pub step: Duration,
+    /// The longest step.
+    pub longest: Duration,
+    /// Settings that program channel `n`'s steps (volts, amperes, seconds) to run once
+    /// and then hold the last step.
+    pub program: fn(u8, &[Step]) -> Vec<String>,
+    /// Settings that start (`true`) or stop channel `n`'s steps.
+    pub run: fn(u8, bool) -> Vec<String>,
 }
 
 /// How the output state is read.
@@ -294,6 +318,34 @@ impl ScpiSupply {
             return Ok(());
         };
         for command in (p.clear)(channel) {
+            self.setting(&command)?;
+        }
+        Ok(())
+    }
+
+    /// The instrument's step sequencer, if it has one.
+    pub fn sequencer(&self) -> Option<&'static Sequencer> {
+        self.dialect.sequencer.as_ref()
+    }
+
+    /// Programs channel `channel`'s sequencer with `steps` (volts, amperes, seconds),
+    /// each setting confirmed like any other.
+    pub fn program_steps(&mut self, channel: u8, steps: &[Step]) -> Result<()> {
+        let Some(seq) = &self.dialect.sequencer else {
+            return Ok(());
+        };
+        for command in (seq.program)(channel, steps) {
+            self.setting(&command)?;
+        }
+        Ok(())
+    }
+
+    /// Starts or stops channel `channel`'s programmed steps.
+    pub fn run_steps(&mut self, channel: u8, on: bool) -> Result<()> {
+        let Some(seq) = &self.dialect.sequencer else {
+            return Ok(());
+        };
+        for command in (seq.run)(channel, on) {
             self.setting(&command)?;
         }
         Ok(())

@@ -64,4 +64,5 @@ pub(super) const SPD3000X: Dialect = Dialect {
     protection: None,
     outputs_together: false,
     framing: Framing::PLAIN,
+    sequencer: None,
 };

@@ -190,6 +190,16 @@ impl Run<'_> {
             ));
         }
         let dip = self.dip_ready(role, to)?;
+        // Without a dip switch, a supply that can time the hold itself does: the sag
+        // then lasts what the instrument times, not what the exchanges around it take.
+        let timed = match dip {
+            Some(_) => None,
+            None => self
+                .bench
+                .program_sag(role, to, hold)?
+                .then(|| self.bench.sequencer_timing(role))
+                .flatten(),
+        };
         for rep in 1..=times {
             let before = if expect_reset {
                 self.uptime_now()?
@@ -198,28 +208,43 @@ impl Run<'_> {
             };
             let t0 = self.now();
             let mark = self.trace(role);
-            match dip {
-                Some(_) => self.bench.set_switch("dip", true)?,
-                None => self.bench.set_voltage(role, to)?,
+            match (dip, timed) {
+                (Some(_), _) => self.bench.set_switch("dip", true)?,
+                (None, Some(_)) => self.bench.run_sequence(role, true)?,
+                (None, None) => self.bench.set_voltage(role, to)?,
             }
             self.power_changed(role);
             self.hold(hold)?;
             let held = self.now().saturating_sub(t0);
-            match dip {
-                Some(_) => self.bench.set_switch("dip", false)?,
-                None => self.bench.set_voltage(role, restore)?,
+            match (dip, timed) {
+                (Some(_), _) => self.bench.set_switch("dip", false)?,
+                // The instrument restores the output itself, on its own time.
+                (None, Some(_)) => {}
+                (None, None) => self.bench.set_voltage(role, restore)?,
             }
             self.power_changed(role);
             self.hold(recover)?;
+            if timed.is_some() {
+                // Stopped, so the next sag can start it again; the setpoint is sent
+                // again so the output is where lockrig believes it is.
+                self.bench.run_sequence(role, false)?;
+                self.bench.set_voltage(role, restore)?;
+            }
             let rail = self.untrace(mark);
-            let how = match dip {
-                Some(v) => format!("dip relay onto the sag supply at {v}"),
-                None => format!("setpoint {to}"),
+            let (held, hold) = (units::format_duration(held), units::format_duration(hold));
+            let how = match (dip, timed) {
+                (Some(v), _) => format!(
+                    "dip relay onto the sag supply at {v} held {held} (commanded {hold} at {to})"
+                ),
+                (None, Some(t)) => format!(
+                    "the supply's {} held {to} for {hold} on its own clock (in {} steps)",
+                    t.name,
+                    units::format_duration(t.step)
+                ),
+                (None, None) => format!("setpoint {to} held {held} (commanded {hold})"),
             };
             self.note(format!(
-                "sag {rep}/{times}: {how} held {} (commanded {} at {to}), then {restore}; {}",
-                units::format_duration(held),
-                units::format_duration(hold),
+                "sag {rep}/{times}: {how}, then {restore}; {}",
                 Self::rail_min(rail)
             ));
             // A sag the rail did not follow tested another depth than the check claims.
