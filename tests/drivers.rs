@@ -132,9 +132,14 @@ fn lcus_switches_relays_and_reads_them_back() {
         relays.states().unwrap(),
         [false, true, false, false, false, false, false, false]
     );
+    // The board reports its coil at once; the contacts close after the relay's
+    // operate time (10 ms) and open after its release time (5 ms).
+    assert!(!sim.world().relays[1]);
+    sim.world().advance(Duration::from_millis(10));
     assert!(sim.world().relays[1]);
     relays.set(2, false).unwrap();
     assert!(!relays.state(2).unwrap());
+    sim.world().advance(Duration::from_millis(5));
     let log: Vec<_> = sim
         .world()
         .output_log()

@@ -152,6 +152,8 @@ pub struct Bench {
     setpoints: BTreeMap<String, Volts>,
     /// The last current limit set on each supply role.
     limits: BTreeMap<String, Amps>,
+    /// The sag programmed into each supply role's sequencer: depth, hold, timer name.
+    sequences: BTreeMap<String, (Volts, Duration, &'static str)>,
     /// Per console: the last (rig time, board uptime) pair, to place events by.
     console_refs: BTreeMap<String, (Duration, u64)>,
     identities: Vec<Identity>,
@@ -511,6 +513,7 @@ impl Bench {
             safe_state: Vec::new(),
             setpoints: BTreeMap::new(),
             limits: BTreeMap::new(),
+            sequences: BTreeMap::new(),
             console_refs: BTreeMap::new(),
             identities,
             protections: Vec::new(),
@@ -806,6 +809,7 @@ impl Bench {
                 crate::units::format_duration(hold)
             )
         })?;
+        self.sequences.insert(role.into(), (to, hold, timing.name));
         Ok(true)
     }
 
@@ -819,8 +823,16 @@ impl Bench {
                 None => Ok(()),
             })
         });
-        self.exchanged(began, Source::Supply, role, done, |_| {
-            format!("sequence {}", if on { "start" } else { "stop" })
+        let what = self.sequences.get(role).copied();
+        self.exchanged(began, Source::Supply, role, done, |_| match (what, on) {
+            (Some((to, hold, name)), true) => {
+                format!(
+                    "set {to} for {} by {name}",
+                    crate::units::format_duration(hold)
+                )
+            }
+            (Some((_, _, name)), false) => format!("{name} stop"),
+            (None, _) => format!("sequence {}", if on { "start" } else { "stop" }),
         })
     }
 

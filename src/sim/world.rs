@@ -129,6 +129,9 @@ pub struct World {
     pub relays: [bool; RELAYS],
     /// Actuators that no longer move when their relay closes (a rig fault).
     pub dead: [bool; RELAYS],
+    /// Relay contacts still moving: when each will reach the state its coil was
+    /// driven to (a relay's operate and release times).
+    relay_moving: [Option<(Duration, bool)>; RELAYS],
     /// The lock board.
     pub board: Board,
     /// The INA219 on the lock supply.
@@ -222,6 +225,7 @@ impl World {
             psu: [PsuChannel::power_up(); OUTPUTS],
             relays: [false; RELAYS],
             dead: [false; RELAYS],
+            relay_moving: [None; RELAYS],
             board,
             ina: Ina219Chip::new(),
             ina_port: Ina219Chip::new(),
@@ -273,6 +277,7 @@ impl World {
     }
 
     fn step(&mut self, dt: Duration) {
+        self.move_relays();
         self.run_sequences();
         self.settle();
         for ch in 0..OUTPUTS {
@@ -559,6 +564,37 @@ impl World {
         }
     }
 
+    /// Drives a relay's coil (1-based): its contacts follow after `operate` (closing)
+    /// or `release` (opening), the relay's own times. A new drive replaces one still
+    /// under way.
+    pub fn drive_relay(&mut self, relay: usize, on: bool, operate: Duration, release: Duration) {
+        let delay = if on { operate } else { release };
+        if delay.is_zero() {
+            self.relay_moving[relay - 1] = None;
+            self.set_relay(relay, on);
+            return;
+        }
+        self.relay_moving[relay - 1] =
+            (self.relays[relay - 1] != on).then_some((self.now + delay, on));
+    }
+
+    /// The state a relay's coil is driven to (its contacts may still be moving there).
+    pub fn relay_driven(&self, relay: usize) -> bool {
+        self.relay_moving[relay - 1].map_or(self.relays[relay - 1], |(_, on)| on)
+    }
+
+    /// Lets relay contacts that have finished moving reach their new state.
+    fn move_relays(&mut self) {
+        for i in 0..RELAYS {
+            if let Some((at, on)) = self.relay_moving[i] {
+                if self.now >= at {
+                    self.relay_moving[i] = None;
+                    self.set_relay(i + 1, on);
+                }
+            }
+        }
+    }
+
     /// Sets a relay (1-based) and records the change.
     pub fn set_relay(&mut self, relay: usize, on: bool) {
         if self.relays[relay - 1] != on {
@@ -629,7 +665,8 @@ impl World {
 
     /// True when every supply output is off and every relay released.
     pub fn is_safe(&self) -> bool {
-        self.psu.iter().all(|c| !c.on) && self.relays.iter().all(|r| !r)
+        // A relay whose coil is released opens within its release time, on its own.
+        self.psu.iter().all(|c| !c.on) && (1..=RELAYS).all(|r| !self.relay_driven(r))
     }
 
     /// Takes the console lines the board has printed (each went out on the wire as
