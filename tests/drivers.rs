@@ -139,7 +139,6 @@ fn lcus_switches_relays_and_reads_them_back() {
     assert!(sim.world().relays[1]);
     relays.set(2, false).unwrap();
     assert!(!relays.state(2).unwrap());
-    sim.world().advance(Duration::from_millis(5));
     let log: Vec<_> = sim
         .world()
         .output_log()
@@ -791,7 +790,14 @@ fn riden_reports_the_instruments_exception_and_its_protection_trip() {
     // OCP below what the lock draws: the output trips off and says why.
     psu.set_voltage(12.0).unwrap();
     psu.protect(13.0, 0.05).unwrap();
-    psu.set_output(true).unwrap();
+    // The stock firmware takes 100 ms over each request: by the time the output state
+    // is read back, OCP has switched it off, and the read-back says so.
+    match psu.set_output(true) {
+        Err(InstrumentError::Readback { actual, .. }) => {
+            assert_eq!(actual, "output OFF (OCP tripped)")
+        }
+        other => panic!("expected the trip in the read-back, got {other:?}"),
+    }
     sim.world().advance(Duration::from_millis(200));
     assert_eq!(psu.new_trip().unwrap(), Some("OCP"));
     assert!(!psu.output().unwrap());

@@ -53,11 +53,14 @@ impl Supply for Channel<ScpiSupply> {
     fn set_output(&mut self, on: bool) -> Result<()> {
         let ch = self.channel;
         let mut dev = self.device();
-        if !on && dev.sequencer().is_some() {
-            // An output switched off (the safe state above all) leaves no timer armed
-            // to step it again when it next comes on.
-            dev.run_steps(ch, false)?;
-        }
+        // An output switched off (the safe state above all) leaves no timer armed to
+        // step it again when it next comes on; but the output goes off even if the
+        // instrument refuses to stop its timer, and that refusal is reported after.
+        let timer = if !on && dev.sequencer().is_some() {
+            dev.run_steps(ch, false)
+        } else {
+            Ok(())
+        };
         dev.set_output(ch, on)?;
         let actual = dev.output(ch)?;
         if actual != on {
@@ -72,7 +75,7 @@ impl Supply for Channel<ScpiSupply> {
                 actual: format!("output CH{ch} {}{why}", on_off(actual)),
             });
         }
-        Ok(())
+        timer
     }
 
     fn measure(&mut self) -> Result<(Volts, Amps)> {
@@ -338,5 +341,110 @@ impl Console for LockConsole {
     fn take_events(&mut self) -> Result<Batch> {
         self.poll()?;
         Ok(LockConsole::take_events(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read, Write};
+
+    use super::*;
+    use crate::drivers::scpi_supply::rigol_dp800;
+    use crate::transport::{LineIo, Transport};
+
+    /// A DP800 on a scripted line that refuses to stop its timer (-221), and records
+    /// what it was sent.
+    struct StuckTimer {
+        sent: Arc<Mutex<Vec<String>>>,
+        refused: bool,
+        output: bool,
+        answer: Vec<u8>,
+    }
+
+    impl Read for StuckTimer {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.answer.len());
+            buf[..n].copy_from_slice(&self.answer[..n]);
+            self.answer.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for StuckTimer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let line = String::from_utf8_lossy(buf).trim().to_string();
+            self.sent.lock().unwrap().push(line.clone());
+            let answer = match line.as_str() {
+                "*IDN?" => "RIGOL TECHNOLOGIES,DP832,DP8T,00.01.16".to_string(),
+                ":SYST:ERR?" if std::mem::take(&mut self.refused) => {
+                    "-221,\"Settings conflict\"".to_string()
+                }
+                ":SYST:ERR?" => "0,\"No error\"".to_string(),
+                ":OUTP? CH1" => on_off(self.output).to_string(),
+                ":TIMEr OFF" => {
+                    self.refused = true;
+                    return Ok(buf.len());
+                }
+                ":OUTP CH1,OFF" => {
+                    self.output = false;
+                    return Ok(buf.len());
+                }
+                _ => return Ok(buf.len()),
+            };
+            self.answer
+                .extend_from_slice(format!("{answer}\n").as_bytes());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for StuckTimer {
+        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
+            Ok(())
+        }
+        fn discard_input(&mut self) -> io::Result<()> {
+            self.answer.clear();
+            Ok(())
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.read(buf)
+        }
+    }
+
+    #[test]
+    fn an_output_goes_off_even_when_its_timer_will_not_stop() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let line = StuckTimer {
+            sent: sent.clone(),
+            refused: false,
+            output: true,
+            answer: Vec::new(),
+        };
+        let io = LineIo::new(Box::new(line), Duration::from_millis(50));
+        let psu = ScpiSupply::open(io, &rigol_dp800::DIALECT).unwrap();
+        let mut ch1 = Channel::new(Arc::new(Mutex::new(psu)), 1);
+        match ch1.set_output(false) {
+            Err(InstrumentError::Device {
+                code: -221,
+                command,
+                ..
+            }) => {
+                assert_eq!(command, ":TIMEr OFF")
+            }
+            other => panic!("the refusal is reported, got {other:?}"),
+        }
+        let sent = sent.lock().unwrap();
+        let off = sent.iter().position(|c| c == ":OUTP CH1,OFF");
+        let timer = sent.iter().position(|c| c == ":TIMEr OFF");
+        assert!(
+            off.is_some() && timer < off,
+            "timer stop tried, then the output off: {sent:?}"
+        );
+        assert!(
+            sent.contains(&":OUTP? CH1".to_string()),
+            "and read back: {sent:?}"
+        );
     }
 }

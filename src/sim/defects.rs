@@ -40,6 +40,9 @@ pub enum Defect {
     /// On the emergency port the motor runs from a boost stage that draws four times its
     /// current from VBUS.
     EmergencyOverdraw,
+    /// On emergency power the motor still runs from the battery terminal; the port
+    /// feeds the electronics and a 25 mA keypad backlight.
+    EmergencyMotorOnBattery,
     /// The armature or keeper takes three times its release time plus 2 s to let go.
     SlowRelease,
     /// The REX timer holds the lock released for 10 s only.
@@ -213,6 +216,13 @@ const TABLE: &[Row] = &[
         Defect::EmergencyOverdraw,
         "emergency-overdraw",
         "on the emergency port the motor runs from a boost stage that draws 4x its current from VBUS (about 600 mA, past a USB 2.0 port's 500 mA)",
+        &["smartlock_4aa"],
+        &["emergency::port_current"],
+    ),
+    (
+        Defect::EmergencyMotorOnBattery,
+        "emergency-motor-on-battery",
+        "on emergency power the motor still runs from the battery terminal; the port feeds only the electronics and a 25 mA keypad backlight",
         &["smartlock_4aa"],
         &["emergency::port_current"],
     ),

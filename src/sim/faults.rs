@@ -73,7 +73,13 @@ pub enum Kind {
     Flood,
     /// The board prints text imitating lockrig's own records (the console only).
     Forge,
+    /// The supply's timer runs each group 2.5 times as long as programmed (the supply
+    /// only; a firmware fault a check that trusts the timer would miss).
+    SlowTimer,
 }
+
+/// How much longer than programmed a `slow-timer` supply runs each group.
+pub const SLOW_TIMER: f64 = 2.5;
 
 /// A fault: target, kind, and how many good exchanges come first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("markup", Kind::Markup),
     ("flood", Kind::Flood),
     ("forge", Kind::Forge),
+    ("slow-timer", Kind::SlowTimer),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -157,6 +164,9 @@ impl FromStr for Fault {
             return Err(format!(
                 "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
             ));
+        }
+        if kind == Kind::SlowTimer && target != Target::Psu {
+            return Err(format!("`{s}`: `slow-timer` is the supply's fault"));
         }
         if matches!(kind, Kind::Markup | Kind::Flood | Kind::Forge) && target != Target::Console {
             return Err(format!("`{s}`: `{k}` is the board console's fault"));
@@ -289,8 +299,34 @@ impl Faulty {
     }
 }
 
+/// A timer group's time stretched by [`SLOW_TIMER`] (`:TIMEr:PARAmeter g,V,A,T`, any
+/// case, long or short form); other lines unchanged.
+fn stretch_timer(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let upper = line.to_ascii_uppercase();
+        let timer = upper.trim_start().starts_with(":TIME") && upper.contains(":PARA");
+        match line.rsplit_once(',') {
+            Some((head, t)) if timer => match t.trim().parse::<f64>() {
+                Ok(secs) => {
+                    let end = &t[t.trim_end().len()..];
+                    out.push_str(&format!("{head},{}{end}", secs * SLOW_TIMER));
+                }
+                Err(_) => out.push_str(line),
+            },
+            _ => out.push_str(line),
+        }
+    }
+    out.into_bytes()
+}
+
 impl Protocol for Faulty {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
+        if self.kind == Kind::SlowTimer {
+            // Every exchange is answered; only the timer's own clock is wrong.
+            return self.inner.input(&stretch_timer(bytes), world);
+        }
         let reply = self.inner.input(bytes, world);
         if self.left > 0 {
             if !reply.is_empty() {
@@ -306,7 +342,7 @@ impl Protocol for Faulty {
                 out.extend(reply);
                 out
             }
-            Kind::Markup | Kind::Forge => reply,
+            Kind::Markup | Kind::Forge | Kind::SlowTimer => reply,
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;

@@ -40,6 +40,11 @@ pub const T35: Duration = Duration::from_millis(4);
 /// A device behind the RTU framing: its registers and coils. Each returns an exception
 /// code where the spec wants one.
 pub trait Device: Send + 'static {
+    /// How long the instrument takes over a request before it acts and answers
+    /// (declared per emulator from published figures; none where there are none).
+    fn latency(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// Function 03.
     fn read_registers(&mut self, _addr: u16, _count: u16, _w: &mut World) -> Result<Vec<u16>, u8> {
         Err(ILLEGAL_FUNCTION)
@@ -157,6 +162,7 @@ impl<D: Device> RtuSlave<D> {
         if address != self.address && address != 0 {
             return Vec::new();
         }
+        w.busy(self.device.latency());
         let answer = self.execute(function, &frame[2..frame.len() - 2], w);
         if address == 0 {
             return Vec::new();

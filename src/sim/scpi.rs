@@ -143,6 +143,12 @@ impl ErrorQueue {
     }
 }
 
+/// The commands complete with these bytes (each ends with a line feed), for an
+/// emulator that takes time over each.
+pub fn commands_in(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.iter().filter(|&&b| b == b'\n').count()).unwrap_or(u32::MAX)
+}
+
 /// Runs each LF-terminated program message of `bytes` against `tree`; returns the
 /// response messages, each LF-terminated. Errors go to the device's queue through
 /// [`Device::handle_error`].

@@ -22,6 +22,9 @@
 //! know a setting was taken is to read it back. There is no OVP or OCP. CH3 is fixed
 //! at 5 V (its front-panel switch); it can be switched and measured, not programmed.
 //!
+//! Each command takes the instrument 10 ms of simulated time ([`LATENCY`]) before it
+//! acts and answers.
+//!
 //! Wiring on the simulated bench: CH1 feeds the lock, CH2 the emergency port, CH3 is
 //! free.
 
@@ -33,9 +36,15 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 
 use super::pty::Protocol;
 use super::scpi::{
-    channel, channel_first, load_outputs, no_more, respond, run_lines, store_outputs,
+    channel, channel_first, commands_in, load_outputs, no_more, respond, run_lines, store_outputs,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
+
+/// How long the instrument takes over each command before it acts and answers. Not in
+/// the manuals; measured by users: a 10 ms delay before reading a query's answer over
+/// USB (pyvisa issue 362), and commands about 20 ms apart are reliable (PyFixate PR
+/// 228), so 10 ms a command.
+const LATENCY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The most channels a model has.
 const MAX_CHANNELS: usize = 3;
@@ -302,6 +311,7 @@ const TREE: Node<Front> = Root![
 
 impl Protocol for Spd3303xSim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
+        world.busy(LATENCY * commands_in(bytes));
         let f = &mut self.front;
         let (wiring, n) = (f.model.wiring, f.model.channels);
         load_outputs(world, wiring, &mut f.psu[..n], &mut f.readings[..n]);

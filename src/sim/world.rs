@@ -262,6 +262,16 @@ impl World {
         }
     }
 
+    /// An instrument spends `d` acting on a command before its effect and its answer:
+    /// simulated time passes. On a served bench the wire and the host take their own
+    /// real time instead (sleeping here would hold the world from the other
+    /// instruments' threads), so nothing is added.
+    pub fn busy(&mut self, d: Duration) {
+        if matches!(self.mode, TimeMode::Virtual) && !d.is_zero() {
+            self.advance(d);
+        }
+    }
+
     /// Advances the physics by `d` in [`TICK`] steps.
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
@@ -568,14 +578,17 @@ impl World {
     /// or `release` (opening), the relay's own times. A new drive replaces one still
     /// under way.
     pub fn drive_relay(&mut self, relay: usize, on: bool, operate: Duration, release: Duration) {
-        let delay = if on { operate } else { release };
-        if delay.is_zero() {
-            self.relay_moving[relay - 1] = None;
-            self.set_relay(relay, on);
-            return;
+        // The drive is what the rig did, so it is what the output log records; the
+        // contacts' movement is the relay's own.
+        if self.relay_driven(relay) != on {
+            self.record(format!("relay {relay} {}", if on { "ON" } else { "OFF" }));
         }
+        let delay = if on { operate } else { release };
         self.relay_moving[relay - 1] =
             (self.relays[relay - 1] != on).then_some((self.now + delay, on));
+        if delay.is_zero() {
+            self.move_relays();
+        }
     }
 
     /// The state a relay's coil is driven to (its contacts may still be moving there).
@@ -585,13 +598,18 @@ impl World {
 
     /// Lets relay contacts that have finished moving reach their new state.
     fn move_relays(&mut self) {
+        let mut moved = false;
         for i in 0..RELAYS {
             if let Some((at, on)) = self.relay_moving[i] {
                 if self.now >= at {
                     self.relay_moving[i] = None;
-                    self.set_relay(i + 1, on);
+                    self.relays[i] = on;
+                    moved = true;
                 }
             }
+        }
+        if moved {
+            self.settle();
         }
     }
 
@@ -645,9 +663,10 @@ impl World {
                 .filter(|i| self.psu[*i].on)
                 .map(|i| format!("CH{} ON", i + 1))
                 .chain(
-                    (0..RELAYS)
-                        .filter(|i| self.relays[*i])
-                        .map(|i| format!("relay {} ON", i + 1)),
+                    // A released coil's contacts open on their own within its release time.
+                    (1..=RELAYS)
+                        .filter(|r| self.relay_driven(*r))
+                        .map(|r| format!("relay {r} ON")),
                 )
                 .collect();
             if live.is_empty() {

@@ -15,6 +15,11 @@ use crate::units::{self, Volts};
 /// The finest step a ramp takes, in volts (a bench supply's setting resolution).
 const RAMP_STEP_V: f64 = 0.01;
 
+/// How far from the programmed moment a supply's timer may be seen to restore a sag:
+/// the instrument may take up to about 120 ms to act on the start command (the DP800's
+/// command processing time), and the rail then rises in tens of milliseconds.
+const TIMER_SLACK: Duration = Duration::from_millis(250);
+
 /// How long a sag supply may take to reach its preset: supplies rise in about 100 ms
 /// (the DP800 datasheet: under 110 ms), with room for a slow readback.
 const DIP_PRESET_WITHIN: Duration = Duration::from_secs(1);
@@ -90,6 +95,20 @@ impl Run<'_> {
             None => Some((*v, *v)),
             Some((lo, hi)) => Some((lo.min(*v), hi.max(*v))),
         })
+    }
+
+    /// When the rail, traced since `from`, came back up to within 5 % of `restore`
+    /// after its lowest point, and the gap between the two samples around that moment.
+    fn rail_back(&self, from: usize, restore: f64) -> Option<(Duration, Duration)> {
+        let span = self.rail.get(from..)?;
+        let low = span
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))?
+            .0;
+        let back = low + span[low..].iter().position(|(_, v)| *v >= restore * 0.95)?;
+        let gap = span[back].0.saturating_sub(span[back.saturating_sub(1)].0);
+        Some((span[back].0, gap))
     }
 
     /// How low the rail went, as the meter saw it.
@@ -224,6 +243,32 @@ impl Run<'_> {
             }
             self.power_changed(role);
             self.hold(recover)?;
+            // A sag the supply timed is only what the meter shows it was: the rail
+            // must be seen back up about when the timer was to restore it.
+            let came_back = timed.and(self.rail_back(mark, restore.0));
+            if let Some(t) = timed {
+                let slack = TIMER_SLACK.max(self.ctx.poll * 2);
+                let due = t0 + hold;
+                match came_back {
+                    Some((back, _)) if back + slack >= due && back <= due + slack => {}
+                    other => {
+                        let seen = match other {
+                            Some((back, _)) => format!(
+                                "the rail came back {} after the timer started",
+                                units::format_duration(back.saturating_sub(t0))
+                            ),
+                            None => format!("the rail did not come back to {restore}"),
+                        };
+                        return Err(Stop::Error(format!(
+                            "step {} `{}`: sag {rep} of {times}: the supply's {} was to hold {to} for {} and {seen}: the sag the check claims was not the one made",
+                            self.step.0,
+                            self.step.1,
+                            t.name,
+                            units::format_duration(hold)
+                        )));
+                    }
+                }
+            }
             if timed.is_some() {
                 // Stopped, so the next sag can start it again; the setpoint is sent
                 // again so the output is where lockrig believes it is.
@@ -237,9 +282,14 @@ impl Run<'_> {
                     "dip relay onto the sag supply at {v} held {held} (commanded {hold} at {to})"
                 ),
                 (None, Some(t)) => format!(
-                    "the supply's {} held {to} for {hold} on its own clock (in {} steps)",
+                    "the supply's {} held {to} for {hold} on its own clock (in {} steps; the rail was back {})",
                     t.name,
-                    units::format_duration(t.step)
+                    units::format_duration(t.step),
+                    came_back.map_or(String::new(), |(back, gap)| format!(
+                        "{} after the start, to within {}",
+                        units::format_duration(back.saturating_sub(t0)),
+                        units::format_duration(gap)
+                    ))
                 ),
                 (None, None) => format!("setpoint {to} held {held} (commanded {hold})"),
             };

@@ -246,6 +246,8 @@ impl Board {
         };
         coil + if self.source == Source::Main {
             self.electronics_current()
+        } else if self.motor_on_battery() {
+            self.motor_current()
         } else {
             0.0
         }
@@ -260,6 +262,8 @@ impl Board {
         }
     }
 
+    /// What the electronics draw from the supply input they run on (the motor's
+    /// current included, unless it runs from the battery terminal).
     fn electronics_current(&self) -> f64 {
         if !self.electronics_on() {
             return 0.0;
@@ -268,23 +272,46 @@ impl Board {
         if self.has(Defect::StandbyCurrentHigh) {
             amps += 0.003;
         }
-        if let (Bolt::Moving { .. }, Mechanism::MotorBolt { motor_a, .. }, Power::Running) =
-            (self.bolt, self.spec.mechanism, self.power)
-        {
-            amps += if self.stalled() {
-                2.0 * motor_a
-            } else if self.source == Source::Port && self.has(Defect::EmergencyOverdraw) {
-                4.0 * motor_a
+        if self.motor_on_battery() {
+            // The keypad's backlight, lit through the emergency session.
+            amps += if matches!(self.power, Power::Running) {
+                0.025
             } else {
-                motor_a
+                0.0
             };
+        } else {
+            amps += self.motor_current();
         }
         amps
     }
 
+    /// The bolt motor's current while it runs.
+    fn motor_current(&self) -> f64 {
+        let (Bolt::Moving { .. }, Mechanism::MotorBolt { motor_a, .. }, Power::Running) =
+            (self.bolt, self.spec.mechanism, self.power)
+        else {
+            return 0.0;
+        };
+        if !self.electronics_on() {
+            0.0
+        } else if self.stalled() {
+            2.0 * motor_a
+        } else if self.source == Source::Port && self.has(Defect::EmergencyOverdraw) {
+            4.0 * motor_a
+        } else {
+            motor_a
+        }
+    }
+
+    /// On emergency power the motor still runs from the battery terminal (a defect).
+    fn motor_on_battery(&self) -> bool {
+        self.source == Source::Port && self.has(Defect::EmergencyMotorOnBattery)
+    }
+
     /// A motor that cannot turn at this voltage (a defect).
     fn stalled(&self) -> bool {
-        self.has(Defect::MinVoltageStall) && self.electronics_v() < self.spec.min_operating + 0.1
+        (self.has(Defect::MinVoltageStall) && self.electronics_v() < self.spec.min_operating + 0.1)
+            || (self.motor_on_battery() && self.inputs.main_v < self.spec.bor)
     }
 
     /// Advances the board by `dt` under `inputs`; console lines go to `out`.
