@@ -40,6 +40,9 @@ pub enum Defect {
     /// On the emergency port the motor runs from a boost stage that draws four times its
     /// current from VBUS.
     EmergencyOverdraw,
+    /// On the emergency port the motor's start draws four times its running current
+    /// for 8 ms, an inrush a 10 ms poll misses.
+    EmergencyInrush,
     /// On emergency power the motor still runs from the battery terminal; the port
     /// feeds the electronics and a 25 mA keypad backlight.
     EmergencyMotorOnBattery,
@@ -216,6 +219,13 @@ const TABLE: &[Row] = &[
         Defect::EmergencyOverdraw,
         "emergency-overdraw",
         "on the emergency port the motor runs from a boost stage that draws 4x its current from VBUS (about 600 mA, past a USB 2.0 port's 500 mA)",
+        &["smartlock_4aa"],
+        &["emergency::port_current"],
+    ),
+    (
+        Defect::EmergencyInrush,
+        "emergency-inrush",
+        "on the emergency port the motor's start draws 4x its running current for 8 ms (about 600 mA, past a USB 2.0 port's 500 mA), shorter than a 10 ms poll",
         &["smartlock_4aa"],
         &["emergency::port_current"],
     ),

@@ -69,7 +69,19 @@ impl Run<'_> {
                 (v, show(quantity, v), (low..=high).contains(&v), 1)
             }
             Some(w) => {
+                // A peak shorter than the poll is seen only at the meter's own rate: read
+                // it that often through the window (the watches keep the poll interval).
+                let every = match stat {
+                    Statistic::Peak => self
+                        .bench
+                        .meter_resolution(role)
+                        .map(|r| r.every)
+                        .filter(|e| !e.is_zero() && *e < self.ctx.poll)
+                        .unwrap_or(self.ctx.poll),
+                    _ => self.ctx.poll,
+                };
                 let t0 = self.now();
+                let mut ticked = t0;
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
                 loop {
                     let (v, a) = self.bench.read_meter(role)?;
@@ -79,7 +91,14 @@ impl Run<'_> {
                     if t >= w {
                         break;
                     }
-                    self.tick((w - t).min(self.ctx.poll))?;
+                    let step = (w - t).min(every);
+                    if now + step >= ticked + self.ctx.poll {
+                        self.tick(step)?;
+                        ticked = self.now();
+                    } else {
+                        self.bench.clock().wait(step);
+                        self.check_interrupt()?;
+                    }
                 }
                 let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();
                 let n = values.len() as f64;
@@ -100,10 +119,21 @@ impl Run<'_> {
                     };
                     self.kept.insert(name.to_string(), window);
                 }
+                let largest_gap = readings
+                    .windows(2)
+                    .map(|p| p[1].0 - p[0].0)
+                    .max()
+                    .unwrap_or_default();
                 let spread = format!(
-                    "{} samples over {}: min {}, mean {}, max {}",
+                    "{} samples over {} (largest gap {}{}): min {}, mean {}, max {}",
                     values.len(),
                     units::format_duration(w),
+                    units::format_duration(largest_gap),
+                    if every < self.ctx.poll {
+                        ", the meter's own rate"
+                    } else {
+                        ""
+                    },
                     show(quantity, min),
                     show(quantity, mean),
                     show(quantity, max)

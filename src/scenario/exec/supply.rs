@@ -247,7 +247,13 @@ impl Run<'_> {
             // must be seen back up about when the timer was to restore it.
             let came_back = timed.and(self.rail_back(mark, restore.0));
             if let Some(t) = timed {
-                let slack = TIMER_SLACK.max(self.ctx.poll * 2);
+                // An averaging meter shows the rise up to one of its readings late.
+                let slack = TIMER_SLACK.max(self.ctx.poll * 2)
+                    + self
+                        .bench
+                        .meter_on(role)
+                        .and_then(|m| self.bench.meter_resolution(&m))
+                        .map_or(Duration::ZERO, |r| r.every);
                 let due = t0 + hold;
                 match came_back {
                     Some((back, _)) if back + slack >= due && back <= due + slack => {}

@@ -26,6 +26,9 @@ use super::defects::Defect;
 use crate::config::device::{DeviceProfile, Egress};
 use firmware::Firmware;
 
+/// How long the start of a motor draws its inrush (the `emergency-inrush` defect).
+const INRUSH: Duration = Duration::from_millis(8);
+
 /// Power-good hysteresis above the brown-out threshold, in volts.
 const HYSTERESIS: f64 = 0.1;
 /// Below this the supply counts as removed (power-on reset), not sagged (brown-out).
@@ -287,16 +290,27 @@ impl Board {
 
     /// The bolt motor's current while it runs.
     fn motor_current(&self) -> f64 {
-        let (Bolt::Moving { .. }, Mechanism::MotorBolt { motor_a, .. }, Power::Running) =
-            (self.bolt, self.spec.mechanism, self.power)
+        let (
+            Bolt::Moving { left, .. },
+            Mechanism::MotorBolt {
+                motor_a,
+                motor_time,
+            },
+            Power::Running,
+        ) = (self.bolt, self.spec.mechanism, self.power)
         else {
             return 0.0;
         };
+        let port = self.source == Source::Port;
+        let starting = motor_time.saturating_sub(left) < INRUSH;
         if !self.electronics_on() {
             0.0
         } else if self.stalled() {
             2.0 * motor_a
-        } else if self.source == Source::Port && self.has(Defect::EmergencyOverdraw) {
+        } else if port
+            && (self.has(Defect::EmergencyOverdraw)
+                || (starting && self.has(Defect::EmergencyInrush)))
+        {
             4.0 * motor_a
         } else {
             motor_a
