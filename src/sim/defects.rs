@@ -43,6 +43,9 @@ pub enum Defect {
     /// On the emergency port the motor's start draws four times its running current
     /// for 8 ms, an inrush a 10 ms poll misses.
     EmergencyInrush,
+    /// On the emergency port the motor draws four times its current while it throws
+    /// the bolt (the relock), not while it withdraws it.
+    EmergencyRelockOverdraw,
     /// On emergency power the motor still runs from the battery terminal; the port
     /// feeds the electronics and a 25 mA keypad backlight.
     EmergencyMotorOnBattery,
@@ -226,6 +229,13 @@ const TABLE: &[Row] = &[
         Defect::EmergencyInrush,
         "emergency-inrush",
         "on the emergency port the motor's start draws 4x its running current for 8 ms (about 600 mA, past a USB 2.0 port's 500 mA), shorter than a 10 ms poll",
+        &["smartlock_4aa"],
+        &["emergency::port_current"],
+    ),
+    (
+        Defect::EmergencyRelockOverdraw,
+        "emergency-relock-overdraw",
+        "on the emergency port the motor draws 4x its current while it throws the bolt to relock (not while it withdraws it)",
         &["smartlock_4aa"],
         &["emergency::port_current"],
     ),

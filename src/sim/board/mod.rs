@@ -302,6 +302,13 @@ impl Board {
             return 0.0;
         };
         let port = self.source == Source::Port;
+        let throwing = matches!(
+            self.bolt,
+            Bolt::Moving {
+                to_extended: true,
+                ..
+            }
+        );
         let starting = motor_time.saturating_sub(left) < INRUSH;
         if !self.electronics_on() {
             0.0
@@ -309,7 +316,8 @@ impl Board {
             2.0 * motor_a
         } else if port
             && (self.has(Defect::EmergencyOverdraw)
-                || (starting && self.has(Defect::EmergencyInrush)))
+                || (starting && self.has(Defect::EmergencyInrush))
+                || (throwing && self.has(Defect::EmergencyRelockOverdraw)))
         {
             4.0 * motor_a
         } else {
