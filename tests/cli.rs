@@ -1992,3 +1992,37 @@ fn a_supply_with_a_timer_times_whole_second_sags_itself() {
         "{log}"
     );
 }
+
+#[test]
+fn a_current_off_the_meters_scale_above_the_range_is_a_failure_not_a_rig_fault() {
+    // The port's INA219 calibrated for 0.52 A: its current register overflows (OVF)
+    // above 524 mA. An overdrawing lock (537 mA and more) takes it off its scale,
+    // which is a measured failure of the 500 mA bound, not a broken rig.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = fixture_variant(
+        dir.path(),
+        "narrow.toml",
+        "rigs/sim.toml",
+        &[("max_current = \"1A\"", "max_current = \"0.52A\"")],
+    );
+    let args = |defect: &'static str| {
+        let mut a = vec!["--device", "smartlock_4aa", "emergency::port_current"];
+        if !defect.is_empty() {
+            a.extend(["--sim-defect", defect]);
+        }
+        a
+    };
+    let rig = rig.to_str().unwrap();
+    let (o, out) = run_rig(dir.path(), rig, "over", &args("emergency-overdraw"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = &results(&run_dir(&out))[0];
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected emergency_meter peak in 20mA..500mA, measured above 524.272mA"),
+        "{msg}"
+    );
+    assert!(msg.contains("OVF"), "{msg}");
+    // A correct lock stays on the scale and passes.
+    let (o, _) = run_rig(dir.path(), rig, "fine", &args(""));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -77,6 +77,14 @@ pub enum InstrumentError {
     /// An I2C bus error.
     #[error("I2C error: {0}")]
     Bus(String),
+    /// A meter's reading is beyond its range: the current is above `above_a`.
+    #[error("{what}: the current is above {above_a} A, beyond what the meter measures")]
+    OverRange {
+        /// What the meter showed.
+        what: String,
+        /// The current, in amperes, the reading is known to exceed.
+        above_a: f64,
+    },
 }
 
 impl InstrumentError {

@@ -51,6 +51,7 @@ pub fn averaging(samples: u8) -> Option<Resolution> {
 pub struct Ina219<I2C: I2c> {
     chip: SyncIna219<I2C, IntCalibration>,
     current_lsb_ua: i64,
+    shunt_ohm: f64,
     period: std::time::Duration,
 }
 
@@ -82,6 +83,7 @@ impl<I2C: I2c> Ina219<I2C> {
         Ok(Self {
             chip,
             current_lsb_ua,
+            shunt_ohm,
             period: CONVERSION_PERIOD,
         })
     }
@@ -141,9 +143,11 @@ impl<I2C: I2c> Ina219<I2C> {
             .bus_voltage()
             .map_err(|e| InstrumentError::Bus(format!("bus voltage: {e:?}")))?;
         if bus.has_math_overflowed() {
-            return Err(InstrumentError::Bus(
-                "bus voltage register has OVF set".into(),
-            ));
+            // OVF: the current or power register overflowed its calibrated range.
+            return Err(InstrumentError::OverRange {
+                what: "bus voltage register has OVF set".into(),
+                above_a: self.current_lsb() * 32767.0,
+            });
         }
         Ok(f64::from(bus.voltage_mv()) / 1e3)
     }
@@ -159,10 +163,13 @@ impl<I2C: I2c> Ina219<I2C> {
             .shunt_voltage()
             .map_err(|e| InstrumentError::Bus(format!("shunt voltage: {e:?}")))?;
         if i32::from(shunt.shunt_voltage_10uv()).abs() >= SHUNT_FULL_SCALE {
-            return Err(InstrumentError::Bus(format!(
-                "shunt voltage {} mV is at the INA219's +/-320 mV full scale: the current is beyond what this shunt can measure",
-                shunt.shunt_voltage_mv()
-            )));
+            return Err(InstrumentError::OverRange {
+                what: format!(
+                    "shunt voltage {} mV is at the INA219's +/-320 mV full scale",
+                    shunt.shunt_voltage_mv()
+                ),
+                above_a: f64::from(SHUNT_FULL_SCALE) * 1e-5 / self.shunt_ohm,
+            });
         }
         let raw = self
             .chip

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use super::{ms, Evidence, Run, Stop, Window};
+use crate::drivers::InstrumentError;
+use crate::rig::RoleError;
 use crate::scenario::step::{Estimate, Quantity, Statistic};
 use crate::units::{self, Amps, Volts};
 
@@ -84,7 +86,19 @@ impl Run<'_> {
                 let mut ticked = t0;
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
                 loop {
-                    let (v, a) = self.bench.read_meter(role)?;
+                    let (v, a) = match self.bench.read_meter(role) {
+                        Ok(reading) => reading,
+                        Err(RoleError::Instrument {
+                            source: InstrumentError::OverRange { what, above_a },
+                            ..
+                        }) if quantity == Quantity::Current && above_a > high => {
+                            // Off the meter's scale, and its scale reaches past the
+                            // range: the current was above the range, which is a
+                            // measurement, not a fault of the rig.
+                            return self.over_range(role, stat, &range, &what, above_a, t0);
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     let now = self.now();
                     readings.push((now, v, a));
                     let t = now.saturating_sub(t0);
@@ -179,6 +193,37 @@ impl Run<'_> {
                 format!("expected {role} {expected}, measured {measured}"),
             ))
         }
+    }
+
+    /// A window in which the meter went off its scale, above a range whose top it
+    /// reaches past: a failed measurement, with the reading for evidence.
+    fn over_range(
+        &mut self,
+        role: &str,
+        stat: Statistic,
+        range: &str,
+        what: &str,
+        above_a: f64,
+        t0: Duration,
+    ) -> Result<(), Stop> {
+        let expected = match stat {
+            Statistic::Every => format!("every sample in {range}"),
+            Statistic::Mean => format!("mean in {range}"),
+            Statistic::Peak => format!("peak in {range}"),
+        };
+        let measured = format!(
+            "above {} {} into the window ({what}: beyond the meter's range)",
+            show(Quantity::Current, above_a),
+            units::format_duration(self.now().saturating_sub(t0))
+        );
+        let mut m = self.measurement(role, expected.clone(), measured.clone(), false);
+        m.value = Some(above_a);
+        m.unit = Some(Amps::UNIT.into());
+        self.record(m);
+        Err(self.fail(
+            role,
+            format!("expected {role} {expected}, measured {measured}"),
+        ))
     }
 
     fn kept(&self, name: &str) -> Result<Window, Stop> {
