@@ -346,83 +346,43 @@ impl Console for LockConsole {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{self, Read, Write};
-
     use super::*;
     use crate::drivers::scpi_supply::rigol_dp800;
-    use crate::transport::{LineIo, Transport};
+    use crate::transport::scripted::Scripted;
+    use crate::transport::LineIo;
 
-    /// A DP800 on a scripted line that refuses to stop its timer (-221), and records
-    /// what it was sent.
-    struct StuckTimer {
-        sent: Arc<Mutex<Vec<String>>>,
-        refused: bool,
-        output: bool,
-        answer: Vec<u8>,
-    }
-
-    impl Read for StuckTimer {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.answer.len());
-            buf[..n].copy_from_slice(&self.answer[..n]);
-            self.answer.drain(..n);
-            Ok(n)
-        }
-    }
-
-    impl Write for StuckTimer {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let line = String::from_utf8_lossy(buf).trim().to_string();
-            self.sent.lock().unwrap().push(line.clone());
+    /// A DP800 that refuses to stop its timer (-221), and what it was sent.
+    fn stuck_timer(sent: Arc<Mutex<Vec<String>>>) -> Scripted {
+        let (mut refused, mut output) = (false, true);
+        Scripted::new(move |bytes| {
+            let line = String::from_utf8_lossy(bytes).trim().to_string();
+            sent.lock().unwrap().push(line.clone());
             let answer = match line.as_str() {
-                "*IDN?" => "RIGOL TECHNOLOGIES,DP832,DP8T,00.01.16".to_string(),
-                ":SYST:ERR?" if std::mem::take(&mut self.refused) => {
-                    "-221,\"Settings conflict\"".to_string()
-                }
-                ":SYST:ERR?" => "0,\"No error\"".to_string(),
-                ":OUTP? CH1" => on_off(self.output).to_string(),
+                "*IDN?" => "RIGOL TECHNOLOGIES,DP832,DP8T,00.01.16",
+                ":SYST:ERR?" if std::mem::take(&mut refused) => "-221,\"Settings conflict\"",
+                ":SYST:ERR?" => "0,\"No error\"",
+                ":OUTP? CH1" => on_off(output),
                 ":TIMEr OFF" => {
-                    self.refused = true;
-                    return Ok(buf.len());
+                    refused = true;
+                    return Vec::new();
                 }
                 ":OUTP CH1,OFF" => {
-                    self.output = false;
-                    return Ok(buf.len());
+                    output = false;
+                    return Vec::new();
                 }
-                _ => return Ok(buf.len()),
+                _ => return Vec::new(),
             };
-            self.answer
-                .extend_from_slice(format!("{answer}\n").as_bytes());
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Transport for StuckTimer {
-        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
-            Ok(())
-        }
-        fn discard_input(&mut self) -> io::Result<()> {
-            self.answer.clear();
-            Ok(())
-        }
-        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.read(buf)
-        }
+            format!("{answer}\n").into_bytes()
+        })
     }
 
     #[test]
     fn an_output_goes_off_even_when_its_timer_will_not_stop() {
         let sent = Arc::new(Mutex::new(Vec::new()));
-        let line = StuckTimer {
-            sent: sent.clone(),
-            refused: false,
-            output: true,
-            answer: Vec::new(),
-        };
-        let io = LineIo::new(Box::new(line), Duration::from_millis(50));
+        let io = LineIo::new(
+            Box::new(stuck_timer(sent.clone())),
+            Duration::from_millis(50),
+        );
         let psu = ScpiSupply::open(io, &rigol_dp800::DIALECT).unwrap();
         let mut ch1 = Channel::new(Arc::new(Mutex::new(psu)), 1);
         match ch1.set_output(false) {

@@ -9,6 +9,8 @@
 
 pub mod gpio;
 mod line;
+#[cfg(test)]
+pub(crate) mod scripted;
 
 pub use line::{Cut, LineIo, MAX_LINE};
 

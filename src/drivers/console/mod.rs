@@ -265,6 +265,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::transport::scripted::Scripted;
     use crate::transport::Transport;
 
     /// A board that prints an event line every millisecond and never answers.
@@ -319,54 +320,11 @@ mod tests {
         assert_eq!(batch.lost.bytes, batch.lost.lines * "LOWBAT 1".len() as u64);
     }
 
-    /// A board that answers every command with `answer`, after whatever it prints.
-    struct Scripted {
-        answer: Vec<u8>,
-        out: Vec<u8>,
-    }
-
-    impl Read for Scripted {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.out.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing"));
-            }
-            let n = buf.len().min(self.out.len());
-            buf[..n].copy_from_slice(&self.out[..n]);
-            self.out.drain(..n);
-            Ok(n)
-        }
-    }
-
-    impl Write for Scripted {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.out.extend_from_slice(&self.answer);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Transport for Scripted {
-        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
-            Ok(())
-        }
-        fn discard_input(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.out.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "nothing"));
-            }
-            self.read(buf)
-        }
-    }
-
     fn scripted(answer: &[u8]) -> LockConsole {
         LockConsole::open(LineIo::new(
-            Box::new(Scripted {
-                answer: answer.to_vec(),
-                out: Vec::new(),
+            Box::new({
+                let answer = answer.to_vec();
+                Scripted::new(move |_| answer.clone())
             }),
             Duration::from_millis(50),
         ))

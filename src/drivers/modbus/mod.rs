@@ -238,42 +238,7 @@ fn exception_error(what: &str, exception: ExceptionCode) -> InstrumentError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A slave that answers every request with `answer`, then nothing.
-    struct Answers(Vec<u8>);
-
-    impl io::Read for Answers {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing more"));
-            }
-            let n = buf.len().min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0.drain(..n);
-            Ok(n)
-        }
-    }
-
-    impl io::Write for Answers {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Transport for Answers {
-        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
-            Ok(())
-        }
-        fn discard_input(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            io::Read::read(self, buf)
-        }
-    }
+    use crate::transport::scripted::Scripted;
 
     /// A frame from slave 1, with its CRC-16/MODBUS (low byte first).
     fn frame(pdu: &[u8]) -> Vec<u8> {
@@ -284,7 +249,12 @@ mod tests {
     }
 
     fn bus(answer: Vec<u8>) -> ModbusRtu {
-        ModbusRtu::new(Box::new(Answers(answer)), 1, Duration::from_millis(20)).unwrap()
+        ModbusRtu::new(
+            Box::new(Scripted::once(answer)),
+            1,
+            Duration::from_millis(20),
+        )
+        .unwrap()
     }
 
     #[test]
