@@ -78,6 +78,20 @@ pub enum RoleError {
     Interrupted(nix::sys::signal::Signal),
 }
 
+impl RoleError {
+    /// A meter reading beyond the meter's range: what it showed, and the current in
+    /// amperes it is known to exceed.
+    pub fn off_scale(&self) -> Option<(&str, f64)> {
+        match self {
+            RoleError::Instrument {
+                source: InstrumentError::OverRange { what, above_a },
+                ..
+            } => Some((what, *above_a)),
+            _ => None,
+        }
+    }
+}
+
 struct Role<T: ?Sized> {
     instrument: String,
     dev: Box<T>,

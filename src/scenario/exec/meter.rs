@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use super::{ms, Evidence, Run, Stop, Window};
-use crate::drivers::InstrumentError;
-use crate::rig::RoleError;
 use crate::scenario::step::{Estimate, Quantity, Statistic};
 use crate::units::{self, Amps, Volts};
 
@@ -88,16 +86,18 @@ impl Run<'_> {
                 loop {
                     let (v, a) = match self.bench.read_meter(role) {
                         Ok(reading) => reading,
-                        Err(RoleError::Instrument {
-                            source: InstrumentError::OverRange { what, above_a },
-                            ..
-                        }) if quantity == Quantity::Current && above_a > high => {
+                        Err(e) => match e.off_scale() {
                             // Off the meter's scale, and its scale reaches past the
                             // range: the current was above the range, which is a
                             // measurement, not a fault of the rig.
-                            return self.over_range(role, stat, &range, &what, above_a, t0);
-                        }
-                        Err(e) => return Err(e.into()),
+                            Some((what, above_a))
+                                if quantity == Quantity::Current && above_a > high =>
+                            {
+                                let what = what.to_string();
+                                return self.over_range(role, stat, &range, &what, above_a, t0);
+                            }
+                            _ => return Err(e.into()),
+                        },
                     };
                     let now = self.now();
                     readings.push((now, v, a));
