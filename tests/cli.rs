@@ -2026,3 +2026,57 @@ fn a_current_off_the_meters_scale_above_the_range_is_a_failure_not_a_rig_fault()
     let (o, _) = run_rig(dir.path(), rig, "fine", &args(""));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn short_windows_keep_the_watches_poll_and_a_shallow_timed_sag_is_timed_by_the_meter() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = ["--suite", "tests/data/short-windows.toml"];
+    let run_with = |name: &str, extra: &[&str]| {
+        let args = [&suite[..], extra].concat();
+        let (o, out) = run_rig(dir.path(), "rigs/sim.toml", name, &args);
+        (o, results(&run_dir(&out)))
+    };
+    // A 40 ms boot glitch of the latch, inside forty 30 ms windows at a 50 ms poll:
+    // the watch is still sampled every poll, and sees it.
+    let (o, r) = run_with(
+        "glitch",
+        &[
+            "--device",
+            "smartlock_4aa",
+            "--sim-defect",
+            "brief-unlatch-on-recovery",
+            "--poll",
+            "50ms",
+            "windows::glitch",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let msg = r[0]["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected latch_sensor engaged throughout"),
+        "{msg}"
+    );
+    // A sag to 96 % of nominal: timed from where the rail comes back through the
+    // middle of the sag, so a correct bench passes on every lock class ...
+    for device in ["maglock_12v", "strike_fail_secure_12v", "smartlock_4aa"] {
+        let (o, r) = run_with(device, &["--device", device, "windows::shallow"]);
+        assert_eq!(o.status.code(), Some(0), "{device}: {}", text(&o));
+        assert!(r[0]["outcome"]["log"]
+            .to_string()
+            .contains("the supply's timer held"));
+    }
+    // ... and a timer that runs slow is seen, not trusted.
+    let (o, r) = run_with(
+        "slow",
+        &[
+            "--device",
+            "strike_fail_secure_12v",
+            "--sim-fault",
+            "psu:slow-timer",
+            "windows::shallow",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let msg = r[0]["outcome"]["message"].as_str().unwrap();
+    assert!(msg.contains("the supply's timer was to hold"), "{msg}");
+}

@@ -162,7 +162,13 @@ impl<I2C: I2c> Ina219<I2C> {
             .chip
             .shunt_voltage()
             .map_err(|e| InstrumentError::Bus(format!("shunt voltage: {e:?}")))?;
-        if i32::from(shunt.shunt_voltage_10uv()).abs() >= SHUNT_FULL_SCALE {
+        if i32::from(shunt.shunt_voltage_10uv()) <= -SHUNT_FULL_SCALE {
+            return Err(InstrumentError::Bus(format!(
+                "shunt voltage {} mV is at the INA219's -320 mV full scale: a current beyond what this shunt measures, flowing backwards",
+                shunt.shunt_voltage_mv()
+            )));
+        }
+        if i32::from(shunt.shunt_voltage_10uv()) >= SHUNT_FULL_SCALE {
             return Err(InstrumentError::OverRange {
                 what: format!(
                     "shunt voltage {} mV is at the INA219's +/-320 mV full scale",

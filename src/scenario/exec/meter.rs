@@ -81,7 +81,6 @@ impl Run<'_> {
                     _ => self.ctx.poll,
                 };
                 let t0 = self.now();
-                let mut ticked = t0;
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
                 loop {
                     let (v, a) = match self.bench.read_meter(role) {
@@ -91,7 +90,9 @@ impl Run<'_> {
                             // range: the current was above the range, which is a
                             // measurement, not a fault of the rig.
                             Some((what, above_a))
-                                if quantity == Quantity::Current && above_a > high =>
+                                if quantity == Quantity::Current
+                                    && above_a > high
+                                    && stat != Statistic::Mean =>
                             {
                                 let what = what.to_string();
                                 return self.over_range(role, stat, &range, &what, above_a, t0);
@@ -105,10 +106,15 @@ impl Run<'_> {
                     if t >= w {
                         break;
                     }
-                    let step = (w - t).min(every);
-                    if now + step >= ticked + self.ctx.poll {
+                    // The watches keep their poll through the window, from their
+                    // last sample, and are sampled again as it ends.
+                    let left = w - t;
+                    let to_watch = (self.sampled + self.ctx.poll).saturating_sub(now);
+                    let step =
+                        left.min(every)
+                            .min(if to_watch.is_zero() { every } else { to_watch });
+                    if step >= to_watch || step >= left {
                         self.tick(step)?;
-                        ticked = self.now();
                     } else {
                         self.bench.clock().wait(step);
                         self.check_interrupt()?;
@@ -196,7 +202,8 @@ impl Run<'_> {
     }
 
     /// A window in which the meter went off its scale, above a range whose top it
-    /// reaches past: a failed measurement, with the reading for evidence.
+    /// reaches past: a failed measurement, with the reading for evidence (of a peak or
+    /// of every sample; one sample says nothing of a mean, which stays a rig error).
     fn over_range(
         &mut self,
         role: &str,

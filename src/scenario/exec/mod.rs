@@ -340,6 +340,8 @@ struct Run<'a> {
     dropped: Dropped,
     /// Largest gap between two samples of a physical input.
     max_gap: Duration,
+    /// When the watches were last sampled (the poll runs from there).
+    sampled: Duration,
     decided: Option<Decision>,
     /// Actuator roles switched on in this check (and not off since).
     driving: Vec<String>,
@@ -796,6 +798,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         log_budget: Budget::new(MAX_LOG_LINES, MAX_LOG_BYTES),
         dropped: Dropped::default(),
         max_gap: Duration::ZERO,
+        sampled: start,
         decided: None,
         driving: Vec::new(),
     };

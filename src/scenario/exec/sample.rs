@@ -216,6 +216,7 @@ impl Run<'_> {
     pub(super) fn tick(&mut self, d: Duration) -> Result<(), Stop> {
         self.bench.clock().wait(d);
         self.check_interrupt()?;
+        self.sampled = self.now();
         let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
         roles.dedup();
         let states = self.bench.read_inputs(&roles)?;

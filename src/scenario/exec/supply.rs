@@ -97,18 +97,16 @@ impl Run<'_> {
         })
     }
 
-    /// When the rail, traced since `from`, came back up to within 5 % of `restore`
-    /// after its lowest point, and the gap between the two samples around that moment.
-    fn rail_back(&self, from: usize, restore: f64) -> Option<(Duration, Duration)> {
+    /// When the rail, traced since `from`, came back up through the midpoint between
+    /// the sag's depth and `restore` for the last time, and the gap between the two
+    /// samples around that moment; `None` if it never fell below the midpoint or had
+    /// not risen back through it by the end of the trace.
+    fn rail_back(&self, from: usize, depth: f64, restore: f64) -> Option<(Duration, Duration)> {
+        let mid = (depth + restore) / 2.0;
         let span = self.rail.get(from..)?;
-        let low = span
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))?
-            .0;
-        let back = low + span[low..].iter().position(|(_, v)| *v >= restore * 0.95)?;
-        let gap = span[back].0.saturating_sub(span[back.saturating_sub(1)].0);
-        Some((span[back].0, gap))
+        let last_low = span.iter().rposition(|(_, v)| *v < mid)?;
+        let (back, _) = span.get(last_low + 1)?;
+        Some((*back, back.saturating_sub(span[last_low].0)))
     }
 
     /// How low the rail went, as the meter saw it.
@@ -211,13 +209,21 @@ impl Run<'_> {
         let dip = self.dip_ready(role, to)?;
         // Without a dip switch, a supply that can time the hold itself does: the sag
         // then lasts what the instrument times, not what the exchanges around it take.
+        // The meter must be able to see the timer's work to vouch for it: a sag
+        // shallower than four of its steps is made by setpoints.
+        let visible = self
+            .bench
+            .meter_on(role)
+            .and_then(|m| self.bench.meter_resolution(&m))
+            .is_some_and(|r| restore.0 - to.0 >= 4.0 * r.volts.0);
         let timed = match dip {
             Some(_) => None,
-            None => self
+            None if visible => self
                 .bench
                 .program_sag(role, to, hold)?
                 .then(|| self.bench.sequencer_timing(role))
                 .flatten(),
+            None => None,
         };
         for rep in 1..=times {
             let before = if expect_reset {
@@ -245,7 +251,7 @@ impl Run<'_> {
             self.hold(recover)?;
             // A sag the supply timed is only what the meter shows it was: the rail
             // must be seen back up about when the timer was to restore it.
-            let came_back = timed.and(self.rail_back(mark, restore.0));
+            let came_back = timed.and(self.rail_back(mark, to.0, restore.0));
             if let Some(t) = timed {
                 // An averaging meter shows the rise up to one of its readings late.
                 let slack = TIMER_SLACK.max(self.ctx.poll * 2)
@@ -255,15 +261,24 @@ impl Run<'_> {
                         .and_then(|m| self.bench.meter_resolution(&m))
                         .map_or(Duration::ZERO, |r| r.every);
                 let due = t0 + hold;
+                let mid = (to.0 + restore.0) / 2.0;
+                let fell = self
+                    .rail
+                    .get(mark..)
+                    .is_some_and(|r| r.iter().any(|(_, v)| *v < mid));
                 match came_back {
                     Some((back, _)) if back + slack >= due && back <= due + slack => {}
+                    // Not even halfway down: the depth check below says so.
+                    None if !fell => {}
                     other => {
                         let seen = match other {
                             Some((back, _)) => format!(
                                 "the rail came back {} after the timer started",
                                 units::format_duration(back.saturating_sub(t0))
                             ),
-                            None => format!("the rail did not come back to {restore}"),
+                            None => format!(
+                                "the rail was not seen to fall halfway to {to} and come back to {restore}"
+                            ),
                         };
                         return Err(Stop::Error(format!(
                             "step {} `{}`: sag {rep} of {times}: the supply's {} was to hold {to} for {} and {seen}: the sag the check claims was not the one made",
@@ -284,8 +299,10 @@ impl Run<'_> {
             let rail = self.untrace(mark);
             let (held, hold) = (units::format_duration(held), units::format_duration(hold));
             let how = match (dip, timed) {
+                // The relay's own operate and release times are not known to lockrig:
+                // the dip the lock saw is the meter's to show, not this figure.
                 (Some(v), _) => format!(
-                    "dip relay onto the sag supply at {v} held {held} (commanded {hold} at {to})"
+                    "dip relay onto the sag supply at {v} driven for {held} (commanded {hold} at {to}; the contacts follow after the relay's own operate and release times)"
                 ),
                 (None, Some(t)) => format!(
                     "the supply's {} held {to} for {hold} on its own clock (in {} steps; the rail was back {})",
