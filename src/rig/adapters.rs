@@ -56,11 +56,7 @@ impl Supply for Channel<ScpiSupply> {
         // An output switched off (the safe state above all) leaves no timer armed to
         // step it again when it next comes on; but the output goes off even if the
         // instrument refuses to stop its timer, and that refusal is reported after.
-        let timer = if !on && dev.sequencer().is_some() {
-            dev.run_steps(ch, false)
-        } else {
-            Ok(())
-        };
+        let timer = if on { Ok(()) } else { dev.run_steps(ch, false) };
         dev.set_output(ch, on)?;
         let actual = dev.output(ch)?;
         if actual != on {

@@ -586,9 +586,6 @@ impl World {
         let delay = if on { operate } else { release };
         self.relay_moving[relay - 1] =
             (self.relays[relay - 1] != on).then_some((self.now + delay, on));
-        if delay.is_zero() {
-            self.move_relays();
-        }
     }
 
     /// The state a relay's coil is driven to (its contacts may still be moving there).

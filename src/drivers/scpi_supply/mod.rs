@@ -340,7 +340,8 @@ impl ScpiSupply {
         Ok(())
     }
 
-    /// Starts or stops channel `channel`'s programmed steps.
+    /// Starts or stops channel `channel`'s programmed steps; nothing is sent to an
+    /// instrument without a sequencer.
     pub fn run_steps(&mut self, channel: u8, on: bool) -> Result<()> {
         let Some(seq) = &self.dialect.sequencer else {
             return Ok(());

@@ -7,6 +7,16 @@ use super::{ms, Evidence, Run, Stop, Window};
 use crate::scenario::step::{Estimate, Quantity, Statistic};
 use crate::units::{self, Amps, Volts};
 
+/// What a measurement expects: one reading, or a window's statistic, in `range`.
+fn expected(stat: Statistic, window: bool, range: &str) -> String {
+    match stat {
+        Statistic::Every if window => format!("every sample in {range}"),
+        Statistic::Every => range.to_string(),
+        Statistic::Mean => format!("mean in {range}"),
+        Statistic::Peak => format!("peak in {range}"),
+    }
+}
+
 fn show(q: Quantity, v: f64) -> String {
     match q {
         Quantity::Current => Amps(v).to_string(),
@@ -169,12 +179,7 @@ impl Run<'_> {
                 }
             }
         };
-        let expected = match stat {
-            Statistic::Every if window.is_some() => format!("every sample in {range}"),
-            Statistic::Every => range.clone(),
-            Statistic::Mean => format!("mean in {range}"),
-            Statistic::Peak => format!("peak in {range}"),
-        };
+        let expected = expected(stat, window.is_some(), &range);
         let measured = format!("{measured}{coarse}");
         let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
         m.value = Some(value);
@@ -213,11 +218,7 @@ impl Run<'_> {
         above_a: f64,
         t0: Duration,
     ) -> Result<(), Stop> {
-        let expected = match stat {
-            Statistic::Every => format!("every sample in {range}"),
-            Statistic::Mean => format!("mean in {range}"),
-            Statistic::Peak => format!("peak in {range}"),
-        };
+        let expected = expected(stat, true, range);
         let measured = format!(
             "above {} {} into the window ({what}: beyond the meter's range)",
             show(Quantity::Current, above_a),

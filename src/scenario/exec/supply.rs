@@ -71,6 +71,16 @@ impl ResetEvidence {
     }
 }
 
+/// What the meter showed of a sag's end (see `Run::rail_back`).
+enum RailBack {
+    /// The rail never fell below the middle of the sag.
+    NeverFell,
+    /// It fell and was still below the middle at the end of the trace.
+    StillLow,
+    /// It came back through the middle at this time, the samples around it this far apart.
+    Back(Duration, Duration),
+}
+
 impl Run<'_> {
     fn setpoint(&self, role: &str) -> Result<Volts, Stop> {
         self.bench.setpoint(role).ok_or_else(|| {
@@ -97,16 +107,18 @@ impl Run<'_> {
         })
     }
 
-    /// When the rail, traced since `from`, came back up through the midpoint between
-    /// the sag's depth and `restore` for the last time, and the gap between the two
-    /// samples around that moment; `None` if it never fell below the midpoint or had
-    /// not risen back through it by the end of the trace.
-    fn rail_back(&self, from: usize, depth: f64, restore: f64) -> Option<(Duration, Duration)> {
+    /// Whether and when the rail, traced since `from`, came back up through the
+    /// midpoint between the sag's depth and `restore` for the last time.
+    fn rail_back(&self, from: usize, depth: f64, restore: f64) -> RailBack {
         let mid = (depth + restore) / 2.0;
-        let span = self.rail.get(from..)?;
-        let last_low = span.iter().rposition(|(_, v)| *v < mid)?;
-        let (back, _) = span.get(last_low + 1)?;
-        Some((*back, back.saturating_sub(span[last_low].0)))
+        let span = self.rail.get(from..).unwrap_or_default();
+        let Some(last_low) = span.iter().rposition(|(_, v)| *v < mid) else {
+            return RailBack::NeverFell;
+        };
+        match span.get(last_low + 1) {
+            Some((back, _)) => RailBack::Back(*back, back.saturating_sub(span[last_low].0)),
+            None => RailBack::StillLow,
+        }
     }
 
     /// How low the rail went, as the meter saw it.
@@ -251,7 +263,7 @@ impl Run<'_> {
             self.hold(recover)?;
             // A sag the supply timed is only what the meter shows it was: the rail
             // must be seen back up about when the timer was to restore it.
-            let came_back = timed.and(self.rail_back(mark, to.0, restore.0));
+            let came_back = self.rail_back(mark, to.0, restore.0);
             if let Some(t) = timed {
                 // An averaging meter shows the rise up to one of its readings late.
                 let slack = TIMER_SLACK.max(self.ctx.poll * 2)
@@ -261,33 +273,26 @@ impl Run<'_> {
                         .and_then(|m| self.bench.meter_resolution(&m))
                         .map_or(Duration::ZERO, |r| r.every);
                 let due = t0 + hold;
-                let mid = (to.0 + restore.0) / 2.0;
-                let fell = self
-                    .rail
-                    .get(mark..)
-                    .is_some_and(|r| r.iter().any(|(_, v)| *v < mid));
-                match came_back {
-                    Some((back, _)) if back + slack >= due && back <= due + slack => {}
+                let seen = match came_back {
+                    RailBack::Back(back, _) if back + slack >= due && back <= due + slack => None,
                     // Not even halfway down: the depth check below says so.
-                    None if !fell => {}
-                    other => {
-                        let seen = match other {
-                            Some((back, _)) => format!(
-                                "the rail came back {} after the timer started",
-                                units::format_duration(back.saturating_sub(t0))
-                            ),
-                            None => format!(
-                                "the rail was not seen to fall halfway to {to} and come back to {restore}"
-                            ),
-                        };
-                        return Err(Stop::Error(format!(
-                            "step {} `{}`: sag {rep} of {times}: the supply's {} was to hold {to} for {} and {seen}: the sag the check claims was not the one made",
-                            self.step.0,
-                            self.step.1,
-                            t.name,
-                            units::format_duration(hold)
-                        )));
-                    }
+                    RailBack::NeverFell => None,
+                    RailBack::Back(back, _) => Some(format!(
+                        "the rail came back {} after the timer started",
+                        units::format_duration(back.saturating_sub(t0))
+                    )),
+                    RailBack::StillLow => Some(format!(
+                        "the rail had not come back up to {restore} by the end of the recovery"
+                    )),
+                };
+                if let Some(seen) = seen {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: sag {rep} of {times}: the supply's {} was to hold {to} for {} and {seen}: the sag the check claims was not the one made",
+                        self.step.0,
+                        self.step.1,
+                        t.name,
+                        units::format_duration(hold)
+                    )));
                 }
             }
             if timed.is_some() {
@@ -308,11 +313,14 @@ impl Run<'_> {
                     "the supply's {} held {to} for {hold} on its own clock (in {} steps; the rail was back {})",
                     t.name,
                     units::format_duration(t.step),
-                    came_back.map_or(String::new(), |(back, gap)| format!(
-                        "{} after the start, to within {}",
-                        units::format_duration(back.saturating_sub(t0)),
-                        units::format_duration(gap)
-                    ))
+                    match came_back {
+                        RailBack::Back(back, gap) => format!(
+                            "{} after the start, to within {}",
+                            units::format_duration(back.saturating_sub(t0)),
+                            units::format_duration(gap)
+                        ),
+                        _ => String::new(),
+                    }
                 ),
                 (None, None) => format!("setpoint {to} held {held} (commanded {hold})"),
             };
