@@ -15,16 +15,22 @@ use lockrig::drivers::scpi_supply::{
     keysight_e36300, keysight_e3631a, rigol_dp800, siglent_spd3303x, ScpiSupply,
 };
 use lockrig::drivers::InstrumentError;
-use lockrig::sim::{SimBench, SimOptions, TimeMode};
+use lockrig::sim::{wall_time, SimBench, SimOptions, TimeMode};
 use lockrig::transport::{open_serial, Framing, LineIo};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 fn bench(device: &str) -> SimBench {
+    bench_on(device, TimeMode::Virtual)
+}
+
+/// A bench served on ptys whose instruments live in `time` (`sim serve` runs on the
+/// host's time, [`lockrig::sim::wall_time`]).
+fn bench_on(device: &str, time: TimeMode) -> SimBench {
     let mut sim = SimBench::start(
         &DeviceProfile::load(device).unwrap(),
         &SimOptions::default(),
-        TimeMode::Virtual,
+        time,
     )
     .unwrap();
     sim.serve_ptys().unwrap();
@@ -499,17 +505,47 @@ fn a_supply_of_another_family_is_refused_by_its_identity() {
     }
 }
 
+/// A KA3005P served on a pty: the firmware's busy time and the driver's gap between
+/// commands both run on the host's time, as on a wire.
 fn ka3005p(sim: &SimBench) -> Ka3005p {
     Ka3005p::open(io(sim, "ka3005p")).unwrap()
 }
 
 #[test]
+fn ka3005p_in_process_spends_its_gap_in_simulated_time() {
+    let sim = SimBench::start(
+        &DeviceProfile::load("maglock_12v").unwrap(),
+        &SimOptions::default(),
+        TimeMode::Virtual,
+    )
+    .unwrap();
+    let link = |sim: &SimBench| LineIo::new(Box::new(sim.connect("ka3005p").unwrap()), TIMEOUT);
+    let mut psu = Ka3005p::open(link(&sim)).unwrap();
+    let (wall, before) = (std::time::Instant::now(), sim.world().now());
+    psu.set_voltage(12.0).unwrap();
+    psu.set_current(1.0).unwrap();
+    let setting = sim.world().psu[0];
+    assert_eq!((setting.set_v, setting.set_i), (12.0, 1.0));
+    // Four exchanges after the identity's, each after the gap: the supply's time (and
+    // so the run's) passed, the host's did not.
+    let spent = sim.world().now() - before;
+    assert!(spent >= korad_ka3005p::GAP * 4, "{spent:?}");
+    assert!(wall.elapsed() < korad_ka3005p::GAP, "{:?}", wall.elapsed());
+    // Without the gap the firmware, still busy with the setting, loses the read-back.
+    let mut hasty = Ka3005p::open(link(&sim)).unwrap().with_gap(Duration::ZERO);
+    match hasty.set_voltage(5.0) {
+        Err(InstrumentError::Timeout { command, .. }) => assert_eq!(command, "VSET1?"),
+        other => panic!("expected the read-back to be lost, got {other:?}"),
+    }
+}
+
+#[test]
 fn ka3005p_identifies_sets_and_reads_back_over_its_unterminated_protocol() {
-    let sim = bench("maglock_12v");
+    let sim = bench_on("maglock_12v", wall_time());
     let mut psu = ka3005p(&sim);
     assert_eq!(psu.identity(), "KORAD KA3005P V5.8 SN:00000001");
     // A setting and its read-back: the second waits out the gap after the first, which
-    // is what keeps the emulator (busy for 50 ms after a command) from losing it.
+    // is what keeps the firmware (busy for 50 ms after a command) from losing it.
     let started = std::time::Instant::now();
     psu.set_voltage(12.0).unwrap();
     assert!(started.elapsed() >= korad_ka3005p::GAP);
@@ -519,7 +555,7 @@ fn ka3005p_identifies_sets_and_reads_back_over_its_unterminated_protocol() {
     assert!(!psu.output().unwrap());
     psu.set_output(true).unwrap();
     assert!(psu.status().unwrap() & STATUS_OUTPUT != 0, "STATUS? bit 6");
-    sim.world().advance(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     assert!((psu.measure_voltage().unwrap() - 12.0).abs() < 0.01);
     let amps = psu.measure_current().unwrap();
     assert!((0.24..0.265).contains(&amps), "{amps}");
@@ -531,7 +567,7 @@ fn ka3005p_identifies_sets_and_reads_back_over_its_unterminated_protocol() {
 
 #[test]
 fn ka3005p_catches_a_refused_setting_by_reading_it_back() {
-    let sim = bench("maglock_12v");
+    let sim = bench_on("maglock_12v", wall_time());
     let mut psu = ka3005p(&sim);
     psu.set_voltage(12.0).unwrap();
     // Beyond the 31 V rating the supply ignores the command without a word.
@@ -552,18 +588,18 @@ fn ka3005p_catches_a_refused_setting_by_reading_it_back() {
 
 #[test]
 fn ka3005p_protection_trips_at_the_setting_and_latches_the_output_off() {
-    let sim = bench("maglock_12v");
+    let sim = bench_on("maglock_12v", wall_time());
     let mut psu = ka3005p(&sim);
     psu.set_voltage(12.0).unwrap();
     psu.set_current(1.0).unwrap();
     psu.set_protection(false, true).unwrap();
     psu.set_output(true).unwrap();
-    sim.world().advance(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     // The coil draws about 250 mA: a 200 mA limit is reached, and OCP cuts the output.
     psu.set_current(0.2).unwrap();
-    sim.world().advance(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     assert!(!psu.output().unwrap(), "OCP switched the output off");
-    sim.world().advance(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     assert!(!psu.output().unwrap(), "and it stays off");
     assert!(sim
         .world()
@@ -573,7 +609,7 @@ fn ka3005p_protection_trips_at_the_setting_and_latches_the_output_off() {
     // OUT1 is what switches it on again.
     psu.set_protection(false, false).unwrap();
     psu.set_output(true).unwrap();
-    sim.world().advance(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(200));
     assert!(
         psu.constant_current().unwrap(),
         "limiting at 200 mA, not tripping"
@@ -591,7 +627,7 @@ fn ka3005p_garbage_and_silence_are_errors() {
                 faults: vec![fault.parse::<Fault>().unwrap()],
                 ..SimOptions::default()
             },
-            TimeMode::Virtual,
+            wall_time(),
         )
         .unwrap();
         sim.serve_ptys().unwrap();

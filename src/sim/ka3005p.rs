@@ -24,7 +24,7 @@
 //!
 //! Wiring on the simulated bench: the output feeds the lock.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::pty::Protocol;
 use super::scpi::{load_outputs, store_outputs};
@@ -65,8 +65,9 @@ pub struct Ka3005pSim {
     ocp: bool,
     beep: bool,
     busy: Duration,
-    busy_until: Option<Instant>,
-    last_byte: Option<Instant>,
+    /// On the world's time (simulated, or the host's on a served bench).
+    busy_until: Option<Duration>,
+    last_byte: Option<Duration>,
 }
 
 impl Default for Ka3005pSim {
@@ -134,14 +135,14 @@ impl Ka3005pSim {
     }
 
     /// Runs every complete command in `pending`; returns the replies.
-    fn run(&mut self, quiet: bool) -> Vec<u8> {
+    fn run(&mut self, now: Duration, quiet: bool) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
             match Self::parse(&self.pending, quiet) {
                 Parse::Command(command, used) => {
                     self.pending.drain(..used);
                     out.extend(self.execute(&command));
-                    self.busy_until = Some(Instant::now() + self.busy);
+                    self.busy_until = Some(now + self.busy);
                 }
                 Parse::Junk if !self.pending.is_empty() => {
                     self.pending.remove(0);
@@ -223,12 +224,12 @@ impl Ka3005pSim {
     /// Runs the parser with the world's output loaded and stores what changed.
     fn exchange(&mut self, world: &mut World, bytes: &[u8], quiet: bool) -> Vec<u8> {
         load_outputs(world, &WIRING, &mut self.psu, &mut self.readings);
-        let now = Instant::now();
+        let now = world.now();
         if !bytes.is_empty() && self.busy_until.is_none_or(|t| now >= t) {
             self.pending.extend_from_slice(bytes);
             self.last_byte = Some(now);
         }
-        let out = self.run(quiet);
+        let out = self.run(now, quiet);
         // The protection levels are the settings themselves.
         let c = &mut self.psu[0];
         c.ovp = (c.set_v, self.ovp);
@@ -244,7 +245,9 @@ impl Protocol for Ka3005pSim {
     }
 
     fn idle(&mut self, world: &mut World) -> Vec<u8> {
-        let quiet = self.last_byte.is_some_and(|t| t.elapsed() >= QUIET);
+        let quiet = self
+            .last_byte
+            .is_some_and(|t| world.now().saturating_sub(t) >= QUIET);
         if self.pending.is_empty() || !quiet {
             return Vec::new();
         }
@@ -293,7 +296,7 @@ mod tests {
         assert_eq!(say(&mut sim, &mut w, b"T1:3"), b"");
         assert_eq!(sim.idle(&mut w), b"");
         assert_eq!(w.psu[MAIN].set_v, 0.0, "more digits may come");
-        std::thread::sleep(QUIET);
+        w.advance(QUIET);
         assert_eq!(sim.idle(&mut w), b"");
         assert_eq!(say(&mut sim, &mut w, b"VSET1"), b"");
         assert_eq!(say(&mut sim, &mut w, b"?"), b"03.00");
@@ -365,7 +368,7 @@ mod tests {
         let (mut sim, mut w) = (Ka3005pSim::default(), world());
         say(&mut sim, &mut w, b"VSET1:12.00");
         assert_eq!(say(&mut sim, &mut w, b"VSET1?"), b"", "too soon: dropped");
-        std::thread::sleep(BUSY);
+        w.advance(BUSY);
         assert_eq!(say(&mut sim, &mut w, b"VSET1?"), b"12.00");
     }
 }

@@ -124,4 +124,25 @@ impl Transport for Loopback {
         }
         Ok(self.take(buf))
     }
+
+    fn now(&self) -> Duration {
+        let w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        if w.is_virtual() {
+            w.now()
+        } else {
+            crate::transport::wall_now()
+        }
+    }
+
+    /// In simulated time the emulated instrument's time passes (and the run's with it,
+    /// as on a bench); in real time the host sleeps, without holding the world.
+    fn pause(&mut self, d: Duration) {
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        if w.is_virtual() {
+            w.busy(d);
+        } else {
+            drop(w);
+            std::thread::sleep(d);
+        }
+    }
 }

@@ -262,12 +262,17 @@ impl World {
         }
     }
 
+    /// Whether time here is simulated (moved by the run's waits), not the host's.
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.mode, TimeMode::Virtual)
+    }
+
     /// An instrument spends `d` acting on a command before its effect and its answer:
     /// simulated time passes. On a served bench the wire and the host take their own
     /// real time instead (sleeping here would hold the world from the other
     /// instruments' threads), so nothing is added.
     pub fn busy(&mut self, d: Duration) {
-        if matches!(self.mode, TimeMode::Virtual) && !d.is_zero() {
+        if self.is_virtual() && !d.is_zero() {
             self.advance(d);
         }
     }

@@ -94,6 +94,22 @@ impl LineIo {
         }
     }
 
+    /// Now, on the time the instrument lives in (see [`Transport::now`]).
+    pub fn now(&self) -> Duration {
+        self.port.now()
+    }
+
+    /// Leaves at least `gap` between `last` (a [`LineIo::now`] reading) and now, on the
+    /// instrument's time (see [`Transport::pause`]).
+    pub fn pace(&mut self, last: Option<Duration>, gap: Duration) {
+        if let Some(last) = last {
+            let wait = (last + gap).saturating_sub(self.port.now());
+            if !wait.is_zero() {
+                self.port.pause(wait);
+            }
+        }
+    }
+
     /// What the per-line cap has cut off since the last call.
     pub fn take_cut(&mut self) -> Cut {
         std::mem::take(&mut self.cut)

@@ -27,6 +27,23 @@ pub trait Transport: Read + Write + Send {
     fn discard_input(&mut self) -> io::Result<()>;
     /// Reads what has already arrived without waiting; `WouldBlock` when nothing has.
     fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Now, on the time the instrument lives in: for pacing commands the instrument
+    /// needs spaced out. A real link runs on the host's monotonic clock.
+    fn now(&self) -> Duration {
+        wall_now()
+    }
+    /// Lets `d` pass for the instrument before the next command. A real link sleeps;
+    /// an in-process simulated one lets the simulated instrument's time pass instead,
+    /// so a paced driver costs a virtual-time run what it costs a bench.
+    fn pause(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+/// The host's monotonic time since the first call: the time base of real links.
+pub fn wall_now() -> Duration {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed()
 }
 
 /// A non-blocking read on a socket (a socket's shortest read timeout is a scheduler

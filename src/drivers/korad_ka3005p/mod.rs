@@ -40,7 +40,7 @@
 //! on for the protection switches. So this supply cannot arm protection at a rig
 //! envelope's limits: a rig records that its envelope is enforced by lockrig alone.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::drivers::{on_off, InstrumentError, Result};
 use crate::transport::LineIo;
@@ -81,7 +81,7 @@ pub struct Ka3005p {
     io: LineIo,
     identity: String,
     /// When the last exchange ended, and its command (for a reply that ran on).
-    last: Option<(Instant, String)>,
+    last: Option<(Duration, String)>,
     /// The pause left between exchanges ([`GAP`] unless told otherwise).
     gap: Duration,
 }
@@ -197,10 +197,7 @@ impl Ka3005p {
         let Some((at, command)) = self.last.clone() else {
             return Ok(());
         };
-        let wait = (at + self.gap).saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
+        self.io.pace(Some(at), self.gap);
         let extra = self
             .io
             .take_unread()
@@ -224,7 +221,7 @@ impl Ka3005p {
     }
 
     fn done(&mut self, command: &str) {
-        self.last = Some((Instant::now(), command.to_string()));
+        self.last = Some((self.io.now(), command.to_string()));
     }
 
     /// Sends a command the supply does not answer.

@@ -7,7 +7,7 @@
 //! `SYST:ERR?` polling. A query after a command also serialises the two, so a setting
 //! has been applied when [`Scpi::set`] returns.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::drivers::{InstrumentError, Result};
 use crate::transport::LineIo;
@@ -16,7 +16,7 @@ use crate::transport::LineIo;
 pub struct Scpi {
     io: LineIo,
     gap: Duration,
-    last: Option<Instant>,
+    last: Option<Duration>,
 }
 
 impl Scpi {
@@ -25,8 +25,9 @@ impl Scpi {
         Self::paced(io, Duration::ZERO)
     }
 
-    /// Starts a session that leaves at least `gap` between the starts of two commands
-    /// (real time, on a simulator too: it is the instrument's requirement).
+    /// Starts a session that leaves at least `gap` between the starts of two commands,
+    /// on the instrument's time (simulated time on an in-process simulator, whose
+    /// instrument needs the gap as much as a real one).
     pub fn paced(io: LineIo, gap: Duration) -> Self {
         Self {
             io,
@@ -37,12 +38,8 @@ impl Scpi {
 
     /// Sends a command that returns nothing.
     pub fn write(&mut self, command: &str) -> Result<()> {
-        if let Some(last) = self.last {
-            if let Some(wait) = self.gap.checked_sub(last.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        self.last = Some(Instant::now());
+        self.io.pace(self.last, self.gap);
+        self.last = Some(self.io.now());
         self.io
             .send(command, b"\n")
             .map_err(|e| InstrumentError::io(command, self.io.timeout(), e))
