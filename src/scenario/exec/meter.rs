@@ -93,6 +93,7 @@ impl Run<'_> {
                 let t0 = self.now();
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
                 loop {
+                    let began = self.now();
                     let (v, a) = match self.bench.read_meter(role) {
                         Ok(reading) => reading,
                         Err(e) => match e.off_scale() {
@@ -116,13 +117,17 @@ impl Run<'_> {
                     if t >= w {
                         break;
                     }
+                    // The next reading is due `every` after this one began, not after
+                    // it ended: a reading that takes a while (a bus, a slow instrument)
+                    // eats into the wait instead of stretching the gaps.
+                    let pace = every.saturating_sub(now.saturating_sub(began));
                     // The watches keep their poll through the window, from their
                     // last sample, and are sampled again as it ends.
                     let left = w - t;
                     let to_watch = (self.sampled + self.ctx.poll).saturating_sub(now);
                     let step =
-                        left.min(every)
-                            .min(if to_watch.is_zero() { every } else { to_watch });
+                        left.min(pace)
+                            .min(if to_watch.is_zero() { pace } else { to_watch });
                     if step >= to_watch || step >= left {
                         self.tick(step)?;
                     } else {
