@@ -109,10 +109,18 @@ impl Ina219Chip {
         self.sum.1 += self.live.1 * s;
         self.window += dt;
         if self.window >= period {
-            let w = self.window.as_secs_f64();
-            self.publish(self.sum.0 / w, self.sum.1 / w);
-            self.sum = (0.0, 0.0);
-            self.window = std::time::Duration::ZERO;
+            // The conversion ended inside this step: the rest of the step belongs to
+            // the next one, so the chip keeps its own rate whatever the step (periods
+            // are not whole milliseconds).
+            let over = self.window - period;
+            let o = over.as_secs_f64();
+            let p = period.as_secs_f64();
+            self.publish(
+                (self.sum.0 - self.live.0 * o) / p,
+                (self.sum.1 - self.live.1 * o) / p,
+            );
+            self.sum = (self.live.0 * o, self.live.1 * o);
+            self.window = over;
         }
     }
 
@@ -298,5 +306,31 @@ mod averaging {
         assert!((volts - 9.0).abs() < 0.05, "{volts}");
         chip.read(0x03);
         assert_eq!(bus(&mut chip) & 0b10, 0, "reading Power clears CNVR");
+    }
+
+    #[test]
+    fn averaging_keeps_the_chips_own_rate_across_1ms_steps() {
+        let mut chip = Ina219Chip::new();
+        chip.set_inputs(12.0, 0.025);
+        // 2 samples on both ADCs: 2.12 ms a conversion, not a whole number of steps.
+        chip.write(
+            0x00,
+            (CONFIG_RESET & !0x07F8) | (0b1001 << 7) | (0b1001 << 3),
+        );
+        let period = chip.update_period();
+        assert_eq!(period, Duration::from_micros(2_120));
+        let mut conversions = 0;
+        for _ in 0..1000 {
+            chip.tick(Duration::from_millis(1));
+            if chip.read(0x02).unwrap() & 0b10 != 0 {
+                conversions += 1;
+                chip.read(0x03);
+            }
+        }
+        // One second: 471 conversions at the chip's rate (333 if each waited for a
+        // whole third step).
+        assert_eq!(conversions, 1_000_000 / 2_120, "{conversions}");
+        let volts = f64::from(chip.read(0x02).unwrap() >> 3) * 0.004;
+        assert!((volts - 12.0).abs() < 0.005, "{volts}");
     }
 }

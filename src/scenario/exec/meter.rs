@@ -125,9 +125,9 @@ impl Run<'_> {
                     // last sample, and are sampled again as it ends.
                     let left = w - t;
                     let to_watch = (self.sampled + self.ctx.poll).saturating_sub(now);
-                    let step =
-                        left.min(pace)
-                            .min(if to_watch.is_zero() { pace } else { to_watch });
+                    let step = left
+                        .min(pace)
+                        .min(if to_watch.is_zero() { pace } else { to_watch });
                     if step >= to_watch || step >= left {
                         self.tick(step)?;
                     } else {
