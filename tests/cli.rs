@@ -2034,6 +2034,54 @@ fn a_current_off_the_meters_scale_above_the_range_is_a_failure_not_a_rig_fault()
 }
 
 #[test]
+fn a_window_after_a_command_counts_the_boards_reply_time_as_a_gap() {
+    // A board that acts on the credential at once and answers 30 ms later: the unlock's
+    // window opens after the answer, and says what it could not see.
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--device",
+        "smartlock_4aa",
+        "--sim-fault",
+        "console:slow-reply",
+        "emergency::port_current",
+    ];
+    let (o, out) = run_rig(dir.path(), "rigs/sim.toml", "slow", &args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = &results(&run_dir(&out))[0];
+    let unlock = r["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["measured"].as_str().unwrap().contains("samples over 2s"))
+        .expect("the unlock's window")
+        .clone();
+    let measured = unlock["measured"].as_str().unwrap();
+    assert!(
+        measured.contains("largest gap 30ms, the meter's own rate; the first reading came 30ms after step 16 acted"),
+        "{measured}"
+    );
+    assert_eq!(unlock["max_gap_ms"].as_f64(), Some(30.0), "{unlock}");
+    // A board that answers at once leaves no such gap.
+    let (o, out) = run_rig(
+        dir.path(),
+        "rigs/sim.toml",
+        "prompt",
+        &args[..2]
+            .iter()
+            .chain(&args[4..])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let log = results(&run_dir(&out))[0]["outcome"]["log"].to_string();
+    assert!(!log.contains("the first reading came"), "{log}");
+    assert!(
+        log.contains("largest gap 1.064ms, the meter's own rate)"),
+        "{log}"
+    );
+}
+
+#[test]
 fn short_windows_keep_the_watches_poll_and_a_shallow_timed_sag_is_timed_by_the_meter() {
     let dir = tempfile::tempdir().unwrap();
     let suite = ["--suite", "tests/data/short-windows.toml"];

@@ -12,6 +12,8 @@
 //! once per trial, and `console:flood` prints without end as fast as its link allows
 //! (some lines longer than any cap, invalid UTF-8, control characters); each still
 //! answers its protocol, and every report must carry what they print as board text.
+//! `console:slow-reply` acts on each command at once and answers it 30 ms later, in
+//! the board's time (on the simulator's clock; nothing on a served bench).
 
 use std::fmt;
 use std::str::FromStr;
@@ -76,7 +78,13 @@ pub enum Kind {
     /// The supply's timer runs each group 2.5 times as long as programmed (the supply
     /// only; a firmware fault a check that trusts the timer would miss).
     SlowTimer,
+    /// The board acts on a command at once but answers it [`SLOW_REPLY`] later, in its
+    /// own time (the console only): firmware that replies after its motor has run.
+    SlowReply,
 }
+
+/// How long a `slow-reply` board takes to answer a command it has already acted on.
+pub const SLOW_REPLY: Duration = Duration::from_millis(30);
 
 /// How much longer than programmed a `slow-timer` supply runs each group.
 pub const SLOW_TIMER: f64 = 2.5;
@@ -115,6 +123,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("flood", Kind::Flood),
     ("forge", Kind::Forge),
     ("slow-timer", Kind::SlowTimer),
+    ("slow-reply", Kind::SlowReply),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -168,7 +177,11 @@ impl FromStr for Fault {
         if kind == Kind::SlowTimer && target != Target::Psu {
             return Err(format!("`{s}`: `slow-timer` is the supply's fault"));
         }
-        if matches!(kind, Kind::Markup | Kind::Flood | Kind::Forge) && target != Target::Console {
+        if matches!(
+            kind,
+            Kind::Markup | Kind::Flood | Kind::Forge | Kind::SlowReply
+        ) && target != Target::Console
+        {
             return Err(format!("`{s}`: `{k}` is the board console's fault"));
         }
         Ok(Self {
@@ -328,6 +341,11 @@ impl Protocol for Faulty {
             return self.inner.input(&stretch_timer(bytes), world);
         }
         let reply = self.inner.input(bytes, world);
+        if self.kind == Kind::SlowReply && self.left == 0 && !reply.is_empty() {
+            // What the command started goes on while the board takes its time.
+            world.busy(SLOW_REPLY);
+            return reply;
+        }
         if self.left > 0 {
             if !reply.is_empty() {
                 self.left -= 1;
@@ -342,7 +360,7 @@ impl Protocol for Faulty {
                 out.extend(reply);
                 out
             }
-            Kind::Markup | Kind::Forge | Kind::SlowTimer => reply,
+            Kind::Markup | Kind::Forge | Kind::SlowTimer | Kind::SlowReply => reply,
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;
@@ -473,5 +491,22 @@ mod tests {
             .unwrap_err()
             .contains("console's fault"));
         assert!("meter:forge".parse::<Fault>().is_err());
+        assert_eq!(
+            "console:slow-reply".parse::<Fault>().unwrap().kind,
+            Kind::SlowReply
+        );
+        assert!("psu:slow-reply"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("console's fault"));
+    }
+
+    #[test]
+    fn a_slow_reply_board_acts_at_once_and_answers_later_in_its_own_time() {
+        let (mut w, mut f) = powered("console:slow-reply");
+        let before = w.now();
+        let reply = f.input(b"STATE?\n", &mut w);
+        assert!(!reply.is_empty(), "answered");
+        assert_eq!(w.now() - before, SLOW_REPLY);
     }
 }

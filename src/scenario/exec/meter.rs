@@ -73,6 +73,7 @@ impl Run<'_> {
             }
             None => String::new(),
         };
+        let mut gap = None;
         let (value, measured, pass, samples) = match window {
             None => {
                 let v = pick(self.bench.read_meter(role)?);
@@ -154,13 +155,25 @@ impl Run<'_> {
                     };
                     self.kept.insert(name.to_string(), window);
                 }
+                // A window right after a stimulus covers what the stimulus set off from
+                // when it was given: the time the instrument (a board answering a
+                // command) took before the window's first reading is a gap like any.
+                let lead = if self.stimulus.1 + 1 == self.step.0 {
+                    readings
+                        .first()
+                        .map_or(Duration::ZERO, |r| r.0.saturating_sub(self.stimulus.0))
+                } else {
+                    Duration::ZERO
+                };
                 let largest_gap = readings
                     .windows(2)
                     .map(|p| p[1].0 - p[0].0)
                     .max()
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .max(lead);
+                gap = Some(largest_gap);
                 let spread = format!(
-                    "{} samples over {} (largest gap {}{}): min {}, mean {}, max {}",
+                    "{} samples over {} (largest gap {}{}{}): min {}, mean {}, max {}",
                     values.len(),
                     units::format_duration(w),
                     units::format_duration(largest_gap),
@@ -168,6 +181,15 @@ impl Run<'_> {
                         ", the meter's own rate"
                     } else {
                         ""
+                    },
+                    if lead > every {
+                        format!(
+                            "; the first reading came {} after step {} acted, the time its instrument took to answer: what the meter would have read before it is not in the window",
+                            units::format_duration(lead),
+                            self.stimulus.1
+                        )
+                    } else {
+                        String::new()
                     },
                     show(quantity, min),
                     show(quantity, mean),
@@ -199,6 +221,7 @@ impl Run<'_> {
         m.high = Some(high);
         if window.is_some() {
             m.samples = Some(samples as u64);
+            m.max_gap_ms = gap.map(ms);
         }
         self.record(m);
         if pass {
