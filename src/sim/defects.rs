@@ -65,6 +65,37 @@ pub enum Defect {
     DelayedEgressReversible,
     /// The key cylinder's cam is jammed: turning the key does not withdraw the latch.
     KeyOverrideJammed,
+    /// During a fire alarm the firmware relocks once the door has opened and shut
+    /// ("relock on door close" left active in alarm).
+    FireRelocksOnDoorClose,
+    /// The fire release acts on the loop's edge only: after a restart during an alarm
+    /// the board comes up locked.
+    FireReleaseLostOnReboot,
+    /// A delayed-egress release relocks by itself 8 s after it released.
+    DelayedEgressAutoRelock,
+    /// The key cylinder drives an electronic clutch: no key override without power.
+    KeyOverrideNeedsPower,
+    /// The push bar and REX of a maglock are inputs to the controller's firmware, not
+    /// contacts in series with the magnet: with the controller in reset, no egress.
+    EgressViaController,
+    /// After the fire loop restores and the lock relocks, it releases again 3 s later.
+    FireRestoreReReleases,
+    /// The REX release is cut short when the door shuts.
+    RexRelocksOnDoorClose,
+    /// The push bar's switch needs 3.005 s of push, more than the 3 s allowed.
+    DelayedEgressLongPush,
+    /// 100 mA for 2 ms every 100 ms of uptime while idle (2 mA more on average).
+    StandbyPulses,
+    /// 3 s after every auto-relock the firmware withdraws the bolt again.
+    ReReleasesAfterRelock,
+    /// After an update cut the board boots half an image: its console answers, its
+    /// motor never moves.
+    UpdateCutKillsMotor,
+    /// A fail-safe lock re-engages from 1 s to 3 s into a power loss (a slow backup
+    /// changeover).
+    FailSafeRelatches,
+    /// 25 s after its cutoff the sleeping board wakes and withdraws the bolt.
+    UnlocksAfterCutoff,
 }
 
 /// Name, description, the built-in profiles it is proven on, and the checks that must
@@ -143,6 +174,8 @@ const TABLE: &[Row] = &[
             "emergency::secure_after_removal",
             "emergency::port_current",
             "update::power_cut",
+            // Restarted during a fire alarm, the glitch throws the bolt for a moment.
+            "fire::releases@hybrid_12v",
         ],
     ),
     (
@@ -183,7 +216,8 @@ const TABLE: &[Row] = &[
         "egress-blocked-unpowered",
         "the interior handle is blocked while the board is unpowered",
         &["smartlock_4aa", "strike_fail_secure_12v", "hybrid_12v"],
-        &["egress::unpowered"],
+        // Below reset the electronics are as good as unpowered.
+        &["egress::unpowered", "egress::brownout"],
     ),
     (
         Defect::EgressBlockedInBrownout,
@@ -318,6 +352,97 @@ const TABLE: &[Row] = &[
         "the key cylinder's cam is jammed: turning the key does not withdraw the latch",
         &["smartlock_4aa", "hybrid_12v"],
         &["key::override_opens"],
+    ),
+    (
+        Defect::FireRelocksOnDoorClose,
+        "fire-relocks-on-door-close",
+        "during a fire alarm the lock relocks once the door has opened and shut",
+        &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v", "maglock_delayed_egress_24v"],
+        &["fire::releases"],
+    ),
+    (
+        Defect::FireReleaseLostOnReboot,
+        "fire-release-lost-on-reboot",
+        "the fire release acts on the loop's edge only: a restart during the alarm comes up locked",
+        &["hybrid_12v"],
+        &["fire::releases"],
+    ),
+    (
+        Defect::DelayedEgressAutoRelock,
+        "delayed-egress-auto-relock",
+        "a delayed-egress release relocks by itself 8 s later, where only a manual reset may",
+        &["maglock_delayed_egress_24v"],
+        &["delayed_egress::releases_after_delay"],
+    ),
+    (
+        Defect::KeyOverrideNeedsPower,
+        "key-override-needs-power",
+        "the key drives an electronic clutch: no mechanical override without power",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["key::override_opens"],
+    ),
+    (
+        Defect::EgressViaController,
+        "egress-via-controller",
+        "the push bar and REX are firmware inputs, not contacts in the magnet's supply: no egress while the controller is in reset",
+        &["maglock_12v"],
+        &["egress::brownout"],
+    ),
+    (
+        Defect::FireRestoreReReleases,
+        "fire-restore-re-releases",
+        "after the fire loop restores and the lock relocks, it releases again 3 s later",
+        &["maglock_12v", "strike_fail_safe_24v", "hybrid_12v", "maglock_delayed_egress_24v"],
+        &["fire::relocks_on_restore"],
+    ),
+    (
+        Defect::RexRelocksOnDoorClose,
+        "rex-relocks-on-door-close",
+        "a REX release ends when the door shuts, before its hold time",
+        &["maglock_12v", "strike_fail_safe_24v", "strike_fail_secure_12v"],
+        &["rex::hold_time"],
+    ),
+    (
+        Defect::DelayedEgressLongPush,
+        "delayed-egress-long-push",
+        "the push bar's switch needs 3.005 s of push, more than the 3 s of effort allowed",
+        &["maglock_delayed_egress_24v"],
+        &["delayed_egress::releases_after_delay"],
+    ),
+    (
+        Defect::StandbyPulses,
+        "standby-pulses",
+        "100 mA for 2 ms every 100 ms while idle: 2 mA more on average, between any two polls",
+        &["smartlock_4aa"],
+        &["current::standby", "current::actuation"],
+    ),
+    (
+        Defect::ReReleasesAfterRelock,
+        "re-releases-after-relock",
+        "3 s after every auto-relock the firmware withdraws the bolt again",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["emergency::port_current", "relock::after_unlock_cycles"],
+    ),
+    (
+        Defect::UpdateCutKillsMotor,
+        "update-cut-kills-motor",
+        "after an update cut the board boots half an image: the console answers, the motor never moves",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["update::power_cut"],
+    ),
+    (
+        Defect::FailSafeRelatches,
+        "fail-safe-relatches",
+        "a fail-safe lock holds again from 1 s to 3 s into a power loss",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &["power_loss::fail_safe_releases"],
+    ),
+    (
+        Defect::UnlocksAfterCutoff,
+        "unlocks-after-cutoff",
+        "25 s after its low-battery cutoff the board wakes and withdraws the bolt",
+        &["smartlock_4aa"],
+        &["battery::decay_warnings"],
     ),
 ];
 

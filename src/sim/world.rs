@@ -329,6 +329,7 @@ impl World {
             rex: self.actuated(REX_RELAY),
             handle: self.actuated(HANDLE_RELAY),
             key: self.actuated(KEY_RELAY),
+            door_open: self.door_open,
         }
     }
 

@@ -80,17 +80,16 @@ impl Run<'_> {
                 (v, show(quantity, v), (low..=high).contains(&v), 1)
             }
             Some(w) => {
-                // A peak shorter than the poll is seen only at the meter's own rate: read
-                // it that often through the window (the watches keep the poll interval).
-                let every = match stat {
-                    Statistic::Peak => self
-                        .bench
-                        .meter_resolution(role)
-                        .map(|r| r.every)
-                        .filter(|e| !e.is_zero() && *e < self.ctx.poll)
-                        .unwrap_or(self.ctx.poll),
-                    _ => self.ctx.poll,
-                };
+                // A peak shorter than the poll is seen only at the meter's own rate, and a
+                // load that pulses between two polls would be missed by a mean or an
+                // every-sample judgement too: read the meter that often through the
+                // window (the watches keep the poll interval).
+                let every = self
+                    .bench
+                    .meter_resolution(role)
+                    .map(|r| r.every)
+                    .filter(|e| !e.is_zero() && *e < self.ctx.poll)
+                    .unwrap_or(self.ctx.poll);
                 let t0 = self.now();
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
                 loop {

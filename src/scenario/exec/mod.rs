@@ -534,10 +534,18 @@ impl Run<'_> {
             Step::Pulse { role, duration } => {
                 self.before_switching(role)?;
                 self.bench.set_switch(role, true)?;
+                let on = self.now();
                 self.stimulus();
                 self.confirm_actuator(role, true)?;
-                self.hold(*duration)?;
+                // Timed from the relay switching: proving the actuator moved is part of
+                // the pulse, not added to it (a 3 s push stays a 3 s push).
+                self.hold(duration.saturating_sub(self.now().saturating_sub(on)))?;
                 self.bench.set_switch(role, false)?;
+                self.note(format!(
+                    "{role} driven for {} (commanded {})",
+                    units::format_duration(self.now().saturating_sub(on)),
+                    units::format_duration(*duration)
+                ));
                 self.confirm_actuator(role, false)?;
             }
             Step::Expect {

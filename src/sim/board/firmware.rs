@@ -44,6 +44,17 @@ pub(super) struct Firmware {
     late_unlock_left: Option<Duration>,
     pub(super) glitch_left: Option<Duration>,
     low_for: Duration,
+    /// The door opened during the present fire alarm (`fire-relocks-on-door-close`).
+    alarm_door_opened: bool,
+    /// A delayed-egress release relocking by itself (`delayed-egress-auto-relock`).
+    de_relock_left: Option<Duration>,
+    /// A release a defective firmware scheduled after relocking
+    /// (`fire-restore-re-releases`, `re-releases-after-relock`).
+    rerelease_left: Option<Duration>,
+    /// The motor's image was lost to an update cut (`update-cut-kills-motor`).
+    pub(super) motor_dead: bool,
+    /// Time asleep after a cutoff (`unlocks-after-cutoff`).
+    pub(super) cutoff_for: Option<Duration>,
 }
 
 impl Firmware {
@@ -52,6 +63,7 @@ impl Firmware {
         if self.updating.take().is_some() {
             self.update_interrupted = true;
         }
+        self.rerelease_left = None;
         self.emergency = None;
         self.relock_left = None;
         self.rex_left = None;
@@ -59,6 +71,8 @@ impl Firmware {
         self.glitch_left = None;
         self.delay_left = None;
         self.low_for = Duration::ZERO;
+        self.de_relock_left = None;
+        self.rerelease_left = None;
     }
 }
 
@@ -128,6 +142,9 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
     event(b, out, &format!("BOOT {cause}"));
     if b.fw.update_interrupted {
         b.fw.update_interrupted = false;
+        if b.has(Defect::UpdateCutKillsMotor) {
+            b.fw.motor_dead = true;
+        }
         if b.has(Defect::BricksOnUpdateCut) {
             b.power = Power::Bricked;
             return;
@@ -141,6 +158,14 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
     b.fw.push_for = Duration::ZERO;
     b.fw.relocked_during_alarm = false;
     b.fw.alarm_for = b.inputs.fire_alarm.then_some(Duration::ZERO);
+    b.fw.alarm_door_opened = false;
+    if b.inputs.fire_alarm
+        && b.has(Defect::FireReleaseLostOnReboot)
+        && matches!(b.spec.mechanism, Mechanism::MotorBolt { .. })
+    {
+        // The firmware acts on the loop's edge only: it comes up in its idle state.
+        b.fw.relocked_during_alarm = true;
+    }
     if b.spec.fire.0 && b.inputs.fire_alarm {
         event(b, out, "FIRE ALARM");
     }
@@ -189,7 +214,22 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
             b.fw.relocked_during_alarm = false;
             if b.spec.fire.2 && b.spec.fire.1 {
                 relock(b, out);
+                if b.has(Defect::FireRestoreReReleases) {
+                    b.fw.rerelease_left = Some(Duration::from_secs(3));
+                }
             }
+        }
+        if now.fire_alarm && b.has(Defect::FireRelocksOnDoorClose) && b.spec.fire.1 {
+            if now.door_open {
+                b.fw.alarm_door_opened = true;
+            } else if b.fw.alarm_door_opened && !b.fw.relocked_during_alarm {
+                // "Relock on door close", with the alarm still on.
+                b.fw.relocked_during_alarm = true;
+                relock(b, out);
+            }
+        }
+        if !now.fire_alarm {
+            b.fw.alarm_door_opened = false;
         }
         if let Some(t) = &mut b.fw.alarm_for {
             *t += dt;
@@ -215,9 +255,27 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
             b.fw.relock_left = None;
             release(b, out);
         }
+        if b.has(Defect::RexRelocksOnDoorClose)
+            && b.fw.rex_left.is_some()
+            && before.door_open
+            && !now.door_open
+        {
+            b.fw.rex_left = None;
+            relock(b, out);
+        }
         if expired(&mut b.fw.rex_left, dt) {
             relock(b, out);
         }
+    }
+    if b.spec.egress == Egress::PowerInterrupt && b.has(Defect::EgressViaController) {
+        if now.handle && !before.handle {
+            release(b, out);
+        } else if !now.handle && before.handle && b.fw.rex_left.is_none() {
+            relock(b, out);
+        }
+    }
+    if expired(&mut b.fw.rerelease_left, dt) {
+        release(b, out);
     }
     if b.spec.egress == Egress::Delayed {
         b.fw.push_for = if now.handle {
@@ -225,9 +283,17 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
         } else {
             Duration::ZERO
         };
-        if b.fw.push_for >= BAR_SWITCH && b.fw.delay_left.is_none() && !b.fw.delayed_released {
+        let (bar, delay) = if b.has(Defect::DelayedEgressLongPush) {
+            (
+                Duration::from_millis(3005),
+                b.spec.egress_delay.saturating_sub(Duration::from_secs(3)),
+            )
+        } else {
+            (BAR_SWITCH, b.spec.egress_delay)
+        };
+        if b.fw.push_for >= bar && b.fw.delay_left.is_none() && !b.fw.delayed_released {
             // Irreversible from here: letting go of the bar does not stop it.
-            b.fw.delay_left = Some(b.spec.egress_delay);
+            b.fw.delay_left = Some(delay);
         }
         if !now.handle && b.has(Defect::DelayedEgressReversible) {
             b.fw.delay_left = None;
@@ -235,10 +301,23 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
         if expired(&mut b.fw.delay_left, dt) {
             b.fw.delayed_released = true;
             release(b, out);
+            if b.has(Defect::DelayedEgressAutoRelock) {
+                b.fw.de_relock_left = Some(Duration::from_secs(8));
+            }
+        }
+        if expired(&mut b.fw.de_relock_left, dt) {
+            b.fw.delayed_released = false;
+            relock(b, out);
         }
     }
     if expired(&mut b.fw.relock_left, dt) {
         relock(b, out);
+        if b.has(Defect::ReReleasesAfterRelock) {
+            b.fw.rerelease_left = Some(Duration::from_secs(3));
+        }
+    }
+    if expired(&mut b.fw.rerelease_left, dt) {
+        release(b, out);
     }
     if expired(&mut b.fw.late_unlock_left, dt) {
         release(b, out);
@@ -280,6 +359,9 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
             if v < cutoff {
                 event(b, out, "CUTOFF");
                 b.sleep();
+                if b.has(Defect::UnlocksAfterCutoff) {
+                    b.fw.cutoff_for = Some(Duration::ZERO);
+                }
                 return;
             }
         }

@@ -51,6 +51,8 @@ pub struct Inputs {
     pub handle: bool,
     /// The key is turned.
     pub key: bool,
+    /// The door stands open (the board's door-position input).
+    pub door_open: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,9 @@ pub struct Board {
     source: Source,
     actuations: u32,
     fw: Firmware,
+    /// How long neither the coil nor the electronics have had power
+    /// (`fail-safe-relatches`).
+    unpowered_for: Duration,
 }
 
 impl Board {
@@ -152,6 +157,7 @@ impl Board {
             source: Source::Main,
             actuations: 0,
             fw: Firmware::default(),
+            unpowered_for: Duration::ZERO,
         })
     }
 
@@ -214,7 +220,10 @@ impl Board {
             && !(self.has(Defect::EgressBlockedInBrownout)
                 && v >= self.spec.bor
                 && v < self.spec.min_operating - 0.05);
-        let key = key && self.spec.key_override && !self.has(Defect::KeyOverrideJammed);
+        let key = key
+            && self.spec.key_override
+            && !self.has(Defect::KeyOverrideJammed)
+            && !(self.has(Defect::KeyOverrideNeedsPower) && self.power != Power::Running);
         handle || key
     }
 
@@ -274,6 +283,12 @@ impl Board {
         let mut amps = self.spec.electronics_a;
         if self.has(Defect::StandbyCurrentHigh) {
             amps += 0.003;
+        }
+        if self.has(Defect::StandbyPulses)
+            && self.power == Power::Running
+            && self.uptime.as_millis() % 100 < 2
+        {
+            amps += 0.1;
         }
         if self.motor_on_battery() {
             // The keypad's backlight, lit through the emergency session.
@@ -354,6 +369,20 @@ impl Board {
         }
         match self.power {
             Power::Off | Power::Asleep => {
+                if self.power == Power::Asleep {
+                    if let Some(t) = self.fw.cutoff_for.as_mut() {
+                        *t += dt;
+                        if *t >= Duration::from_secs(25) && v >= self.spec.bor {
+                            self.fw.cutoff_for = None;
+                            if self.bolt == Bolt::Extended {
+                                self.bolt = Bolt::Retracted;
+                                out.push_back(format!("EVT {} UNLOCKED", self.uptime_ms()));
+                            }
+                        }
+                    }
+                } else {
+                    self.fw.cutoff_for = None;
+                }
                 self.lowest_while_off = self.lowest_while_off.min(v);
                 if v < self.spec.bor {
                     // Really unpowered now: whatever woke it next time is a reset.
@@ -430,8 +459,10 @@ impl Board {
                     && self.inputs.fire_alarm
                     && !self.has(Defect::IgnoresFireAlarm)
                     && !self.fw.relocked_during_alarm;
-                let push_bar = self.spec.egress == Egress::PowerInterrupt && self.inputs.handle;
-                let rex = self.spec.rex_hold.is_some() && self.inputs.rex;
+                let via_fw = self.has(Defect::EgressViaController);
+                let push_bar =
+                    self.spec.egress == Egress::PowerInterrupt && self.inputs.handle && !via_fw;
+                let rex = self.spec.rex_hold.is_some() && self.inputs.rex && !via_fw;
                 // The magnet's power runs through the controller's normally-closed
                 // contacts: an unpowered controller leaves the magnet on.
                 let timers = self.electronics_on() && !self.drive;
@@ -449,6 +480,14 @@ impl Board {
             0.0
         };
         let powered = self.coil_v >= self.spec.hold_v && self.coil_v > 0.0;
+        if powered || self.electronics_on() {
+            self.unpowered_for = Duration::ZERO;
+        } else {
+            self.unpowered_for += dt;
+        }
+        let relatch = self.has(Defect::FailSafeRelatches)
+            && self.unpowered_for >= Duration::from_secs(1)
+            && self.unpowered_for < Duration::from_secs(3);
         let engaged = match self.spec.mechanism {
             Mechanism::MotorBolt { .. } => {
                 // The bolt is where the motor put it; no settling.
@@ -463,7 +502,7 @@ impl Board {
                 return;
             }
             Mechanism::Magnet | Mechanism::Strike { fail_safe: true } => {
-                powered || self.has(Defect::HoldsWithoutPower)
+                powered || self.has(Defect::HoldsWithoutPower) || relatch
             }
             Mechanism::Strike { fail_safe: false } => !powered,
         };
@@ -489,6 +528,9 @@ impl Board {
 
     /// Starts the bolt towards `extend` (motorised locks).
     fn move_bolt(&mut self, extend: bool) {
+        if self.fw.motor_dead {
+            return;
+        }
         if let Mechanism::MotorBolt { motor_time, .. } = self.spec.mechanism {
             let there = match self.bolt {
                 Bolt::Extended | Bolt::Short => extend,
