@@ -333,8 +333,14 @@ fn a_check_with_its_own_repeat_runs_that_many_cycles_in_each_cycle_of_a_run() {
     let o = run(&["list", "--suite", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
+    let line = std::fs::read_to_string(&bad)
+        .unwrap()
+        .lines()
+        .position(|l| l == "repeat = 0")
+        .unwrap()
+        + 1;
     assert!(
-        err.contains("bad.toml:161:")
+        err.contains(&format!("bad.toml:{line}:"))
             && err.contains(
                 "field `repeat`: expected a whole number of cycles from 1 to 10000, found 0"
             ),

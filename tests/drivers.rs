@@ -328,7 +328,9 @@ fn the_served_i2cdriver_talks_to_any_client_and_carries_the_ina219() {
     assert_eq!(meter.next_reading().unwrap(), None, "still converting");
     sim.world().advance(Duration::from_millis(25));
     let (v, _) = meter.next_reading().unwrap().expect("a new reading");
-    assert!((8.0..10.0).contains(&v), "the average across the step: {v}");
+    // Between the two levels: the conversion straddles the step (where exactly depends
+    // on the chip's own period, 136.2 ms, not on the 1 ms physics steps).
+    assert!((6.1..11.9).contains(&v), "the average across the step: {v}");
     sim.world().advance(Duration::from_millis(140));
     let (v, _) = meter.next_reading().unwrap().expect("a new reading");
     // The rail is still settling from 12 V through the lock's load.

@@ -119,6 +119,11 @@ struct InputRole {
     low: String,
 }
 
+/// How far a board's uptime stamp may place a line outside the time between the two
+/// reads that bracket it: the millisecond of the stamp, the probe that paired the
+/// board's clock with the rig's, and a line's time on the wire.
+const CLOCK_SLACK: Duration = Duration::from_millis(50);
+
 /// An input role's edges on the rig's clock: when, and the state entered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleEdges {
@@ -170,6 +175,9 @@ pub struct Bench {
     sequences: BTreeMap<String, (Volts, Duration, &'static str)>,
     /// Per console: the last (rig time, board uptime) pair, to place events by.
     console_refs: BTreeMap<String, (Duration, u64)>,
+    /// When each console's lines were last taken: a line taken now was printed after
+    /// that (less the time on the wire).
+    console_taken: BTreeMap<String, Duration>,
     identities: Vec<Identity>,
     protections: Vec<String>,
     clock: Arc<dyn Clock>,
@@ -529,6 +537,7 @@ impl Bench {
             limits: BTreeMap::new(),
             sequences: BTreeMap::new(),
             console_refs: BTreeMap::new(),
+            console_taken: BTreeMap::new(),
             identities,
             protections: Vec::new(),
             clock,
@@ -1149,6 +1158,7 @@ impl Bench {
                 let r = self.console(&role)?;
                 r.call(&role, |d| d.take_events())?
             };
+            let taken_before = self.console_taken.insert(role.clone(), read_at);
             lost.lines += batch.lost.lines;
             lost.bytes += batch.lost.bytes;
             lost.cut += batch.lost.cut;
@@ -1190,6 +1200,14 @@ impl Bench {
                     }
                     _ => None,
                 };
+                // The board's clock must agree with when its lines were read: a line
+                // placed after it was read, or before the previous read, means the
+                // board's clock runs off the rig's (drifting, or reset unseen), and
+                // its stamps cannot place anything. It is then placed when read.
+                let at = at.filter(|t| {
+                    *t <= read_at + CLOCK_SLACK
+                        && taken_before.is_none_or(|b| *t + CLOCK_SLACK >= b)
+                });
                 let event = PlacedEvent {
                     at: at.unwrap_or(read_at),
                     exact: at.is_some(),

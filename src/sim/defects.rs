@@ -96,6 +96,9 @@ pub enum Defect {
     FailSafeRelatches,
     /// 25 s after its cutoff the sleeping board wakes and withdraws the bolt.
     UnlocksAfterCutoff,
+    /// Low-battery warnings 0.15 V and the cutoff 0.2 V late, hidden by a board clock
+    /// that runs 12 % slow (its stamps place the late events back on time).
+    LateLowbatSlowClock,
 }
 
 /// Name, description, the built-in profiles it is proven on, and the checks that must
@@ -441,6 +444,13 @@ const TABLE: &[Row] = &[
         Defect::UnlocksAfterCutoff,
         "unlocks-after-cutoff",
         "25 s after its low-battery cutoff the board wakes and withdraws the bolt",
+        &["smartlock_4aa"],
+        &["battery::decay_warnings"],
+    ),
+    (
+        Defect::LateLowbatSlowClock,
+        "late-lowbat-slow-clock",
+        "low-battery warnings 0.15 V and the cutoff 0.2 V late, hidden by a board clock running 12 % slow",
         &["smartlock_4aa"],
         &["battery::decay_warnings"],
     ),

@@ -340,7 +340,12 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
     if let Some((warnings, cutoff)) = b.spec.battery.clone() {
         if b.source == Source::Main {
             let v = now.main_v;
-            while b.fw.lowbat_printed < warnings.len() && v < warnings[b.fw.lowbat_printed] {
+            let (late, cut_late) = if b.has(Defect::LateLowbatSlowClock) {
+                (0.15, 0.2)
+            } else {
+                (0.0, 0.0)
+            };
+            while b.fw.lowbat_printed < warnings.len() && v < warnings[b.fw.lowbat_printed] - late {
                 let crossed = b.fw.lowbat_printed;
                 b.fw.lowbat_printed += 1;
                 // Stage numbers as printed: swapped by the out-of-order defect.
@@ -356,7 +361,7 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
             if v >= warnings[0] + REARM_ABOVE {
                 b.fw.lowbat_printed = 0;
             }
-            if v < cutoff {
+            if v < cutoff - cut_late {
                 event(b, out, "CUTOFF");
                 b.sleep();
                 if b.has(Defect::UnlocksAfterCutoff) {

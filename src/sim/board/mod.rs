@@ -365,7 +365,11 @@ impl Board {
         };
         let v = self.electronics_v();
         if self.electronics_on() {
-            self.uptime += dt;
+            self.uptime += if self.has(Defect::LateLowbatSlowClock) {
+                dt.mul_f64(0.88)
+            } else {
+                dt
+            };
         }
         match self.power {
             Power::Off | Power::Asleep => {
