@@ -270,6 +270,48 @@ fn a_feedback_line_stuck_at_active_proves_nothing_and_blames_nothing() {
 }
 
 #[test]
+fn a_dead_rex_or_key_actuator_is_the_rigs_never_the_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fault, check, device) in [
+        ("rex_button:dead", "rex::hold_time", "maglock_12v"),
+        ("key_turn:dead", "key::override_opens", "smartlock_4aa"),
+    ] {
+        let args = ["--device", device, "--sim-fault", fault, check];
+        let (o, out) = run_rig(dir.path(), "rigs/sim.toml", fault, &args);
+        assert_eq!(o.status.code(), Some(3), "{fault}: {}", text(&o));
+        let r = &results(&run_dir(&out))[0];
+        assert_eq!(r["outcome"]["verdict"], "error", "{r}");
+        let feedback = format!("{}_feedback", fault.split(':').next().unwrap());
+        let msg = r["outcome"]["message"].as_str().unwrap();
+        assert!(msg.contains(&feedback), "{fault}: {msg}");
+    }
+    // A rig without the key's feedback input cannot tell a dead actuator from a jammed
+    // cylinder: the failure says so.
+    let rig = fixture_variant(
+        dir.path(),
+        "no-key-feedback.toml",
+        "rigs/sim.toml",
+        &[("key_turn_feedback = ", "# key_turn_feedback = ")],
+    );
+    let args = [
+        "--device",
+        "smartlock_4aa",
+        "--sim-fault",
+        "key_turn:dead",
+        "key::override_opens",
+    ];
+    let (o, out) = run_rig(dir.path(), rig.to_str().unwrap(), "blind", &args);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let msg = results(&run_dir(&out))[0]["outcome"]["message"].to_string();
+    assert!(
+        msg.contains(
+            "this rig has no feedback input for key_turn: a dead actuator would look the same"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
 fn without_feedback_a_released_lock_behind_a_shut_door_is_the_rigs_and_a_failure_says_what_it_cannot_rule_out(
 ) {
     let dir = tempfile::tempdir().unwrap();

@@ -642,6 +642,8 @@ pub const ROLES: &[(&str, Capability)] = &[
     ("latch_sensor", Capability::Input),
     ("door_push_feedback", Capability::Input),
     ("egress_handle_feedback", Capability::Input),
+    ("rex_button_feedback", Capability::Input),
+    ("key_turn_feedback", Capability::Input),
     ("main_meter", Capability::Meter),
     ("emergency_meter", Capability::Meter),
     ("console", Capability::Console),
@@ -659,6 +661,8 @@ pub fn role_capability(role: &str) -> Option<Capability> {
 pub const ACTUATOR_FEEDBACK: &[(&str, &str)] = &[
     ("door_push", "door_push_feedback"),
     ("egress_handle", "egress_handle_feedback"),
+    ("rex_button", "rex_button_feedback"),
+    ("key_turn", "key_turn_feedback"),
 ];
 
 /// The states a feedback input names: driving, then not driving.

@@ -40,6 +40,10 @@ pub enum Target {
     DoorPush,
     /// The interior-handle actuator.
     EgressHandle,
+    /// The REX-button actuator.
+    RexButton,
+    /// The key-turning actuator.
+    KeyTurn,
 }
 
 impl Target {
@@ -48,6 +52,8 @@ impl Target {
         match self {
             Target::DoorPush => Some(super::world::DOOR_PUSH_RELAY),
             Target::EgressHandle => Some(super::world::HANDLE_RELAY),
+            Target::RexButton => Some(super::world::REX_RELAY),
+            Target::KeyTurn => Some(super::world::KEY_RELAY),
             _ => None,
         }
     }
@@ -111,6 +117,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("meter", Target::Meter),
     ("door_push", Target::DoorPush),
     ("egress_handle", Target::EgressHandle),
+    ("rex_button", Target::RexButton),
+    ("key_turn", Target::KeyTurn),
 ];
 const KINDS: &[(&str, Kind)] = &[
     ("silent", Kind::Silent),
@@ -171,7 +179,7 @@ impl FromStr for Fault {
         }
         if (kind == Kind::Dead) != target.actuator_relay().is_some() {
             return Err(format!(
-                "`{s}`: `dead` is an actuator's fault (door_push, egress_handle), and an actuator's only one"
+                "`{s}`: `dead` is an actuator's fault (door_push, egress_handle, rex_button, key_turn), and an actuator's only one"
             ));
         }
         if kind == Kind::SlowTimer && target != Target::Psu {

@@ -56,6 +56,10 @@ pub const LATCH_GPIO: u8 = 1;
 pub const DOOR_PUSH_SENSE_GPIO: u8 = 2;
 /// GPIO reading the interior-handle actuator's current switch.
 pub const HANDLE_SENSE_GPIO: u8 = 3;
+/// GPIO reading the REX-button actuator's current switch.
+pub const REX_SENSE_GPIO: u8 = 4;
+/// GPIO reading the key-turning actuator's current switch.
+pub const KEY_SENSE_GPIO: u8 = 5;
 /// Supply output (0-based) feeding the lock.
 pub const MAIN: usize = 0;
 /// Supply output (0-based) feeding the emergency port.
@@ -507,6 +511,8 @@ impl World {
             LATCH_GPIO => !self.board.engaged(),
             DOOR_PUSH_SENSE_GPIO => self.actuated(DOOR_PUSH_RELAY),
             HANDLE_SENSE_GPIO => self.actuated(HANDLE_RELAY),
+            REX_SENSE_GPIO => self.actuated(REX_RELAY),
+            KEY_SENSE_GPIO => self.actuated(KEY_RELAY),
             _ => false,
         }
     }
