@@ -93,7 +93,9 @@ impl Ina219Chip {
     pub fn set_inputs(&mut self, bus_v: f64, shunt_v: f64) {
         self.live = (bus_v, shunt_v);
         if self.update_period() <= INSTANT {
-            self.publish(bus_v, shunt_v);
+            // The values follow at once; CNVR still marks the chip's own conversions.
+            self.bus_v = bus_v;
+            self.shunt_v = shunt_v;
         }
     }
 
@@ -102,6 +104,11 @@ impl Ina219Chip {
     pub fn tick(&mut self, dt: std::time::Duration) {
         let period = self.update_period();
         if period <= INSTANT {
+            self.window += dt;
+            if self.window >= period {
+                self.window -= period;
+                self.conversion_ready = true;
+            }
             return;
         }
         let s = dt.as_secs_f64();
@@ -332,5 +339,21 @@ mod averaging {
         assert_eq!(conversions, 1_000_000 / 2_120, "{conversions}");
         let volts = f64::from(chip.read(0x02).unwrap() >> 3) * 0.004;
         assert!((volts - 12.0).abs() < 0.005, "{volts}");
+        // At the reset setting the values follow the inputs at once, and CNVR still
+        // flags the chip's own conversions: 939 a second, not one per step.
+        let mut chip = Ina219Chip::new();
+        chip.set_inputs(12.0, 0.025);
+        let mut conversions = 0;
+        for _ in 0..1000 {
+            chip.tick(Duration::from_millis(1));
+            if chip.read(0x02).unwrap() & 0b10 != 0 {
+                conversions += 1;
+                chip.read(0x03);
+            }
+        }
+        assert_eq!(conversions, 1_000_000 / 1_064, "{conversions}");
+        chip.set_inputs(6.0, 0.0125);
+        let volts = f64::from(chip.read(0x02).unwrap() >> 3) * 0.004;
+        assert!((volts - 6.0).abs() < 0.005, "{volts}");
     }
 }
