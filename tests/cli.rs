@@ -1195,6 +1195,47 @@ impl Drop for Served {
 }
 
 #[test]
+fn on_a_bench_in_real_time_the_meter_is_captured_while_the_board_takes_its_time_to_answer() {
+    // The board acts on the credential at once and answers 30 ms later; its motor's
+    // 8 ms inrush at four times its current falls inside that wait. Read only between
+    // exchanges, the meter would miss it; captured in the background, it does not.
+    let served = Served::start_with(&[
+        "--device",
+        "smartlock_4aa",
+        "--sim-fault",
+        "console:slow-reply",
+        "--sim-defect",
+        "emergency-inrush",
+    ]);
+    let o = served
+        .lockrig(&[
+            "run",
+            "--out",
+            &served.path("out"),
+            "emergency::port_current",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = &results(&run_dir(&served.dir.path().join("out")))[0];
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected emergency_meter peak in 20mA..500mA")
+            && msg.contains("max 537.354mA"),
+        "{msg}"
+    );
+    // The window's readings came every few milliseconds, the wait included: no gap of
+    // the board's 30 ms.
+    let gap = r["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["max_gap_ms"].as_f64().filter(|_| m["pass"] == false))
+        .expect("the failed window's largest gap");
+    assert!(gap < 20.0, "{gap} ms");
+}
+
+#[test]
 fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
     let served = Served::start(None);
     let o = served.run("out", &[]).output().unwrap();

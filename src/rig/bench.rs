@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::adapters::{Channel, SupplyReadback};
+use super::capture::{Capture, Sample};
 use super::timeline::{Recorder, Row, Source, Timing};
 use super::{Console, Input, Meter, Resolution, StepTiming, Supply, Switch};
 use crate::clock::{Clock, WallClock};
@@ -178,6 +179,14 @@ pub struct Bench {
     /// When each console's lines were last taken: a line taken now was printed after
     /// that (less the time on the wire).
     console_taken: BTreeMap<String, Duration>,
+    /// Meter roles on a link of their own (not a supply's readback): the ones a bench
+    /// running in real time can capture in the background.
+    capturable: std::collections::BTreeSet<String>,
+    /// The captures running, by meter role (see [`capture`](super::capture)).
+    captures: BTreeMap<String, Capture>,
+    /// The rig runs in real time (a real or served bench), not on the simulator's
+    /// virtual clock.
+    real_time: bool,
     identities: Vec<Identity>,
     protections: Vec<String>,
     clock: Arc<dyn Clock>,
@@ -538,6 +547,9 @@ impl Bench {
             sequences: BTreeMap::new(),
             console_refs: BTreeMap::new(),
             console_taken: BTreeMap::new(),
+            capturable: std::collections::BTreeSet::new(),
+            captures: BTreeMap::new(),
+            real_time: sim.is_none(),
             identities,
             protections: Vec::new(),
             clock,
@@ -597,6 +609,7 @@ impl Bench {
                         bench.meter_lines.insert(line.clone(), role_s.clone());
                     }
                     let dev = m.take().expect("validated: a meter serves one role");
+                    bench.capturable.insert(role_s.clone());
                     bench.meters.insert(role_s, Role { instrument, dev });
                 }
                 Opened::Console(c) => {
@@ -1072,6 +1085,97 @@ impl Bench {
         self.meters.get(role).map(|r| r.dev.resolution())
     }
 
+    /// Starts reading a meter role in the background, on a bench that runs in real
+    /// time and for a meter on a link of its own; true when it is (or already was)
+    /// captured. A simulated bench is never captured: its executor reads the meter as
+    /// virtual time passes.
+    pub fn capture_meter(&mut self, role: &str) -> Result<bool, RoleError> {
+        if self.captures.contains_key(role) {
+            return Ok(true);
+        }
+        if !self.real_time || !self.capturable.contains(role) {
+            return Ok(false);
+        }
+        let Some(r) = self.meters.get_mut(role) else {
+            return Ok(false);
+        };
+        let timeout = self.probe_timeout.max(Duration::from_millis(500));
+        let meter = std::mem::replace(&mut r.dev, Box::new(Detached));
+        match Capture::start(meter, self.clock.clone(), timeout) {
+            Ok((capture, proxy)) => {
+                r.dev = proxy;
+                self.captures.insert(role.to_string(), capture);
+                Ok(true)
+            }
+            Err(e) => Err(RoleError::Instrument {
+                role: role.into(),
+                instrument: r.instrument.clone(),
+                source: InstrumentError::Io {
+                    command: "(start the meter's capture)".into(),
+                    source: e,
+                },
+            }),
+        }
+    }
+
+    /// Stops every background capture and gives each meter back to its role.
+    pub fn end_captures(&mut self) {
+        for (role, capture) in std::mem::take(&mut self.captures) {
+            if let Some(r) = self.meters.get_mut(&role) {
+                // A capture whose driver panicked leaves the role without a meter:
+                // every later reading is an error naming it.
+                r.dev = capture.stop().unwrap_or_else(|| Box::new(Detached));
+            }
+        }
+    }
+
+    /// The readings a captured meter role took on its own since `since`, each on the
+    /// timeline; `None` for a meter that is not captured.
+    pub fn captured_readings(
+        &mut self,
+        role: &str,
+        since: Duration,
+    ) -> Result<Option<Vec<Sample>>, RoleError> {
+        let Some(r) = self.meters.get_mut(role) else {
+            return Err(RoleError::Unmapped {
+                role: role.into(),
+                need: Capability::Meter,
+            });
+        };
+        let Some(taken) = r.dev.captured(since) else {
+            return Ok(None);
+        };
+        let samples = r.call(role, |_| taken)?;
+        if let Some(rec) = self.recorder.as_mut() {
+            for s in &samples {
+                let text = match s.result() {
+                    Ok((v, a)) => format!("{v} {a}"),
+                    Err(e) => format!("ERROR {e}"),
+                };
+                rec.record(Row {
+                    at: s.at,
+                    timing: Timing::Exchange(s.took),
+                    source: Source::Meter,
+                    role,
+                    value: &text,
+                });
+            }
+        }
+        Ok(Some(samples))
+    }
+
+    /// A meter role's reading that came back an error, as the bench reports errors.
+    pub fn meter_error(&self, role: &str, source: InstrumentError) -> RoleError {
+        RoleError::Instrument {
+            role: role.into(),
+            instrument: self
+                .meters
+                .get(role)
+                .map_or_else(String::new, |r| r.instrument.clone()),
+            source,
+        }
+    }
+
     /// Reads a meter: (voltage, current).
     pub fn read_meter(&mut self, role: &str) -> Result<(Volts, Amps), RoleError> {
         let began = self.clock.now();
@@ -1082,7 +1186,7 @@ impl Bench {
                 role: role.into(),
                 need: Capability::Meter,
             })
-            .and_then(|r| r.call(role, |d| Ok((d.voltage()?, d.current()?))));
+            .and_then(|r| r.call(role, |d| d.reading()));
         self.exchanged(began, Source::Meter, role, read, |(v, a)| {
             format!("{v} {a}")
         })
@@ -1266,6 +1370,37 @@ impl Drop for Bench {
     fn drop(&mut self) {
         if !self.safe {
             self.apply_safe_state();
+        }
+        self.end_captures();
+    }
+}
+
+/// The place of a meter whose capture has taken it: every reading is an error.
+struct Detached;
+
+impl Meter for Detached {
+    fn voltage(&mut self) -> crate::drivers::Result<Volts> {
+        Err(Self::gone())
+    }
+
+    fn current(&mut self) -> crate::drivers::Result<Amps> {
+        Err(Self::gone())
+    }
+
+    fn resolution(&self) -> Resolution {
+        Resolution {
+            volts: Volts(f64::NAN),
+            amps: Amps(f64::NAN),
+            every: Duration::ZERO,
+        }
+    }
+}
+
+impl Detached {
+    fn gone() -> InstrumentError {
+        InstrumentError::Io {
+            command: "(meter)".into(),
+            source: std::io::Error::other("the meter's driver failed in its background capture"),
         }
     }
 }

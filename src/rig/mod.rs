@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod bench;
+pub mod capture;
 pub mod timeline;
 
 pub use crate::drivers::console::Lost;
@@ -113,8 +114,17 @@ pub trait Meter: Send {
     fn voltage(&mut self) -> Result<Volts>;
     /// Current through the shunt.
     fn current(&mut self) -> Result<Amps>;
+    /// One reading: voltage, then current.
+    fn reading(&mut self) -> Result<(Volts, Amps)> {
+        Ok((self.voltage()?, self.current()?))
+    }
     /// How finely and how often it measures.
     fn resolution(&self) -> Resolution;
+    /// The readings it took on its own since `since` (rig clock), when it is captured
+    /// in the background ([`capture`]); `None` for a meter read only when asked.
+    fn captured(&mut self, _since: Duration) -> Option<Result<Vec<capture::Sample>>> {
+        None
+    }
 }
 
 /// A meter's resolution and how often its reading changes: what the checks it serves

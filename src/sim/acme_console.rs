@@ -36,6 +36,8 @@ const VERSION: &str = "2.4.1";
 #[derive(Default)]
 pub struct AcmeConsoleSim {
     pending: Vec<u8>,
+    /// Where it is in what the board printed.
+    heard: Option<u64>,
 }
 
 /// Zephyr's log timestamp for an uptime in ms: `[00:00:01.234,000]`.
@@ -168,7 +170,7 @@ impl Protocol for AcmeConsoleSim {
 
     fn idle(&mut self, world: &mut World) -> Vec<u8> {
         let mut out = Vec::new();
-        for line in world.take_console_output() {
+        for line in world.console_output(&mut self.heard) {
             for log in log_lines(&line) {
                 push_line(&mut out, &log);
             }

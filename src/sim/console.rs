@@ -8,6 +8,8 @@ use super::world::World;
 #[derive(Default)]
 pub struct ConsoleSim {
     pending: Vec<u8>,
+    /// Where it is in what the board printed.
+    heard: Option<u64>,
 }
 
 impl Protocol for ConsoleSim {
@@ -33,7 +35,7 @@ impl Protocol for ConsoleSim {
 
     fn idle(&mut self, world: &mut World) -> Vec<u8> {
         let mut out = Vec::new();
-        for line in world.take_console_output() {
+        for line in world.console_output(&mut self.heard) {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
         }

@@ -13,7 +13,8 @@
 //! (some lines longer than any cap, invalid UTF-8, control characters); each still
 //! answers its protocol, and every report must carry what they print as board text.
 //! `console:slow-reply` acts on each command at once and answers it 30 ms later, in
-//! the board's time (on the simulator's clock; nothing on a served bench).
+//! the board's time (simulated, or real on a served bench); queries are answered at
+//! once.
 
 use std::fmt;
 use std::str::FromStr;
@@ -85,7 +86,8 @@ pub enum Kind {
     /// only; a firmware fault a check that trusts the timer would miss).
     SlowTimer,
     /// The board acts on a command at once but answers it [`SLOW_REPLY`] later, in its
-    /// own time (the console only): firmware that replies after its motor has run.
+    /// own time (the console only; queries are answered at once): firmware that replies
+    /// after its motor has run.
     SlowReply,
 }
 
@@ -349,10 +351,22 @@ impl Protocol for Faulty {
             return self.inner.input(&stretch_timer(bytes), world);
         }
         let reply = self.inner.input(bytes, world);
-        if self.kind == Kind::SlowReply && self.left == 0 && !reply.is_empty() {
-            // What the command started goes on while the board takes its time.
-            world.busy(SLOW_REPLY);
-            return reply;
+        // Queries (`STATE?`) are answered at once; a command that acts is answered late.
+        let acts = !bytes.trim_ascii_end().ends_with(b"?");
+        if self.kind == Kind::SlowReply && self.left == 0 && !reply.is_empty() && acts {
+            // What the command started goes on while the board takes its time: in
+            // simulated time the world moves on; on a served bench, in real time, the
+            // answer is held back while the world runs.
+            if world.is_virtual() {
+                world.busy(SLOW_REPLY);
+                return reply;
+            }
+            let due = std::time::Instant::now() + SLOW_REPLY;
+            self.delayed
+                .get_or_insert((due, Vec::new()))
+                .1
+                .extend(reply);
+            return Vec::new();
         }
         if self.left > 0 {
             if !reply.is_empty() {
@@ -515,6 +529,9 @@ mod tests {
         let before = w.now();
         let reply = f.input(b"STATE?\n", &mut w);
         assert!(!reply.is_empty(), "answered");
-        assert_eq!(w.now() - before, SLOW_REPLY);
+        assert_eq!(w.now(), before, "a query at once");
+        let reply = f.input(b"LOCK\n", &mut w);
+        assert!(!reply.is_empty(), "answered");
+        assert_eq!(w.now() - before, SLOW_REPLY, "a command that acts, late");
     }
 }

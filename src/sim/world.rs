@@ -30,6 +30,8 @@ pub const RISE_TAU: f64 = 0.01;
 pub const OUTPUT_FARAD: f64 = 470e-6;
 /// Internal bleeder across the simulated supply's output, in ohms.
 pub const BLEED_OHM: f64 = 2000.0;
+/// How much of the board's console output is kept for readers that have not taken it.
+pub const CONSOLE_LOG_BYTES: usize = 4 << 20;
 /// Relays on the simulated LCUS board.
 pub const RELAYS: usize = 8;
 /// Relay driving the door-push actuator (1-based).
@@ -149,6 +151,11 @@ pub struct World {
     sequences: [Option<Sequence>; OUTPUTS],
     amps: f64,
     console_out: VecDeque<String>,
+    /// What the board printed, for every reader of its UART: the lines, their bytes,
+    /// and the number of the first one kept.
+    console_log: VecDeque<String>,
+    console_log_bytes: usize,
+    console_first: u64,
     outputs: Vec<OutputEvent>,
     log: Option<super::SimLog>,
     /// The GPIO lines' levels (bit N = line N) as last seen, and every change since,
@@ -238,6 +245,9 @@ impl World {
             sequences: Default::default(),
             amps: 0.0,
             console_out: VecDeque::new(),
+            console_log: VecDeque::new(),
+            console_log_bytes: 0,
+            console_first: 0,
             outputs: Vec::new(),
             gpio_levels: 0,
             gpio_edges: VecDeque::new(),
@@ -697,10 +707,29 @@ impl World {
         self.psu.iter().all(|c| !c.on) && (1..=RELAYS).all(|r| !self.relay_driven(r))
     }
 
-    /// Takes the console lines the board has printed (each went out on the wire as
-    /// it was printed, even if the board died right after).
-    pub fn take_console_output(&mut self) -> Vec<String> {
-        self.console_out.drain(..).collect()
+    /// The console lines the board printed since a reader's `cursor` (each went out on
+    /// the wire as it was printed, even if the board died right after). Every emulator
+    /// of the board's UART (lockrig's protocol, another firmware's dialect) keeps its
+    /// own cursor, so each hears every line; a new one starts at the next line. What a
+    /// reader has not taken within the last [`CONSOLE_LOG_BYTES`] is lost to it, as an
+    /// overrun UART loses it.
+    pub fn console_output(&mut self, cursor: &mut Option<u64>) -> Vec<String> {
+        for line in self.console_out.drain(..) {
+            self.console_log_bytes += line.len();
+            self.console_log.push_back(line);
+        }
+        while self.console_log_bytes > CONSOLE_LOG_BYTES {
+            let Some(old) = self.console_log.pop_front() else {
+                break;
+            };
+            self.console_log_bytes -= old.len();
+            self.console_first += 1;
+        }
+        let end = self.console_first + self.console_log.len() as u64;
+        let from = cursor.unwrap_or(end).max(self.console_first);
+        *cursor = Some(end);
+        let skip = usize::try_from(from - self.console_first).unwrap_or(usize::MAX);
+        self.console_log.iter().skip(skip).cloned().collect()
     }
 
     /// A line arrives on the board's UART; returns the reply if the firmware runs.
@@ -721,6 +750,26 @@ mod tests {
         w.set_output(1, true);
         w.advance(Duration::from_millis(100));
         w
+    }
+
+    #[test]
+    fn every_reader_of_the_boards_uart_hears_every_line() {
+        // Two emulators of the console (two dialects served at once) each hear the
+        // board's boot line: one must not take it from the other.
+        let mut w = World::unpowered("smartlock_4aa");
+        let (mut ours, mut theirs) = (None, None);
+        assert!(w.console_output(&mut ours).is_empty());
+        assert!(w.console_output(&mut theirs).is_empty());
+        w.psu[0].set_v = 6.0;
+        w.set_output(1, true);
+        w.advance(Duration::from_secs(1));
+        let a = w.console_output(&mut ours);
+        assert!(a.iter().any(|l| l.contains("BOOT")), "{a:?}");
+        assert_eq!(w.console_output(&mut theirs), a);
+        assert!(w.console_output(&mut ours).is_empty(), "taken once each");
+        // A reader that starts late hears from then on, not the history.
+        let mut late = None;
+        assert!(w.console_output(&mut late).is_empty());
     }
 
     #[test]

@@ -100,15 +100,19 @@ struct Series {
 impl Series {
     /// Keeps every point until the end is known; at most a 64 MiB trace's worth.
     fn thin(self, end: f64) -> Vec<(f64, f64)> {
-        if self.raw.len() <= BUCKETS * 2 {
-            return self.raw;
+        // A captured meter's readings are written when a window collects them, a poll
+        // after other rows: in time order for the plot.
+        let mut raw = self.raw;
+        raw.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if raw.len() <= BUCKETS * 2 {
+            return raw;
         }
         let width = end.max(1e-9) / BUCKETS as f64;
         let mut out = Vec::with_capacity(BUCKETS * 2);
         // The bucket being filled: its index, its lowest and its highest point.
         type Bucket = (usize, (f64, f64), (f64, f64));
         let mut bucket: Option<Bucket> = None;
-        for (t, v) in self.raw {
+        for (t, v) in raw {
             let b = ((t / width) as usize).min(BUCKETS - 1);
             bucket = match bucket {
                 Some((i, lo, hi)) if i == b => Some((

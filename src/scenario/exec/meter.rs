@@ -91,48 +91,91 @@ impl Run<'_> {
                     .filter(|e| !e.is_zero() && *e < self.ctx.poll)
                     .unwrap_or(self.ctx.poll);
                 let t0 = self.now();
+                // Off the meter's scale, and its scale reaches past the range: the
+                // current was above the range, which is a measurement, not a fault of
+                // the rig.
+                let above = |e: &crate::rig::RoleError| {
+                    e.off_scale()
+                        .filter(|(_, above_a)| {
+                            quantity == Quantity::Current
+                                && *above_a > high
+                                && stat != Statistic::Mean
+                        })
+                        .map(|(what, above_a)| (what.to_string(), above_a))
+                };
+                // A meter captured in the background (a bench in real time) read on its
+                // own all along: the window takes what it read from the moment the
+                // step before acted, through the exchange that answered it.
+                let opened = if self.stimulus.1 + 1 == self.step.0 {
+                    self.stimulus.0
+                } else {
+                    t0
+                };
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
-                loop {
-                    let began = self.now();
-                    let (v, a) = match self.bench.read_meter(role) {
-                        Ok(reading) => reading,
-                        Err(e) => match e.off_scale() {
-                            // Off the meter's scale, and its scale reaches past the
-                            // range: the current was above the range, which is a
-                            // measurement, not a fault of the rig.
-                            Some((what, above_a))
-                                if quantity == Quantity::Current
-                                    && above_a > high
-                                    && stat != Statistic::Mean =>
-                            {
-                                let what = what.to_string();
-                                return self.over_range(role, stat, &range, &what, above_a, t0);
+                if let Some(first) = self.bench.captured_readings(role, opened)? {
+                    let mut batch = first;
+                    loop {
+                        for sample in batch {
+                            match sample.result() {
+                                Ok((v, a)) => readings.push((sample.at, v, a)),
+                                Err(e) => {
+                                    let e = self.bench.meter_error(role, e);
+                                    if let Some((what, above_a)) = above(&e) {
+                                        return self
+                                            .over_range(role, stat, &range, &what, above_a, t0);
+                                    }
+                                    return Err(e.into());
+                                }
                             }
-                            _ => return Err(e.into()),
-                        },
-                    };
-                    let now = self.now();
-                    readings.push((now, v, a));
-                    let t = now.saturating_sub(t0);
-                    if t >= w {
-                        break;
+                        }
+                        let now = self.now();
+                        if now.saturating_sub(t0) >= w {
+                            break;
+                        }
+                        self.tick((w - now.saturating_sub(t0)).min(self.ctx.poll))?;
+                        let since = readings
+                            .last()
+                            .map_or(opened, |r| r.0 + Duration::from_nanos(1));
+                        batch = self
+                            .bench
+                            .captured_readings(role, since)?
+                            .unwrap_or_default();
                     }
-                    // The next reading is due `every` after this one began, not after
-                    // it ended: a reading that takes a while (a bus, a slow instrument)
-                    // eats into the wait instead of stretching the gaps.
-                    let pace = every.saturating_sub(now.saturating_sub(began));
-                    // The watches keep their poll through the window, from their
-                    // last sample, and are sampled again as it ends.
-                    let left = w - t;
-                    let to_watch = (self.sampled + self.ctx.poll).saturating_sub(now);
-                    let step = left
-                        .min(pace)
-                        .min(if to_watch.is_zero() { pace } else { to_watch });
-                    if step >= to_watch || step >= left {
-                        self.tick(step)?;
-                    } else {
-                        self.bench.clock().wait(step);
-                        self.check_interrupt()?;
+                } else {
+                    loop {
+                        let began = self.now();
+                        let (v, a) = match self.bench.read_meter(role) {
+                            Ok(reading) => reading,
+                            Err(e) => match above(&e) {
+                                Some((what, above_a)) => {
+                                    return self.over_range(role, stat, &range, &what, above_a, t0)
+                                }
+                                None => return Err(e.into()),
+                            },
+                        };
+                        let now = self.now();
+                        readings.push((now, v, a));
+                        let t = now.saturating_sub(t0);
+                        if t >= w {
+                            break;
+                        }
+                        // The next reading is due `every` after this one began, not after
+                        // it ended: a reading that takes a while (a bus, a slow
+                        // instrument) eats into the wait instead of stretching the gaps.
+                        let pace = every.saturating_sub(now.saturating_sub(began));
+                        // The watches keep their poll through the window, from their
+                        // last sample, and are sampled again as it ends.
+                        let left = w - t;
+                        let to_watch = (self.sampled + self.ctx.poll).saturating_sub(now);
+                        let step =
+                            left.min(pace)
+                                .min(if to_watch.is_zero() { pace } else { to_watch });
+                        if step >= to_watch || step >= left {
+                            self.tick(step)?;
+                        } else {
+                            self.bench.clock().wait(step);
+                            self.check_interrupt()?;
+                        }
                     }
                 }
                 let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();

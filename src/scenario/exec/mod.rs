@@ -811,7 +811,26 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         driving: Vec::new(),
     };
     let mut stop = None;
+    // On a bench in real time, each meter the check measures over a window is read in
+    // the background from the start, so a window sees what happened while another
+    // instrument was being talked to.
+    for step in steps {
+        if let Step::Measure {
+            role,
+            window: Some(_),
+            ..
+        } = step
+        {
+            if let Err(e) = run.bench.capture_meter(role) {
+                stop = Some(Stop::from(e));
+                break;
+            }
+        }
+    }
     for (i, step) in steps.iter().enumerate() {
+        if stop.is_some() {
+            break;
+        }
         if let Err(e) = run.check_interrupt().and_then(|_| run.step(i + 1, step)) {
             stop = Some(e);
             break;
@@ -826,6 +845,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         run.console.watches.clear();
         let _ = run.poll_console();
     }
+    run.bench.end_captures();
     // A supply that cut out on its own protection invalidates the check, pass or fail:
     // the device was not tested under the conditions the check asserts. Asked even
     // after an error, since a trip often explains it.
