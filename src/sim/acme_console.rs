@@ -147,6 +147,10 @@ fn push_line(out: &mut Vec<u8>, line: &str) {
 impl Protocol for AcmeConsoleSim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         let lines = take_lines(&mut self.pending, bytes, b"\r\n");
+        if self.heard.is_none() {
+            // Attached now: what the board printed before is not on this wire.
+            world.console_output(&mut self.heard);
+        }
         if !world.board.console_alive() {
             return Vec::new();
         }
@@ -204,10 +208,12 @@ mod tests {
     #[test]
     fn the_shell_answers_in_its_own_words_and_echoes() {
         let mut w = World::unpowered("smartlock_4aa");
+        // The UART is attached before the board is powered: it carries the boot log.
+        let mut sim = AcmeConsoleSim::default();
+        assert!(sim.idle(&mut w).is_empty());
         w.psu[0].set_v = 6.0;
         w.set_output(1, true);
         w.advance(std::time::Duration::from_secs(2));
-        let mut sim = AcmeConsoleSim::default();
         let out = String::from_utf8(sim.input(b"lock state\r\nfrobnicate\r\n", &mut w)).unwrap();
         assert!(
             out.contains("uart:~$ lock state\r\nBolt: thrown\r\n"),

@@ -15,6 +15,10 @@ pub struct ConsoleSim {
 impl Protocol for ConsoleSim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         let lines = take_lines(&mut self.pending, bytes, b"\n");
+        if self.heard.is_none() {
+            // Attached now: what the board printed before is not on this wire.
+            world.console_output(&mut self.heard);
+        }
         if !world.board.console_alive() {
             // An unpowered UART hears nothing.
             return Vec::new();
