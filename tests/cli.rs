@@ -2140,7 +2140,7 @@ fn a_window_after_a_command_counts_the_boards_reply_time_as_a_gap() {
         .clone();
     let measured = unlock["measured"].as_str().unwrap();
     assert!(
-        measured.contains("largest gap 30ms, the meter's own rate; the first reading came 30ms after step 16 acted"),
+        measured.contains("largest gap 30ms, the meter's own rate; the first reading came 30ms after step 16's command was sent"),
         "{measured}"
     );
     assert_eq!(unlock["max_gap_ms"].as_f64(), Some(30.0), "{unlock}");

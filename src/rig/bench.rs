@@ -1118,15 +1118,22 @@ impl Bench {
         }
     }
 
-    /// Stops every background capture and gives each meter back to its role.
-    pub fn end_captures(&mut self) {
+    /// Stops every background capture and gives each meter back to its role; the
+    /// first error that had stopped a capture and that no reading reported.
+    pub fn end_captures(&mut self) -> Result<(), RoleError> {
+        let mut first = Ok(());
         for (role, capture) in std::mem::take(&mut self.captures) {
+            let (meter, fault) = capture.stop();
             if let Some(r) = self.meters.get_mut(&role) {
                 // A capture whose driver panicked leaves the role without a meter:
                 // every later reading is an error naming it.
-                r.dev = capture.stop().unwrap_or_else(|| Box::new(Detached));
+                r.dev = meter.unwrap_or_else(|| Box::new(Detached));
+            }
+            if let (Some(source), Ok(())) = (fault, &first) {
+                first = Err(self.meter_error(&role, source));
             }
         }
+        first
     }
 
     /// The readings a captured meter role took on its own since `since`, each on the
@@ -1135,6 +1142,7 @@ impl Bench {
         &mut self,
         role: &str,
         since: Duration,
+        through: Option<Duration>,
     ) -> Result<Option<Vec<Sample>>, RoleError> {
         let Some(r) = self.meters.get_mut(role) else {
             return Err(RoleError::Unmapped {
@@ -1142,7 +1150,7 @@ impl Bench {
                 need: Capability::Meter,
             });
         };
-        let Some(taken) = r.dev.captured(since) else {
+        let Some(taken) = r.dev.captured(since, through) else {
             return Ok(None);
         };
         let samples = r.call(role, |_| taken)?;
@@ -1371,7 +1379,8 @@ impl Drop for Bench {
         if !self.safe {
             self.apply_safe_state();
         }
-        self.end_captures();
+        // Nothing is left to report a capture's error to.
+        let _ = self.end_captures();
     }
 }
 

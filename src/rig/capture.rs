@@ -137,10 +137,13 @@ impl Capture {
         ))
     }
 
-    /// Stops the capture and returns the meter; `None` if the capture's thread died
-    /// (a driver panicked), which leaves the meter unusable.
-    pub fn stop(mut self) -> Option<Box<dyn Meter>> {
-        self.halt()
+    /// Stops the capture and returns the meter (`None` if the capture's thread died: a
+    /// driver panicked, which leaves the meter unusable) and the error that stopped it
+    /// early, if nobody has taken it yet.
+    pub fn stop(mut self) -> (Option<Box<dyn Meter>>, Option<InstrumentError>) {
+        let meter = self.halt();
+        let fault = self.shared.lock().fault.take();
+        (meter, fault)
     }
 
     fn halt(&mut self) -> Option<Box<dyn Meter>> {
@@ -266,10 +269,39 @@ impl Meter for Captured {
         self.resolution
     }
 
-    fn captured(&mut self, since: Duration) -> Option<Result<Vec<Sample>>> {
+    fn captured(
+        &mut self,
+        since: Duration,
+        through: Option<Duration>,
+    ) -> Option<Result<Vec<Sample>>> {
         let mut t = self.shared.lock();
-        if let Some(e) = t.fault.take() {
-            return Some(Err(e));
+        // Up to a reading that began at `through` or later, so nothing before it is
+        // missing: a capture stalled in its driver is a timeout, never a short window.
+        let deadline = std::time::Instant::now() + self.timeout + self.resolution.every;
+        loop {
+            if let Some(e) = t.fault.take() {
+                return Some(Err(e));
+            }
+            let covered = through.is_none_or(|end| t.samples.back().is_some_and(|s| s.at >= end));
+            if covered {
+                break;
+            }
+            if t.ended {
+                return Some(Err(Self::ended()));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Some(Err(InstrumentError::Timeout {
+                    command: "(meter capture: a reading to the window's end)".into(),
+                    after: self.timeout,
+                }));
+            }
+            t = self
+                .shared
+                .arrived
+                .wait_timeout(t, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         if t.ended && t.samples.back().is_none_or(|s| s.at < since) {
             return Some(Err(Self::ended()));
@@ -341,7 +373,7 @@ mod tests {
         let (capture, mut meter, clock) = start(None);
         let since = clock.now();
         std::thread::sleep(Duration::from_millis(60));
-        let samples = meter.captured(since).unwrap().unwrap();
+        let samples = meter.captured(since, None).unwrap().unwrap();
         // About one a millisecond, each stamped when it began, in order, off-scale
         // readings kept as such.
         assert!(samples.len() >= 20, "{}", samples.len());
@@ -356,9 +388,15 @@ mod tests {
         let asked = clock.now();
         let (v, _) = meter.reading().unwrap();
         assert_eq!(v, Volts(12.0));
-        assert!(!meter.captured(asked).unwrap().unwrap().is_empty());
+        assert!(!meter.captured(asked, None).unwrap().unwrap().is_empty());
+        // Asked through a moment to come, it waits for a reading that began then.
+        let end = clock.now() + Duration::from_millis(20);
+        let through = meter.captured(asked, Some(end)).unwrap().unwrap();
+        assert!(through.last().unwrap().at >= end);
         // Stopping hands the meter back, still counting where it stopped.
-        let mut inner = capture.stop().expect("the meter back");
+        let (inner, fault) = capture.stop();
+        assert!(fault.is_none());
+        let mut inner = inner.expect("the meter back");
         let next = inner.current().unwrap().0;
         assert!(next > 0.02, "{next}");
         assert!(meter.reading().is_err(), "the proxy is done");
@@ -374,5 +412,26 @@ mod tests {
         }
         let err = meter.reading().unwrap_err().to_string();
         assert!(err.contains("capture has stopped"), "{err}");
+    }
+
+    #[test]
+    fn a_window_through_a_stalled_capture_is_an_error_and_a_fault_nobody_took_comes_back() {
+        let (capture, mut meter, clock) = start(Some(5));
+        std::thread::sleep(Duration::from_millis(30));
+        // The fault ended the capture before the window's end: never a short window.
+        let end = clock.now() + Duration::from_millis(10);
+        match meter.captured(Duration::ZERO, Some(end)) {
+            Some(Err(InstrumentError::Timeout { command, .. })) => assert_eq!(command, "read"),
+            other => panic!("expected the meter's error, got {other:?}"),
+        }
+        // A fault nobody asked about is handed back when the capture stops.
+        let (capture2, _meter2, _) = start(Some(3));
+        std::thread::sleep(Duration::from_millis(30));
+        let (_, fault) = capture2.stop();
+        assert!(
+            matches!(fault, Some(InstrumentError::Timeout { .. })),
+            "{fault:?}"
+        );
+        drop(capture);
     }
 }

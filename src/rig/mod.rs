@@ -121,8 +121,13 @@ pub trait Meter: Send {
     /// How finely and how often it measures.
     fn resolution(&self) -> Resolution;
     /// The readings it took on its own since `since` (rig clock), when it is captured
-    /// in the background ([`capture`]); `None` for a meter read only when asked.
-    fn captured(&mut self, _since: Duration) -> Option<Result<Vec<capture::Sample>>> {
+    /// in the background ([`capture`]), waiting `through` a moment if asked (until a
+    /// reading that began then is in); `None` for a meter read only when asked.
+    fn captured(
+        &mut self,
+        _since: Duration,
+        _through: Option<Duration>,
+    ) -> Option<Result<Vec<capture::Sample>>> {
         None
     }
 }

@@ -228,6 +228,7 @@ impl Run<'_> {
         let line = line.join(" ");
         self.note(format!("sent: {line}"));
         self.stimulus();
+        self.sent = Some((self.step.0, self.now()));
         let reply = self.bench.console_command(role, &line)?;
         self.console.maybe_down = false;
         let reply = self.ctx.secrets.redact(&reply);

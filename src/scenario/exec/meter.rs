@@ -103,19 +103,26 @@ impl Run<'_> {
                         })
                         .map(|(what, above_a)| (what.to_string(), above_a))
                 };
-                // A meter captured in the background (a bench in real time) read on its
-                // own all along: the window takes what it read from the moment the
-                // step before acted, through the exchange that answered it.
-                let opened = if self.stimulus.1 + 1 == self.step.0 {
-                    self.stimulus.0
-                } else {
-                    t0
+                // Right after a command to the board, the window opens when it was
+                // sent: what the command set off while the board took its time to
+                // answer belongs to it. A meter captured in the background (a bench in
+                // real time) read that time too; one read by the executor did not, and
+                // the window says so.
+                let (opened, sent_by) = match self.sent {
+                    Some((step, at)) if step + 1 == self.step.0 => (at, step),
+                    _ => (t0, self.step.0),
                 };
+                let end = t0 + w;
                 let mut readings: Vec<(Duration, Volts, Amps)> = Vec::new();
-                if let Some(first) = self.bench.captured_readings(role, opened)? {
+                if let Some(first) = self.bench.captured_readings(role, opened, None)? {
                     let mut batch = first;
                     loop {
+                        // Through the first reading at or past the window's end, so no
+                        // part of it goes unread.
                         for sample in batch {
+                            if readings.last().is_some_and(|r| r.0 >= end) {
+                                break;
+                            }
                             match sample.result() {
                                 Ok((v, a)) => readings.push((sample.at, v, a)),
                                 Err(e) => {
@@ -128,17 +135,20 @@ impl Run<'_> {
                                 }
                             }
                         }
-                        let now = self.now();
-                        if now.saturating_sub(t0) >= w {
+                        if readings.last().is_some_and(|r| r.0 >= end) {
                             break;
                         }
-                        self.tick((w - now.saturating_sub(t0)).min(self.ctx.poll))?;
+                        let now = self.now();
+                        if now < end {
+                            self.tick((end - now).min(self.ctx.poll))?;
+                        }
                         let since = readings
                             .last()
                             .map_or(opened, |r| r.0 + Duration::from_nanos(1));
+                        let through = (self.now() >= end).then_some(end);
                         batch = self
                             .bench
-                            .captured_readings(role, since)?
+                            .captured_readings(role, since, through)?
                             .unwrap_or_default();
                     }
                 } else {
@@ -193,20 +203,19 @@ impl Run<'_> {
                         mean_a: readings.iter().map(|r| r.2 .0).sum::<f64>() / n,
                         mean_v: readings.iter().map(|r| r.1 .0).sum::<f64>() / n,
                         charge_c,
-                        duration: readings.last().map_or(Duration::ZERO, |r| r.0 - t0),
+                        duration: match (readings.first(), readings.last()) {
+                            (Some(a), Some(b)) => b.0 - a.0,
+                            _ => Duration::ZERO,
+                        },
                     };
                     self.kept.insert(name.to_string(), window);
                 }
-                // A window right after a stimulus covers what the stimulus set off from
-                // when it was given: the time the instrument (a board answering a
-                // command) took before the window's first reading is a gap like any.
-                let lead = if self.stimulus.1 + 1 == self.step.0 {
-                    readings
-                        .first()
-                        .map_or(Duration::ZERO, |r| r.0.saturating_sub(self.stimulus.0))
-                } else {
-                    Duration::ZERO
-                };
+                // The time from the window's opening to its first reading (the board's
+                // answer time, where the meter was read only between exchanges) is a
+                // gap like any.
+                let lead = readings
+                    .first()
+                    .map_or(Duration::ZERO, |r| r.0.saturating_sub(opened));
                 let largest_gap = readings
                     .windows(2)
                     .map(|p| p[1].0 - p[0].0)
@@ -226,9 +235,8 @@ impl Run<'_> {
                     },
                     if lead > every {
                         format!(
-                            "; the first reading came {} after step {} acted, the time its instrument took to answer: what the meter would have read before it is not in the window",
+                            "; the first reading came {} after step {sent_by}'s command was sent, the time the board took to answer: what the meter would have read before it is not in the window",
                             units::format_duration(lead),
-                            self.stimulus.1
                         )
                     } else {
                         String::new()

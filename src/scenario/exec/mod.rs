@@ -326,6 +326,8 @@ struct Run<'a> {
     step: (usize, String),
     /// When the last stimulus was applied, and by which step.
     stimulus: (Duration, usize),
+    /// The last command sent to the board: its step and when it was sent.
+    sent: Option<(usize, Duration)>,
     watches: Vec<sample::Watch>,
     console: console::State,
     /// Meter samples traced during supply waveforms: (time, volts).
@@ -796,6 +798,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         start,
         step: (0, String::new()),
         stimulus: (start, 0),
+        sent: None,
         watches: Vec::new(),
         console: console::State::default(),
         rail: Vec::new(),
@@ -845,7 +848,16 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         run.console.watches.clear();
         let _ = run.poll_console();
     }
-    run.bench.end_captures();
+    // A capture that stopped on an error no window took is the rig's, whatever the
+    // check concluded: an instrument fault is never a pass.
+    if let Err(e) = run.bench.end_captures() {
+        stop = Some(Stop::Error(match stop {
+            Some(Stop::Error(m)) | Some(Stop::Fail { message: m, .. }) => {
+                format!("{e}; then: {m}")
+            }
+            None => e.to_string(),
+        }));
+    }
     // A supply that cut out on its own protection invalidates the check, pass or fail:
     // the device was not tested under the conditions the check asserts. Asked even
     // after an error, since a trip often explains it.
