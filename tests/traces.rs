@@ -92,7 +92,9 @@ fn a_failed_trials_trace_shows_the_sag_the_samples_and_the_board_on_one_clock() 
         .iter()
         .find(|r| r[1] == "input" && r[2] == "latch_sensor" && r[3] == "released" && t(r) > t(sag))
         .expect("the latch seen released after the sag");
-    assert!(t(boot) <= t(open), "{boot:?} {open:?}");
+    // A board line is never placed early, and at most the stamp's resolution late on
+    // the simulator (2 ms: the pairing's millisecond and the stamp's own).
+    assert!(t(boot) <= t(open) + 0.002, "{boot:?} {open:?}");
     // Every exchange says how long the instrument took.
     assert!(rows
         .iter()

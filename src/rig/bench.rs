@@ -1237,10 +1237,14 @@ impl Bench {
     /// a vanished port is still an error.
     pub fn console_probe(&mut self, role: &str) -> Result<Option<u64>, RoleError> {
         let timeout = self.probe_timeout;
-        let now = self.clock.now();
         let r = self.console(role)?;
         match r.call(role, |d| d.uptime_ms(timeout)) {
             Ok(uptime) => {
+                // Paired with when the answer was in, plus the stamp's millisecond: the
+                // board read its clock no later than that, so a line is never placed
+                // before it was printed (an event a command set off never lands before
+                // the command); it may be placed late by the probe's round trip.
+                let now = self.clock.now() + Duration::from_millis(1);
                 self.console_refs.insert(role.to_string(), (now, uptime));
                 Ok(Some(uptime))
             }
