@@ -665,8 +665,11 @@ impl Run<'_> {
                     let seen = self.observe(role)?;
                     samples += 1;
                     let now = self.now();
-                    if let Some(l) = last {
-                        gap = gap.max(now - l);
+                    // The change came after the read before this one (or the stimulus):
+                    // that is how well its time is known, whatever the poll.
+                    let since_last = now.saturating_sub(last.unwrap_or(from));
+                    if last.is_some() {
+                        gap = gap.max(since_last);
                     }
                     last = Some(now);
                     let t = now.saturating_sub(from);
@@ -678,7 +681,7 @@ impl Run<'_> {
                             format!(
                                 "{seen} {} after step {from_step} (resolution {})",
                                 units::format_duration(t),
-                                units::format_duration(poll)
+                                units::format_duration(since_last)
                             ),
                             samples,
                             gap,
