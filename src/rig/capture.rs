@@ -97,7 +97,6 @@ impl Shared {
 pub struct Capture {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Box<dyn Meter>>>,
-    resolution: Resolution,
 }
 
 impl Capture {
@@ -131,7 +130,6 @@ impl Capture {
             Self {
                 shared,
                 thread: Some(thread),
-                resolution,
             },
             Box::new(proxy),
         ))
@@ -149,11 +147,6 @@ impl Capture {
     fn halt(&mut self) -> Option<Box<dyn Meter>> {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.thread.take().and_then(|t| t.join().ok())
-    }
-
-    /// The captured meter's resolution.
-    pub fn resolution(&self) -> Resolution {
-        self.resolution
     }
 }
 
@@ -217,6 +210,42 @@ struct Captured {
 }
 
 impl Captured {
+    /// Waits, up to the meter's timeout and one update period, until `ready` holds
+    /// for what the capture has taken; the capture's own error first, then its end,
+    /// then the timeout (named `what`) if it never does.
+    fn wait_until(
+        &self,
+        what: &str,
+        ready: impl Fn(&Taken) -> bool,
+    ) -> Result<std::sync::MutexGuard<'_, Taken>> {
+        let mut t = self.shared.lock();
+        let deadline = std::time::Instant::now() + self.timeout + self.resolution.every;
+        loop {
+            if let Some(e) = t.fault.take() {
+                return Err(e);
+            }
+            if ready(&t) {
+                return Ok(t);
+            }
+            if t.ended {
+                return Err(Self::ended());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(InstrumentError::Timeout {
+                    command: what.into(),
+                    after: self.timeout,
+                });
+            }
+            t = self
+                .shared
+                .arrived
+                .wait_timeout(t, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     fn ended() -> InstrumentError {
         InstrumentError::Io {
             command: "(meter capture)".into(),
@@ -237,32 +266,15 @@ impl Meter for Captured {
     /// The first reading the capture began after this call: as fresh as asking.
     fn reading(&mut self) -> Result<(Volts, Amps)> {
         let asked = self.clock.now();
-        let mut t = self.shared.lock();
-        let deadline = std::time::Instant::now() + self.timeout + self.resolution.every;
-        loop {
-            if let Some(s) = t.samples.iter().find(|s| s.at >= asked) {
-                return s.result();
-            }
-            if let Some(e) = t.fault.take() {
-                return Err(e);
-            }
-            if t.ended {
-                return Err(Self::ended());
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(InstrumentError::Timeout {
-                    command: "(meter capture)".into(),
-                    after: self.timeout,
-                });
-            }
-            t = self
-                .shared
-                .arrived
-                .wait_timeout(t, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let t = self.wait_until("(meter capture)", |t| {
+            t.samples.iter().any(|s| s.at >= asked)
+        })?;
+        let fresh = t
+            .samples
+            .iter()
+            .find(|s| s.at >= asked)
+            .expect("waited for");
+        fresh.result()
     }
 
     fn resolution(&self) -> Resolution {
@@ -274,35 +286,14 @@ impl Meter for Captured {
         since: Duration,
         through: Option<Duration>,
     ) -> Option<Result<Vec<Sample>>> {
-        let mut t = self.shared.lock();
         // Up to a reading that began at `through` or later, so nothing before it is
         // missing: a capture stalled in its driver is a timeout, never a short window.
-        let deadline = std::time::Instant::now() + self.timeout + self.resolution.every;
-        loop {
-            if let Some(e) = t.fault.take() {
-                return Some(Err(e));
-            }
-            let covered = through.is_none_or(|end| t.samples.back().is_some_and(|s| s.at >= end));
-            if covered {
-                break;
-            }
-            if t.ended {
-                return Some(Err(Self::ended()));
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Some(Err(InstrumentError::Timeout {
-                    command: "(meter capture: a reading to the window's end)".into(),
-                    after: self.timeout,
-                }));
-            }
-            t = self
-                .shared
-                .arrived
-                .wait_timeout(t, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let covered =
+            |t: &Taken| through.is_none_or(|end| t.samples.back().is_some_and(|s| s.at >= end));
+        let t = match self.wait_until("(meter capture: a reading to the window's end)", covered) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
         if t.ended && t.samples.back().is_none_or(|s| s.at < since) {
             return Some(Err(Self::ended()));
         }

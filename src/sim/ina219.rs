@@ -315,6 +315,20 @@ mod averaging {
         assert_eq!(bus(&mut chip) & 0b10, 0, "reading Power clears CNVR");
     }
 
+    /// Conversions flagged by CNVR over one second of 1 ms physics steps, each taken
+    /// once (reading Power clears the flag).
+    fn conversions_in_a_second(chip: &mut Ina219Chip) -> u32 {
+        let mut conversions = 0;
+        for _ in 0..1000 {
+            chip.tick(Duration::from_millis(1));
+            if chip.read(0x02).unwrap() & 0b10 != 0 {
+                conversions += 1;
+                chip.read(0x03);
+            }
+        }
+        conversions
+    }
+
     #[test]
     fn averaging_keeps_the_chips_own_rate_across_1ms_steps() {
         let mut chip = Ina219Chip::new();
@@ -326,14 +340,7 @@ mod averaging {
         );
         let period = chip.update_period();
         assert_eq!(period, Duration::from_micros(2_120));
-        let mut conversions = 0;
-        for _ in 0..1000 {
-            chip.tick(Duration::from_millis(1));
-            if chip.read(0x02).unwrap() & 0b10 != 0 {
-                conversions += 1;
-                chip.read(0x03);
-            }
-        }
+        let conversions = conversions_in_a_second(&mut chip);
         // One second: 471 conversions at the chip's rate (333 if each waited for a
         // whole third step).
         assert_eq!(conversions, 1_000_000 / 2_120, "{conversions}");
@@ -343,14 +350,7 @@ mod averaging {
         // flags the chip's own conversions: 939 a second, not one per step.
         let mut chip = Ina219Chip::new();
         chip.set_inputs(12.0, 0.025);
-        let mut conversions = 0;
-        for _ in 0..1000 {
-            chip.tick(Duration::from_millis(1));
-            if chip.read(0x02).unwrap() & 0b10 != 0 {
-                conversions += 1;
-                chip.read(0x03);
-            }
-        }
+        let conversions = conversions_in_a_second(&mut chip);
         assert_eq!(conversions, 1_000_000 / 1_064, "{conversions}");
         chip.set_inputs(6.0, 0.0125);
         let volts = f64::from(chip.read(0x02).unwrap() >> 3) * 0.004;
