@@ -92,9 +92,29 @@ fn format_si(f: &mut fmt::Formatter<'_>, value: f64, unit: &str) -> fmt::Result 
     } else {
         (value * 1e6, "u")
     };
-    let text = format!("{scaled:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    write!(f, "{text}{prefix}{unit}")
+    // Three decimals, trailing zeros dropped, in integer arithmetic: every reading of
+    // a trace passes here, and float formatting (`{:.3}`) was a tenth of a soak's time.
+    // Near a half the product's own rounding could decide the digit: those few go
+    // the exact way.
+    let product = scaled * 1e3;
+    let milli = product.round();
+    if !milli.is_finite() || milli.abs() >= 1e15 || ((product - milli).abs() - 0.5).abs() < 1e-6 {
+        let text = format!("{scaled:.3}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        return write!(f, "{text}{prefix}{unit}");
+    }
+    let milli = milli as i64;
+    let (whole, mut frac) = (milli.unsigned_abs() / 1000, milli.unsigned_abs() % 1000);
+    let sign = if milli < 0 { "-" } else { "" };
+    if frac == 0 {
+        return write!(f, "{sign}{whole}{prefix}{unit}");
+    }
+    let mut digits = 3;
+    while frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    write!(f, "{sign}{whole}.{frac:0digits$}{prefix}{unit}")
 }
 
 /// A string that must hold a number with a unit; a bare TOML number is refused with a hint.
@@ -248,5 +268,35 @@ mod tests {
         assert_eq!(Amps(0.000_15).to_string(), "150uA");
         assert_eq!(format_duration(Duration::from_millis(300)), "300ms");
         assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
+        assert_eq!(Volts(-1.25).to_string(), "-1.25V");
+        assert_eq!(Volts(5.9999996).to_string(), "6V");
+        assert_eq!(Amps(0.012_05).to_string(), "12.05mA");
+        assert_eq!(Volts(1e300).to_string(), format!("{:.3}V", 1e300).replace(".000", ""));
+    }
+
+    /// The integer formatting agrees with three-decimal float formatting on readings
+    /// as meters give them (ties aside, which a reading does not hit exactly).
+    #[test]
+    fn si_formatting_matches_three_decimals() {
+        let old = |v: f64| {
+            let a = v.abs();
+            let (s, p) = if a == 0.0 || a >= 1.0 {
+                (v, "")
+            } else if a >= 1e-3 {
+                (v * 1e3, "m")
+            } else {
+                (v * 1e6, "u")
+            };
+            let t = format!("{s:.3}");
+            format!("{}{p}V", t.trim_end_matches('0').trim_end_matches('.'))
+        };
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x % 30_000_000) as f64 * 1e-6 * if x & 1 == 0 { 1.0 } else { 1e-4 };
+            assert_eq!(Volts(v).to_string(), old(v), "{v:e}");
+        }
     }
 }
