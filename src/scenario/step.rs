@@ -28,6 +28,11 @@
 //!                                             the rig works, so failing it is a rig error
 //! watch ROLE STATE                            from now on, every sample reads STATE
 //! watch console never EVENT                   from now on, no console event EVENT
+//! watch ... while ROLE above|below VOLTS [for TIME]
+//!                                             the watch holds only while the meter on
+//!                                             supply ROLE's line reads past VOLTS (and
+//!                                             has for TIME): across channels, judged
+//!                                             against the meter's readings either side
 //! unwatch ROLE                                end a watch
 //! measure ROLE [mean|peak] current|voltage in RANGE [for TIME] [as NAME]
 //!                                             a meter reading (every sample, the mean
@@ -132,6 +137,43 @@ pub enum RangeExpr {
     Named(String),
     /// `LOW..HIGH`.
     Between(Expr, Expr),
+}
+
+/// `while ROLE above|below VOLTS [for TIME]`: the state of a supply's line, as the meter
+/// on it reads, under which a watch holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition<P: Phase> {
+    /// The supply role whose line the meter reads.
+    pub role: String,
+    /// Below the level (`true`) or above it.
+    pub below: bool,
+    /// The level.
+    pub volts: P::V,
+    /// How long the line must have been past the level before a sample is judged: the
+    /// device's own response time, so its legitimate transition is not judged.
+    pub settled: Option<P::T>,
+}
+
+impl Condition<Ready> {
+    /// Whether a reading meets the condition.
+    pub fn met(&self, volts: f64) -> bool {
+        if self.below {
+            volts < self.volts.0
+        } else {
+            volts > self.volts.0
+        }
+    }
+}
+
+impl fmt::Display for Condition<Ready> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = if self.below { "below" } else { "above" };
+        write!(f, "{} {side} {}", self.role, self.volts)?;
+        if let Some(t) = self.settled {
+            write!(f, " for {}", units::format_duration(t))?;
+        }
+        Ok(())
+    }
 }
 
 /// What a `measure` step reads.
@@ -310,19 +352,23 @@ pub enum Step<P: Phase> {
         /// A positive control: failing it is a rig error, not a device failure.
         control: bool,
     },
-    /// `watch ROLE STATE`
+    /// `watch ROLE STATE [while ...]`
     Watch {
         /// Input role.
         role: String,
         /// The state every sample must read.
         state: String,
+        /// Only while the supply's line is in this condition (always when absent).
+        when: Option<Condition<P>>,
     },
-    /// `watch console never EVENT`
+    /// `watch console never EVENT [while ...]`
     WatchConsole {
         /// Console role.
         role: String,
         /// The event that must not come.
         never: String,
+        /// Only while the supply's line is in this condition (always when absent).
+        when: Option<Condition<P>>,
     },
     /// `unwatch ROLE`
     Unwatch {
@@ -657,6 +703,27 @@ impl<'a> Words<'a> {
         Ok(words.join(" "))
     }
 
+    /// `[while ROLE above|below VOLTS [for TIME]]`
+    fn condition(&mut self) -> Result<Option<Condition<Parsed>>, StepError> {
+        if !self.take("while") {
+            return Ok(None);
+        }
+        let role = self.role("a supply role, like `main`")?;
+        let below = self.one_of("`above` or `below`", &[("above", false), ("below", true)])?;
+        let volts = self.expr("a voltage")?;
+        let settled = if self.take("for") {
+            Some(self.expr("a duration")?)
+        } else {
+            None
+        };
+        Ok(Some(Condition {
+            role,
+            below,
+            volts,
+            settled,
+        }))
+    }
+
     fn timing(&mut self) -> Result<Timing<Expr>, StepError> {
         Ok(if self.take("within") {
             Timing::Within(self.expr("a duration")?)
@@ -908,12 +975,14 @@ pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
             if w.take("never") {
                 Step::WatchConsole {
                     role,
-                    never: w.text_until("an event, like `UNLOCKED`", &[])?,
+                    never: w.text_until("an event, like `UNLOCKED`", &["while"])?,
+                    when: w.condition()?,
                 }
             } else {
                 Step::Watch {
                     role,
                     state: w.role("a state name")?,
+                    when: w.condition()?,
                 }
             }
         }
@@ -1130,6 +1199,10 @@ impl Step<Parsed> {
                 v.extend([(at, Kind::Volts), (tolerance, Kind::Volts)])
             }
             Step::Estimate { at_least, .. } => v.extend(at_least.iter().map(|t| (t, Kind::Time))),
+            Step::Watch { when: Some(c), .. } | Step::WatchConsole { when: Some(c), .. } => {
+                v.push((&c.volts, Kind::Volts));
+                v.extend(c.settled.iter().map(|t| (t, Kind::Time)));
+            }
             Step::Output { .. }
             | Step::Relay { .. }
             | Step::Expect { .. }
@@ -1261,8 +1334,20 @@ impl fmt::Display for Step<Ready> {
                     Timing::For(t) => write!(f, "{verb} {role} {state} for {}", d(t)),
                 }
             }
-            Step::Watch { role, state } => write!(f, "watch {role} {state}"),
-            Step::WatchConsole { role, never } => write!(f, "watch {role} never {never}"),
+            Step::Watch { role, state, when } => {
+                write!(f, "watch {role} {state}")?;
+                if let Some(c) = when {
+                    write!(f, " while {c}")?;
+                }
+                Ok(())
+            }
+            Step::WatchConsole { role, never, when } => {
+                write!(f, "watch {role} never {never}")?;
+                if let Some(c) = when {
+                    write!(f, " while {c}")?;
+                }
+                Ok(())
+            }
             Step::Unwatch { role } => write!(f, "unwatch {role}"),
             Step::Measure {
                 role,
@@ -1420,6 +1505,8 @@ mod tests {
             "control door_position open within 2s",
             "watch door_position closed",
             "watch console never UNLOCKED",
+            "watch latch_sensor engaged while main above min_operating for relock_within",
+            "watch console never UNLOCKED while main below battery_cutoff - 0.1V",
             "unwatch door_position",
             "measure main_meter current in holding_current",
             "measure main_meter mean current in standby_current for 2s as standby",
@@ -1445,6 +1532,32 @@ mod tests {
                 expecting: Some("OK".into()),
             }
         );
+    }
+
+    #[test]
+    fn a_watch_takes_a_condition_of_a_supply_line() {
+        let Step::WatchConsole { never, when, .. } =
+            parse("watch console never LOWBAT 2 while main above 4V for 1s").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(never, "LOWBAT 2");
+        let c = when.unwrap();
+        assert_eq!((c.role.as_str(), c.below), ("main", false));
+        assert_eq!(c.settled.unwrap().terms, [(false, Term::Literal("1s".into()))]);
+        let e = parse("watch latch_sensor engaged while main under 4V").unwrap_err();
+        assert_eq!(e.offset, "watch latch_sensor engaged while main ".len());
+        assert!(e.message.contains("`above` or `below`"), "{e}");
+        let e = parse("watch latch_sensor engaged while main below").unwrap_err();
+        assert!(e.message.contains("a voltage"), "{e}");
+        let ready = Condition::<Ready> {
+            role: "main".into(),
+            below: true,
+            volts: Volts(4.2),
+            settled: Some(Duration::from_millis(1500)),
+        };
+        assert_eq!(ready.to_string(), "main below 4.2V for 1.5s");
+        assert!(ready.met(4.19) && !ready.met(4.2));
     }
 
     #[test]

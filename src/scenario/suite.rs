@@ -390,7 +390,8 @@ fn check(source: &Source, c: CheckFile, earlier: &[Check]) -> Result<Check, Conf
 /// What earlier steps of the same check established.
 #[derive(Default)]
 struct StepContext {
-    watched: Vec<String>,
+    /// Watched roles, and whether under a condition.
+    watched: Vec<(String, bool)>,
     kept: Vec<String>,
 }
 
@@ -440,21 +441,34 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
         }
     }
     match s {
-        Step::Watch { role, .. } | Step::WatchConsole { role, .. } => {
-            if cx.watched.contains(role) {
+        Step::Watch { role, when, .. } | Step::WatchConsole { role, when, .. } => {
+            if let Some(c) = when {
+                match role_capability(&c.role) {
+                    Some(C::Supply) => {}
+                    Some(has) => {
+                        return Err(format!(
+                            "`while` needs a supply role (the meter on its line decides), but `{}` is a {has:?} role",
+                            c.role
+                        ))
+                    }
+                    None => return Err(format!("unknown role `{}`", c.role)),
+                }
+            }
+            // A role may carry several watches, each under its own condition (engaged
+            // while powered, released while not); an unconditional watch is the only one.
+            let conditional = when.is_some();
+            if cx.watched.iter().any(|(r, c)| r == role && !(conditional && *c)) {
                 return Err(format!(
                     "`{role}` is already watched; `unwatch {role}` first"
                 ));
             }
-            cx.watched.push(role.clone());
+            cx.watched.push((role.clone(), conditional));
         }
         Step::Unwatch { role } => {
-            let i = cx
-                .watched
-                .iter()
-                .position(|w| w == role)
-                .ok_or_else(|| format!("`{role}` is not watched here"))?;
-            cx.watched.remove(i);
+            if !cx.watched.iter().any(|(w, _)| w == role) {
+                return Err(format!("`{role}` is not watched here"));
+            }
+            cx.watched.retain(|(w, _)| w != role);
         }
         Step::Measure { keep: Some(k), .. } => cx.kept.push(k.clone()),
         Step::Estimate { from, .. } => {
@@ -603,6 +617,22 @@ fn opt<Q: Quantity>(e: &Option<Expr>, d: &DeviceProfile) -> Result<Option<Q>, St
     e.as_ref().map(|e| value(e, d)).transpose()
 }
 
+fn condition(
+    c: &Option<step::Condition<Parsed>>,
+    d: &DeviceProfile,
+) -> Result<Option<step::Condition<Ready>>, String> {
+    c.as_ref()
+        .map(|c| {
+            Ok(step::Condition {
+                role: c.role.clone(),
+                below: c.below,
+                volts: value(&c.volts, d)?,
+                settled: opt(&c.settled, d)?,
+            })
+        })
+        .transpose()
+}
+
 /// Resolves one step against a device profile.
 pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, String> {
     let role = |r: &String| r.clone();
@@ -734,13 +764,15 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
             },
             control: *control,
         },
-        Step::Watch { role: r, state } => Step::Watch {
+        Step::Watch { role: r, state, when } => Step::Watch {
             role: role(r),
             state: state.clone(),
+            when: condition(when, d)?,
         },
-        Step::WatchConsole { role: r, never } => Step::WatchConsole {
+        Step::WatchConsole { role: r, never, when } => Step::WatchConsole {
             role: role(r),
             never: never.clone(),
+            when: condition(when, d)?,
         },
         Step::Unwatch { role: r } => Step::Unwatch { role: role(r) },
         Step::Measure {

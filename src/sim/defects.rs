@@ -96,6 +96,9 @@ pub enum Defect {
     FailSafeRelatches,
     /// 25 s after its cutoff the sleeping board wakes and withdraws the bolt.
     UnlocksAfterCutoff,
+    /// A fail-safe lock's controller comes up released after a brown-out reset (the
+    /// rail dipped below its reset, not to nothing) and stays so until power is cut.
+    ReleasedAfterBrownout,
     /// Low-battery warnings 0.15 V and the cutoff 0.2 V late, hidden by a board clock
     /// that runs 12 % slow (its stamps place the late events back on time).
     LateLowbatSlowClock,
@@ -439,6 +442,13 @@ const TABLE: &[Row] = &[
         "a fail-safe lock holds again from 1 s to 3 s into a power loss",
         &["maglock_12v", "strike_fail_safe_24v"],
         &["power_loss::fail_safe_releases"],
+    ),
+    (
+        Defect::ReleasedAfterBrownout,
+        "released-after-brownout",
+        "a fail-safe lock's controller comes up released after a brown-out reset and stays released until its power is cut fully",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &["brownout::fail_safe_follows_supply"],
     ),
     (
         Defect::UnlocksAfterCutoff,

@@ -12,8 +12,9 @@
 
 use std::time::Duration;
 
+use super::condition::{self, Held, Tally};
 use super::{ms, Budget, Run, Stop};
-use crate::scenario::step::Word;
+use crate::scenario::step::{Condition, Ready, Word};
 use crate::units::{self, Volts};
 
 /// How often, in scenario time, the console's lines are read during a long step.
@@ -51,6 +52,12 @@ pub(super) struct ConsoleWatch {
     pub never: String,
     pub since_step: usize,
     pub since: Duration,
+    /// The supply line's condition under which it holds (always when absent).
+    pub when: Option<Condition<Ready>>,
+    /// What a conditional watch judged: the line's readings while its condition held.
+    pub tally: Tally,
+    /// Forbidden events that came while the condition certainly did not hold.
+    pub outside: u64,
 }
 
 /// The console's side of a running check.
@@ -91,8 +98,13 @@ impl State {
 impl Run<'_> {
     /// Reads the board's lines, logs them, and judges the console watches.
     pub(super) fn poll_console(&mut self) -> Result<(), Stop> {
+        let previous = self.console.polled;
         self.console.polled = self.now();
         let (placed, lost) = self.bench.take_console_events()?;
+        // An event under a conditional watch is judged against readings on both sides.
+        if !placed.is_empty() && self.console.watches.iter().any(|w| w.when.is_some()) {
+            self.read_lines()?;
+        }
         if !lost.is_none() {
             self.lose_console(lost.lines, lost.bytes, lost.cut);
         }
@@ -127,21 +139,55 @@ impl Run<'_> {
             if !seen.event {
                 continue;
             }
-            if let Some(w) = self
-                .console
-                .watches
-                .iter()
-                .find(|w| seen.at >= w.since && seen.text.starts_with(&w.never))
-                .cloned()
-            {
+            // Placed by the board's clock, it happened then; stamped when read, at most
+            // since the read before.
+            let from = if e.exact {
+                seen.at
+            } else {
+                previous.min(seen.at)
+            };
+            let mut broken = None;
+            for w in self.console.watches.iter_mut() {
+                if seen.at < w.since || !seen.text.starts_with(&w.never) {
+                    continue;
+                }
+                let Some(c) = &w.when else {
+                    broken = Some((w.clone(), None));
+                    break;
+                };
+                let line = condition::readings(&self.lines, c);
+                let (t, j) = condition::judge_all(c, line, from, seen.at);
+                match j.held {
+                    Held::Yes => {
+                        broken = Some((w.clone(), Some((t, j))));
+                        break;
+                    }
+                    Held::Unsure => w.tally.unsure += 1,
+                    Held::No => w.outside += 1,
+                }
+            }
+            if let Some((w, judged)) = broken {
                 self.console.watches.retain(|x| x.role != w.role);
+                let how = if e.exact {
+                    "placed by its clock"
+                } else {
+                    "stamped when read"
+                };
+                let during = match (&w.when, judged) {
+                    (Some(c), Some((t, j))) => format!(
+                        " while {c} (at {}: {})",
+                        units::format_duration(t.saturating_sub(w.since)),
+                        j.evidence(w.since)
+                    ),
+                    _ => String::new(),
+                };
                 let measured = format!(
-                    "EVT {} at {} after step {} (printed by the board, placed by its clock)",
+                    "EVT {} at {} after step {} (printed by the board, {how}){during}",
                     seen.text,
                     units::format_duration(seen.at.saturating_sub(w.since)),
                     w.since_step
                 );
-                let expected = format!("no {} event, from step {}", w.never, w.since_step);
+                let expected = expectation(&w);
                 let m = self.measurement(&w.role, expected.clone(), measured.clone(), false);
                 self.record(m);
                 return Err(self.fail(&w.role, format!("expected {expected}, measured {measured}")));
@@ -164,15 +210,27 @@ impl Run<'_> {
         }
     }
 
-    /// `watch console never EVENT`.
-    pub(super) fn watch_console(&mut self, role: &str, never: &str) {
+    /// `watch console never EVENT [while ...]`.
+    pub(super) fn watch_console(
+        &mut self,
+        role: &str,
+        never: &str,
+        when: Option<&Condition<Ready>>,
+    ) -> Result<(), Stop> {
+        if let Some(c) = when {
+            self.follow_line(c)?;
+        }
         let since = self.now();
         self.console.watches.push(ConsoleWatch {
             role: role.to_string(),
             never: never.to_string(),
             since_step: self.step.0,
             since,
+            when: when.cloned(),
+            tally: Tally::default(),
+            outside: 0,
         });
+        Ok(())
     }
 
     /// Ends console watches (all, or `role`'s) with their verdict.
@@ -189,12 +247,22 @@ impl Run<'_> {
                 self.step.0,
                 units::format_duration(self.now().saturating_sub(w.since))
             );
-            let m = self.measurement(
-                &w.role,
-                format!("no {} event, from step {}", w.never, w.since_step),
-                format!("none in {window}"),
-                true,
-            );
+            let measured = match &w.when {
+                Some(c) if w.tally.judged == 0 => {
+                    return Err(self.never_exercised(&w.role, w.since_step, c))
+                }
+                Some(c) => format!(
+                    "none while {c} ({}; {} readings), in {window}{}",
+                    w.tally.describe(),
+                    w.tally.judged,
+                    match w.outside {
+                        0 => String::new(),
+                        n => format!("; {n} came while it did not hold"),
+                    }
+                ),
+                None => format!("none in {window}"),
+            };
+            let m = self.measurement(&w.role, expectation(&w), measured, true);
             self.record(m);
         }
         Ok(())
@@ -457,5 +525,13 @@ impl Run<'_> {
                 format!("expected {role} event {expected}, measured {measured}"),
             ))
         }
+    }
+}
+
+/// What a console watch expects, for its verdict.
+fn expectation(w: &ConsoleWatch) -> String {
+    match &w.when {
+        Some(c) => format!("no {} event while {c}, from step {}", w.never, w.since_step),
+        None => format!("no {} event, from step {}", w.never, w.since_step),
     }
 }

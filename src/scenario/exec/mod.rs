@@ -12,6 +12,7 @@
 //! decided it. The board's word and the meter corroborate and are judged too.
 
 mod actuator;
+mod condition;
 mod console;
 
 /// The prefix of board text in a check's log (`[ t ms] board| TEXT`, or
@@ -333,6 +334,8 @@ struct Run<'a> {
     /// Meter samples traced during supply waveforms: (time, volts).
     rail: Vec<(Duration, f64)>,
     tracing: Option<String>,
+    /// Supply lines a conditional watch follows, with their recent readings.
+    lines: Vec<condition::Line>,
     kept: BTreeMap<String, Window>,
     measurements: Vec<Measurement>,
     log: Vec<(Duration, String)>,
@@ -556,8 +559,10 @@ impl Run<'_> {
                 timing,
                 control,
             } => self.expect(role, state, *timing, *control)?,
-            Step::Watch { role, state } => self.watch(role, state)?,
-            Step::WatchConsole { role, never } => self.watch_console(role, never),
+            Step::Watch { role, state, when } => self.watch(role, state, when.as_ref())?,
+            Step::WatchConsole { role, never, when } => {
+                self.watch_console(role, never, when.as_ref())?
+            }
             Step::Unwatch { role } => self.unwatch(role)?,
             Step::Measure {
                 role,
@@ -806,6 +811,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         console: console::State::default(),
         rail: Vec::new(),
         tracing: None,
+        lines: Vec::new(),
         kept: BTreeMap::new(),
         measurements: Vec::new(),
         log: Vec::new(),

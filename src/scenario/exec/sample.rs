@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use super::condition::{self, Held, Tally};
 use super::{ms, Run, Stop};
+use crate::scenario::step::{Condition, Ready};
 use crate::units;
 
 /// An input that must read one state at every sample from its `watch` step on.
@@ -18,45 +20,73 @@ pub(super) struct Watch {
     pub max_gap: Duration,
     /// Edges seen on an input that timestamps its own edges (`None`: polled only).
     pub edges: Option<u64>,
+    /// The supply line's condition under which it holds (always when absent).
+    pub when: Option<Condition<Ready>>,
+    /// What a conditional watch judged.
+    pub tally: Tally,
 }
 
 impl Run<'_> {
     /// Reads an input role as a state name, feeding every watch on it.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
         let seen = self.bench.read_input(role)?;
-        self.judge_sample(role, seen)
+        let at = self.now();
+        if self.conditional() {
+            self.read_lines()?;
+        }
+        self.judge_sample(role, seen, at)
     }
 
-    /// Feeds one reading of an input role to the watches on it, and before it the
-    /// edges the instrument timestamped since the last reading, if it does: a change
-    /// between two samples, however short, breaks the watch at the edge's time.
-    fn judge_sample(&mut self, role: &str, seen: String) -> Result<String, Stop> {
+    /// Feeds one reading of an input role, taken at `at`, to the watches on it, and
+    /// before it the edges the instrument timestamped since the last reading, if it
+    /// does: a change between two samples, however short, breaks the watch at the
+    /// edge's time. A conditional watch judges the sample only where its condition
+    /// held, or may have, by the readings of the line either side (read after it).
+    fn judge_sample(&mut self, role: &str, seen: String, at: Duration) -> Result<String, Stop> {
         if let Some(edges) = self.bench.input_edges(role)? {
-            self.judge_edges(role, edges)?;
+            self.judge_edges(role, edges, at)?;
         }
-        let now = self.now();
+        let now = at;
         let mut broken = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
             let gap = now.saturating_sub(w.last);
             w.max_gap = w.max_gap.max(gap);
             w.last = now;
             w.samples += 1;
-            if seen != w.state && broken.is_none() {
-                broken = Some(w.clone());
+            let judged = w.when.as_ref().map(|c| {
+                let line = condition::readings(&self.lines, c);
+                condition::judge(c, line, now)
+            });
+            match judged.map(|j| j.held) {
+                Some(Held::Yes) if seen == w.state => w.tally.judged += 1,
+                Some(Held::No) => w.tally.outside += 1,
+                Some(Held::Unsure) if seen == w.state => w.tally.outside += 1,
+                Some(Held::Unsure) => w.tally.unsure += 1,
+                _ if seen == w.state => {}
+                _ if broken.is_none() => broken = Some((w.clone(), judged)),
+                _ => {}
             }
         }
-        if let Some(w) = broken {
+        if let Some((w, judged)) = broken {
             self.max_gap = self.max_gap.max(w.max_gap);
             self.watches.retain(|x| x.role != role);
+            let during = match (&w.when, judged) {
+                (Some(c), Some(j)) => format!(
+                    " while {c} ({}; {} samples judged before)",
+                    j.evidence(w.since),
+                    w.tally.judged
+                ),
+                _ => String::new(),
+            };
             let measured = format!(
-                "{seen} at {} during step {} `{}` ({} samples before, largest gap {})",
+                "{seen} at {} during step {} `{}`{during} ({} samples before, largest gap {})",
                 units::format_duration(now.saturating_sub(w.since)),
                 self.step.0,
                 self.step.1,
                 w.samples - 1,
                 units::format_duration(w.max_gap)
             );
-            let expected = format!("{} throughout, from step {}", w.state, w.since_step);
+            let expected = expectation(&w);
             let mut m = self.measurement(role, expected.clone(), measured.clone(), false);
             m.samples = Some(w.samples);
             m.max_gap_ms = Some(ms(w.max_gap));
@@ -70,8 +100,13 @@ impl Run<'_> {
     }
 
     /// Judges an edge input's edges against the watches on its role.
-    fn judge_edges(&mut self, role: &str, edges: crate::rig::bench::RoleEdges) -> Result<(), Stop> {
-        let mut broken: Option<(Watch, usize)> = None;
+    fn judge_edges(
+        &mut self,
+        role: &str,
+        edges: crate::rig::bench::RoleEdges,
+        now: Duration,
+    ) -> Result<(), Stop> {
+        let mut broken: Option<(Watch, usize, Option<(Duration, condition::Judged)>)> = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
             if edges.lost > 0 {
                 return Err(Stop::Error(format!(
@@ -83,13 +118,34 @@ impl Run<'_> {
                 .filter(|&i| edges.edges[i].0 >= w.since)
                 .collect();
             *w.edges.get_or_insert(0) += mine.len() as u64;
-            if broken.is_none() {
-                if let Some(&i) = mine.iter().find(|&&i| edges.edges[i].1 != w.state) {
-                    broken = Some((w.clone(), i));
+            if broken.is_some() {
+                continue;
+            }
+            for &i in mine.iter().filter(|&&i| edges.edges[i].1 != w.state) {
+                let Some(c) = &w.when else {
+                    broken = Some((w.clone(), i, None));
+                    break;
+                };
+                // Wrong from this edge until the next one back (or now): a violation if
+                // the condition held, or may have, at any moment of that span.
+                let from = edges.edges[i].0;
+                let to = edges.edges[i + 1..]
+                    .iter()
+                    .find(|(_, s)| *s == w.state)
+                    .map_or(now, |(t, _)| *t);
+                let line = condition::readings(&self.lines, c);
+                let (t, j) = condition::judge_any(c, line, from, to);
+                match j.held {
+                    Held::Yes => {
+                        broken = Some((w.clone(), i, Some((t, j))));
+                        break;
+                    }
+                    Held::Unsure => w.tally.unsure += 1,
+                    Held::No => {}
                 }
             }
         }
-        let Some((w, i)) = broken else {
+        let Some((w, i, judged)) = broken else {
             return Ok(());
         };
         let (at, state) = &edges.edges[i];
@@ -103,14 +159,22 @@ impl Run<'_> {
         };
         self.max_gap = self.max_gap.max(w.max_gap);
         self.watches.retain(|x| x.role != role);
+        let during = match (&w.when, judged) {
+            (Some(c), Some((t, j))) => format!(
+                "; {c} held at {} ({})",
+                units::format_duration(t.saturating_sub(w.since)),
+                j.evidence(w.since)
+            ),
+            _ => String::new(),
+        };
         let measured = format!(
-            "{state} at {} {lasted}, by the input's timestamped edge (step {} `{}`; {} samples before)",
+            "{state} at {} {lasted}, by the input's timestamped edge (step {} `{}`; {} samples before{during})",
             units::format_duration(at.saturating_sub(w.since)),
             self.step.0,
             self.step.1,
             w.samples
         );
-        let expected = format!("{} throughout, from step {}", w.state, w.since_step);
+        let expected = expectation(&w);
         let mut m = self.measurement(role, expected.clone(), measured.clone(), false);
         m.samples = Some(w.samples);
         self.record(m);
@@ -120,8 +184,14 @@ impl Run<'_> {
         ))
     }
 
-    /// `watch ROLE STATE`: judged now, and at every sample until `unwatch` or the end.
-    pub(super) fn watch(&mut self, role: &str, state: &str) -> Result<(), Stop> {
+    /// `watch ROLE STATE [while ...]`: judged now, and at every sample until `unwatch`
+    /// or the end.
+    pub(super) fn watch(
+        &mut self,
+        role: &str,
+        state: &str,
+        when: Option<&Condition<Ready>>,
+    ) -> Result<(), Stop> {
         let valid = self.valid_states(role);
         if !valid.iter().any(|v| v == state) {
             return Err(Stop::Error(format!(
@@ -130,6 +200,9 @@ impl Run<'_> {
                 self.step.1,
                 valid.join(", ")
             )));
+        }
+        if let Some(c) = when {
+            self.follow_line(c)?;
         }
         let now = self.now();
         self.watches.push(Watch {
@@ -141,6 +214,8 @@ impl Run<'_> {
             last: now,
             max_gap: Duration::ZERO,
             edges: None,
+            when: when.cloned(),
+            tally: Tally::default(),
         });
         self.sample_input(role).map(|_| ())
     }
@@ -151,15 +226,22 @@ impl Run<'_> {
             return self.close_console_watches(Some(role));
         }
         self.sample_input(role)?;
-        let Some(i) = self.watches.iter().position(|w| w.role == role) else {
-            return Ok(());
-        };
-        let w = self.watches.remove(i);
-        self.passed_watch(w);
+        let (done, kept) = std::mem::take(&mut self.watches)
+            .into_iter()
+            .partition(|w| w.role == role);
+        self.watches = kept;
+        for w in done {
+            self.passed_watch(w)?;
+        }
         Ok(())
     }
 
-    fn passed_watch(&mut self, w: Watch) {
+    fn passed_watch(&mut self, w: Watch) -> Result<(), Stop> {
+        if let Some(c) = &w.when {
+            if w.tally.judged == 0 {
+                return Err(self.never_exercised(&w.role, w.since_step, c));
+            }
+        }
         let now = self.now();
         self.max_gap = self.max_gap.max(w.max_gap);
         let window = format!(
@@ -169,16 +251,25 @@ impl Run<'_> {
             units::format_duration(now.saturating_sub(w.since))
         );
         let late = w.edges.is_none() && w.max_gap > self.ctx.poll + self.ctx.poll / 2;
+        let throughout = match &w.when {
+            Some(c) => format!(
+                "{} at all {} samples judged while {c} ({}; {} samples outside it) in {window}",
+                w.state,
+                w.tally.judged,
+                w.tally.describe(),
+                w.tally.outside
+            ),
+            None => format!("{} throughout {window}", w.state),
+        };
         let measured = match w.edges {
             // Every change is an edge the instrument stamped: the poll does not limit what
             // could be missed.
             Some(edges) => format!(
-                "{} throughout {window} ({} samples and {edges} edges of a timestamped edge input: a change of any length would have been seen)",
-                w.state, w.samples
+                "{throughout} ({} samples and {edges} edges of a timestamped edge input: a change of any length would have been seen)",
+                w.samples
             ),
             None => format!(
-                "{} throughout {window} ({} samples, poll {}, largest gap {}{})",
-                w.state,
+                "{throughout} ({} samples, poll {}, largest gap {}{})",
                 w.samples,
                 units::format_duration(self.ctx.poll),
                 units::format_duration(w.max_gap),
@@ -189,23 +280,20 @@ impl Run<'_> {
                 }
             ),
         };
-        let mut m = self.measurement(
-            &w.role,
-            format!("{} throughout, from step {}", w.state, w.since_step),
-            measured,
-            true,
-        );
+        let mut m = self.measurement(&w.role, expectation(&w), measured, true);
         m.samples = Some(w.samples);
         m.max_gap_ms = Some(ms(w.max_gap));
         self.record(m);
         self.decide(&w.role, window);
+        Ok(())
     }
 
     /// Ends every watch (the end of the check).
     pub(super) fn close_watches(&mut self) -> Result<(), Stop> {
         self.poll_console()?;
         self.close_console_watches(None)?;
-        let roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
+        let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
+        roles.dedup();
         for role in roles {
             self.unwatch(&role)?;
         }
@@ -220,13 +308,28 @@ impl Run<'_> {
         let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
         roles.dedup();
         let states = self.bench.read_inputs(&roles)?;
+        let at = self.now();
+        if self.conditional() {
+            self.read_lines()?;
+        }
         for (role, seen) in roles.iter().zip(states) {
-            self.judge_sample(role, seen)?;
+            self.judge_sample(role, seen, at)?;
         }
         if let Some(meter) = self.tracing.clone() {
-            let (v, _) = self.bench.read_meter(&meter)?;
-            let now = self.now();
-            self.rail.push((now, v.0));
+            // The line a condition follows was just read: that reading is the trace's.
+            let fresh = self
+                .lines
+                .iter()
+                .filter(|l| l.meter == meter)
+                .find_map(|l| l.readings.back().filter(|(t, _)| *t >= at).copied());
+            let (t, v) = match fresh {
+                Some(r) => r,
+                None => {
+                    let (v, _) = self.bench.read_meter(&meter)?;
+                    (self.now(), v.0)
+                }
+            };
+            self.rail.push((t, v));
         }
         if self.now().saturating_sub(self.console.polled) >= super::console::POLL_EVERY {
             self.poll_console()?;
@@ -237,7 +340,7 @@ impl Run<'_> {
     /// Lets `d` pass, sampling at the poll interval when anything is watched or traced.
     pub(super) fn hold(&mut self, d: Duration) -> Result<(), Stop> {
         let end = self.now() + d;
-        if self.watches.is_empty() && self.tracing.is_none() {
+        if self.watches.is_empty() && self.tracing.is_none() && !self.conditional() {
             // Nothing to sample: the console's lines carry their own times.
             self.bench.clock().wait(d);
             self.check_interrupt()?;
@@ -251,5 +354,16 @@ impl Run<'_> {
             }
         }
         self.poll_console()
+    }
+}
+
+/// What a watch expects, for its verdict.
+fn expectation(w: &Watch) -> String {
+    match &w.when {
+        Some(c) => format!(
+            "{} whenever {c}, from step {}",
+            w.state, w.since_step
+        ),
+        None => format!("{} throughout, from step {}", w.state, w.since_step),
     }
 }

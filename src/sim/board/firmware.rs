@@ -186,6 +186,15 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
     if cause == "BOR" && b.has(Defect::OpensOnBrownout) {
         release(b, out);
     }
+    if cause == "BOR"
+        && b.has(Defect::ReleasedAfterBrownout)
+        && matches!(
+            b.spec.mechanism,
+            Mechanism::Magnet | Mechanism::Strike { fail_safe: true }
+        )
+    {
+        release(b, out);
+    }
     if cause == "BOR" && b.has(Defect::LateUnlockAfterRecovery) {
         b.fw.late_unlock_left = Some(Duration::from_millis(1200));
     }
