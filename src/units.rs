@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(Volts(-1.25).to_string(), "-1.25V");
         assert_eq!(Volts(5.9999996).to_string(), "6V");
         assert_eq!(Amps(0.012_05).to_string(), "12.05mA");
-        assert_eq!(Volts(1e300).to_string(), format!("{:.3}V", 1e300).replace(".000", ""));
+        assert_eq!(
+            Volts(1e300).to_string(),
+            format!("{:.3}V", 1e300).replace(".000", "")
+        );
     }
 
     /// The integer formatting agrees with three-decimal float formatting on readings

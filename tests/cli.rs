@@ -214,7 +214,7 @@ fn a_dead_actuator_fails_the_positive_control_as_a_rig_error_never_a_pass() {
         ]);
         assert_eq!(o.status.code(), Some(3), "{}", text(&o));
         let lines = results(&run_dir(out.path()));
-        assert_eq!(lines.len(), 96);
+        assert_eq!(lines.len(), 99);
         let mut caught = 0;
         for r in &lines {
             assert_ne!(r["outcome"]["verdict"], "fail", "{fault}: {r}");
@@ -1563,6 +1563,8 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         "maglock_12v",
         "--out",
         out.to_str().unwrap(),
+        "--skip",
+        "fail_safe_follows_supply",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
@@ -1597,6 +1599,27 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let msg = &case.status.error_as_ref().message;
     assert!(
         msg.contains("`main_meter` reads in steps of 5mA: a range of 20uA..2mA is narrower than two of them and cannot be judged; this check needs a finer meter"),
+        "{msg}"
+    );
+    // A watch across channels judges each sample against the line's readings: one a
+    // tenth of a second old could fall on either side of the level.
+    let out = dir.path().join("follows");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "maglock_12v",
+        "--out",
+        out.to_str().unwrap(),
+        "brownout::fail_safe_follows_supply",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.contains("`main_meter` makes a new reading every 100ms (poll 10ms)")
+            && msg.contains("this check needs a meter at least as fast as the poll"),
         "{msg}"
     );
 }
@@ -1661,7 +1684,7 @@ fn the_whole_suite_runs_on_a_daq970a_switching_the_actuators_and_catches_a_defec
     let (o, out) = run_on("all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 96);
+    assert_eq!(lines.len(), 99);
     assert!(lines.iter().all(|l| l.get("skipped").is_none()));
     let instruments = lines[0]["instruments"].to_string();
     assert!(
@@ -1783,7 +1806,7 @@ fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_wi
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let dir_ = run_dir(&out);
     let lines = results(&dir_);
-    assert_eq!(lines.len(), 96);
+    assert_eq!(lines.len(), 99);
     assert!(lines[0]["instruments"]
         .to_string()
         .contains("lock console (acme-sl200 dialect)"));
@@ -1846,7 +1869,7 @@ fn a_gpio_bench_runs_the_suite_and_its_edges_catch_an_unlatch_between_polls() {
     let (o, out) = run_on("rigs/sim-gpio.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 96);
+    assert_eq!(lines.len(), 99);
     assert!(lines[0]["instruments"].to_string().contains("gpiochip-sim"));
     // The bolt twitches open for 40 ms on each reboot; only the latch sensor watches.
     // Polled every 300 ms, the twitch falls between two samples: the polled bench
@@ -1963,7 +1986,7 @@ fn a_dip_relay_makes_the_brown_outs_a_supply_cannot() {
     let (o, out) = run_on("rigs/sim-dip.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 96);
+    assert_eq!(lines.len(), 99);
     let all = lines.iter().map(|l| l.to_string()).collect::<String>();
     assert!(
         all.contains("dip relay onto the sag supply at"),

@@ -50,7 +50,12 @@ fn run_check(
 fn measured(results: &[serde_json::Value], what: &str) -> Vec<String> {
     results
         .iter()
-        .flat_map(|r| r["outcome"]["measurements"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| {
+            r["outcome"]["measurements"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|m| m["expected"].as_str().unwrap_or("").contains(what))
         .map(|m| m["measured"].as_str().unwrap().to_string())
         .collect()
@@ -138,7 +143,10 @@ fn a_condition_needs_a_supply_role_and_says_where() {
         dir.path(),
         "badrole",
         "maglock_12v",
-        &["watch latch_sensor engaged while door_push above 1V", "wait 1s"],
+        &[
+            "watch latch_sensor engaged while door_push above 1V",
+            "wait 1s",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -149,7 +157,10 @@ fn a_condition_needs_a_supply_role_and_says_where() {
         dir.path(),
         "badword",
         "maglock_12v",
-        &["watch latch_sensor engaged while main beneath 1V", "wait 1s"],
+        &[
+            "watch latch_sensor engaged while main beneath 1V",
+            "wait 1s",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -181,7 +192,11 @@ fn a_glitch_between_samples_is_judged_by_the_edge_timestamps() {
     let (o, r) = run_check(dir.path(), "glitch", "smartlock_4aa", &steps, &args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let m = measured(&r, "engaged whenever main above");
-    assert!(m[0].contains("edges of a timestamped edge input"), "{}", m[0]);
+    assert!(
+        m[0].contains("edges of a timestamped edge input"),
+        "{}",
+        m[0]
+    );
     let mut with = args.to_vec();
     with.extend(["--sim-defect", "brief-unlatch-on-recovery"]);
     let (o, r) = run_check(dir.path(), "glitch2", "smartlock_4aa", &steps, &with);

@@ -1544,7 +1544,10 @@ mod tests {
         assert_eq!(never, "LOWBAT 2");
         let c = when.unwrap();
         assert_eq!((c.role.as_str(), c.below), ("main", false));
-        assert_eq!(c.settled.unwrap().terms, [(false, Term::Literal("1s".into()))]);
+        assert_eq!(
+            c.settled.unwrap().terms,
+            [(false, Term::Literal("1s".into()))]
+        );
         let e = parse("watch latch_sensor engaged while main under 4V").unwrap_err();
         assert_eq!(e.offset, "watch latch_sensor engaged while main ".len());
         assert!(e.message.contains("`above` or `below`"), "{e}");

@@ -457,7 +457,11 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
             // A role may carry several watches, each under its own condition (engaged
             // while powered, released while not); an unconditional watch is the only one.
             let conditional = when.is_some();
-            if cx.watched.iter().any(|(r, c)| r == role && !(conditional && *c)) {
+            if cx
+                .watched
+                .iter()
+                .any(|(r, c)| r == role && !(conditional && *c))
+            {
                 return Err(format!(
                     "`{role}` is already watched; `unwatch {role}` first"
                 ));
@@ -764,12 +768,20 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
             },
             control: *control,
         },
-        Step::Watch { role: r, state, when } => Step::Watch {
+        Step::Watch {
+            role: r,
+            state,
+            when,
+        } => Step::Watch {
             role: role(r),
             state: state.clone(),
             when: condition(when, d)?,
         },
-        Step::WatchConsole { role: r, never, when } => Step::WatchConsole {
+        Step::WatchConsole {
+            role: r,
+            never,
+            when,
+        } => Step::WatchConsole {
             role: role(r),
             never: never.clone(),
             when: condition(when, d)?,

@@ -134,6 +134,7 @@ const TABLE: &[Row] = &[
         "fail-safe lock keeps holding the door with its coil unpowered (residual magnetism)",
         &["maglock_12v", "strike_fail_safe_24v"],
         &[
+            "brownout::fail_safe_follows_supply",
             "power_loss::fail_safe_releases",
             "relock::fail_safe_after_restore",
             "min_voltage::operates",
@@ -299,6 +300,7 @@ const TABLE: &[Row] = &[
         "the armature or keeper takes 3x its release time plus 2 s to let go",
         &["maglock_12v", "strike_fail_safe_24v"],
         &[
+            "brownout::fail_safe_follows_supply@maglock_12v",
             "power_loss::fail_safe_releases",
             "relock::fail_safe_after_restore",
             "min_voltage::operates",
@@ -441,14 +443,14 @@ const TABLE: &[Row] = &[
         "fail-safe-relatches",
         "a fail-safe lock holds again from 1 s to 3 s into a power loss",
         &["maglock_12v", "strike_fail_safe_24v"],
-        &["power_loss::fail_safe_releases"],
+        &["brownout::fail_safe_follows_supply", "power_loss::fail_safe_releases"],
     ),
     (
         Defect::ReleasedAfterBrownout,
         "released-after-brownout",
         "a fail-safe lock's controller comes up released after a brown-out reset and stays released until its power is cut fully",
         &["maglock_12v", "strike_fail_safe_24v"],
-        &["brownout::fail_safe_follows_supply"],
+        &["relock::fail_safe_after_restore@strike_fail_safe_24v", "brownout::fail_safe_follows_supply"],
     ),
     (
         Defect::UnlocksAfterCutoff,

@@ -102,9 +102,10 @@ impl Tally {
                 self.held_for += at.saturating_sub(prev);
             }
             self.last_held = Some(at);
-            self.span = Some(self.span.map_or((volts, volts), |(lo, hi)| {
-                (lo.min(volts), hi.max(volts))
-            }));
+            self.span = Some(
+                self.span
+                    .map_or((volts, volts), |(lo, hi)| (lo.min(volts), hi.max(volts))),
+            );
         } else {
             self.last_held = None;
         }
@@ -128,21 +129,18 @@ impl Tally {
     }
 }
 
-/// The readings of the line `c` follows.
-pub(super) fn readings<'a>(lines: &'a [Line], c: &Condition<Ready>) -> &'a VecDeque<(Duration, f64)> {
-    &lines
+/// The line `c` follows.
+pub(super) fn line<'a>(lines: &'a [Line], c: &Condition<Ready>) -> &'a Line {
+    lines
         .iter()
         .find(|l| l.supply == c.role)
         .expect("a conditional watch follows its line from the start")
-        .readings
 }
 
-/// Whether `c` held at `t`, by the line's readings.
-pub(super) fn judge(
-    c: &Condition<Ready>,
-    readings: &VecDeque<(Duration, f64)>,
-    t: Duration,
-) -> Judged {
+/// Whether `c` held at `t`, by the line's readings (each taken as the line at its
+/// time: the meter reads at least once a poll, see [`Run::follow_line`]).
+pub(super) fn judge(c: &Condition<Ready>, line: &Line, t: Duration) -> Judged {
+    let readings = &line.readings;
     let from = t.saturating_sub(c.settled.unwrap_or_default());
     let before = readings.iter().rev().find(|(at, _)| *at <= from).copied();
     let after = readings.iter().find(|(at, _)| *at >= t).copied();
@@ -175,20 +173,22 @@ fn moments(
         .iter()
         .map(|(at, _)| *at)
         .filter(move |at| *at > from && *at < to);
-    std::iter::once(from).chain(inside).chain(std::iter::once(to))
+    std::iter::once(from)
+        .chain(inside)
+        .chain(std::iter::once(to))
 }
 
 /// Whether `c` held at some moment of `[from, to]`, for an input that stayed wrong
 /// over that span: the first moment it certainly held, else the first it may have.
 pub(super) fn judge_any(
     c: &Condition<Ready>,
-    readings: &VecDeque<(Duration, f64)>,
+    line: &Line,
     from: Duration,
     to: Duration,
 ) -> (Duration, Judged) {
     let mut best: Option<(Duration, Judged)> = None;
-    for t in moments(readings, from, to) {
-        let j = judge(c, readings, t);
+    for t in moments(&line.readings, from, to) {
+        let j = judge(c, line, t);
         if j.held == Held::Yes {
             return (t, j);
         }
@@ -203,12 +203,12 @@ pub(super) fn judge_any(
 /// happened within that span: it certainly held only if it held at every moment.
 pub(super) fn judge_all(
     c: &Condition<Ready>,
-    readings: &VecDeque<(Duration, f64)>,
+    line: &Line,
     from: Duration,
     to: Duration,
 ) -> (Duration, Judged) {
-    let judged: Vec<(Duration, Judged)> = moments(readings, from, to)
-        .map(|t| (t, judge(c, readings, t)))
+    let judged: Vec<(Duration, Judged)> = moments(&line.readings, from, to)
+        .map(|t| (t, judge(c, line, t)))
         .collect();
     let first = judged[0];
     if let Some(&miss) = judged.iter().find(|(_, j)| j.held != Held::Yes) {
@@ -235,6 +235,21 @@ impl Run<'_> {
                 self.step.0, self.step.1, c.role
             ))
         })?;
+        // A reading is taken as the line at its time. A meter that makes a new reading
+        // less often than the poll (a supply's readback) shows the line as it was up to
+        // that long before: a crossing could be placed on either side of a sample.
+        if let Some(r) = self.bench.meter_resolution(&meter) {
+            if r.every > self.ctx.poll {
+                return Err(Stop::Error(format!(
+                    "step {} `{}`: `while {c}` judges every sample against the meter on `{}`'s line, and `{meter}` makes a new reading every {} (poll {}): a stale reading could put a sample on the wrong side of the level; this check needs a meter at least as fast as the poll",
+                    self.step.0,
+                    self.step.1,
+                    c.role,
+                    units::format_duration(r.every),
+                    units::format_duration(self.ctx.poll)
+                )));
+            }
+        }
         self.lines.push(Line {
             supply: c.role.clone(),
             meter,
@@ -273,7 +288,8 @@ impl Run<'_> {
                 line.readings.pop_front();
             }
             // Each conditional watch on this line counts how long its condition held.
-            let (line, inputs, console) = (&self.lines[i], &mut self.watches, &mut self.console.watches);
+            let (line, inputs, console) =
+                (&self.lines[i], &mut self.watches, &mut self.console.watches);
             let tallies = inputs
                 .iter_mut()
                 .filter_map(|w| Some((w.when.as_ref()?, &mut w.tally, false)))
@@ -286,7 +302,7 @@ impl Run<'_> {
                 if c.role != line.supply {
                     continue;
                 }
-                let held = judge(c, &line.readings, at).held;
+                let held = judge(c, line, at).held;
                 tally.reading(at, v.0, held);
                 // A board event can come at any moment: what a console watch judged is
                 // the readings while it held. An input's are its samples.
@@ -300,7 +316,12 @@ impl Run<'_> {
 
     /// The verdict of a conditional watch whose condition never held: nothing was
     /// asserted, so it is the rig's error, not a pass.
-    pub(super) fn never_exercised(&self, what: &str, since_step: usize, c: &Condition<Ready>) -> Stop {
+    pub(super) fn never_exercised(
+        &self,
+        what: &str,
+        since_step: usize,
+        c: &Condition<Ready>,
+    ) -> Stop {
         Stop::Error(format!(
             "step {} `{}`: the watch on {what} from step {since_step} asserted nothing: {c} never held while it ran, by the meter; the check must drive the line there",
             self.step.0, self.step.1
@@ -326,12 +347,16 @@ mod tests {
     }
 
     /// A rail falling from 6 V to 1 V and back, read every 10 ms.
-    fn rail() -> VecDeque<(Duration, f64)> {
-        [6.0, 6.0, 4.0, 1.0, 1.0, 1.0, 1.0, 4.0, 6.0, 6.0]
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (ms(10 * i as u64), *v))
-            .collect()
+    fn rail() -> Line {
+        Line {
+            supply: "main".into(),
+            meter: "main_meter".into(),
+            readings: [6.0, 6.0, 4.0, 1.0, 1.0, 1.0, 1.0, 4.0, 6.0, 6.0]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (ms(10 * i as u64), *v))
+                .collect(),
+        }
     }
 
     #[test]
@@ -382,11 +407,15 @@ mod tests {
         let c = below(3.0, None);
         let r = rail();
         let mut t = Tally::default();
-        for &(at, v) in &r {
+        for &(at, v) in &r.readings {
             t.reading(at, v, judge(&c, &r, at).held);
         }
         assert_eq!(t.held_for, ms(30));
         assert_eq!(t.span, Some((1.0, 1.0)));
-        assert!(t.describe().starts_with("it held 30ms in all, 1V..1V"), "{}", t.describe());
+        assert!(
+            t.describe().starts_with("it held 30ms in all, 1V..1V"),
+            "{}",
+            t.describe()
+        );
     }
 }

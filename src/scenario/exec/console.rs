@@ -155,7 +155,7 @@ impl Run<'_> {
                     broken = Some((w.clone(), None));
                     break;
                 };
-                let line = condition::readings(&self.lines, c);
+                let line = condition::line(&self.lines, c);
                 let (t, j) = condition::judge_all(c, line, from, seen.at);
                 match j.held {
                     Held::Yes => {

@@ -54,7 +54,7 @@ impl Run<'_> {
             w.last = now;
             w.samples += 1;
             let judged = w.when.as_ref().map(|c| {
-                let line = condition::readings(&self.lines, c);
+                let line = condition::line(&self.lines, c);
                 condition::judge(c, line, now)
             });
             match judged.map(|j| j.held) {
@@ -133,7 +133,7 @@ impl Run<'_> {
                     .iter()
                     .find(|(_, s)| *s == w.state)
                     .map_or(now, |(t, _)| *t);
-                let line = condition::readings(&self.lines, c);
+                let line = condition::line(&self.lines, c);
                 let (t, j) = condition::judge_any(c, line, from, to);
                 match j.held {
                     Held::Yes => {
@@ -360,10 +360,7 @@ impl Run<'_> {
 /// What a watch expects, for its verdict.
 fn expectation(w: &Watch) -> String {
     match &w.when {
-        Some(c) => format!(
-            "{} whenever {c}, from step {}",
-            w.state, w.since_step
-        ),
+        Some(c) => format!("{} whenever {c}, from step {}", w.state, w.since_step),
         None => format!("{} throughout, from step {}", w.state, w.since_step),
     }
 }
