@@ -8,6 +8,9 @@ use super::{ms, Run, Stop};
 use crate::scenario::step::{Condition, Ready};
 use crate::units;
 
+/// A moment a condition was judged at, and its verdict there.
+type Moment = (Duration, condition::Judged);
+
 /// An input that must read one state at every sample from its `watch` step on.
 #[derive(Debug, Clone)]
 pub(super) struct Watch {
@@ -106,7 +109,8 @@ impl Run<'_> {
         edges: crate::rig::bench::RoleEdges,
         now: Duration,
     ) -> Result<(), Stop> {
-        let mut broken: Option<(Watch, usize, Option<(Duration, condition::Judged)>)> = None;
+        // The watch broken, at which edge, and where its condition held then.
+        let mut broken: Option<(Watch, usize, Option<Moment>)> = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
             if edges.lost > 0 {
                 return Err(Stop::Error(format!(
