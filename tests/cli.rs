@@ -1236,6 +1236,59 @@ fn on_a_bench_in_real_time_the_meter_is_captured_while_the_board_takes_its_time_
 }
 
 #[test]
+fn on_a_bench_in_real_time_a_watch_across_channels_judges_at_the_meters_rate() {
+    let served = Served::start(None);
+    let suite = served.path("follows.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "follows"
+description = "a watch across channels on a served bench"
+[[check]]
+name = "lab::holds_while_powered"
+title = "t"
+basis = ["lab procedure"]
+steps = [
+  "set main nominal limit current_limit",
+  "output main on",
+  "wait ready_within",
+  "expect latch_sensor engaged",
+  "watch latch_sensor engaged while main above min_operating",
+  "wait 1s",
+]
+"#,
+    )
+    .unwrap();
+    let o = served
+        .lockrig(&["run", "--suite", &suite, "--out", &served.path("out")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = &results(&run_dir(&served.dir.path().join("out")))[0];
+    let m = r["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["expected"].as_str().unwrap().contains("whenever"))
+        .expect("the watch's verdict")
+        .clone();
+    let measured = m["measured"].as_str().unwrap();
+    // The line's meter was captured in the background at its own rate: several readings
+    // of the line for every sample of the input.
+    let readings: u64 = measured
+        .split("by the meter's ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{measured}"));
+    let samples = m["samples"].as_u64().unwrap();
+    assert!(
+        readings > 3 * samples,
+        "{readings} readings, {samples} samples: {measured}"
+    );
+}
+
+#[test]
 fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
     let served = Served::start(None);
     let o = served.run("out", &[]).output().unwrap();

@@ -90,6 +90,8 @@ pub(super) struct Tally {
     pub held_for: Duration,
     /// The readings while it held: lowest and highest.
     pub span: Option<(f64, f64)>,
+    /// Readings of the line while the watch ran.
+    pub readings: u64,
     /// When the last reading was judged to hold.
     last_held: Option<Duration>,
 }
@@ -97,6 +99,7 @@ pub(super) struct Tally {
 impl Tally {
     /// Counts a reading of the line at `at`, judged `held`.
     pub fn reading(&mut self, at: Duration, volts: f64, held: Held) {
+        self.readings += 1;
         if held == Held::Yes {
             if let Some(prev) = self.last_held {
                 self.held_for += at.saturating_sub(prev);
@@ -119,10 +122,11 @@ impl Tally {
         };
         match self.span {
             Some((lo, hi)) => format!(
-                "it held {} in all, {}..{} by the meter{unsure}",
+                "it held {} in all, {}..{} by the meter's {} readings of the line{unsure}",
                 units::format_duration(self.held_for),
                 Volts(lo),
-                Volts(hi)
+                Volts(hi),
+                self.readings
             ),
             None => format!("it never held by the meter{unsure}"),
         }
@@ -142,11 +146,16 @@ pub(super) fn line<'a>(lines: &'a [Line], c: &Condition<Ready>) -> &'a Line {
 pub(super) fn judge(c: &Condition<Ready>, line: &Line, t: Duration) -> Judged {
     let readings = &line.readings;
     let from = t.saturating_sub(c.settled.unwrap_or_default());
-    let before = readings.iter().rev().find(|(at, _)| *at <= from).copied();
-    let after = readings.iter().find(|(at, _)| *at >= t).copied();
+    // Readings are in time order: a captured meter gives a thousand a second.
+    let first_after_from = readings.partition_point(|(at, _)| *at <= from);
+    let first_at_t = readings.partition_point(|(at, _)| *at < t);
+    let before = first_after_from
+        .checked_sub(1)
+        .and_then(|i| readings.get(i))
+        .copied();
+    let after = readings.get(first_at_t).copied();
     let missed_inside = readings
-        .iter()
-        .filter(|(at, _)| *at > from && *at < t)
+        .range(first_after_from..first_at_t.max(first_after_from))
         .any(|(_, v)| !c.met(*v));
     let met = |r: Option<(Duration, f64)>| r.map(|(_, v)| c.met(v));
     let held = match (missed_inside, met(before), met(after)) {
@@ -264,15 +273,46 @@ impl Run<'_> {
             || self.console.watches.iter().any(|w| w.when.is_some())
     }
 
-    /// Reads every followed line once, and counts the reading for the console's
-    /// conditional watches (the time their condition held).
+    /// Brings every followed line up to now: on a bench in real time, the readings its
+    /// meter's capture took since the last, through one at or past now; otherwise one
+    /// reading now.
     pub(super) fn read_lines(&mut self) -> Result<(), Stop> {
         for i in 0..self.lines.len() {
-            let at = self.now();
+            let now = self.now();
             let meter = self.lines[i].meter.clone();
-            let (v, _) = self.bench.read_meter(&meter)?;
+            let since = self.lines[i]
+                .readings
+                .back()
+                .map_or(Duration::ZERO, |r| r.0 + Duration::from_nanos(1));
+            let taken = match self.bench.captured_readings(&meter, since, Some(now))? {
+                Some(samples) => {
+                    let mut taken = Vec::with_capacity(samples.len());
+                    for s in samples {
+                        match s.result() {
+                            Ok((v, _)) => taken.push((s.at, v.0)),
+                            Err(e) => return Err(self.bench.meter_error(&meter, e).into()),
+                        }
+                    }
+                    taken
+                }
+                None => {
+                    let (v, _) = self.bench.read_meter(&meter)?;
+                    vec![(now, v.0)]
+                }
+            };
+            for (at, v) in taken {
+                self.push_reading(i, at, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a reading to line `i`, drops what no watch can need any more, and counts
+    /// the reading for the conditional watches on the line (the time each held).
+    fn push_reading(&mut self, i: usize, at: Duration, v: f64) {
+        {
             let line = &mut self.lines[i];
-            line.readings.push_back((at, v.0));
+            line.readings.push_back((at, v));
             let keep = self
                 .watches
                 .iter()
@@ -287,31 +327,30 @@ impl Run<'_> {
             while line.readings.len() > 2 && at.saturating_sub(line.readings[1].0) > keep {
                 line.readings.pop_front();
             }
-            // Each conditional watch on this line counts how long its condition held.
-            let (line, inputs, console) =
-                (&self.lines[i], &mut self.watches, &mut self.console.watches);
-            let tallies = inputs
-                .iter_mut()
-                .filter_map(|w| Some((w.when.as_ref()?, &mut w.tally, false)))
-                .chain(
-                    console
-                        .iter_mut()
-                        .filter_map(|w| Some((w.when.as_ref()?, &mut w.tally, true))),
-                );
-            for (c, tally, counts_readings) in tallies {
-                if c.role != line.supply {
-                    continue;
-                }
-                let held = judge(c, line, at).held;
-                tally.reading(at, v.0, held);
-                // A board event can come at any moment: what a console watch judged is
-                // the readings while it held. An input's are its samples.
-                if counts_readings && held == Held::Yes {
-                    tally.judged += 1;
-                }
+        }
+        // Each conditional watch on this line counts how long its condition held.
+        let (line, inputs, console) =
+            (&self.lines[i], &mut self.watches, &mut self.console.watches);
+        let tallies = inputs
+            .iter_mut()
+            .filter_map(|w| Some((w.when.as_ref()?, &mut w.tally, false)))
+            .chain(
+                console
+                    .iter_mut()
+                    .filter_map(|w| Some((w.when.as_ref()?, &mut w.tally, true))),
+            );
+        for (c, tally, counts_readings) in tallies {
+            if c.role != line.supply {
+                continue;
+            }
+            let held = judge(c, line, at).held;
+            tally.reading(at, v, held);
+            // A board event can come at any moment: what a console watch judged is
+            // the readings while it held. An input's are its samples.
+            if counts_readings && held == Held::Yes {
+                tally.judged += 1;
             }
         }
-        Ok(())
     }
 
     /// The verdict of a conditional watch whose condition never held: nothing was
@@ -412,10 +451,9 @@ mod tests {
         }
         assert_eq!(t.held_for, ms(30));
         assert_eq!(t.span, Some((1.0, 1.0)));
-        assert!(
-            t.describe().starts_with("it held 30ms in all, 1V..1V"),
-            "{}",
-            t.describe()
+        assert_eq!(
+            t.describe(),
+            "it held 30ms in all, 1V..1V by the meter's 10 readings of the line"
         );
     }
 }

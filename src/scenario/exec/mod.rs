@@ -826,14 +826,22 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
     // On a bench in real time, each meter the check measures over a window is read in
     // the background from the start, so a window sees what happened while another
     // instrument was being talked to.
+    // So is the meter on a supply line a watch's condition follows, so the condition
+    // is judged at the meter's rate, not the poll's.
     for step in steps {
-        if let Step::Measure {
-            role,
-            window: Some(_),
-            ..
-        } = step
-        {
-            if let Err(e) = run.bench.capture_meter(role) {
+        let captured = match step {
+            Step::Measure {
+                role,
+                window: Some(_),
+                ..
+            } => Some(role.clone()),
+            Step::Watch { when: Some(c), .. } | Step::WatchConsole { when: Some(c), .. } => {
+                run.bench.meter_on(&c.role)
+            }
+            _ => None,
+        };
+        if let Some(role) = captured {
+            if let Err(e) = run.bench.capture_meter(&role) {
                 stop = Some(Stop::from(e));
                 break;
             }
