@@ -151,8 +151,12 @@ fn a_condition_needs_a_supply_role_and_says_where() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("badrole.toml:"), "{t}");
-    assert!(t.contains("`while` needs a supply role"), "{t}");
+    // Pointed at the offending word: line 9, column 37 is `door_push`.
+    assert!(t.contains("badrole.toml:9:37:"), "{t}");
+    assert!(
+        t.contains("`while` needs a supply role (the meter on its line decides), but `door_push` is a switch role"),
+        "{t}"
+    );
     let (o, _) = run_check(
         dir.path(),
         "badword",
@@ -206,4 +210,64 @@ fn a_glitch_between_samples_is_judged_by_the_edge_timestamps() {
     assert!(m[0].starts_with("released at"), "{}", m[0]);
     assert!(m[0].contains("by the input's timestamped edge"), "{}", m[0]);
     assert!(m[0].contains("main above 4.4V held at"), "{}", m[0]);
+}
+
+/// The line is read from the check's first step, so a watch's first settling time is
+/// judged from what the line did before the watch began: a release 200 ms into it,
+/// with the supply steady for seconds before, fails.
+#[test]
+fn a_watch_judges_its_first_settling_time_from_the_line_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, r) = run_check(
+        dir.path(),
+        "early",
+        "maglock_12v",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "wait 5s",
+            "expect latch_sensor engaged",
+            "watch latch_sensor engaged while main above min_operating for relock_within",
+            "wait 200ms",
+            "pulse egress_handle for 300ms",
+            "wait 1s",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = measured(&r, "engaged whenever main above");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].starts_with("released at"), "{}", m[0]);
+    assert!(m[0].contains("before the watch"), "{}", m[0]);
+}
+
+/// A second watch on a role after the first ended is judged by readings taken
+/// throughout, not by the last reading before a gap.
+#[test]
+fn a_later_watch_is_not_bracketed_by_readings_from_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, r) = run_check(
+        dir.path(),
+        "again",
+        "maglock_12v",
+        &[
+            "output main off",
+            "wait 5s",
+            "expect latch_sensor released",
+            "watch latch_sensor released while main below 1V for release_within",
+            "wait 3s",
+            "unwatch latch_sensor",
+            "set main nominal limit current_limit",
+            "output main on",
+            "wait 3s",
+            "expect latch_sensor engaged",
+            "output main off",
+            "wait 70ms",
+            "watch latch_sensor released while main below 1V for release_within",
+            "wait 3s",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(measured(&r, "released whenever main below").len(), 2);
 }

@@ -137,6 +137,20 @@ pub enum Capability {
     Probe,
 }
 
+impl Capability {
+    /// The kind of role, with its article, for a message (`an input`).
+    pub fn a(self) -> &'static str {
+        match self {
+            Self::Supply => "a supply",
+            Self::Switch => "a switch",
+            Self::Input => "an input",
+            Self::Meter => "a meter",
+            Self::Console => "a console",
+            Self::Probe => "a debug probe",
+        }
+    }
+}
+
 impl std::fmt::Display for DriverKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

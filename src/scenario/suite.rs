@@ -344,8 +344,13 @@ fn check(source: &Source, c: CheckFile, earlier: &[Check]) -> Result<Check, Conf
                 format!("step `{text}`: {}", e.message),
             )
         })?;
-        validate(&parsed, &mut context)
-            .map_err(|m| source.error(s.span(), format!("step `{text}`: {m}")))?;
+        validate(&parsed, &mut context).map_err(|e| {
+            let span = match e.offset_in(&text[step_at..]) {
+                Some(o) => at(step_at + o)..at(step_at + o),
+                None => s.span(),
+            };
+            source.error(span, format!("step `{text}`: {}", e.message))
+        })?;
         steps.push((condition, parsed, s.span()));
     }
     if steps.is_empty() {
@@ -395,9 +400,53 @@ struct StepContext {
     kept: Vec<String>,
 }
 
+/// Why a step is refused, and the word it is about (pointed at in the file).
+struct Invalid {
+    word: Option<String>,
+    message: String,
+}
+
+impl Invalid {
+    fn at(word: &str, message: String) -> Self {
+        Self {
+            word: Some(word.to_string()),
+            message,
+        }
+    }
+
+    /// The byte offset of the word in `text`, as a whole word.
+    fn offset_in(&self, text: &str) -> Option<usize> {
+        let word = self.word.as_deref()?;
+        let mut at = 0;
+        for w in text.split_inclusive(char::is_whitespace) {
+            let trimmed = w.trim_end();
+            // `*`, `+` and `-` join terms: `reset_below*0.5` is one token in the text.
+            if trimmed
+                .split(['*', '+'])
+                .next()
+                .is_some_and(|first| first == word)
+                || trimmed == word
+            {
+                return Some(at);
+            }
+            at += w.len();
+        }
+        None
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Self {
+        Self {
+            word: None,
+            message,
+        }
+    }
+}
+
 /// Load-time checks that need no device: known roles of the right capability, known
 /// profile names, literal units, watches that exist, kept measurements that exist.
-fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
+fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), Invalid> {
     use Capability as C;
     let needs: &[C] = match s {
         Step::Set { .. }
@@ -420,22 +469,24 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
         Step::Wait(_) | Step::Estimate { .. } => &[],
     };
     if let Some(role) = s.role() {
-        let has = role_capability(role).ok_or_else(|| format!("unknown role `{role}`"))?;
+        let has = role_capability(role)
+            .ok_or_else(|| Invalid::at(role, format!("unknown role `{role}`")))?;
         if !needs.contains(&has) {
-            return Err(format!(
-                "`{}` needs a {} role, but `{role}` is a {has:?} role",
-                s.verb(),
-                needs
-                    .iter()
-                    .map(|c| format!("{c:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+            return Err(Invalid::at(
+                role,
+                format!(
+                    "`{}` needs {} role, but `{role}` is {} role",
+                    s.verb(),
+                    needs.iter().map(|c| c.a()).collect::<Vec<_>>().join(" or "),
+                    has.a()
+                ),
             ));
         }
         if let Step::Expect { state, .. } = s {
             if has == C::Console && !matches!(state.as_str(), "locked" | "unlocked") {
-                return Err(format!(
-                    "the console reports `locked` or `unlocked`, not `{state}`"
+                return Err(Invalid::at(
+                    state,
+                    format!("the console reports `locked` or `unlocked`, not `{state}`"),
                 ));
             }
         }
@@ -446,12 +497,15 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
                 match role_capability(&c.role) {
                     Some(C::Supply) => {}
                     Some(has) => {
-                        return Err(format!(
-                            "`while` needs a supply role (the meter on its line decides), but `{}` is a {has:?} role",
-                            c.role
-                        ))
+                        return Err(Invalid::at(&c.role, format!(
+                            "`while` needs a supply role (the meter on its line decides), but `{}` is {} role",
+                            c.role,
+                            has.a()
+                        )))
                     }
-                    None => return Err(format!("unknown role `{}`", c.role)),
+                    None => {
+                        return Err(Invalid::at(&c.role, format!("unknown role `{}`", c.role)))
+                    }
                 }
             }
             // A role may carry several watches, each under its own condition (engaged
@@ -462,23 +516,25 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
                 .iter()
                 .any(|(r, c)| r == role && !(conditional && *c))
             {
-                return Err(format!(
-                    "`{role}` is already watched; `unwatch {role}` first"
+                return Err(Invalid::at(
+                    role,
+                    format!("`{role}` is already watched; `unwatch {role}` first"),
                 ));
             }
             cx.watched.push((role.clone(), conditional));
         }
         Step::Unwatch { role } => {
             if !cx.watched.iter().any(|(w, _)| w == role) {
-                return Err(format!("`{role}` is not watched here"));
+                return Err(Invalid::at(role, format!("`{role}` is not watched here")));
             }
             cx.watched.retain(|(w, _)| w != role);
         }
         Step::Measure { keep: Some(k), .. } => cx.kept.push(k.clone()),
         Step::Estimate { from, .. } => {
             if let Some(missing) = from.iter().find(|f| !cx.kept.contains(f)) {
-                return Err(format!(
-                    "no earlier `measure ... as {missing}` in this check"
+                return Err(Invalid::at(
+                    missing,
+                    format!("no earlier `measure ... as {missing}` in this check"),
                 ));
             }
         }
@@ -486,18 +542,26 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), String> {
             range: RangeExpr::Named(n),
             quantity: step::Quantity::Voltage,
             ..
-        } => return Err(format!("`{n}`: voltage ranges are written LOW..HIGH")),
+        } => {
+            return Err(Invalid::at(
+                n,
+                format!("`{n}`: voltage ranges are written LOW..HIGH"),
+            ))
+        }
         _ => {}
     }
     for (e, kind) in s.values() {
         for (_, term) in &e.terms {
             match term {
-                Term::Literal(l) => step::check_literal(l, kind)?,
+                Term::Literal(l) => step::check_literal(l, kind).map_err(|m| Invalid::at(l, m))?,
                 Term::Named { name, .. } => {
                     if !DeviceProfile::VALUE_NAMES.contains(&name.as_str()) {
-                        return Err(format!(
-                            "unknown profile value `{name}`, expected a literal with its unit or one of: {}",
-                            DeviceProfile::VALUE_NAMES.join(", ")
+                        return Err(Invalid::at(
+                            name,
+                            format!(
+                                "unknown profile value `{name}`, expected a literal with its unit or one of: {}",
+                                DeviceProfile::VALUE_NAMES.join(", ")
+                            ),
                         ));
                     }
                 }

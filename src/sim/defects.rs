@@ -99,6 +99,11 @@ pub enum Defect {
     /// A fail-safe lock's controller comes up released after a brown-out reset (the
     /// rail dipped below its reset, not to nothing) and stays so until power is cut.
     ReleasedAfterBrownout,
+    /// The same, only after a brown-out reset shorter than 2 s (a glitch).
+    ReleasedAfterShortBrownout,
+    /// A fail-safe controller's undervoltage lockout drops the coil for good when the
+    /// rail dips into the 2 V just below minimum operating, without a reset.
+    LatchesOffInSagBand,
     /// Low-battery warnings 0.15 V and the cutoff 0.2 V late, hidden by a board clock
     /// that runs 12 % slow (its stamps place the late events back on time).
     LateLowbatSlowClock,
@@ -451,6 +456,30 @@ const TABLE: &[Row] = &[
         "a fail-safe lock's controller comes up released after a brown-out reset and stays released until its power is cut fully",
         &["maglock_12v", "strike_fail_safe_24v"],
         &["relock::fail_safe_after_restore@strike_fail_safe_24v", "brownout::fail_safe_follows_supply"],
+    ),
+    (
+        Defect::ReleasedAfterShortBrownout,
+        "released-after-short-brownout",
+        "a fail-safe lock's controller comes up released after a brown-out reset shorter than 2 s",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &[
+            "brownout::fail_safe_follows_supply",
+            "relock::fail_safe_after_restore@strike_fail_safe_24v",
+        ],
+    ),
+    (
+        Defect::LatchesOffInSagBand,
+        "latches-off-in-sag-band",
+        "a fail-safe controller drops its coil for good when the rail dips into the 2 V just below minimum operating",
+        &["maglock_12v", "strike_fail_safe_24v"],
+        &[
+            "brownout::fail_safe_follows_supply",
+            "power_loss::fail_safe_releases@maglock_12v",
+            "relock::fail_safe_after_restore",
+            "min_voltage::operates@strike_fail_safe_24v",
+            "min_voltage::holds",
+            "noise::near_min_operating",
+        ],
     ),
     (
         Defect::UnlocksAfterCutoff,

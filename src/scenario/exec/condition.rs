@@ -2,22 +2,27 @@
 //! latch_sensor engaged while main above min_operating for relock_within`, `watch
 //! console never UNLOCKED while main below battery_cutoff`.
 //!
-//! While such a watch runs, the meter on the supply's line is read at every sample of
-//! the watched input, after it. A sample (or an edge, or a board event) is judged
-//! against the readings either side of it:
+//! In a check with such a watch, the meter on the supply's line is read from the check's
+//! first step to its last, at every poll (and after every sample of a watched input), or
+//! on a bench in real time captured at its own rate. A sample (stamped when its read
+//! began), an edge, or a board event is judged against the readings either side of it:
 //! - the condition certainly held: every reading from the last one at or before the
-//!   settling time through the first one at or after the sample meets it;
-//! - it certainly did not: a reading in between misses it, or both either side do;
-//! - the meter cannot tell: one side meets it and the other does not (the line crossed
-//!   the level somewhere between two readings).
+//!   settling time through the first one at or after the moment meets it, none further
+//!   apart than a poll and a half;
+//! - it certainly did not: a reading in between misses it, or every reading from the one
+//!   before to the one after does;
+//! - the meter cannot tell: the line crossed the level somewhere between two readings,
+//!   or the meter was not read for longer than a poll and a half.
 //!
 //! Only a violation while the condition certainly held fails. One where the meter cannot
 //! tell is counted and said, not judged: the lock may rightly follow its supply as soon
 //! as the line crosses, before the meter's next reading shows it, so judging those would
-//! fail correct locks; what escapes is a violation within one meter reading of the
-//! crossing, the poll's resolution, as for any watch. A watch passes only if it judged
-//! samples while its condition certainly held; one whose condition never held asserted
-//! nothing, and that is a rig error, not a pass.
+//! fail correct locks. What escapes is a violation within one meter reading of the
+//! crossing for an input (the poll's resolution, as for any watch), and within the span
+//! its time is known to for a board event (a line the board's clock places, at once; one
+//! stamped when read, since the console's read before). A watch passes only if its
+//! condition certainly held over some time and it judged samples then; one whose
+//! condition never held asserted nothing, and that is a rig error, not a pass.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -26,17 +31,22 @@ use super::{Run, Stop};
 use crate::scenario::step::{Condition, Ready};
 use crate::units::{self, Volts};
 
-/// How much of a line's past is kept beyond a watch's settling time: samples, edges
-/// and board events are judged within a poll or a console read of happening.
+/// How much of a line's past is kept beyond the check's longest settling time: samples,
+/// edges and board events are judged within a poll or a console read of happening.
 const KEEP: Duration = Duration::from_secs(2);
 
-/// The readings of one supply's line while a conditional watch needs them.
+/// The readings of one supply's line, from the check's start.
 #[derive(Debug)]
 pub(super) struct Line {
     /// The supply role.
     pub supply: String,
     /// The meter on its line.
     pub meter: String,
+    /// How far apart two readings may be and still speak for the time between (a poll
+    /// and a half).
+    pub gap: Duration,
+    /// How much of the past is kept: the longest settling time on this line, and more.
+    pub keep: Duration,
     /// (when the reading began, volts), oldest first.
     pub readings: VecDeque<(Duration, f64)>,
 }
@@ -59,14 +69,15 @@ pub(super) struct Judged {
 }
 
 impl Judged {
-    /// The readings that decided, for a lab note.
+    /// The readings that decided, for a lab note (times from the watch's start).
     pub fn evidence(&self, origin: Duration) -> String {
-        let r = |(at, v): (Duration, f64)| {
-            format!(
-                "{} at {}",
+        let r = |(at, v): (Duration, f64)| match at.checked_sub(origin) {
+            Some(t) => format!("{} at {}", Volts(v), units::format_duration(t)),
+            None => format!(
+                "{} {} before the watch",
                 Volts(v),
-                units::format_duration(at.saturating_sub(origin))
-            )
+                units::format_duration(origin - at)
+            ),
         };
         match (self.before, self.after) {
             (Some(b), Some(a)) => format!("the meter read {} and {}", r(b), r(a)),
@@ -142,27 +153,35 @@ pub(super) fn line<'a>(lines: &'a [Line], c: &Condition<Ready>) -> &'a Line {
 }
 
 /// Whether `c` held at `t`, by the line's readings (each taken as the line at its
-/// time: the meter reads at least once a poll, see [`Run::follow_line`]).
+/// time: the meter makes a new reading at least every poll and a half, see
+/// [`Run::follow_line`]).
 pub(super) fn judge(c: &Condition<Ready>, line: &Line, t: Duration) -> Judged {
     let readings = &line.readings;
     let from = t.saturating_sub(c.settled.unwrap_or_default());
     // Readings are in time order: a captured meter gives a thousand a second.
     let first_after_from = readings.partition_point(|(at, _)| *at <= from);
     let first_at_t = readings.partition_point(|(at, _)| *at < t);
-    let before = first_after_from
-        .checked_sub(1)
-        .and_then(|i| readings.get(i))
-        .copied();
+    let lo = first_after_from.checked_sub(1);
+    let before = lo.and_then(|i| readings.get(i)).copied();
     let after = readings.get(first_at_t).copied();
-    let missed_inside = readings
-        .range(first_after_from..first_at_t.max(first_after_from))
-        .any(|(_, v)| !c.met(*v));
-    let met = |r: Option<(Duration, f64)>| r.map(|(_, v)| c.met(v));
-    let held = match (missed_inside, met(before), met(after)) {
-        (true, _, _) => Held::No,
-        (false, Some(true), Some(true)) => Held::Yes,
-        (false, Some(false) | None, Some(false)) => Held::No,
-        _ => Held::Unsure,
+    let inside = first_after_from..first_at_t.max(first_after_from);
+    let held = if readings.range(inside).any(|(_, v)| !c.met(*v)) {
+        Held::No
+    } else {
+        // Everything from the reading before to the one after (those that exist).
+        // (Readings taken at one instant, as on the virtual clock, may be both.)
+        let start = lo.unwrap_or(first_after_from).min(first_at_t);
+        let span = start..(first_at_t + 1).min(readings.len()).max(start);
+        let all = |want: bool| readings.range(span.clone()).all(|(_, v)| c.met(*v) == want);
+        let read_throughout = readings
+            .range(span.clone())
+            .zip(readings.range(span.clone()).skip(1))
+            .all(|(a, b)| b.0.saturating_sub(a.0) <= line.gap);
+        match (before, after) {
+            (Some(_), Some(_)) if all(true) && read_throughout => Held::Yes,
+            (_, Some(_)) if all(false) && read_throughout => Held::No,
+            _ => Held::Unsure,
+        }
     };
     Judged {
         held,
@@ -232,9 +251,14 @@ pub(super) fn judge_all(
 }
 
 impl Run<'_> {
-    /// Starts reading `c`'s line, if nothing does yet: a meter on the supply's line is
-    /// what decides the condition.
-    pub(super) fn follow_line(&mut self, c: &Condition<Ready>) -> Result<(), Stop> {
+    /// Starts reading `c`'s line (at the check's start), if nothing does yet: a meter on
+    /// the supply's line is what decides the condition. `longest` is the longest
+    /// settling time any condition on the line asks for.
+    pub(super) fn follow_line(
+        &mut self,
+        c: &Condition<Ready>,
+        longest: Duration,
+    ) -> Result<(), Stop> {
         if self.lines.iter().any(|l| l.supply == c.role) {
             return Ok(());
         }
@@ -245,10 +269,12 @@ impl Run<'_> {
             ))
         })?;
         // A reading is taken as the line at its time. A meter that makes a new reading
-        // less often than the poll (a supply's readback) shows the line as it was up to
-        // that long before: a crossing could be placed on either side of a sample.
+        // less often than the readings are taken (a supply's readback) shows the line as
+        // it was up to that long before: a crossing could be placed on either side of a
+        // sample. Within a poll and a half, that is the poll's own resolution.
+        let gap = self.ctx.poll + self.ctx.poll / 2;
         if let Some(r) = self.bench.meter_resolution(&meter) {
-            if r.every > self.ctx.poll {
+            if r.every > gap {
                 return Err(Stop::Error(format!(
                     "step {} `{}`: `while {c}` judges every sample against the meter on `{}`'s line, and `{meter}` makes a new reading every {} (poll {}): a stale reading could put a sample on the wrong side of the level; this check needs a meter at least as fast as the poll",
                     self.step.0,
@@ -262,15 +288,17 @@ impl Run<'_> {
         self.lines.push(Line {
             supply: c.role.clone(),
             meter,
+            gap,
+            keep: longest + KEEP,
             readings: VecDeque::new(),
         });
         self.read_lines()
     }
 
-    /// Whether any watch holds under a condition (the lines must then be read).
+    /// Whether the check follows a supply line (it has a watch across channels): the
+    /// lines are then read at every poll, from its first step to its last.
     pub(super) fn conditional(&self) -> bool {
-        self.watches.iter().any(|w| w.when.is_some())
-            || self.console.watches.iter().any(|w| w.when.is_some())
+        !self.lines.is_empty()
     }
 
     /// Brings every followed line up to now: on a bench in real time, the readings its
@@ -313,17 +341,8 @@ impl Run<'_> {
         {
             let line = &mut self.lines[i];
             line.readings.push_back((at, v));
-            let keep = self
-                .watches
-                .iter()
-                .filter_map(|w| w.when.as_ref())
-                .chain(self.console.watches.iter().filter_map(|w| w.when.as_ref()))
-                .filter(|c| c.role == line.supply)
-                .map(|c| c.settled.unwrap_or_default())
-                .max()
-                .unwrap_or_default()
-                + KEEP;
             // Keep one reading older than the horizon: it brackets the oldest moment.
+            let keep = line.keep;
             while line.readings.len() > 2 && at.saturating_sub(line.readings[1].0) > keep {
                 line.readings.pop_front();
             }
@@ -353,18 +372,25 @@ impl Run<'_> {
         }
     }
 
-    /// The verdict of a conditional watch whose condition never held: nothing was
-    /// asserted, so it is the rig's error, not a pass.
-    pub(super) fn never_exercised(
+    /// A conditional watch's verdict where its condition never certainly held over any
+    /// time, or no sample was judged then: nothing was asserted, so it is the rig's
+    /// error, not a pass.
+    pub(super) fn unexercised(
         &self,
         what: &str,
         since_step: usize,
         c: &Condition<Ready>,
-    ) -> Stop {
-        Stop::Error(format!(
-            "step {} `{}`: the watch on {what} from step {since_step} asserted nothing: {c} never held while it ran, by the meter; the check must drive the line there",
-            self.step.0, self.step.1
-        ))
+        tally: &Tally,
+    ) -> Option<Stop> {
+        (tally.judged == 0 || tally.held_for.is_zero()).then(|| {
+            Stop::Error(format!(
+                "step {} `{}`: the watch on {what} from step {since_step} asserted nothing: {c} never held while it ran, by the meter ({}; {} judged); the check must drive the line there",
+                self.step.0,
+                self.step.1,
+                tally.describe(),
+                tally.judged
+            ))
+        })
     }
 }
 
@@ -390,6 +416,8 @@ mod tests {
         Line {
             supply: "main".into(),
             meter: "main_meter".into(),
+            gap: ms(15),
+            keep: ms(2000),
             readings: [6.0, 6.0, 4.0, 1.0, 1.0, 1.0, 1.0, 4.0, 6.0, 6.0]
                 .iter()
                 .enumerate()
@@ -411,6 +439,28 @@ mod tests {
         let j = judge(&c, &r, ms(45));
         assert_eq!(j.before, Some((ms(40), 1.0)));
         assert_eq!(j.after, Some((ms(50), 1.0)));
+    }
+
+    #[test]
+    fn readings_taken_at_one_instant_are_judged_together() {
+        let c = below(3.0, None);
+        let mut r = rail();
+        let t = ms(40);
+        for _ in 0..3 {
+            r.readings.insert(4, (t, 1.0));
+        }
+        assert_eq!(judge(&c, &r, t).held, Held::Yes);
+        assert_eq!(judge(&c, &r, ms(20)).held, Held::No);
+    }
+
+    #[test]
+    fn a_gap_in_the_readings_leaves_the_time_between_unknown() {
+        let c = below(3.0, None);
+        let mut r = rail();
+        // Nothing read from 30 ms to 60 ms: 1 V either side, but the line may have left.
+        r.readings.retain(|(at, _)| *at <= ms(30) || *at >= ms(60));
+        assert_eq!(judge(&c, &r, ms(45)).held, Held::Unsure);
+        assert_eq!(judge(&c, &r, ms(30)).held, Held::Yes);
     }
 
     #[test]

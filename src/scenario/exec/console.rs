@@ -139,13 +139,11 @@ impl Run<'_> {
             if !seen.event {
                 continue;
             }
-            // Placed by the board's clock, it happened then; stamped when read, at most
-            // since the read before.
-            let from = if e.exact {
-                seen.at
-            } else {
-                previous.min(seen.at)
-            };
+            // Placed by the board's clock, it happened then (and no later than it was
+            // read: the placement may run up to its slack ahead); stamped when read, at
+            // most since the read before.
+            let to = seen.at.min(self.console.polled);
+            let from = if e.exact { to } else { previous.min(to) };
             let mut broken = None;
             for w in self.console.watches.iter_mut() {
                 if seen.at < w.since || !seen.text.starts_with(&w.never) {
@@ -156,7 +154,7 @@ impl Run<'_> {
                     break;
                 };
                 let line = condition::line(&self.lines, c);
-                let (t, j) = condition::judge_all(c, line, from, seen.at);
+                let (t, j) = condition::judge_all(c, line, from, to);
                 match j.held {
                     Held::Yes => {
                         broken = Some((w.clone(), Some((t, j))));
@@ -218,7 +216,7 @@ impl Run<'_> {
         when: Option<&Condition<Ready>>,
     ) -> Result<(), Stop> {
         if let Some(c) = when {
-            self.follow_line(c)?;
+            self.follow_line(c, c.settled.unwrap_or_default())?;
         }
         let since = self.now();
         self.console.watches.push(ConsoleWatch {
@@ -247,10 +245,14 @@ impl Run<'_> {
                 self.step.0,
                 units::format_duration(self.now().saturating_sub(w.since))
             );
+            if let Some(stop) = w
+                .when
+                .as_ref()
+                .and_then(|c| self.unexercised(&w.role, w.since_step, c, &w.tally))
+            {
+                return Err(stop);
+            }
             let measured = match &w.when {
-                Some(c) if w.tally.judged == 0 => {
-                    return Err(self.never_exercised(&w.role, w.since_step, c))
-                }
                 Some(c) => format!(
                     "none while {c} ({}; {} readings), in {window}{}",
                     w.tally.describe(),

@@ -847,6 +847,29 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
             }
         }
     }
+    // A supply line a watch's condition follows is read from the first step, so the
+    // watch's first settling time is judged from what the line did before it.
+    let mut longest: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        if let Step::Watch { when: Some(c), .. } | Step::WatchConsole { when: Some(c), .. } = step {
+            let e = longest.entry(c.role.clone()).or_insert((i, Duration::ZERO));
+            e.1 = e.1.max(c.settled.unwrap_or_default());
+        }
+    }
+    for (i, settled) in longest.values() {
+        if stop.is_some() {
+            break;
+        }
+        let (Step::Watch { when: Some(c), .. } | Step::WatchConsole { when: Some(c), .. }) =
+            &steps[*i]
+        else {
+            unreachable!("only conditional watches are collected")
+        };
+        run.step = (i + 1, steps[*i].to_string());
+        if let Err(e) = run.follow_line(c, *settled) {
+            stop = Some(e);
+        }
+    }
     for (i, step) in steps.iter().enumerate() {
         if stop.is_some() {
             break;

@@ -32,22 +32,23 @@ pub(super) struct Watch {
 impl Run<'_> {
     /// Reads an input role as a state name, feeding every watch on it.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
-        let seen = self.bench.read_input(role)?;
         let at = self.now();
+        let seen = self.bench.read_input(role)?;
         if self.conditional() {
             self.read_lines()?;
         }
         self.judge_sample(role, seen, at)
     }
 
-    /// Feeds one reading of an input role, taken at `at`, to the watches on it, and
+    /// Feeds one reading of an input role, begun at `at`, to the watches on it, and
     /// before it the edges the instrument timestamped since the last reading, if it
     /// does: a change between two samples, however short, breaks the watch at the
     /// edge's time. A conditional watch judges the sample only where its condition
     /// held, or may have, by the readings of the line either side (read after it).
     fn judge_sample(&mut self, role: &str, seen: String, at: Duration) -> Result<String, Stop> {
         if let Some(edges) = self.bench.input_edges(role)? {
-            self.judge_edges(role, edges, at)?;
+            let now = self.now();
+            self.judge_edges(role, edges, now)?;
         }
         let now = at;
         let mut broken = None;
@@ -206,7 +207,7 @@ impl Run<'_> {
             )));
         }
         if let Some(c) = when {
-            self.follow_line(c)?;
+            self.follow_line(c, c.settled.unwrap_or_default())?;
         }
         let now = self.now();
         self.watches.push(Watch {
@@ -241,10 +242,12 @@ impl Run<'_> {
     }
 
     fn passed_watch(&mut self, w: Watch) -> Result<(), Stop> {
-        if let Some(c) = &w.when {
-            if w.tally.judged == 0 {
-                return Err(self.never_exercised(&w.role, w.since_step, c));
-            }
+        if let Some(stop) = w
+            .when
+            .as_ref()
+            .and_then(|c| self.unexercised(&w.role, w.since_step, c, &w.tally))
+        {
+            return Err(stop);
         }
         let now = self.now();
         self.max_gap = self.max_gap.max(w.max_gap);
@@ -292,13 +295,23 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The watched input roles, each once, in the order first watched (a role may
+    /// carry several watches, each under its own condition).
+    fn watched_roles(&self) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        for w in &self.watches {
+            if !roles.contains(&w.role) {
+                roles.push(w.role.clone());
+            }
+        }
+        roles
+    }
+
     /// Ends every watch (the end of the check).
     pub(super) fn close_watches(&mut self) -> Result<(), Stop> {
         self.poll_console()?;
         self.close_console_watches(None)?;
-        let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
-        roles.dedup();
-        for role in roles {
+        for role in self.watched_roles() {
             self.unwatch(&role)?;
         }
         Ok(())
@@ -309,10 +322,9 @@ impl Run<'_> {
         self.bench.clock().wait(d);
         self.check_interrupt()?;
         self.sampled = self.now();
-        let mut roles: Vec<String> = self.watches.iter().map(|w| w.role.clone()).collect();
-        roles.dedup();
+        let at = self.sampled;
+        let roles = self.watched_roles();
         let states = self.bench.read_inputs(&roles)?;
-        let at = self.now();
         if self.conditional() {
             self.read_lines()?;
         }

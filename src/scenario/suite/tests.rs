@@ -148,7 +148,7 @@ fn steps_must_suit_their_roles() {
         .unwrap_err()
         .to_string();
     assert!(
-        msg.contains("`relay` needs a Switch role, but `main` is a Supply role"),
+        msg.contains("`relay` needs a switch role, but `main` is a supply role"),
         "{msg}"
     );
     let msg = suite_with("\"expect console locked\"", "\"expect console LOCKED\"")
@@ -161,7 +161,10 @@ fn steps_must_suit_their_roles() {
     )
     .unwrap_err()
     .to_string();
-    assert!(msg.contains("needs a Meter role"), "{msg}");
+    assert!(
+        msg.contains("needs a meter role, but `door_position` is an input role"),
+        "{msg}"
+    );
 }
 
 #[test]

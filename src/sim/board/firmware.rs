@@ -55,6 +55,8 @@ pub(super) struct Firmware {
     pub(super) motor_dead: bool,
     /// Time asleep after a cutoff (`unlocks-after-cutoff`).
     pub(super) cutoff_for: Option<Duration>,
+    /// How long the electronics have been off in this outage.
+    pub(super) off_for: Duration,
 }
 
 impl Firmware {
@@ -186,12 +188,15 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
     if cause == "BOR" && b.has(Defect::OpensOnBrownout) {
         release(b, out);
     }
+    let fail_safe = matches!(
+        b.spec.mechanism,
+        Mechanism::Magnet | Mechanism::Strike { fail_safe: true }
+    );
+    let short = b.fw.off_for < Duration::from_secs(2);
     if cause == "BOR"
-        && b.has(Defect::ReleasedAfterBrownout)
-        && matches!(
-            b.spec.mechanism,
-            Mechanism::Magnet | Mechanism::Strike { fail_safe: true }
-        )
+        && fail_safe
+        && (b.has(Defect::ReleasedAfterBrownout)
+            || (short && b.has(Defect::ReleasedAfterShortBrownout)))
     {
         release(b, out);
     }
@@ -210,6 +215,16 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
 /// One step of the running firmware. `before` is what the inputs were a step ago.
 pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut VecDeque<String>) {
     let now = b.inputs;
+    if b.has(Defect::LatchesOffInSagBand)
+        && now.main_v < b.spec.min_operating
+        && now.main_v >= b.spec.min_operating - 2.0
+        && matches!(
+            b.spec.mechanism,
+            Mechanism::Magnet | Mechanism::Strike { fail_safe: true }
+        )
+    {
+        release(b, out);
+    }
     if b.spec.fire.0 {
         if now.fire_alarm && !before.fire_alarm {
             event(b, out, "FIRE ALARM");

@@ -388,6 +388,7 @@ impl Board {
                     self.fw.cutoff_for = None;
                 }
                 self.lowest_while_off = self.lowest_while_off.min(v);
+                self.fw.off_for += dt;
                 if v < self.spec.bor {
                     // Really unpowered now: whatever woke it next time is a reset.
                     self.power = Power::Off;
@@ -415,6 +416,7 @@ impl Board {
                 self.slept = false;
                 self.lowest_while_off = v;
                 self.fw.power_lost();
+                self.fw.off_for = Duration::ZERO;
             }
             Power::Booting { left, cause } => {
                 if left <= dt {
