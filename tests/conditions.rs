@@ -271,3 +271,31 @@ fn a_later_watch_is_not_bracketed_by_readings_from_before_it() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(measured(&r, "released whenever main below").len(), 2);
 }
+
+/// An input wrong at one sample and back before the next is judged over that whole span
+/// by its timestamped edge back: the magnet let go 103 ms after the cut, a millisecond
+/// after the line had been below 1 V for the 42 ms this (too tight) watch allows.
+#[test]
+fn an_edge_back_judges_the_span_since_the_sample_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, r) = run_check(
+        dir.path(),
+        "back",
+        "maglock_12v",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "wait 2s",
+            "watch latch_sensor released while main below 1V for 42ms",
+            "output main off",
+            "wait 3s",
+        ],
+        &["--rig", "rigs/sim-gpio.toml"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = measured(&r, "released whenever main below");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].starts_with("not released at"), "{}", m[0]);
+    assert!(m[0].contains("until its edge back at"), "{}", m[0]);
+    assert!(m[0].contains("by the input's timestamped edge"), "{}", m[0]);
+}

@@ -110,8 +110,9 @@ impl Run<'_> {
         edges: crate::rig::bench::RoleEdges,
         now: Duration,
     ) -> Result<(), Stop> {
-        // The watch broken, at which edge, and where its condition held then.
-        let mut broken: Option<(Watch, usize, Option<Moment>)> = None;
+        // The watch broken, at which edge, where its condition held then, and whether
+        // the edge is the one back (wrong from the sample before until it).
+        let mut broken: Option<(Watch, usize, Option<Moment>, bool)> = None;
         for w in self.watches.iter_mut().filter(|w| w.role == role) {
             if edges.lost > 0 {
                 return Err(Stop::Error(format!(
@@ -126,9 +127,26 @@ impl Run<'_> {
             if broken.is_some() {
                 continue;
             }
+            // Wrong at the sample before and back within this batch: wrong from that
+            // sample to its edge back, a span no sample judged.
+            if let (Some(c), Some(&first)) = (&w.when, mine.first()) {
+                let (back, state) = &edges.edges[first];
+                if *state == w.state && w.last < *back {
+                    let line = condition::line(&self.lines, c);
+                    let (t, j) = condition::judge_any(c, line, w.last, *back);
+                    match j.held {
+                        Held::Yes => {
+                            broken = Some((w.clone(), first, Some((t, j)), true));
+                            continue;
+                        }
+                        Held::Unsure => w.tally.unsure += 1,
+                        Held::No => {}
+                    }
+                }
+            }
             for &i in mine.iter().filter(|&&i| edges.edges[i].1 != w.state) {
                 let Some(c) = &w.when else {
-                    broken = Some((w.clone(), i, None));
+                    broken = Some((w.clone(), i, None, false));
                     break;
                 };
                 // Wrong from this edge until the next one back (or now): a violation if
@@ -142,7 +160,7 @@ impl Run<'_> {
                 let (t, j) = condition::judge_any(c, line, from, to);
                 match j.held {
                     Held::Yes => {
-                        broken = Some((w.clone(), i, Some((t, j))));
+                        broken = Some((w.clone(), i, Some((t, j)), false));
                         break;
                     }
                     Held::Unsure => w.tally.unsure += 1,
@@ -150,17 +168,30 @@ impl Run<'_> {
                 }
             }
         }
-        let Some((w, i, judged)) = broken else {
+        let Some((w, i, judged, came_back)) = broken else {
             return Ok(());
         };
         let (at, state) = &edges.edges[i];
-        // How long it stayed there: until the next edge, if it came back before now.
-        let back = edges.edges[i + 1..].iter().find(|(_, s)| *s == w.state);
-        let lasted = match back {
-            Some((until, _)) => {
-                format!("for {}", units::format_duration(until.saturating_sub(*at)))
-            }
-            None => "and still at this sample".to_string(),
+        let (at, state, lasted) = if came_back {
+            // Wrong at the sample before: from then until this edge back.
+            (
+                &w.last,
+                format!("not {state}"),
+                format!(
+                    "until its edge back at {}",
+                    units::format_duration(at.saturating_sub(w.since))
+                ),
+            )
+        } else {
+            // How long it stayed there: until the next edge, if it came back before now.
+            let back = edges.edges[i + 1..].iter().find(|(_, s)| *s == w.state);
+            let lasted = match back {
+                Some((until, _)) => {
+                    format!("for {}", units::format_duration(until.saturating_sub(*at)))
+                }
+                None => "and still at this sample".to_string(),
+            };
+            (at, state.clone(), lasted)
         };
         self.max_gap = self.max_gap.max(w.max_gap);
         self.watches.retain(|x| x.role != role);

@@ -298,9 +298,6 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
             relock(b, out);
         }
     }
-    if expired(&mut b.fw.rerelease_left, dt) {
-        release(b, out);
-    }
     if b.spec.egress == Egress::Delayed {
         b.fw.push_for = if now.handle {
             b.fw.push_for + dt
