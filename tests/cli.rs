@@ -1289,6 +1289,72 @@ steps = [
 }
 
 #[test]
+fn on_a_bench_in_real_time_the_console_is_heard_as_lines_arrive() {
+    // A correct board whose clock runs 10 % slow: its stamps cannot place its lines.
+    // Read only between steps, a warning on a fast ramp would be known to a span the
+    // rail crosses the tolerance in (a rig error on the simulated rig's virtual clock,
+    // `tests/console_time.rs`); heard as it arrives, it is known to milliseconds.
+    let served = Served::start_with(&[
+        "--device",
+        "smartlock_4aa",
+        "--sim-fault",
+        "console:slow-clock",
+    ]);
+    let suite = served.path("ramp.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "ramp"
+description = "warnings on a fast battery ramp, on a served bench"
+[[check]]
+name = "lab::warnings_on_a_fast_ramp"
+title = "t"
+requires = ["battery"]
+basis = ["lab procedure"]
+steps = [
+  "set main nominal limit current_limit",
+  "output main on",
+  "expect console ready within ready_within",
+  "expect latch_sensor engaged",
+  "ramp main to battery_cutoff - 0.3V over 1s",
+  "ramp main to battery_cutoff - 0.35V over 2s",
+  "expect console event LOWBAT 1 at lowbat_1 +- battery_tolerance",
+  "expect console event LOWBAT 2 at lowbat_2 +- battery_tolerance",
+  "expect console event CUTOFF at battery_cutoff +- battery_tolerance",
+]
+"#,
+    )
+    .unwrap();
+    let o = served
+        .lockrig(&["run", "--suite", &suite, "--out", &served.path("out")])
+        .output()
+        .unwrap();
+    let dir = run_dir(&served.dir.path().join("out"));
+    let r = &results(&dir)[0];
+    let log = r["outcome"]["log"].to_string();
+    assert_eq!(o.status.code(), Some(0), "{}\n{log}", text(&o));
+    assert!(log.contains("the board's clock counted"), "{log}");
+    assert!(log.contains("(time heard) board| EVT LOWBAT 1"), "{log}");
+    // Each warning's span is a few milliseconds, not a console poll.
+    for m in r["outcome"]["measurements"].as_array().unwrap() {
+        let measured = m["measured"].as_str().unwrap();
+        if let Some(span) = measured.split("over the ").nth(1) {
+            let ms: f64 = span.split("ms").next().unwrap().parse().unwrap();
+            assert!(ms < 20.0, "{measured}");
+        }
+    }
+    // The timeline says so too: heard, and how long before it may have been printed.
+    let trace = std::fs::read_to_string(dir.join(r["trace"].as_str().unwrap())).unwrap();
+    let heard: Vec<f64> = trace
+        .lines()
+        .filter(|l| l.contains(",board,") && l.ends_with(",heard"))
+        .map(|l| l.rsplit(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(heard.len() >= 3, "{trace}");
+    assert!(heard.iter().all(|ms| *ms < 20.0), "{heard:?}");
+}
+
+#[test]
 fn served_bench_is_driven_like_a_real_one_through_the_written_rig_file() {
     let served = Served::start(None);
     let o = served.run("out", &[]).output().unwrap();

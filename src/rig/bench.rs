@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::adapters::{Channel, SupplyReadback};
 use super::capture::{Capture, Sample};
+use super::listen::{Arrival, Arrivals, Listener};
 use super::timeline::{Recorder, Row, Source, Timing};
 use super::{Console, Input, Meter, Resolution, StepTiming, Supply, Switch};
 use crate::clock::{Clock, WallClock};
@@ -125,6 +126,58 @@ struct InputRole {
 /// board's clock with the rig's, and a line's time on the wire.
 const CLOCK_SLACK: Duration = Duration::from_millis(50);
 
+/// How far a board's clock may run from the rig's before its stamps place nothing: a
+/// crystal is good to 100 ppm; this is ten times that.
+const CLOCK_RATE: f64 = 1e-3;
+
+/// A board's uptime read at a moment of the rig's clock: the board read its clock
+/// between `sent` and `answered`.
+#[derive(Debug, Clone, Copy)]
+struct ClockPair {
+    sent: Duration,
+    answered: Duration,
+    uptime: u64,
+}
+
+impl ClockPair {
+    /// Where this pair puts a line stamped `u`: paired with when the answer was in,
+    /// plus the stamp's millisecond, so a line is never placed before it was printed
+    /// (an event a command set off never lands before the command); it may be placed
+    /// late by the probe's round trip.
+    fn place(&self, u: u64) -> Option<Duration> {
+        let rig = self.answered + Duration::from_millis(1);
+        let offset = |ms: u64| Duration::from_millis(ms);
+        if u <= self.uptime {
+            rig.checked_sub(offset(self.uptime - u))
+        } else {
+            Some(rig + offset(u - self.uptime))
+        }
+    }
+
+    /// Whether the board's clock ran with the rig's from `self` to `later` (both of one
+    /// boot): what it counted lies within the rig's time between the two reads, give
+    /// or take the stamps' milliseconds and [`CLOCK_RATE`]. Else what went wrong.
+    fn agrees(&self, later: &ClockPair) -> Result<(), String> {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let counted = later.uptime as f64 - self.uptime as f64;
+        let shortest = ms(later.sent.saturating_sub(self.answered));
+        let longest = ms(later.answered.saturating_sub(self.sent));
+        let slack = 1.0 + CLOCK_RATE * longest;
+        if counted >= shortest - slack && counted <= longest + slack {
+            Ok(())
+        } else {
+            let ran = if longest - shortest < 0.5 {
+                format!("{longest:.0} ms")
+            } else {
+                format!("{shortest:.0}-{longest:.0} ms")
+            };
+            Err(format!(
+                "the board's clock counted {counted:.0} ms while the rig's ran {ran}"
+            ))
+        }
+    }
+}
+
 /// An input role's edges on the rig's clock: when, and the state entered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleEdges {
@@ -134,17 +187,42 @@ pub struct RoleEdges {
     pub lost: u64,
 }
 
+/// How a console line was placed on the rig's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// By the board's own uptime stamp: it happened then.
+    Uptime,
+    /// Heard by the background listener as it arrived: printed within its span, a
+    /// few milliseconds.
+    Heard,
+    /// Read by the bench between steps: printed since the read before.
+    Read,
+}
+
 /// A console event on the rig's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedEvent {
-    /// When it happened (or, if not `exact`, when lockrig read it).
+    /// When it happened, or the latest it can have (when it was read).
     pub at: Duration,
-    /// True when placed by the board's own clock.
-    pub exact: bool,
+    /// The earliest it can have happened (`at` itself when placed by its uptime).
+    pub from: Duration,
+    /// How it was placed.
+    pub placed: Placed,
     /// The event (`BOOT BOR`), or the board's text.
     pub text: String,
     /// False for board text that is not an event line.
     pub event: bool,
+}
+
+/// What [`Bench::take_console_events`] hands over.
+#[derive(Debug, Default)]
+pub struct ConsoleTake {
+    /// The lines, placed, in time order.
+    pub placed: Vec<PlacedEvent>,
+    /// What the consoles could not keep.
+    pub lost: Lost,
+    /// What the bench found about the consoles' clocks.
+    pub notes: Vec<String>,
 }
 
 /// An instrument identity for the evidence record.
@@ -175,7 +253,12 @@ pub struct Bench {
     /// The sag programmed into each supply role's sequencer: depth, hold, timer name.
     sequences: BTreeMap<String, (Volts, Duration, &'static str)>,
     /// Per console: the last (rig time, board uptime) pair, to place events by.
-    console_refs: BTreeMap<String, (Duration, u64)>,
+    console_refs: BTreeMap<String, ClockPair>,
+    /// Consoles whose board clock was found running off the rig's in this boot: their
+    /// stamps place nothing until the board boots again.
+    console_clock_off: BTreeMap<String, String>,
+    /// What the bench found about the consoles that the check's log should say.
+    console_notes: Vec<String>,
     /// When each console's lines were last taken: a line taken now was printed after
     /// that (less the time on the wire).
     console_taken: BTreeMap<String, Duration>,
@@ -184,6 +267,12 @@ pub struct Bench {
     capturable: std::collections::BTreeSet<String>,
     /// The captures running, by meter role (see [`capture`](super::capture)).
     captures: BTreeMap<String, Capture>,
+    /// The consoles listened to in the background, by role (see
+    /// [`listen`](super::listen)).
+    listeners: BTreeMap<String, Listener>,
+    /// Lines a listener heard that were not taken before it stopped: the next take
+    /// hands them on first.
+    console_left: BTreeMap<String, Arrivals>,
     /// The rig runs in real time (a real or served bench), not on the simulator's
     /// virtual clock.
     real_time: bool,
@@ -546,9 +635,13 @@ impl Bench {
             limits: BTreeMap::new(),
             sequences: BTreeMap::new(),
             console_refs: BTreeMap::new(),
+            console_clock_off: BTreeMap::new(),
+            console_notes: Vec::new(),
             console_taken: BTreeMap::new(),
             capturable: std::collections::BTreeSet::new(),
             captures: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            console_left: BTreeMap::new(),
             real_time: sim.is_none(),
             identities,
             protections: Vec::new(),
@@ -1118,10 +1211,63 @@ impl Bench {
         }
     }
 
-    /// Stops every background capture and gives each meter back to its role; the
-    /// first error that had stopped a capture and that no reading reported.
+    /// Listens to every console in the background from now to the check's end, on a
+    /// bench that runs in real time, so each line is stamped as it arrives. A simulated
+    /// bench is never listened to: its executor reads the console as virtual time
+    /// passes.
+    pub fn listen_consoles(&mut self) -> Result<(), RoleError> {
+        if !self.real_time {
+            return Ok(());
+        }
+        for (role, r) in self.consoles.iter_mut() {
+            if self.listeners.contains_key(role) {
+                continue;
+            }
+            let since = self.console_taken.get(role).copied().unwrap_or_default();
+            let console = std::mem::replace(&mut r.dev, Box::new(super::listen::Gone));
+            match Listener::start(console, self.clock.clone(), since) {
+                Ok((listener, proxy)) => {
+                    r.dev = proxy;
+                    self.listeners.insert(role.clone(), listener);
+                }
+                Err(e) => {
+                    return Err(RoleError::Instrument {
+                        role: role.clone(),
+                        instrument: r.instrument.clone(),
+                        source: InstrumentError::Io {
+                            command: "(start listening to the console)".into(),
+                            source: e,
+                        },
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every background capture and listener and gives each meter and console
+    /// back to its role; the first error that had stopped one and that no call
+    /// reported.
     pub fn end_captures(&mut self) -> Result<(), RoleError> {
         let mut first = Ok(());
+        for (role, listener) in std::mem::take(&mut self.listeners) {
+            let stopped = listener.stop();
+            if !stopped.left.lines.is_empty() || !stopped.left.lost.is_none() {
+                self.console_left.insert(role.clone(), stopped.left);
+            }
+            if let Some(r) = self.consoles.get_mut(&role) {
+                r.dev = stopped
+                    .console
+                    .unwrap_or_else(|| Box::new(super::listen::Gone));
+                if let (Some(source), Ok(())) = (stopped.fault, &first) {
+                    first = Err(RoleError::Instrument {
+                        role: role.clone(),
+                        instrument: r.instrument.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         for (role, capture) in std::mem::take(&mut self.captures) {
             let (meter, fault) = capture.stop();
             if let Some(r) = self.meters.get_mut(&role) {
@@ -1237,15 +1383,34 @@ impl Bench {
     /// a vanished port is still an error.
     pub fn console_probe(&mut self, role: &str) -> Result<Option<u64>, RoleError> {
         let timeout = self.probe_timeout;
+        let sent = self.clock.now();
         let r = self.console(role)?;
         match r.call(role, |d| d.uptime_ms(timeout)) {
             Ok(uptime) => {
-                // Paired with when the answer was in, plus the stamp's millisecond: the
-                // board read its clock no later than that, so a line is never placed
-                // before it was printed (an event a command set off never lands before
-                // the command); it may be placed late by the probe's round trip.
-                let now = self.clock.now() + Duration::from_millis(1);
-                self.console_refs.insert(role.to_string(), (now, uptime));
+                let pair = ClockPair {
+                    sent,
+                    answered: self.clock.now(),
+                    uptime,
+                };
+                // A clock that counted backwards restarted (a reset): a new boot. Else
+                // it must have kept time with the rig's since the last pair.
+                let last = self.console_refs.insert(role.to_string(), pair);
+                match last {
+                    Some(last) if last.uptime <= uptime => {
+                        if let Err(why) = last.agrees(&pair) {
+                            if !self.console_clock_off.contains_key(role) {
+                                self.console_notes.push(format!(
+                                    "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
+                                ));
+                            }
+                            self.console_clock_off.insert(role.to_string(), why);
+                        }
+                    }
+                    Some(_) => {
+                        self.console_clock_off.remove(role);
+                    }
+                    None => {}
+                }
                 Ok(Some(uptime))
             }
             Err(RoleError::Instrument {
@@ -1256,88 +1421,123 @@ impl Bench {
         }
     }
 
-    /// Lines the board printed since the last call, read without waiting and placed on
-    /// the rig's clock by the board's own uptime stamps.
+    /// Lines the board printed since the last call, placed on the rig's clock.
     ///
-    /// An event's uptime is placed through the last (rig time, uptime) pair of the
-    /// same boot; after a `BOOT` line the board's clock restarted, so one probe gives
-    /// the new boot's pair. A line that cannot be placed (no uptime, no pair) is
-    /// stamped when it was read, and says so. What the consoles could not keep comes
-    /// with them, summed over the consoles.
-    pub fn take_console_events(&mut self) -> Result<(Vec<PlacedEvent>, Lost), RoleError> {
+    /// Each line comes with the span in which it was printed: heard by a background
+    /// listener (a bench in real time, see [`listen`](super::listen)), a few
+    /// milliseconds; else between the read before and this one. Within it, an event's
+    /// uptime stamp places it through the last (rig time, uptime) pair of the same
+    /// boot; after a `BOOT` line the board's clock restarted, so one probe gives the
+    /// new boot's pair. A stamp that falls outside the span (by more than
+    /// [`CLOCK_SLACK`]) means the board's clock runs off the rig's, and places
+    /// nothing. A line that cannot be placed is put at the end of its span, and says
+    /// so. What the consoles could not keep comes with them, summed over the consoles.
+    pub fn take_console_events(&mut self) -> Result<ConsoleTake, RoleError> {
         let mut placed = Vec::new();
         let mut lost = Lost::default();
         let roles: Vec<String> = self.consoles.keys().cloned().collect();
         for role in roles {
             let read_at = self.clock.now();
-            let batch = {
-                let r = self.console(&role)?;
-                r.call(&role, |d| d.take_events())?
-            };
             let taken_before = self.console_taken.insert(role.clone(), read_at);
-            lost.lines += batch.lost.lines;
-            lost.bytes += batch.lost.bytes;
-            lost.cut += batch.lost.cut;
-            let events = batch.lines;
+            let (lines, heard) = {
+                let r = self.console(&role)?;
+                match r.dev.arrivals() {
+                    Some(arrivals) => (r.call(&role, |_| arrivals)?, true),
+                    None => {
+                        let batch = r.call(&role, |d| d.take_events())?;
+                        let from = taken_before.unwrap_or_default();
+                        let lines = batch
+                            .lines
+                            .into_iter()
+                            .map(|line| Arrival {
+                                from,
+                                to: read_at,
+                                line,
+                            })
+                            .collect();
+                        (
+                            Arrivals {
+                                lines,
+                                lost: batch.lost,
+                            },
+                            false,
+                        )
+                    }
+                }
+            };
+            let mut lines = lines;
+            if let Some(left) = self.console_left.remove(&role) {
+                lost.add(left.lost);
+                lines.lines.splice(0..0, left.lines);
+            }
+            lost.add(lines.lost);
+            let events = lines.lines;
             if events.is_empty() {
                 continue;
             }
-            let rebooted = events.iter().any(|e| e.is_boot());
+            let rebooted = events.iter().any(|e| e.line.is_boot());
             // A board that has just shut itself down answers nothing: do not wait on it.
-            let down = events.last().is_some_and(|e| e.is_shutdown());
+            let down = events.last().is_some_and(|e| e.line.is_shutdown());
             let before = self.console_refs.get(&role).copied();
             let after = if rebooted {
                 self.console_refs.remove(&role);
+                self.console_clock_off.remove(&role);
                 if !down {
                     self.console_probe(&role)?;
                 }
                 self.console_refs.get(&role).copied()
             } else {
-                before
+                // Asked again before its stamps place anything: the new pair is the
+                // nearest, and shows whether the board's clock kept time since the last.
+                if !down && before.is_some() && events.iter().any(|e| e.line.uptime_ms.is_some()) {
+                    self.console_probe(&role)?;
+                }
+                self.console_refs.get(&role).copied()
+            };
+            let (before, after) = if self.console_clock_off.contains_key(&role) {
+                (None, None)
+            } else {
+                (before, after)
             };
             // Lines before the first boot of the batch share the old pair; lines of a
             // boot that ended within the batch have none.
-            let first_boot = events.iter().position(|e| e.is_boot());
-            let last_boot = events.iter().rposition(|e| e.is_boot());
-            for (i, e) in events.into_iter().enumerate() {
+            let first_boot = events.iter().position(|e| e.line.is_boot());
+            let last_boot = events.iter().rposition(|e| e.line.is_boot());
+            for (i, a) in events.into_iter().enumerate() {
                 let reference = match (first_boot, last_boot) {
                     (Some(f), _) if i < f => before,
                     (_, Some(l)) if i < l => None,
                     _ => after,
                 };
-                let at = match (e.uptime_ms, reference) {
-                    (Some(u), Some((rig, up))) => {
-                        let offset = |ms: u64| Duration::from_millis(ms);
-                        if u <= up {
-                            rig.checked_sub(offset(up - u))
-                        } else {
-                            Some(rig + offset(u - up))
-                        }
-                    }
+                let at = match (a.line.uptime_ms, reference) {
+                    (Some(u), Some(pair)) => pair.place(u),
                     _ => None,
                 };
-                // The board's clock must agree with when its lines were read: a line
-                // placed after it was read, or before the previous read, means the
-                // board's clock runs off the rig's (drifting, or reset unseen), and
-                // its stamps cannot place anything. It is then placed when read.
-                let at = at.filter(|t| {
-                    *t <= read_at + CLOCK_SLACK
-                        && taken_before.is_none_or(|b| *t + CLOCK_SLACK >= b)
-                });
+                // The board's clock must agree with the span the line was printed in:
+                // outside it, the board's clock runs off the rig's (drifting, or reset
+                // unseen), and its stamps cannot place anything.
+                let at = at
+                    .filter(|t| *t <= a.to + CLOCK_SLACK && *t + CLOCK_SLACK >= a.from)
+                    .map(|t| t.clamp(a.from, a.to));
                 let event = PlacedEvent {
-                    at: at.unwrap_or(read_at),
-                    exact: at.is_some(),
-                    text: e.text,
-                    event: e.event,
+                    at: at.unwrap_or(a.to),
+                    from: at.unwrap_or(a.from),
+                    placed: match (at, heard) {
+                        (Some(_), _) => Placed::Uptime,
+                        (None, true) => Placed::Heard,
+                        (None, false) => Placed::Read,
+                    },
+                    text: a.line.text,
+                    event: a.line.event,
                 };
                 if let Some(r) = self.recorder.as_mut() {
                     let prefix = if event.event { "EVT " } else { "" };
                     r.record(Row {
                         at: event.at,
-                        timing: if event.exact {
-                            Timing::Uptime
-                        } else {
-                            Timing::Read
+                        timing: match event.placed {
+                            Placed::Uptime => Timing::Uptime,
+                            Placed::Heard => Timing::Heard(event.at - event.from),
+                            Placed::Read => Timing::Read,
                         },
                         source: Source::Board,
                         role: &role,
@@ -1348,7 +1548,11 @@ impl Bench {
             }
         }
         placed.sort_by_key(|e| e.at);
-        Ok((placed, lost))
+        Ok(ConsoleTake {
+            placed,
+            lost,
+            notes: std::mem::take(&mut self.console_notes),
+        })
     }
 
     /// Returns every role to its declared safe state: switches first (release the

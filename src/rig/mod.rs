@@ -9,6 +9,7 @@
 pub mod adapters;
 pub mod bench;
 pub mod capture;
+pub mod listen;
 pub mod timeline;
 
 pub use crate::drivers::console::Lost;
@@ -167,4 +168,11 @@ pub trait Console: Send {
     fn command(&mut self, line: &str) -> Result<String>;
     /// Lines the board printed since the last call, read without waiting.
     fn take_events(&mut self) -> Result<Batch>;
+    /// Lines a background listener heard since the last call, each with the span in
+    /// which the board printed it; `None` for a console nobody listens to, whose lines
+    /// are stamped when [`take_events`](Self::take_events) reads them (see
+    /// [`listen`]).
+    fn arrivals(&mut self) -> Option<Result<listen::Arrivals>> {
+        None
+    }
 }

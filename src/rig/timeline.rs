@@ -6,7 +6,9 @@
 //! Each row says how its time is known ([`Timing`]): an instrument exchange is stamped
 //! when it began and carries how long the instrument took to answer, which bounds when
 //! the reading was taken; a board line is placed by the board's own uptime stamp, or,
-//! when it cannot be, by when lockrig read it (up to one console poll later).
+//! when it cannot be, by when lockrig heard it (on a bench in real time, a listener reads
+//! the console as lines arrive: a few milliseconds later) or read it (up to one console
+//! poll later).
 
 use std::time::Duration;
 
@@ -54,6 +56,9 @@ pub enum Timing {
     /// Stamped by the input instrument when the line changed (a GPIO chip's kernel
     /// edge timestamp).
     Edge,
+    /// Heard by the console's background listener as it arrived: printed at most this
+    /// long earlier.
+    Heard(Duration),
     /// Stamped when lockrig read it: it happened at most one console poll earlier.
     Read,
     /// A point on the rig's clock (a step beginning).

@@ -12,7 +12,9 @@
 //!
 //! `t_s` is seconds on the rig's clock from the trial's start; an exchange is stamped
 //! when it began and `ack_ms` says how long the instrument took to answer; a board line
-//! is placed by the board's uptime stamp or, failing that, when it was `read`. Secrets
+//! is placed by the board's uptime stamp or, failing that, when it was `heard` (a
+//! background listener on a bench in real time; `ack_ms` is then how long before `t_s`
+//! it may have been printed) or `read` (between steps). Secrets
 //! are redacted; board text that a spreadsheet would take for a formula is prefixed with
 //! `'`; each file is capped at [`MAX_TRACE_BYTES`], the board's lines in it at
 //! [`MAX_BOARD_BYTES`], and what the caps dropped is counted in the file's last row.
@@ -197,6 +199,11 @@ impl Recorder for TraceFile {
                 let us = took.as_micros();
                 let _ = write!(self.ack, "{}.{:03}", us / 1000, us % 1000);
                 "exchange"
+            }
+            Timing::Heard(span) => {
+                let us = span.as_micros();
+                let _ = write!(self.ack, "{}.{:03}", us / 1000, us % 1000);
+                "heard"
             }
             Timing::Uptime => "uptime",
             Timing::Edge => "edge",

@@ -14,7 +14,9 @@
 //! answers its protocol, and every report must carry what they print as board text.
 //! `console:slow-reply` acts on each command at once and answers it 30 ms later, in
 //! the board's time (simulated, or real on a served bench); queries are answered at
-//! once.
+//! once. `console:slow-clock` is a correct board whose clock runs [`SLOW_CLOCK`] of
+//! real time (an RC oscillator instead of a crystal): its uptime stamps cannot place
+//! its lines, which must then be placed by when they arrived.
 
 use std::fmt;
 use std::str::FromStr;
@@ -89,7 +91,13 @@ pub enum Kind {
     /// own time (the console only; queries are answered at once): firmware that replies
     /// after its motor has run.
     SlowReply,
+    /// The board's uptime (in its event lines and `UPTIME?` replies) runs at
+    /// [`SLOW_CLOCK`] of real time; it is otherwise correct (the console only).
+    SlowClock,
 }
+
+/// How fast a `slow-clock` board's clock runs, against real time.
+pub const SLOW_CLOCK: f64 = 0.9;
 
 /// How long a `slow-reply` board takes to answer a command it has already acted on.
 pub const SLOW_REPLY: Duration = Duration::from_millis(30);
@@ -134,6 +142,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("forge", Kind::Forge),
     ("slow-timer", Kind::SlowTimer),
     ("slow-reply", Kind::SlowReply),
+    ("slow-clock", Kind::SlowClock),
 ];
 
 fn lookup<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
@@ -189,7 +198,7 @@ impl FromStr for Fault {
         }
         if matches!(
             kind,
-            Kind::Markup | Kind::Flood | Kind::Forge | Kind::SlowReply
+            Kind::Markup | Kind::Flood | Kind::Forge | Kind::SlowReply | Kind::SlowClock
         ) && target != Target::Console
         {
             return Err(format!("`{s}`: `{k}` is the board console's fault"));
@@ -344,11 +353,39 @@ fn stretch_timer(bytes: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The board's lines as a clock running at [`SLOW_CLOCK`] stamps them: the uptime in
+/// `EVT <ms> ...` and `UPTIME <ms>`.
+fn slow_clock(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let stamped = ["EVT ", "UPTIME "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        let Some((prefix, rest)) = stamped else {
+            out.push_str(line);
+            continue;
+        };
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        match rest[..digits].parse::<u64>() {
+            Ok(ms) => {
+                let slow = (ms as f64 * SLOW_CLOCK) as u64;
+                out.push_str(&format!("{prefix}{slow}{}", &rest[digits..]));
+            }
+            Err(_) => out.push_str(line),
+        }
+    }
+    out.into_bytes()
+}
+
 impl Protocol for Faulty {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         if self.kind == Kind::SlowTimer {
             // Every exchange is answered; only the timer's own clock is wrong.
             return self.inner.input(&stretch_timer(bytes), world);
+        }
+        if self.kind == Kind::SlowClock {
+            return slow_clock(&self.inner.input(bytes, world));
         }
         let reply = self.inner.input(bytes, world);
         // Queries (`STATE?`) are answered at once; a command that acts is answered late.
@@ -382,7 +419,9 @@ impl Protocol for Faulty {
                 out.extend(reply);
                 out
             }
-            Kind::Markup | Kind::Forge | Kind::SlowTimer | Kind::SlowReply => reply,
+            Kind::Markup | Kind::Forge | Kind::SlowTimer | Kind::SlowReply | Kind::SlowClock => {
+                reply
+            }
             Kind::Garbage => GARBAGE.to_vec(),
             Kind::Delay => {
                 let due = std::time::Instant::now() + DELAY;
@@ -403,6 +442,9 @@ impl Protocol for Faulty {
         } else {
             self.inner.idle(world)
         };
+        if self.kind == Kind::SlowClock {
+            out = slow_clock(&out);
+        }
         // Only between exchanges (a line inside a reply would be a wrong reply, not
         // hostile text), and only while the board is up to print it.
         match self.kind {
@@ -533,5 +575,25 @@ mod tests {
         let reply = f.input(b"LOCK\n", &mut w);
         assert!(!reply.is_empty(), "answered");
         assert_eq!(w.now() - before, SLOW_REPLY, "a command that acts, late");
+    }
+
+    #[test]
+    fn a_slow_clock_board_stamps_its_lines_with_its_own_slow_time() {
+        assert!("psu:slow-clock".parse::<Fault>().is_err());
+        let (mut w, mut f) = powered("console:slow-clock");
+        w.advance(Duration::from_secs(9));
+        let reply = String::from_utf8(f.input(b"UPTIME?\n", &mut w)).unwrap();
+        let up: f64 = reply
+            .trim()
+            .strip_prefix("UPTIME ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        // About 10 s on, the board's clock says about 9.
+        assert!((8500.0..9500.0).contains(&up), "{reply}");
+        assert_eq!(
+            slow_clock(b"EVT 1000 LOCKED\nbanner 1000\nUPTIME 20\n"),
+            b"EVT 900 LOCKED\nbanner 1000\nUPTIME 18\n"
+        );
     }
 }

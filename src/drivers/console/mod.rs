@@ -61,6 +61,13 @@ impl Lost {
     pub fn is_none(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Adds what `other` lost.
+    pub fn add(&mut self, other: Lost) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.cut += other.cut;
+    }
 }
 
 /// The lines received since the last read, and what could not be kept of them.

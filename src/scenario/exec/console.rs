@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::condition::{self, Held, Tally};
 use super::{ms, Budget, Run, Stop};
+use crate::rig::bench::Placed;
 use crate::scenario::step::{Condition, Ready, Word};
 use crate::units::{self, Volts};
 
@@ -38,11 +39,12 @@ const READY_RETRY: Duration = Duration::from_millis(250);
 /// A line the board printed during this check.
 #[derive(Debug, Clone)]
 pub(super) struct Seen {
+    /// When it was printed, or the latest it can have been.
     pub at: Duration,
+    /// The earliest it can have been printed (`at` when placed by the board's clock).
+    pub from: Duration,
     pub text: String,
     pub event: bool,
-    /// The rail voltage when it was printed, from the meter trace, if traced.
-    pub rail_v: Option<f64>,
 }
 
 /// An event that must not come.
@@ -98,9 +100,12 @@ impl State {
 impl Run<'_> {
     /// Reads the board's lines, logs them, and judges the console watches.
     pub(super) fn poll_console(&mut self) -> Result<(), Stop> {
-        let previous = self.console.polled;
         self.console.polled = self.now();
-        let (placed, lost) = self.bench.take_console_events()?;
+        let take = self.bench.take_console_events()?;
+        for n in take.notes {
+            self.note(n);
+        }
+        let (placed, lost) = (take.placed, take.lost);
         // An event under a conditional watch is judged against readings on both sides.
         if !placed.is_empty() && self.console.watches.iter().any(|w| w.when.is_some()) {
             self.read_lines()?;
@@ -114,15 +119,14 @@ impl Run<'_> {
                 continue;
             }
             let text = self.ctx.secrets.redact(&e.text);
-            let rail_v = self
-                .rail
-                .iter()
-                .rev()
-                .find(|(t, _)| *t <= e.at)
-                .map(|(_, v)| *v);
-            // Placed by its clock, or (the board's clock could not be placed) stamped
-            // when read; said before the text, which is the board's to the line's end.
-            let when = if e.exact { "" } else { "(time read) " };
+            // Placed by its clock, or (the board's clock could not place it) stamped
+            // when heard or read; said before the text, which is the board's to the
+            // line's end.
+            let when = match e.placed {
+                Placed::Uptime => "",
+                Placed::Heard => "(time heard) ",
+                Placed::Read => "(time read) ",
+            };
             let event = if e.event { "EVT " } else { "" };
             self.push_log(e.at, format!("{when}{BOARD}{event}{text}"));
             if e.event {
@@ -131,19 +135,17 @@ impl Run<'_> {
             }
             self.console.seen.push(Seen {
                 at: e.at,
+                from: e.from.min(e.at),
                 text,
                 event: e.event,
-                rail_v,
             });
             let seen = self.console.seen.last().cloned().expect("just pushed");
             if !seen.event {
                 continue;
             }
-            // Placed by the board's clock, it happened then (and no later than it was
-            // read: the placement may run up to its slack ahead); stamped when read, at
-            // most since the read before.
-            let to = seen.at.min(self.console.polled);
-            let from = if e.exact { to } else { previous.min(to) };
+            // Placed by the board's clock, it happened then; heard or read, at some
+            // time in its span.
+            let (from, to) = (seen.from, seen.at);
             let mut broken = None;
             for w in self.console.watches.iter_mut() {
                 if seen.at < w.since || !seen.text.starts_with(&w.never) {
@@ -166,10 +168,10 @@ impl Run<'_> {
             }
             if let Some((w, judged)) = broken {
                 self.console.watches.retain(|x| x.role != w.role);
-                let how = if e.exact {
-                    "placed by its clock"
-                } else {
-                    "stamped when read"
+                let how = match e.placed {
+                    Placed::Uptime => "placed by its clock",
+                    Placed::Heard => "stamped when heard",
+                    Placed::Read => "stamped when read",
                 };
                 let during = match (&w.when, judged) {
                     (Some(c), Some((t, j))) => format!(
@@ -491,8 +493,10 @@ impl Run<'_> {
             let earlier = self.console.seen[..self.console.matched.min(self.console.seen.len())]
                 .iter()
                 .find(|s| s.event && s.text.starts_with(event))
-                .map(|s| match s.rail_v {
-                    Some(v) => format!(" (one came earlier, out of order, at {})", Volts(v)),
+                .map(|s| match self.rail_over(s) {
+                    Some((lo, _, _)) => {
+                        format!(" (one came earlier, out of order, at {})", Volts(lo))
+                    }
                     None => " (one came earlier, out of order)".into(),
                 })
                 .unwrap_or_default();
@@ -505,19 +509,46 @@ impl Run<'_> {
             ));
         };
         self.console.matched = i + 1;
-        let Some(v) = s.rail_v else {
+        let Some((lo, hi, v)) = self.rail_over(&s) else {
             return Err(Stop::Error(format!(
-                "step {} `{}`: the rail was not traced when {event} came, so its voltage is unknown; put the step after a ramp on a supply with a meter on its line",
+                "step {} `{}`: the rail was not traced on both sides of when {event} came, so its voltage is unknown; put the step after a ramp on a supply with a meter on its line, that lasts past the event",
                 self.step.0, self.step.1
             )));
         };
-        let pass = (v - at.0).abs() <= tolerance.0;
-        let measured = format!("EVT {} with the rail at {}", s.text, Volts(v));
+        let (low, high) = (at.0 - tolerance.0, at.0 + tolerance.0);
+        // The rail over the time the event may have come in, from the reading before
+        // it to the reading after: within the tolerance all along, or out of it all
+        // along; else the event cannot be judged.
+        let pass = lo >= low && hi <= high;
+        let certain = pass || hi < low || lo > high;
+        let rail = if hi - lo < 5e-4 {
+            format!("at {}", Volts(v))
+        } else if s.at == s.from {
+            format!(
+                "between {} and {} (the readings either side of it)",
+                Volts(lo),
+                Volts(hi)
+            )
+        } else {
+            format!(
+                "between {} and {} over the {} it may have come in",
+                Volts(lo),
+                Volts(hi),
+                units::format_duration(s.at - s.from)
+            )
+        };
+        if !certain {
+            return Err(Stop::Error(format!(
+                "step {} `{}`: {event} came with the rail {rail} (its time is known only to that span: the board's clock could not place it), across the edge of {expected}: it cannot be judged; fix the board's clock, or ramp slower",
+                self.step.0, self.step.1
+            )));
+        }
+        let measured = format!("EVT {} with the rail {rail}", s.text);
         let mut m = self.measurement(role, expected.clone(), measured.clone(), pass);
         m.value = Some(v);
         m.unit = Some(Volts::UNIT.into());
-        m.low = Some(at.0 - tolerance.0);
-        m.high = Some(at.0 + tolerance.0);
+        m.low = Some(low);
+        m.high = Some(high);
         self.record(m);
         if pass {
             Ok(())
@@ -527,6 +558,33 @@ impl Run<'_> {
                 format!("expected {role} event {expected}, measured {measured}"),
             ))
         }
+    }
+}
+
+impl Run<'_> {
+    /// The rail's lowest and highest readings over the time `seen` may have come in,
+    /// from the last reading at or before its earliest time to the first at or after its
+    /// latest, and the reading at or before its latest; `None` unless the rail was
+    /// traced on both sides of it.
+    fn rail_over(&self, seen: &Seen) -> Option<(f64, f64, f64)> {
+        let first = self
+            .rail
+            .partition_point(|(t, _)| *t <= seen.from)
+            .checked_sub(1)?;
+        let last = self.rail.partition_point(|(t, _)| *t < seen.at);
+        if last == self.rail.len() {
+            return None;
+        }
+        let within = &self.rail[first..=last.max(first)];
+        let lo = within.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
+        let hi = within
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let at = self.rail[..self.rail.partition_point(|(t, _)| *t <= seen.at)]
+            .last()
+            .map_or(lo, |(_, v)| *v);
+        Some((lo, hi, at))
     }
 }
 

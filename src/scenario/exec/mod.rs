@@ -822,13 +822,15 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         decided: None,
         driving: Vec::new(),
     };
-    let mut stop = None;
+    // On a bench in real time, the board's consoles are listened to in the background,
+    // so each line is stamped as it arrives.
+    let mut stop = run.bench.listen_consoles().err().map(Stop::from);
     // On a bench in real time, each meter the check measures over a window is read in
     // the background from the start, so a window sees what happened while another
     // instrument was being talked to.
     // So is the meter on a supply line a watch's condition follows, so the condition
     // is judged at the meter's rate, not the poll's.
-    for step in steps {
+    for step in steps.iter().take_while(|_| stop.is_none()) {
         let captured = match step {
             Step::Measure {
                 role,
