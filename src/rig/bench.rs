@@ -1392,25 +1392,7 @@ impl Bench {
                     answered: self.clock.now(),
                     uptime,
                 };
-                // A clock that counted backwards restarted (a reset): a new boot. Else
-                // it must have kept time with the rig's since the last pair.
-                let last = self.console_refs.insert(role.to_string(), pair);
-                match last {
-                    Some(last) if last.uptime <= uptime => {
-                        if let Err(why) = last.agrees(&pair) {
-                            if !self.console_clock_off.contains_key(role) {
-                                self.console_notes.push(format!(
-                                    "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
-                                ));
-                            }
-                            self.console_clock_off.insert(role.to_string(), why);
-                        }
-                    }
-                    Some(_) => {
-                        self.console_clock_off.remove(role);
-                    }
-                    None => {}
-                }
+                self.console_refs.insert(role.to_string(), pair);
                 Ok(Some(uptime))
             }
             Err(RoleError::Instrument {
@@ -1478,7 +1460,12 @@ impl Bench {
             let rebooted = events.iter().any(|e| e.line.is_boot());
             // A board that has just shut itself down answers nothing: do not wait on it.
             let down = events.last().is_some_and(|e| e.line.is_shutdown());
-            let before = self.console_refs.get(&role).copied();
+            // A clock found off in the boot before places nothing of it.
+            let before = self
+                .console_refs
+                .get(&role)
+                .copied()
+                .filter(|_| !self.console_clock_off.contains_key(&role));
             let after = if rebooted {
                 self.console_refs.remove(&role);
                 self.console_clock_off.remove(&role);
@@ -1488,17 +1475,34 @@ impl Bench {
                 self.console_refs.get(&role).copied()
             } else {
                 // Asked again before its stamps place anything: the new pair is the
-                // nearest, and shows whether the board's clock kept time since the last.
-                if !down && before.is_some() && events.iter().any(|e| e.line.uptime_ms.is_some()) {
-                    self.console_probe(&role)?;
+                // nearest, and shows whether the board's clock kept time since the last
+                // (no boot line came between the two).
+                let stamped = events.iter().any(|e| e.line.uptime_ms.is_some());
+                let last = self.console_refs.get(&role).copied();
+                if let (false, true, Some(last)) = (down, stamped, last) {
+                    if self.console_probe(&role)?.is_some() {
+                        let now = self.console_refs[&role];
+                        let off = if now.uptime < last.uptime {
+                            Err(format!(
+                                "the board's clock went back from {} ms to {} ms without a boot line (a reset unseen)",
+                                last.uptime, now.uptime
+                            ))
+                        } else {
+                            last.agrees(&now)
+                        };
+                        if let Err(why) = off {
+                            if !self.console_clock_off.contains_key(&role) {
+                                self.console_notes.push(format!(
+                                    "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
+                                ));
+                            }
+                            self.console_clock_off.insert(role.clone(), why);
+                        }
+                    }
                 }
                 self.console_refs.get(&role).copied()
             };
-            let (before, after) = if self.console_clock_off.contains_key(&role) {
-                (None, None)
-            } else {
-                (before, after)
-            };
+            let after = after.filter(|_| !self.console_clock_off.contains_key(&role));
             // Lines before the first boot of the batch share the old pair; lines of a
             // boot that ended within the batch have none.
             let first_boot = events.iter().position(|e| e.line.is_boot());
@@ -1619,5 +1623,52 @@ impl Detached {
             command: "(meter)".into(),
             source: std::io::Error::other("the meter's driver failed in its background capture"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(sent_ms: u64, answered_ms: u64, uptime: u64) -> ClockPair {
+        ClockPair {
+            sent: Duration::from_millis(sent_ms),
+            answered: Duration::from_millis(answered_ms),
+            uptime,
+        }
+    }
+
+    #[test]
+    fn a_board_clock_keeps_time_within_the_round_trips_and_a_tenth_of_a_percent() {
+        let first = pair(1000, 1010, 500);
+        // 10 s later, asked with a 10 ms round trip: the board counted 9,990-10,010 ms,
+        // give or take 1 ms and 0.1 %.
+        assert!(first.agrees(&pair(11_000, 11_010, 10_500)).is_ok());
+        assert!(first
+            .agrees(&pair(11_000, 11_010, 10_500 + 10 + 11))
+            .is_ok());
+        assert!(first
+            .agrees(&pair(11_000, 11_010, 10_500 - 10 - 11))
+            .is_ok());
+        // A clock 0.5 % slow is found out; so is one 0.5 % fast.
+        let err = first.agrees(&pair(11_000, 11_010, 10_450)).unwrap_err();
+        assert!(
+            err.contains("counted 9950 ms while the rig's ran 9990-10010 ms"),
+            "{err}"
+        );
+        assert!(first.agrees(&pair(11_000, 11_010, 10_550)).is_err());
+    }
+
+    #[test]
+    fn a_pair_places_a_stamp_from_when_the_answer_was_in() {
+        let p = pair(1000, 1010, 500);
+        assert_eq!(p.place(500), Some(Duration::from_millis(1011)));
+        assert_eq!(p.place(400), Some(Duration::from_millis(911)));
+        assert_eq!(p.place(600), Some(Duration::from_millis(1111)));
+        assert_eq!(
+            pair(0, 5, 5000).place(0),
+            None,
+            "before the rig's clock began"
+        );
     }
 }
