@@ -124,3 +124,157 @@ fn a_warning_known_only_to_a_span_the_rail_crossed_the_limit_in_cannot_be_judged
     }
     assert!(undecided >= 2, "{undecided}");
 }
+
+/// Runs a one-check suite of `steps` on `device` with `extra` options: the exit code and
+/// the trial's result.
+fn check(
+    dir: &Path,
+    name: &str,
+    device: &str,
+    steps: &[&str],
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let steps: Vec<String> = steps.iter().map(|s| format!("  {s:?},")).collect();
+    let suite = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"{name}\"\ndescription = \"d\"\n[[check]]\nname = \"lab::{name}\"\ntitle = \"t\"\nbasis = [\"lab procedure\"]\nsteps = [\n{}\n]\n",
+            steps.join("\n")
+        ),
+    )
+    .unwrap();
+    let out = dir.join(format!(
+        "out-{name}-{}",
+        extra.join("-").replace([':', '/'], "_")
+    ));
+    let mut args = vec![
+        "run",
+        "--device",
+        device,
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = run(&args);
+    let code = o.status.code().unwrap();
+    assert!(matches!(code, 0 | 1 | 3), "{}", text(&o));
+    (code, results(&run_dir(&out)).remove(0))
+}
+
+fn message(r: &serde_json::Value) -> String {
+    r["outcome"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_slow_clock_is_no_evidence_of_a_reset() {
+    // A sag far above the board's brown-out: it does not reset. Its clock, 10 % slow,
+    // loses 200 ms over the sag and its recovery, which used to read as a reset.
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "expect latch_sensor engaged",
+        "sag main to 4.6V for 1500ms recover 500ms expecting reset",
+    ];
+    let (code, r) = check(dir.path(), "no_reset", "smartlock_4aa", &steps, &[]);
+    assert_eq!(code, 1, "{}", message(&r));
+    assert!(message(&r).contains("no reset"), "{}", message(&r));
+    let slow = ["--sim-fault", "console:slow-clock"];
+    let (code, r) = check(dir.path(), "no_reset", "smartlock_4aa", &steps, &slow);
+    assert_eq!(code, 3, "{}", message(&r));
+    assert!(
+        message(&r).contains("whether it reset cannot be told"),
+        "{}",
+        message(&r)
+    );
+}
+
+#[test]
+fn a_slow_clock_board_read_after_a_long_wait_is_ready_when_it_was() {
+    // Read only after 15 s, the boot line's stamp bridges 15 s of a clock 10 % slow:
+    // the console is read every 250 ms of a wait, so the line is placed within that.
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "wait 15s",
+        "expect console ready within ready_within",
+        "expect latch_sensor engaged",
+    ];
+    for extra in [&[][..], &["--sim-fault", "console:slow-clock"][..]] {
+        let (code, r) = check(dir.path(), "ready_late", "smartlock_4aa", &steps, extra);
+        assert_eq!(code, 0, "{extra:?}: {}", message(&r));
+    }
+}
+
+#[test]
+fn an_event_between_two_traces_of_the_rail_is_not_judged_at_either() {
+    // The rail went to 4.3 V and back while nobody traced it; the warning came then.
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "expect latch_sensor engaged",
+        "ramp main to 5.2V over 1s",
+        "set main 4.3V",
+        "wait 2s",
+        "set main 5.2V",
+        "wait 2s",
+        "ramp main to 5.19V over 500ms",
+        "expect console event LOWBAT 1 at lowbat_1 +- battery_tolerance",
+    ];
+    let (code, r) = check(dir.path(), "untraced", "smartlock_4aa", &steps, &[]);
+    assert_eq!(code, 3, "{}", message(&r));
+    assert!(
+        message(&r).contains("not traced all through"),
+        "{}",
+        message(&r)
+    );
+}
+
+#[test]
+fn a_forbidden_event_known_only_to_a_span_across_the_conditions_edge_is_not_passed() {
+    // A hybrid that releases on a falling rail above its minimum (a defect), watched
+    // while main is below 9.40 V: it released as the rail crossed 9.40 V.
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "wait 1s",
+        "expect latch_sensor engaged",
+        "watch console never UNLOCKED while main below 9.40V",
+        "ramp main to 9.0V over 4s",
+        "wait 2s",
+        "set main nominal",
+        "wait 1s",
+    ];
+    let defect = ["--sim-defect", "releases-above-min-operating"];
+    let (code, r) = check(dir.path(), "edge", "hybrid_12v", &steps, &defect);
+    assert_eq!(code, 1, "placed by its clock, it fails: {}", message(&r));
+    let both = [&defect[..], &["--sim-fault", "console:slow-clock"]].concat();
+    let (code, r) = check(dir.path(), "edge", "hybrid_12v", &steps, &both);
+    assert_eq!(
+        code,
+        3,
+        "known only to a span, never a pass: {}",
+        message(&r)
+    );
+    assert!(message(&r).contains("cannot be judged"), "{}", message(&r));
+    let (code, r) = check(
+        dir.path(),
+        "edge",
+        "hybrid_12v",
+        &steps,
+        &["--sim-fault", "console:slow-clock"],
+    );
+    assert_eq!(code, 0, "a correct board on a slow clock: {}", message(&r));
+}

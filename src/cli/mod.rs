@@ -605,7 +605,7 @@ fn defect_matrix(args: &DefectsArgs) -> anyhow::Result<u8> {
         .map(|(i, f)| format!("{} {f}", i + 1))
         .collect();
     println!("\nfamilies: {}", legend.join(", "));
-    println!("F a check of the family failed, E a rig error (a positive control failed), . every check passed, blank: none applies");
+    println!("F a check of the family failed, E a rig error (a positive control failed, or the evidence could not decide), . every check passed, blank: none applies");
     let clean = &rows[0];
     let ok = clean
         .cells

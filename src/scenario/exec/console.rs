@@ -147,6 +147,7 @@ impl Run<'_> {
             // time in its span.
             let (from, to) = (seen.from, seen.at);
             let mut broken = None;
+            let mut undecided = None;
             for w in self.console.watches.iter_mut() {
                 if seen.at < w.since || !seen.text.starts_with(&w.never) {
                     continue;
@@ -162,9 +163,25 @@ impl Run<'_> {
                         broken = Some((w.clone(), Some((t, j))));
                         break;
                     }
+                    // A forbidden event known only to a span wider than the poll (its
+                    // clock could not place it), over which the condition may or may not
+                    // have held, cannot be passed as one the meter could not tell.
+                    Held::Unsure if to - from > self.ctx.poll => {
+                        undecided = Some(format!(
+                            "step {}: EVT {} came some time in {} (stamped when {}: the board's clock could not place it), over which it cannot be told whether {c}; it cannot be judged; fix the board's clock",
+                            w.since_step,
+                            seen.text,
+                            units::format_duration(to - from),
+                            if e.placed == Placed::Heard { "heard" } else { "read" }
+                        ));
+                        break;
+                    }
                     Held::Unsure => w.tally.unsure += 1,
                     Held::No => w.outside += 1,
                 }
+            }
+            if let Some(why) = undecided {
+                return Err(Stop::Error(why));
             }
             if let Some((w, judged)) = broken {
                 self.console.watches.retain(|x| x.role != w.role);
@@ -511,7 +528,7 @@ impl Run<'_> {
         self.console.matched = i + 1;
         let Some((lo, hi, v)) = self.rail_over(&s) else {
             return Err(Stop::Error(format!(
-                "step {} `{}`: the rail was not traced on both sides of when {event} came, so its voltage is unknown; put the step after a ramp on a supply with a meter on its line, that lasts past the event",
+                "step {} `{}`: the rail was not traced all through the time {event} may have come in, so its voltage then is unknown; put the step after a ramp on a supply with a meter on its line, that lasts past the event",
                 self.step.0, self.step.1
             )));
         };
@@ -538,8 +555,13 @@ impl Run<'_> {
             )
         };
         if !certain {
+            let why = if s.at == s.from {
+                "placed by the board's clock between two readings of the rail; read the rail more often (a shorter --poll)"
+            } else {
+                "its time is known only to that span: the board's clock could not place it; fix the board's clock"
+            };
             return Err(Stop::Error(format!(
-                "step {} `{}`: {event} came with the rail {rail} (its time is known only to that span: the board's clock could not place it), across the edge of {expected}: it cannot be judged; fix the board's clock, or ramp slower",
+                "step {} `{}`: {event} came with the rail {rail} ({why}), across the edge of {expected}: it cannot be judged; or ramp slower",
                 self.step.0, self.step.1
             )));
         }
@@ -565,7 +587,8 @@ impl Run<'_> {
     /// The rail's lowest and highest readings over the time `seen` may have come in,
     /// from the last reading at or before its earliest time to the first at or after its
     /// latest, and the reading at or before its latest; `None` unless the rail was
-    /// traced on both sides of it.
+    /// traced on both sides of it, and all through: not across the time between two
+    /// traces (more than a poll and a half), when the rail did what nobody saw.
     fn rail_over(&self, seen: &Seen) -> Option<(f64, f64, f64)> {
         let first = self
             .rail
@@ -576,6 +599,15 @@ impl Run<'_> {
             return None;
         }
         let within = &self.rail[first..=last.max(first)];
+        let (start, end) = (within[0].0, within[within.len() - 1].0);
+        let widest = self.ctx.poll.mul_f64(1.5);
+        if self
+            .rail_unseen
+            .iter()
+            .any(|(a, b)| *b > start && *a < end && *b - *a > widest)
+        {
+            return None;
+        }
         let lo = within.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
         let hi = within
             .iter()

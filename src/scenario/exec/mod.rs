@@ -333,6 +333,9 @@ struct Run<'a> {
     console: console::State,
     /// Meter samples traced during supply waveforms: (time, volts).
     rail: Vec<(Duration, f64)>,
+    /// When the rail went untraced between two traces: (last reading, next trace's
+    /// start).
+    rail_unseen: Vec<(Duration, Duration)>,
     tracing: Option<String>,
     /// Supply lines a conditional watch follows, with their recent readings.
     lines: Vec<condition::Line>,
@@ -810,6 +813,7 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         watches: Vec::new(),
         console: console::State::default(),
         rail: Vec::new(),
+        rail_unseen: Vec::new(),
         tracing: None,
         lines: Vec::new(),
         kept: BTreeMap::new(),

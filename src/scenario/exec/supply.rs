@@ -43,13 +43,29 @@ struct ResetEvidence {
 }
 
 impl ResetEvidence {
-    /// The board reset: it printed a boot line, or its clock lost time.
-    fn reset(&self) -> bool {
-        self.boot.is_some()
-            || self.uptime.is_some_and(|((tb, ub), (ta, ua))| {
-                let ran = ta.saturating_sub(tb).as_millis() as u64;
-                ua + 100 < ub + ran
-            })
+    /// Whether the board reset: it printed a boot line, or its clock went back. A
+    /// clock that only lost time (it counted less than the rig's, beyond the round
+    /// trips, but never went back) with no boot line is no evidence either way: the
+    /// board reset without saying so, or its clock runs slow; that cannot be told, and
+    /// is said (`Err`).
+    fn reset(&self) -> Result<bool, String> {
+        if self.boot.is_some() {
+            return Ok(true);
+        }
+        let Some(((tb, ub), (ta, ua))) = self.uptime else {
+            return Ok(false);
+        };
+        let ran = ta.saturating_sub(tb).as_millis() as u64;
+        if ua < ub {
+            Ok(true)
+        } else if ua + 100 < ub + ran {
+            Err(format!(
+                "the board printed no boot line, and its clock counted {} ms while the rig's ran {ran} ms: either it reset without saying so and has been up {ua} ms, or its clock runs slow; whether it reset cannot be told",
+                ua - ub
+            ))
+        } else {
+            Ok(false)
+        }
     }
 
     fn describe(&self, from: Duration) -> String {
@@ -94,6 +110,12 @@ impl Run<'_> {
     /// Starts tracing the meter on `role`'s line; returns the trace's start index.
     fn trace(&mut self, role: &str) -> usize {
         self.tracing = self.bench.meter_on(role);
+        if let Some((t, _)) = self.rail.last() {
+            let now = self.now();
+            if now > *t {
+                self.rail_unseen.push((*t, now));
+            }
+        }
         self.rail.len()
     }
 
@@ -366,7 +388,12 @@ impl Run<'_> {
                 continue;
             }
             let evidence = self.reset_evidence(t0, before)?;
-            let pass = evidence.reset();
+            let pass = evidence.reset().map_err(|why| {
+                Stop::Error(format!(
+                    "step {} `{}`: sag {rep} of {times}: {why}",
+                    self.step.0, self.step.1
+                ))
+            })?;
             let measured = format!(
                 "{} ({}; {})",
                 if pass { "reset" } else { "no reset" },
@@ -717,7 +744,18 @@ impl Run<'_> {
             .reset_evidence(t0, before)
             .map_err(|e| (cell(None, rail, false, "rig error"), e))?;
         let responsive = evidence.uptime.is_some() || self.console_role().is_none();
-        let reset = evidence.reset();
+        let reset = match evidence.reset() {
+            Ok(reset) => reset,
+            Err(why) => {
+                let e = Stop::Error(format!(
+                    "step {} `{}`: the cell {depth} for {}: {why}",
+                    self.step.0,
+                    self.step.1,
+                    units::format_duration(dur)
+                ));
+                return Err(Box::new((cell(None, rail, false, "rig error"), e)));
+            }
+        };
         self.note(format!(
             "shmoo cell {depth} for {}: {}; {}",
             units::format_duration(dur),
