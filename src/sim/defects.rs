@@ -111,8 +111,7 @@ pub enum Defect {
 
 /// Name, description, the built-in profiles it is proven on, and the checks that must
 /// not pass there (`check@profile` on that profile only): each fails, or, where a
-/// positive control or the check's evidence relies on what the defect breaks, ends in a
-/// rig error.
+/// positive control relies on what the defect breaks, ends in a rig error.
 type Row = (
     Defect,
     &'static str,
@@ -494,9 +493,7 @@ const TABLE: &[Row] = &[
         "late-lowbat-slow-clock",
         "low-battery warnings 0.15 V and the cutoff 0.2 V late, hidden by a board clock running 12 % slow",
         &["smartlock_4aa"],
-        // The boundary sweep's cells above the reset threshold cannot tell a reset the
-        // board did not print from its slow clock: a rig error that says so.
-        &["battery::decay_warnings", "brownout::boundary"],
+        &["battery::decay_warnings"],
     ),
 ];
 

@@ -34,20 +34,27 @@ fn reached(rail_min: f64, depth: f64) -> bool {
     rail_min <= depth + (0.05 * depth).max(0.2)
 }
 
+/// How long the board's clock is timed against the rig's when its uptime alone cannot
+/// tell a reset from a slow clock.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+
 /// What the board's clock says about a reset between two moments.
 struct ResetEvidence {
     /// A boot line printed in the window.
     boot: Option<(Duration, String)>,
     /// Uptime before and after, with the rig's times.
     uptime: Option<((Duration, u64), (Duration, u64))>,
+    /// The board's clock's rate against the rig's, and how far off that figure may be,
+    /// timed over [`RATE_WINDOW`] after, where the uptime alone could not tell.
+    rate: Option<(f64, f64)>,
 }
 
 impl ResetEvidence {
-    /// Whether the board reset: it printed a boot line, or its clock went back. A
-    /// clock that only lost time (it counted less than the rig's, beyond the round
-    /// trips, but never went back) with no boot line is no evidence either way: the
-    /// board reset without saying so, or its clock runs slow; that cannot be told, and
-    /// is said (`Err`).
+    /// Whether the board reset: it printed a boot line, or its clock went back, or it
+    /// counted short of the rig's beyond the round trips (100 ms) and beyond what its
+    /// own rate, where timed, explains. A clock that only lost time, not timed, with
+    /// no boot line, is no evidence either way: the board reset without saying so, or
+    /// its clock runs slow; that is said (`Err`).
     fn reset(&self) -> Result<bool, String> {
         if self.boot.is_some() {
             return Ok(true);
@@ -55,16 +62,19 @@ impl ResetEvidence {
         let Some(((tb, ub), (ta, ua))) = self.uptime else {
             return Ok(false);
         };
-        let ran = ta.saturating_sub(tb).as_millis() as u64;
         if ua < ub {
-            Ok(true)
-        } else if ua + 100 < ub + ran {
-            Err(format!(
-                "the board printed no boot line, and its clock counted {} ms while the rig's ran {ran} ms: either it reset without saying so and has been up {ua} ms, or its clock runs slow; whether it reset cannot be told",
+            return Ok(true);
+        }
+        let ran = ta.saturating_sub(tb).as_secs_f64() * 1e3;
+        let lost = ub as f64 + ran - ua as f64;
+        match self.rate {
+            _ if lost <= 100.0 => Ok(false),
+            // What a clock at its rate would have lost, and the doubt in that.
+            Some((rate, doubt)) => Ok(lost - (1.0 - rate) * ran > 100.0 + doubt * ran),
+            None => Err(format!(
+                "the board printed no boot line, and its clock counted {} ms while the rig's ran {ran:.0} ms: either it reset without saying so and has been up {ua} ms, or its clock runs slow; whether it reset cannot be told",
                 ua - ub
-            ))
-        } else {
-            Ok(false)
+            )),
         }
     }
 
@@ -78,6 +88,12 @@ impl ResetEvidence {
         }
         if let Some(((_, ub), (_, ua))) = self.uptime {
             parts.push(format!("uptime {ub} ms before, {ua} ms after"));
+        }
+        if let Some((rate, doubt)) = self.rate {
+            parts.push(format!(
+                "the board's clock runs at {rate:.4} +- {doubt:.4} of the rig's, timed over {} after",
+                units::format_duration(RATE_WINDOW)
+            ));
         }
         if parts.is_empty() {
             "no boot line, and the board's uptime could not be read".into()
@@ -187,10 +203,28 @@ impl Run<'_> {
         if after.is_some() {
             self.console.maybe_down = false;
         }
-        Ok(ResetEvidence {
+        let mut evidence = ResetEvidence {
             boot,
             uptime: before.zip(after),
-        })
+            rate: None,
+        };
+        // A clock that lost time without a boot line: time it against the rig's, so
+        // that what a slow clock loses is not taken for a reset.
+        if let (Err(_), Some((ta, ua))) = (evidence.reset(), after) {
+            self.hold(RATE_WINDOW)?;
+            let sent = self.now();
+            if let Some((tc, uc)) = self.uptime_now()? {
+                let answered = self.now();
+                if uc >= ua {
+                    let rig = tc.saturating_sub(ta).as_secs_f64() * 1e3;
+                    // Each uptime was read within its ask's round trip, and to the ms.
+                    let trip = answered.saturating_sub(sent).as_secs_f64() * 1e3;
+                    let doubt = (2.0 + 2.0 * trip) / rig;
+                    evidence.rate = Some(((uc - ua) as f64 / rig, doubt));
+                }
+            }
+        }
+        Ok(evidence)
     }
 
     /// Readies a fast dip of `main`, where the rig maps a `dip` switch and a `sag`
