@@ -287,3 +287,27 @@ fn a_forbidden_event_known_only_to_a_span_across_the_conditions_edge_is_not_pass
     );
     assert_eq!(code, 0, "a correct board on a slow clock: {}", message(&r));
 }
+
+#[test]
+fn an_event_known_only_to_a_span_reaching_past_its_deadline_is_not_judged() {
+    // The board powered off prints CUTOFF about 300 ms later. Placed by its clock, that
+    // passes `within 400ms`; from a slow clock, read between steps, it is known only to
+    // a span reaching past 400 ms: a rig error, never a fail on the span's end.
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "expect latch_sensor engaged",
+        "wait 1s",
+        "output main off",
+        "wait 1s",
+        "expect console event CUTOFF within 400ms",
+    ];
+    let (code, r) = check(dir.path(), "cutoff", "smartlock_4aa", &steps, &[]);
+    assert_eq!(code, 0, "{}", message(&r));
+    let slow = ["--sim-fault", "console:slow-clock"];
+    let (code, r) = check(dir.path(), "cutoff", "smartlock_4aa", &steps, &slow);
+    assert_eq!(code, 3, "{}", message(&r));
+    assert!(message(&r).contains("cannot be judged"), "{}", message(&r));
+}

@@ -1474,39 +1474,49 @@ impl Bench {
                 }
                 self.console_refs.get(&role).copied()
             } else {
-                // Asked again before its stamps place anything: the new pair is the
-                // nearest, and shows whether the board's clock kept time since the last
-                // (no boot line came between the two).
+                // Read between steps (the simulator's virtual clock, where asking costs
+                // no time), a line's span is wide and a stamp would place it within it:
+                // the board is asked again first (unless it has just shut itself down),
+                // and the new pair must show its clock kept time since the last (no boot
+                // line came between). Heard as they arrived (a bench in real time), lines
+                // are placed to their narrow spans whatever the clock, and the board is
+                // not asked: a silent board would stall the step running.
                 let stamped = events.iter().any(|e| e.line.uptime_ms.is_some());
                 let last = self.console_refs.get(&role).copied();
-                if let (false, true, Some(last)) = (down, stamped, last) {
-                    if self.console_probe(&role)?.is_some() {
-                        let now = self.console_refs[&role];
-                        let off = if now.uptime < last.uptime {
-                            Err(format!(
-                                "the board's clock went back from {} ms to {} ms without a boot line (a reset unseen)",
-                                last.uptime, now.uptime
-                            ))
-                        } else {
-                            last.agrees(&now)
-                        };
-                        if let Err(why) = off {
-                            if !self.console_clock_off.contains_key(&role) {
-                                self.console_notes.push(format!(
-                                    "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
-                                ));
+                match (heard || down, stamped, last) {
+                    (false, true, Some(last)) => {
+                        if self.console_probe(&role)?.is_some() {
+                            let now = self.console_refs[&role];
+                            let off = if now.uptime < last.uptime {
+                                Err(format!(
+                                    "the board's clock went back from {} ms to {} ms without a boot line (a reset unseen)",
+                                    last.uptime, now.uptime
+                                ))
+                            } else {
+                                last.agrees(&now)
+                            };
+                            if let Err(why) = off {
+                                if !self.console_clock_off.contains_key(&role) {
+                                    self.console_notes.push(format!(
+                                        "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
+                                    ));
+                                }
+                                self.console_clock_off.insert(role.clone(), why);
                             }
-                            self.console_clock_off.insert(role.clone(), why);
+                            Some(now)
+                        } else {
+                            Some(last)
                         }
                     }
+                    _ => last,
                 }
-                self.console_refs.get(&role).copied()
             };
             let after = after.filter(|_| !self.console_clock_off.contains_key(&role));
             // Lines before the first boot of the batch share the old pair; lines of a
             // boot that ended within the batch have none.
             let first_boot = events.iter().position(|e| e.line.is_boot());
             let last_boot = events.iter().rposition(|e| e.line.is_boot());
+            let mut ours: Vec<PlacedEvent> = Vec::with_capacity(events.len());
             for (i, a) in events.into_iter().enumerate() {
                 let reference = match (first_boot, last_boot) {
                     (Some(f), _) if i < f => before,
@@ -1534,6 +1544,22 @@ impl Bench {
                     text: a.line.text,
                     event: a.line.event,
                 };
+                ours.push(event);
+            }
+            // The board printed its lines in order: none later than the one after it,
+            // none earlier than the one before it. So a line placed by its clock bounds
+            // its unplaced neighbours, and the batch stays in the order it was printed.
+            for i in (1..ours.len()).rev() {
+                let next = ours[i].at;
+                let e = &mut ours[i - 1];
+                e.at = e.at.min(next).max(e.from);
+            }
+            for i in 1..ours.len() {
+                let before = ours[i - 1].from;
+                let e = &mut ours[i];
+                e.from = e.from.max(before).min(e.at);
+            }
+            for event in ours {
                 if let Some(r) = self.recorder.as_mut() {
                     let prefix = if event.event { "EVT " } else { "" };
                     r.record(Row {
@@ -1551,6 +1577,8 @@ impl Bench {
                 placed.push(event);
             }
         }
+        // Consoles merged by time; each one's lines keep their order (a stable sort of
+        // lines already in order).
         placed.sort_by_key(|e| e.at);
         Ok(ConsoleTake {
             placed,

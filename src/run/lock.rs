@@ -4,8 +4,9 @@
 //! the same instrument, under any name or path, contend for the same lock. The holder
 //! records who it is so a refused run can say.
 //!
-//! `flock` locks die with their process, so a crashed run never blocks the bench; the
-//! next run notices the dead holder's record and says it is taking over a stale lock.
+//! `flock` locks die with their process, so a crashed run never blocks the bench; a run
+//! that ends clears its record, so the next run that finds one knows its holder died,
+//! and says it is taking over a stale lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -72,9 +73,19 @@ pub enum LockError {
 /// A held rig: every instrument's lock. Released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct RigLock {
-    _locks: Vec<Flock<File>>,
+    locks: Vec<Flock<File>>,
     /// Dead holders whose records were found, if any.
     pub stale: Vec<Holder>,
+}
+
+impl Drop for RigLock {
+    /// Clears each holder record before its lock goes: a record left behind means a
+    /// run that died holding the rig, not one that finished.
+    fn drop(&mut self) {
+        for lock in &self.locks {
+            let _ = lock.set_len(0);
+        }
+    }
 }
 
 /// FNV-1a, 64 bit: a hash that is the same in every lockrig build, so two versions
@@ -205,7 +216,7 @@ pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> 
     // A wait too long to represent is a wait without end.
     let deadline = wait.map(|w| Instant::now().checked_add(w));
     let mut held = RigLock {
-        _locks: Vec::new(),
+        locks: Vec::new(),
         stale: Vec::new(),
     };
     for link in instrument_links(rig) {
@@ -238,7 +249,7 @@ pub fn acquire(rig: &Rig, wait: Option<Duration>) -> Result<RigLock, LockError> 
                     lock.rewind().map_err(io)?;
                     lock.write_all(record.as_bytes()).map_err(io)?;
                     lock.sync_data().map_err(io)?;
-                    held._locks.push(lock);
+                    held.locks.push(lock);
                     break;
                 }
                 Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {

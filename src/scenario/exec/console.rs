@@ -446,32 +446,56 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         let (from, from_step) = self.stimulus;
         let deadline = from + within;
+        let expected = format!("{event} within {}", units::format_duration(within));
         loop {
             self.poll_console()?;
+            // Certainly printed in the window: its whole span lies in it.
             let found = self
                 .console
                 .seen
                 .iter()
-                .find(|s| s.event && s.at >= from && s.at <= deadline && s.text.starts_with(event))
+                .find(|s| {
+                    s.event && s.from >= from && s.at <= deadline && s.text.starts_with(event)
+                })
                 .cloned();
-            let expected = format!("{event} within {}", units::format_duration(within));
             if let Some(s) = found {
                 let t = s.at.saturating_sub(from);
-                let m = self.measurement(
-                    role,
-                    expected,
+                let when = if s.from == s.at {
+                    format!("{} after step {from_step}", units::format_duration(t))
+                } else {
                     format!(
-                        "EVT {} {} after step {from_step}",
-                        s.text,
+                        "{}-{} after step {from_step} (stamped when read: the board's clock could not place it)",
+                        units::format_duration(s.from.saturating_sub(from)),
                         units::format_duration(t)
-                    ),
-                    true,
-                );
+                    )
+                };
+                let m = self.measurement(role, expected, format!("EVT {} {when}", s.text), true);
                 self.record(m);
                 return Ok(());
             }
             let now = self.now();
             if now >= deadline {
+                // One that may have come in the window, or may not: its span reaches
+                // outside it. Never a verdict on a guessed time.
+                let maybe = self
+                    .console
+                    .seen
+                    .iter()
+                    .find(|s| {
+                        s.event && s.at >= from && s.from <= deadline && s.text.starts_with(event)
+                    })
+                    .cloned();
+                if let Some(s) = maybe {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: EVT {} came some time from {} to {} after step {from_step} (stamped when read: the board's clock could not place it), which reaches outside the {} expected: it cannot be judged; fix the board's clock",
+                        self.step.0,
+                        self.step.1,
+                        s.text,
+                        units::format_duration(s.from.saturating_sub(from)),
+                        units::format_duration(s.at.saturating_sub(from)),
+                        units::format_duration(within)
+                    )));
+                }
                 let measured = format!(
                     "no {event} event {} after step {from_step}",
                     units::format_duration(now.saturating_sub(from))

@@ -197,7 +197,9 @@ impl Run<'_> {
             .console
             .seen
             .iter()
-            .find(|s| s.event && s.at >= from && s.text.starts_with("BOOT"))
+            // Certainly printed in the window: a boot line read late, whose span
+            // reaches back before it, may be the boot before.
+            .find(|s| s.event && s.from >= from && s.text.starts_with("BOOT"))
             .map(|s| (s.at, s.text.clone()));
         let after = self.uptime_now()?;
         if after.is_some() {
