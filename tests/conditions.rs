@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{results, run, run_dir, text};
+use common::{results, run, run_dir, text, write_check};
 
 /// Writes a one-check suite with `steps` and runs it on `device`.
 fn run_check(
@@ -16,16 +16,7 @@ fn run_check(
     steps: &[&str],
     extra: &[&str],
 ) -> (std::process::Output, Vec<serde_json::Value>) {
-    let steps: Vec<String> = steps.iter().map(|s| format!("  {s:?},")).collect();
-    let suite = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &suite,
-        format!(
-            "name = \"{name}\"\ndescription = \"a lab's own check\"\n\n[[check]]\nname = \"lab::{name}\"\ntitle = \"t\"\nbasis = [\"lab procedure\"]\nsteps = [\n{}\n]\n",
-            steps.join("\n")
-        ),
-    )
-    .unwrap();
+    let suite = write_check(dir, name, steps);
     let out = dir.join(format!("out-{name}"));
     let mut args = vec![
         "run",

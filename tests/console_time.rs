@@ -6,64 +6,35 @@ mod common;
 
 use std::path::Path;
 
-use common::{results, run, run_dir, text};
+use common::{results, run, run_dir, text, write_check};
 
 /// A battery ramp from nominal to below cutoff over `over`, then the three warnings
-/// judged at the rail they came at.
-fn ramp_suite(dir: &Path, over: &str) -> String {
-    let suite = dir.join(format!("ramp-{over}.toml"));
-    std::fs::write(
-        &suite,
-        format!(
-            r#"
-name = "ramp"
-description = "warnings on a fast battery ramp"
-[[check]]
-name = "lab::warnings_on_a_fast_ramp"
-title = "The low-battery warnings come at their thresholds on a fast ramp"
-requires = ["battery"]
-basis = ["lab procedure"]
-steps = [
-  "set main nominal limit current_limit",
-  "output main on",
-  "expect console ready within ready_within",
-  "expect latch_sensor engaged",
-  "ramp main to battery_cutoff - 0.3V over {over}",
-  "ramp main to battery_cutoff - 0.35V over 2s",
-  "expect console event LOWBAT 1 at lowbat_1 +- battery_tolerance",
-  "expect console event LOWBAT 2 at lowbat_2 +- battery_tolerance",
-  "expect console event CUTOFF at battery_cutoff +- battery_tolerance",
-]
-"#
-        ),
-    )
-    .unwrap();
-    suite.to_str().unwrap().to_string()
-}
-
+/// judged at the rail they came at, on seed `seed` with `fault` served.
 fn ramp(dir: &Path, over: &str, seed: u32, fault: Option<&str>) -> (i32, serde_json::Value) {
-    let suite = ramp_suite(dir, over);
-    let out = dir.join(format!("out-{over}-{seed}-{}", fault.is_some()));
-    let seed = seed.to_string();
-    let mut args = vec![
-        "run",
-        "--device",
-        "smartlock_4aa",
-        "--suite",
-        &suite,
-        "--seed",
-        &seed,
-        "--out",
-        out.to_str().unwrap(),
+    let first = format!("ramp main to battery_cutoff - 0.3V over {over}");
+    let steps = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "expect latch_sensor engaged",
+        &first,
+        "ramp main to battery_cutoff - 0.35V over 2s",
+        "expect console event LOWBAT 1 at lowbat_1 +- battery_tolerance",
+        "expect console event LOWBAT 2 at lowbat_2 +- battery_tolerance",
+        "expect console event CUTOFF at battery_cutoff +- battery_tolerance",
     ];
+    let seed = seed.to_string();
+    let mut extra = vec!["--seed", &seed];
     if let Some(f) = fault {
-        args.extend(["--sim-fault", f]);
+        extra.extend(["--sim-fault", f]);
     }
-    let o = run(&args);
-    let code = o.status.code().unwrap();
-    let r = results(&run_dir(&out)).remove(0);
-    assert!(matches!(code, 0 | 1 | 3), "{}", text(&o));
-    (code, r)
+    check(
+        dir,
+        &format!("ramp_{over}"),
+        "smartlock_4aa",
+        &steps,
+        &extra,
+    )
 }
 
 fn log(r: &serde_json::Value) -> String {
@@ -134,16 +105,7 @@ fn check(
     steps: &[&str],
     extra: &[&str],
 ) -> (i32, serde_json::Value) {
-    let steps: Vec<String> = steps.iter().map(|s| format!("  {s:?},")).collect();
-    let suite = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &suite,
-        format!(
-            "name = \"{name}\"\ndescription = \"d\"\n[[check]]\nname = \"lab::{name}\"\ntitle = \"t\"\nbasis = [\"lab procedure\"]\nsteps = [\n{}\n]\n",
-            steps.join("\n")
-        ),
-    )
-    .unwrap();
+    let suite = write_check(dir, name, steps);
     let out = dir.join(format!(
         "out-{name}-{}",
         extra.join("-").replace([':', '/'], "_")

@@ -199,6 +199,17 @@ pub enum Placed {
     Read,
 }
 
+impl Placed {
+    /// How the line's time is known, for a verdict's text.
+    pub fn how(self) -> &'static str {
+        match self {
+            Self::Uptime => "placed by its clock",
+            Self::Heard => "stamped when heard: the board's clock could not place it",
+            Self::Read => "stamped when read: the board's clock could not place it",
+        }
+    }
+}
+
 /// A console event on the rig's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedEvent {
@@ -256,7 +267,7 @@ pub struct Bench {
     console_refs: BTreeMap<String, ClockPair>,
     /// Consoles whose board clock was found running off the rig's in this boot: their
     /// stamps place nothing until the board boots again.
-    console_clock_off: BTreeMap<String, String>,
+    console_clock_off: std::collections::BTreeSet<String>,
     /// What the bench found about the consoles that the check's log should say.
     console_notes: Vec<String>,
     /// When each console's lines were last taken: a line taken now was printed after
@@ -635,7 +646,7 @@ impl Bench {
             limits: BTreeMap::new(),
             sequences: BTreeMap::new(),
             console_refs: BTreeMap::new(),
-            console_clock_off: BTreeMap::new(),
+            console_clock_off: std::collections::BTreeSet::new(),
             console_notes: Vec::new(),
             console_taken: BTreeMap::new(),
             capturable: std::collections::BTreeSet::new(),
@@ -1465,7 +1476,7 @@ impl Bench {
                 .console_refs
                 .get(&role)
                 .copied()
-                .filter(|_| !self.console_clock_off.contains_key(&role));
+                .filter(|_| !self.console_clock_off.contains(&role));
             let after = if rebooted {
                 self.console_refs.remove(&role);
                 self.console_clock_off.remove(&role);
@@ -1496,12 +1507,11 @@ impl Bench {
                                 last.agrees(&now)
                             };
                             if let Err(why) = off {
-                                if !self.console_clock_off.contains_key(&role) {
+                                if self.console_clock_off.insert(role.clone()) {
                                     self.console_notes.push(format!(
                                         "{role}: {why}; its stamps place nothing until it boots again, its lines are placed by when they came in"
                                     ));
                                 }
-                                self.console_clock_off.insert(role.clone(), why);
                             }
                             Some(now)
                         } else {
@@ -1511,7 +1521,7 @@ impl Bench {
                     _ => last,
                 }
             };
-            let after = after.filter(|_| !self.console_clock_off.contains_key(&role));
+            let after = after.filter(|_| !self.console_clock_off.contains(&role));
             // Lines before the first boot of the batch share the old pair; lines of a
             // boot that ended within the batch have none.
             let first_boot = events.iter().position(|e| e.line.is_boot());

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::Console;
 use crate::clock::Clock;
-use crate::drivers::console::{Batch, ConsoleEvent, Lost, MAX_EVENTS, POLL_LINES};
+use crate::drivers::console::{Batch, ConsoleEvent, Lost, POLL_LINES};
 use crate::drivers::{InstrumentError, Result};
 
 /// How often the listener looks at the console: a line is stamped to this, plus the
@@ -70,16 +70,12 @@ struct Heard {
 }
 
 impl Heard {
-    /// Keeps a line, dropping (and counting) the oldest beyond [`MAX_EVENTS`]: a
-    /// flooding board cannot grow this between two takes.
+    /// Keeps a line, as the driver keeps them: the newest
+    /// [`MAX_EVENTS`](crate::drivers::console::MAX_EVENTS) between two
+    /// takes, the rest counted.
     fn keep(&mut self, arrival: Arrival) {
-        if self.lines.len() >= MAX_EVENTS {
-            if let Some(old) = self.lines.pop_front() {
-                self.lost.lines += 1;
-                self.lost.bytes += old.line.text.len() as u64;
-            }
-        }
-        self.lines.push_back(arrival);
+        self.lost
+            .keep_newest(&mut self.lines, arrival, |a| a.line.text.len());
     }
 
     fn take(&mut self) -> Arrivals {

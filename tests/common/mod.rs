@@ -22,6 +22,21 @@ pub fn run_rig(dir: &Path, rig: &str, name: &str, extra: &[&str]) -> (Output, Pa
     (run(&args), out)
 }
 
+/// Writes a suite of one check, `lab::NAME`, of `steps`, as `DIR/NAME.toml`.
+pub fn write_check(dir: &Path, name: &str, steps: &[&str]) -> PathBuf {
+    let steps: Vec<String> = steps.iter().map(|s| format!("  {s:?},")).collect();
+    let suite = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &suite,
+        format!(
+            "name = \"{name}\"\ndescription = \"a lab's own check\"\n\n[[check]]\nname = \"lab::{name}\"\ntitle = \"t\"\nbasis = [\"lab procedure\"]\nsteps = [\n{}\n]\n",
+            steps.join("\n")
+        ),
+    )
+    .unwrap();
+    suite
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",

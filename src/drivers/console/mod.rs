@@ -68,6 +68,24 @@ impl Lost {
         self.bytes += other.bytes;
         self.cut += other.cut;
     }
+
+    /// Queues `line`, keeping at most [`MAX_EVENTS`]: beyond that the oldest is dropped
+    /// and counted here (`bytes` says how long a line's text is). A board flooding its
+    /// console keeps its newest lines, and cannot grow the queue without bound.
+    pub fn keep_newest<T>(
+        &mut self,
+        queue: &mut VecDeque<T>,
+        line: T,
+        bytes: impl Fn(&T) -> usize,
+    ) {
+        if queue.len() >= MAX_EVENTS {
+            if let Some(old) = queue.pop_front() {
+                self.lines += 1;
+                self.bytes += bytes(&old) as u64;
+            }
+        }
+        queue.push_back(line);
+    }
 }
 
 /// The lines received since the last read, and what could not be kept of them.
@@ -208,21 +226,16 @@ impl LockConsole {
         if line.is_empty() {
             return;
         }
-        if self.events.len() >= MAX_EVENTS {
-            // A board flooding its console: keep the newest, count the rest.
-            if let Some(old) = self.events.pop_front() {
-                self.lost.lines += 1;
-                self.lost.bytes += old.text.len() as u64;
-            }
-        }
-        self.events.push_back(match self.dialect.hear(line) {
+        let heard = match self.dialect.hear(line) {
             Heard::Event(event) => event,
             Heard::Reply(_) | Heard::Text => ConsoleEvent {
                 uptime_ms: None,
                 text: line.to_string(),
                 event: false,
             },
-        });
+        };
+        self.lost
+            .keep_newest(&mut self.events, heard, |e| e.text.len());
     }
 
     /// Sends `command` (in the board's dialect) and returns the text after `prefix` on

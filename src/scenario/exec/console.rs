@@ -43,6 +43,8 @@ pub(super) struct Seen {
     pub at: Duration,
     /// The earliest it can have been printed (`at` when placed by the board's clock).
     pub from: Duration,
+    /// How its time is known.
+    pub placed: Placed,
     pub text: String,
     pub event: bool,
 }
@@ -135,7 +137,8 @@ impl Run<'_> {
             }
             self.console.seen.push(Seen {
                 at: e.at,
-                from: e.from.min(e.at),
+                from: e.from,
+                placed: e.placed,
                 text,
                 event: e.event,
             });
@@ -168,11 +171,11 @@ impl Run<'_> {
                     // have held, cannot be passed as one the meter could not tell.
                     Held::Unsure if to - from > self.ctx.poll => {
                         undecided = Some(format!(
-                            "step {}: EVT {} came some time in {} (stamped when {}: the board's clock could not place it), over which it cannot be told whether {c}; it cannot be judged; fix the board's clock",
+                            "step {}: EVT {} came some time in {} ({}), over which it cannot be told whether {c}; it cannot be judged; fix the board's clock",
                             w.since_step,
                             seen.text,
                             units::format_duration(to - from),
-                            if e.placed == Placed::Heard { "heard" } else { "read" }
+                            seen.placed.how()
                         ));
                         break;
                     }
@@ -185,11 +188,7 @@ impl Run<'_> {
             }
             if let Some((w, judged)) = broken {
                 self.console.watches.retain(|x| x.role != w.role);
-                let how = match e.placed {
-                    Placed::Uptime => "placed by its clock",
-                    Placed::Heard => "stamped when heard",
-                    Placed::Read => "stamped when read",
-                };
+                let how = e.placed.how();
                 let during = match (&w.when, judged) {
                     (Some(c), Some((t, j))) => format!(
                         " while {c} (at {}: {})",
@@ -460,13 +459,14 @@ impl Run<'_> {
                 .cloned();
             if let Some(s) = found {
                 let t = s.at.saturating_sub(from);
-                let when = if s.from == s.at {
+                let when = if s.placed == Placed::Uptime {
                     format!("{} after step {from_step}", units::format_duration(t))
                 } else {
                     format!(
-                        "{}-{} after step {from_step} (stamped when read: the board's clock could not place it)",
+                        "{}-{} after step {from_step} ({})",
                         units::format_duration(s.from.saturating_sub(from)),
-                        units::format_duration(t)
+                        units::format_duration(t),
+                        s.placed.how()
                     )
                 };
                 let m = self.measurement(role, expected, format!("EVT {} {when}", s.text), true);
@@ -487,12 +487,13 @@ impl Run<'_> {
                     .cloned();
                 if let Some(s) = maybe {
                     return Err(Stop::Error(format!(
-                        "step {} `{}`: EVT {} came some time from {} to {} after step {from_step} (stamped when read: the board's clock could not place it), which reaches outside the {} expected: it cannot be judged; fix the board's clock",
+                        "step {} `{}`: EVT {} came some time from {} to {} after step {from_step} ({}), which reaches outside the {} expected: it cannot be judged; fix the board's clock",
                         self.step.0,
                         self.step.1,
                         s.text,
                         units::format_duration(s.from.saturating_sub(from)),
                         units::format_duration(s.at.saturating_sub(from)),
+                        s.placed.how(),
                         units::format_duration(within)
                     )));
                 }
@@ -564,7 +565,7 @@ impl Run<'_> {
         let certain = pass || hi < low || lo > high;
         let rail = if hi - lo < 5e-4 {
             format!("at {}", Volts(v))
-        } else if s.at == s.from {
+        } else if s.placed == Placed::Uptime {
             format!(
                 "between {} and {} (the readings either side of it)",
                 Volts(lo),
@@ -579,10 +580,9 @@ impl Run<'_> {
             )
         };
         if !certain {
-            let why = if s.at == s.from {
-                "placed by the board's clock between two readings of the rail; read the rail more often (a shorter --poll)"
-            } else {
-                "its time is known only to that span: the board's clock could not place it; fix the board's clock"
+            let why = match s.placed {
+                Placed::Uptime => "placed by the board's clock between two readings of the rail; read the rail more often (a shorter --poll)".to_string(),
+                p => format!("{}; its time is known only to that span; fix the board's clock", p.how()),
             };
             return Err(Stop::Error(format!(
                 "step {} `{}`: {event} came with the rail {rail} ({why}), across the edge of {expected}: it cannot be judged; or ramp slower",
