@@ -132,14 +132,19 @@ const CLOCK_RATE: f64 = 1e-3;
 
 /// A board's uptime read at a moment of the rig's clock: the board read its clock
 /// between `sent` and `answered`.
-#[derive(Debug, Clone, Copy)]
-struct ClockPair {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockPair {
     sent: Duration,
     answered: Duration,
     uptime: u64,
 }
 
 impl ClockPair {
+    /// The board's uptime, in milliseconds.
+    pub fn uptime(&self) -> u64 {
+        self.uptime
+    }
+
     /// Where this pair puts a line stamped `u`: paired with when the answer was in,
     /// plus the stamp's millisecond, so a line is never placed before it was printed
     /// (an event a command set off never lands before the command); it may be placed
@@ -154,27 +159,48 @@ impl ClockPair {
         }
     }
 
-    /// Whether the board's clock ran with the rig's from `self` to `later` (both of one
-    /// boot): what it counted lies within the rig's time between the two reads, give
-    /// or take the stamps' milliseconds and [`CLOCK_RATE`]. Else what went wrong.
-    fn agrees(&self, later: &ClockPair) -> Result<(), String> {
+    /// The rig's time from this pair to `later`, in milliseconds: its middle, and how
+    /// far either way the two reads of the board's clock may have been from it (the
+    /// round trips, and each stamp's millisecond).
+    fn span_to(&self, later: &ClockPair) -> (f64, f64) {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let counted = later.uptime as f64 - self.uptime as f64;
         let shortest = ms(later.sent.saturating_sub(self.answered));
         let longest = ms(later.answered.saturating_sub(self.sent));
-        let slack = 1.0 + CLOCK_RATE * longest;
-        if counted >= shortest - slack && counted <= longest + slack {
-            Ok(())
-        } else {
-            let ran = if longest - shortest < 0.5 {
-                format!("{longest:.0} ms")
-            } else {
-                format!("{shortest:.0}-{longest:.0} ms")
-            };
-            Err(format!(
-                "the board's clock counted {counted:.0} ms while the rig's ran {ran}"
-            ))
+        ((shortest + longest) / 2.0, (longest - shortest) / 2.0 + 1.0)
+    }
+
+    /// How many milliseconds the board's clock counted short of the rig's from this
+    /// pair to `later` (negative when it counted more).
+    pub fn lost_to(&self, later: &ClockPair) -> f64 {
+        self.span_to(later).0 - (later.uptime as f64 - self.uptime as f64)
+    }
+
+    /// The board's clock's rate against the rig's from this pair to `later`, and how
+    /// far off that figure may be.
+    pub fn rate_to(&self, later: &ClockPair) -> (f64, f64) {
+        let (mid, doubt) = self.span_to(later);
+        let counted = later.uptime as f64 - self.uptime as f64;
+        (counted / mid, doubt / mid)
+    }
+
+    /// Whether the board's clock ran with the rig's from `self` to `later` (both of one
+    /// boot): what it counted lies within the rig's time between the two reads, give
+    /// or take the reads' doubt and [`CLOCK_RATE`]. Else what went wrong.
+    fn agrees(&self, later: &ClockPair) -> Result<(), String> {
+        let (mid, doubt) = self.span_to(later);
+        if self.lost_to(later).abs() <= doubt + CLOCK_RATE * mid {
+            return Ok(());
         }
+        let counted = later.uptime as f64 - self.uptime as f64;
+        let (shortest, longest) = (mid - doubt + 1.0, mid + doubt - 1.0);
+        let ran = if longest - shortest < 0.5 {
+            format!("{longest:.0} ms")
+        } else {
+            format!("{shortest:.0}-{longest:.0} ms")
+        };
+        Err(format!(
+            "the board's clock counted {counted:.0} ms while the rig's ran {ran}"
+        ))
     }
 }
 
@@ -1386,6 +1412,12 @@ impl Bench {
         self.exchanged(began, Source::Console, role, reply, |r| {
             format!("{line} -> {r}")
         })
+    }
+
+    /// The board's clock on a console role as last asked (see
+    /// [`console_probe`](Self::console_probe)).
+    pub fn console_clock(&self, role: &str) -> Option<ClockPair> {
+        self.console_refs.get(role).copied()
     }
 
     /// Asks the board its uptime with a short timeout ([`PROBE_TIMEOUT`] at most): the

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::{Run, Stop};
+use crate::rig::bench::ClockPair;
 use crate::units::{self, Volts};
 
 /// The finest step a ramp takes, in volts (a bench supply's setting resolution).
@@ -42,8 +43,8 @@ const RATE_WINDOW: Duration = Duration::from_secs(2);
 struct ResetEvidence {
     /// A boot line printed in the window.
     boot: Option<(Duration, String)>,
-    /// Uptime before and after, with the rig's times.
-    uptime: Option<((Duration, u64), (Duration, u64))>,
+    /// The board's clock asked before and after.
+    uptime: Option<(ClockPair, ClockPair)>,
     /// The board's clock's rate against the rig's, and how far off that figure may be,
     /// timed over [`RATE_WINDOW`] after, where the uptime alone could not tell.
     rate: Option<(f64, f64)>,
@@ -59,21 +60,22 @@ impl ResetEvidence {
         if self.boot.is_some() {
             return Ok(true);
         }
-        let Some(((tb, ub), (ta, ua))) = self.uptime else {
+        let Some((before, after)) = self.uptime else {
             return Ok(false);
         };
-        if ua < ub {
+        if after.uptime() < before.uptime() {
             return Ok(true);
         }
-        let ran = ta.saturating_sub(tb).as_secs_f64() * 1e3;
-        let lost = ub as f64 + ran - ua as f64;
+        let lost = before.lost_to(&after);
+        let ran = lost + (after.uptime() - before.uptime()) as f64;
         match self.rate {
             _ if lost <= 100.0 => Ok(false),
             // What a clock at its rate would have lost, and the doubt in that.
             Some((rate, doubt)) => Ok(lost - (1.0 - rate) * ran > 100.0 + doubt * ran),
             None => Err(format!(
-                "the board printed no boot line, and its clock counted {} ms while the rig's ran {ran:.0} ms: either it reset without saying so and has been up {ua} ms, or its clock runs slow; whether it reset cannot be told",
-                ua - ub
+                "the board printed no boot line, and its clock counted {} ms while the rig's ran {ran:.0} ms: either it reset without saying so and has been up {} ms, or its clock runs slow; whether it reset cannot be told",
+                after.uptime() - before.uptime(),
+                after.uptime()
             )),
         }
     }
@@ -86,8 +88,12 @@ impl ResetEvidence {
                 units::format_duration(at.saturating_sub(from))
             ));
         }
-        if let Some(((_, ub), (_, ua))) = self.uptime {
-            parts.push(format!("uptime {ub} ms before, {ua} ms after"));
+        if let Some((before, after)) = self.uptime {
+            parts.push(format!(
+                "uptime {} ms before, {} ms after",
+                before.uptime(),
+                after.uptime()
+            ));
         }
         if let Some((rate, doubt)) = self.rate {
             parts.push(format!(
@@ -179,18 +185,21 @@ impl Run<'_> {
         self.bench.console_roles().into_iter().next()
     }
 
-    fn uptime_now(&mut self) -> Result<Option<(Duration, u64)>, Stop> {
+    /// Asks the board its uptime: its clock against the rig's, if it answers.
+    fn uptime_now(&mut self) -> Result<Option<ClockPair>, Stop> {
         let Some(role) = self.console_role() else {
             return Ok(None);
         };
-        let now = self.now();
-        Ok(self.bench.console_probe(&role)?.map(|u| (now, u)))
+        Ok(match self.bench.console_probe(&role)? {
+            Some(_) => self.bench.console_clock(&role),
+            None => None,
+        })
     }
 
     fn reset_evidence(
         &mut self,
         from: Duration,
-        before: Option<(Duration, u64)>,
+        before: Option<ClockPair>,
     ) -> Result<ResetEvidence, Stop> {
         self.poll_console()?;
         let boot = self
@@ -212,17 +221,11 @@ impl Run<'_> {
         };
         // A clock that lost time without a boot line: time it against the rig's, so
         // that what a slow clock loses is not taken for a reset.
-        if let (Err(_), Some((ta, ua))) = (evidence.reset(), after) {
+        if let (Err(_), Some(after)) = (evidence.reset(), after) {
             self.hold(RATE_WINDOW)?;
-            let sent = self.now();
-            if let Some((tc, uc)) = self.uptime_now()? {
-                let answered = self.now();
-                if uc >= ua {
-                    let rig = tc.saturating_sub(ta).as_secs_f64() * 1e3;
-                    // Each uptime was read within its ask's round trip, and to the ms.
-                    let trip = answered.saturating_sub(sent).as_secs_f64() * 1e3;
-                    let doubt = (2.0 + 2.0 * trip) / rig;
-                    evidence.rate = Some(((uc - ua) as f64 / rig, doubt));
+            if let Some(later) = self.uptime_now()? {
+                if later.uptime() >= after.uptime() {
+                    evidence.rate = Some(after.rate_to(&later));
                 }
             }
         }
