@@ -1273,8 +1273,8 @@ steps = [
         .expect("the watch's verdict")
         .clone();
     let measured = m["measured"].as_str().unwrap();
-    // The line's meter was captured in the background at its own rate: several readings
-    // of the line for every sample of the input.
+    // The line's meter was captured in the background at its own rate: hundreds of
+    // readings of the line in the watch's second (read at the 10 ms poll, a hundred).
     let readings: u64 = measured
         .split("by the meter's ")
         .nth(1)
@@ -1283,9 +1283,110 @@ steps = [
         .unwrap_or_else(|| panic!("{measured}"));
     let samples = m["samples"].as_u64().unwrap();
     assert!(
-        readings > 3 * samples,
+        readings > 400 && samples > 400,
         "{readings} readings, {samples} samples: {measured}"
     );
+}
+
+#[test]
+fn on_a_bench_in_real_time_the_inputs_are_read_in_the_background_between_polls() {
+    // Polled every 100 ms by the executor, a 40 ms unlatch on every reboot could fall
+    // between two polls; read in the background every millisecond or so, it cannot.
+    let served = Served::start_with(&[
+        "--device",
+        "smartlock_4aa",
+        "--sim-defect",
+        "brief-unlatch-on-recovery",
+    ]);
+    let o = served
+        .lockrig(&[
+            "run",
+            "--poll",
+            "100ms",
+            "--out",
+            &served.path("out"),
+            "relock::fail_secure_after_restore",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = &results(&run_dir(&served.dir.path().join("out")))[0];
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected door_position closed throughout")
+            || msg.contains("expected latch_sensor engaged throughout"),
+        "{msg}"
+    );
+    let failed = r["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["pass"] == false)
+        .expect("the broken watch")
+        .clone();
+    assert!(failed["samples"].as_u64().unwrap() > 1000, "{failed}");
+    assert!(failed["max_gap_ms"].as_f64().unwrap() < 20.0, "{failed}");
+    drop(served);
+
+    // A correct lock: the watch passes, on readings taken far more often than the poll,
+    // and says how it was read.
+    let served = Served::start_with(&["--device", "smartlock_4aa"]);
+    let suite = served.path("watch.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "watch"
+description = "a watch on a served bench"
+[[check]]
+name = "lab::stays_latched"
+title = "t"
+basis = ["lab procedure"]
+steps = [
+  "set main nominal limit current_limit",
+  "output main on",
+  "expect console ready within ready_within",
+  "wait actuation_within",
+  "watch latch_sensor engaged",
+  "wait 1s",
+  "expect console locked",
+]
+"#,
+    )
+    .unwrap();
+    let o = served
+        .lockrig(&[
+            "run",
+            "--poll",
+            "100ms",
+            "--suite",
+            &suite,
+            "--out",
+            &served.path("out"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dir = run_dir(&served.dir.path().join("out"));
+    let r = &results(&dir)[0];
+    let m = r["outcome"]["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["expected"].as_str().unwrap().contains("throughout"))
+        .expect("the watch's verdict")
+        .clone();
+    let measured = m["measured"].as_str().unwrap();
+    assert!(measured.contains("read in the background"), "{measured}");
+    assert!(m["samples"].as_u64().unwrap() > 200, "{m}");
+    assert!(m["max_gap_ms"].as_f64().unwrap() < 20.0, "{m}");
+    // The timeline shows each take's last reading, not every one.
+    let trace =
+        std::fs::read_to_string(dir.join("traces/lab.stays_latched.smartlock_4aa.csv")).unwrap();
+    let rows = trace
+        .lines()
+        .filter(|l| l.contains(",latch_sensor,"))
+        .count();
+    assert!((5..100).contains(&rows), "{rows} rows");
 }
 
 #[test]

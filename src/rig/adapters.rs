@@ -238,6 +238,10 @@ impl Input for Channel<Gpio> {
         let ch = u32::from(self.channel);
         self.device().edges(ch).map(Some)
     }
+
+    fn stamps_edges(&self) -> bool {
+        true
+    }
 }
 
 impl Switch for Channel<Gpio> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::adapters::{Channel, SupplyReadback};
-use super::capture::{Capture, Sample};
+use super::capture::{self, InputCapture, MeterCapture, Sample};
 use super::listen::{Arrival, Arrivals, Listener};
 use super::timeline::{Recorder, Row, Source, Timing};
 use super::{Console, Input, Meter, Resolution, StepTiming, Supply, Switch};
@@ -303,7 +303,12 @@ pub struct Bench {
     /// running in real time can capture in the background.
     capturable: std::collections::BTreeSet<String>,
     /// The captures running, by meter role (see [`capture`](super::capture)).
-    captures: BTreeMap<String, Capture>,
+    captures: BTreeMap<String, MeterCapture>,
+    /// The input instruments captured, by instrument (see [`capture`](super::capture)).
+    input_captures: BTreeMap<String, InputCapture>,
+    /// The last state put on the timeline for each captured input role: a captured
+    /// line goes there when it changes and at the last reading of each take.
+    input_shown: BTreeMap<String, String>,
     /// The consoles listened to in the background, by role (see
     /// [`listen`](super::listen)).
     listeners: BTreeMap<String, Listener>,
@@ -677,6 +682,8 @@ impl Bench {
             console_taken: BTreeMap::new(),
             capturable: std::collections::BTreeSet::new(),
             captures: BTreeMap::new(),
+            input_captures: BTreeMap::new(),
+            input_shown: BTreeMap::new(),
             listeners: BTreeMap::new(),
             console_left: BTreeMap::new(),
             real_time: sim.is_none(),
@@ -1231,7 +1238,7 @@ impl Bench {
         };
         let timeout = self.probe_timeout.max(Duration::from_millis(500));
         let meter = std::mem::replace(&mut r.dev, Box::new(Detached));
-        match Capture::start(meter, self.clock.clone(), timeout) {
+        match capture::start_meter(meter, self.clock.clone(), timeout) {
             Ok((capture, proxy)) => {
                 r.dev = proxy;
                 self.captures.insert(role.to_string(), capture);
@@ -1246,6 +1253,111 @@ impl Bench {
                 },
             }),
         }
+    }
+
+    /// Reads every polled input instrument in the background from now to the check's
+    /// end, on a bench that runs in real time, so a watch sees the lines every
+    /// [`capture::INPUT_EVERY`] whatever the executor is doing. An input that stamps
+    /// its own edges is not captured; nor is any input on a simulated bench, whose
+    /// executor reads the inputs as virtual time passes.
+    pub fn capture_inputs(&mut self) -> Result<(), RoleError> {
+        if !self.real_time {
+            return Ok(());
+        }
+        let mut by_instrument: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (role, r) in &self.inputs {
+            if !r.input.dev.stamps_edges() && !self.input_captures.contains_key(&r.input.instrument)
+            {
+                by_instrument
+                    .entry(r.input.instrument.clone())
+                    .or_default()
+                    .push(role.clone());
+            }
+        }
+        let timeout = self.probe_timeout.max(Duration::from_millis(500));
+        for (instrument, roles) in by_instrument {
+            let lines = roles
+                .iter()
+                .map(|role| {
+                    let r = self.inputs.get_mut(role).expect("listed above");
+                    let dev = std::mem::replace(&mut r.input.dev, Box::new(Detached));
+                    (role.clone(), r.channel, dev)
+                })
+                .collect();
+            match capture::start_inputs(lines, self.clock.clone(), timeout) {
+                Ok((capture, proxies)) => {
+                    for (role, proxy) in roles.iter().zip(proxies) {
+                        self.inputs.get_mut(role).expect("listed above").input.dev = proxy;
+                    }
+                    self.input_captures.insert(instrument, capture);
+                }
+                Err(e) => {
+                    return Err(RoleError::Instrument {
+                        role: roles.join("+"),
+                        instrument,
+                        source: InstrumentError::Io {
+                            command: "(start the inputs' capture)".into(),
+                            source: e,
+                        },
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True when an input role's instrument is read in the background.
+    pub fn input_captured(&self, role: &str) -> bool {
+        self.inputs
+            .get(role)
+            .is_some_and(|r| self.input_captures.contains_key(&r.input.instrument))
+    }
+
+    /// The states a captured input role read on its own since `since`, each with when
+    /// the reading began, through a reading that began at `through` or later; `None`
+    /// for an input that is not captured. Each change goes on the timeline, and the
+    /// last reading.
+    pub fn captured_input(
+        &mut self,
+        role: &str,
+        since: Duration,
+        through: Duration,
+    ) -> Result<Option<Vec<(Duration, String)>>, RoleError> {
+        let r = self.input_role(role)?;
+        let Some(taken) = r.input.dev.captured(since, Some(through)) else {
+            return Ok(None);
+        };
+        let samples = r.input.call(role, |_| taken)?;
+        let states: Vec<(Duration, String)> = samples
+            .iter()
+            .map(|s| {
+                (
+                    s.at,
+                    if s.reading {
+                        r.high.clone()
+                    } else {
+                        r.low.clone()
+                    },
+                )
+            })
+            .collect();
+        if let Some(rec) = self.recorder.as_mut() {
+            let last = samples.len().saturating_sub(1);
+            for (i, (s, (at, state))) in samples.iter().zip(&states).enumerate() {
+                let shown = self.input_shown.get(role);
+                if i == last || shown != Some(state) {
+                    rec.record(Row {
+                        at: *at,
+                        timing: Timing::Exchange(s.took),
+                        source: Source::Input,
+                        role,
+                        value: state,
+                    });
+                    self.input_shown.insert(role.to_string(), state.clone());
+                }
+            }
+        }
+        Ok(Some(states))
     }
 
     /// Listens to every console in the background from now to the check's end, on a
@@ -1305,6 +1417,30 @@ impl Bench {
                 }
             }
         }
+        for (instrument, capture) in std::mem::take(&mut self.input_captures) {
+            let (lines, fault) = capture.stop();
+            // A capture whose driver panicked leaves its roles without an input: every
+            // later reading is an error naming it.
+            for (role, _, dev) in lines.unwrap_or_default() {
+                if let Some(r) = self.inputs.get_mut(&role) {
+                    r.input.dev = dev;
+                }
+            }
+            if let (Some(source), Ok(())) = (fault, &first) {
+                let roles: Vec<&str> = self
+                    .inputs
+                    .iter()
+                    .filter(|(_, r)| r.input.instrument == instrument)
+                    .map(|(role, _)| role.as_str())
+                    .collect();
+                first = Err(RoleError::Instrument {
+                    role: roles.join("+"),
+                    instrument,
+                    source,
+                });
+            }
+        }
+        self.input_shown.clear();
         for (role, capture) in std::mem::take(&mut self.captures) {
             let (meter, fault) = capture.stop();
             if let Some(r) = self.meters.get_mut(&role) {
@@ -1666,8 +1802,15 @@ impl Drop for Bench {
     }
 }
 
-/// The place of a meter whose capture has taken it: every reading is an error.
+/// The place of a meter or input whose capture has taken it: every reading is an
+/// error.
 struct Detached;
+
+impl Input for Detached {
+    fn read(&mut self) -> crate::drivers::Result<bool> {
+        Err(Self::gone())
+    }
+}
 
 impl Meter for Detached {
     fn voltage(&mut self) -> crate::drivers::Result<Volts> {
@@ -1690,8 +1833,8 @@ impl Meter for Detached {
 impl Detached {
     fn gone() -> InstrumentError {
         InstrumentError::Io {
-            command: "(meter)".into(),
-            source: std::io::Error::other("the meter's driver failed in its background capture"),
+            command: "(read)".into(),
+            source: std::io::Error::other("the driver failed in its background capture"),
         }
     }
 }

@@ -107,6 +107,21 @@ pub trait Input: Send {
     fn edges(&mut self) -> Result<Option<Edges>> {
         Ok(None)
     }
+    /// True for an input that timestamps its own edges (see [`edges`](Self::edges)):
+    /// it needs no background capture to say when a change happened.
+    fn stamps_edges(&self) -> bool {
+        false
+    }
+    /// The line's readings since `since` (rig clock), when its instrument is captured
+    /// in the background ([`capture`]), waiting `through` a moment if asked (until a
+    /// reading that began then is in); `None` for an input read only when asked.
+    fn captured(
+        &mut self,
+        _since: Duration,
+        _through: Option<Duration>,
+    ) -> Option<Result<Vec<capture::Sample<bool>>>> {
+        None
+    }
 }
 
 /// A voltage and current meter on a supply line.

@@ -350,6 +350,9 @@ struct Run<'a> {
     max_gap: Duration,
     /// When the watches were last sampled (the poll runs from there).
     sampled: Duration,
+    /// Where each input role read in the background was last taken to: the next take
+    /// judges every reading since.
+    input_taken: BTreeMap<String, Duration>,
     decided: Option<Decision>,
     /// Actuator roles switched on in this check (and not off since).
     driving: Vec<String>,
@@ -823,12 +826,18 @@ pub fn execute(bench: &mut Bench, steps: &[Step<Ready>], ctx: &Context) -> Outco
         dropped: Dropped::default(),
         max_gap: Duration::ZERO,
         sampled: start,
+        input_taken: BTreeMap::new(),
         decided: None,
         driving: Vec::new(),
     };
     // On a bench in real time, the board's consoles are listened to in the background,
     // so each line is stamped as it arrives.
     let mut stop = run.bench.listen_consoles().err().map(Stop::from);
+    // So are its polled inputs, so a watch sees each line every millisecond or so,
+    // whatever the executor is talking to.
+    if stop.is_none() {
+        stop = run.bench.capture_inputs().err().map(Stop::from);
+    }
     // On a bench in real time, each meter the check measures over a window is read in
     // the background from the start, so a window sees what happened while another
     // instrument was being talked to.

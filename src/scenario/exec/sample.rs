@@ -23,6 +23,8 @@ pub(super) struct Watch {
     pub max_gap: Duration,
     /// Edges seen on an input that timestamps its own edges (`None`: polled only).
     pub edges: Option<u64>,
+    /// Read in the background (see [`crate::rig::capture`]), not at the poll.
+    pub captured: bool,
     /// The supply line's condition under which it holds (always when absent).
     pub when: Option<Condition<Ready>>,
     /// What a conditional watch judged.
@@ -30,14 +32,44 @@ pub(super) struct Watch {
 }
 
 impl Run<'_> {
-    /// Reads an input role as a state name, feeding every watch on it.
+    /// Reads an input role as a state name, feeding every watch on it. An input read
+    /// in the background feeds them every reading since the last take, and gives the
+    /// first reading begun from now.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
         let at = self.now();
+        if let Some(seen) = self.take_captured(role, at)? {
+            return Ok(seen);
+        }
         let seen = self.bench.read_input(role)?;
         if self.conditional() {
             self.read_lines()?;
         }
         self.judge_sample(role, seen, at)
+    }
+
+    /// Judges every background reading of an input role since its last take, through
+    /// one begun at `through`, and returns the last state; `None` for an input that is
+    /// not captured.
+    fn take_captured(&mut self, role: &str, through: Duration) -> Result<Option<String>, Stop> {
+        if !self.bench.input_captured(role) {
+            return Ok(None);
+        }
+        let since = self.input_taken.get(role).copied().unwrap_or(through);
+        let Some(states) = self.bench.captured_input(role, since, through)? else {
+            return Ok(None);
+        };
+        // A conditional watch judges each reading by the line's readings either side.
+        if self.conditional() {
+            self.read_lines()?;
+        }
+        let mut last = None;
+        for (at, state) in states {
+            self.input_taken
+                .insert(role.to_string(), at + Duration::from_nanos(1));
+            last = Some(self.judge_sample(role, state, at)?);
+        }
+        // A take through a moment ends at a reading begun then or later.
+        Ok(Some(last.expect("a take through a moment has a reading")))
     }
 
     /// Feeds one reading of an input role, begun at `at`, to the watches on it, and
@@ -52,7 +84,12 @@ impl Run<'_> {
         }
         let now = at;
         let mut broken = None;
-        for w in self.watches.iter_mut().filter(|w| w.role == role) {
+        // A background reading from before a watch began is not the watch's.
+        for w in self
+            .watches
+            .iter_mut()
+            .filter(|w| w.role == role && at >= w.since)
+        {
             let gap = now.saturating_sub(w.last);
             w.max_gap = w.max_gap.max(gap);
             w.last = now;
@@ -250,6 +287,7 @@ impl Run<'_> {
             last: now,
             max_gap: Duration::ZERO,
             edges: None,
+            captured: self.bench.input_captured(role),
             when: when.cloned(),
             tally: Tally::default(),
         });
@@ -289,6 +327,11 @@ impl Run<'_> {
             units::format_duration(now.saturating_sub(w.since))
         );
         let late = w.edges.is_none() && w.max_gap > self.ctx.poll + self.ctx.poll / 2;
+        let late = if late {
+            ": wider than the poll interval, so a change shorter than that gap could be missed"
+        } else {
+            ""
+        };
         let throughout = match &w.when {
             Some(c) => format!(
                 "{} at all {} samples judged while {c} ({}; {} samples outside it) in {window}",
@@ -306,16 +349,18 @@ impl Run<'_> {
                 "{throughout} ({} samples and {edges} edges of a timestamped edge input: a change of any length would have been seen)",
                 w.samples
             ),
+            // Read in the background: the poll does not set the gap, the instrument does.
+            None if w.captured => format!(
+                "{throughout} ({} samples read in the background every {} or so, largest gap {}{late})",
+                w.samples,
+                units::format_duration(crate::rig::capture::INPUT_EVERY),
+                units::format_duration(w.max_gap)
+            ),
             None => format!(
-                "{throughout} ({} samples, poll {}, largest gap {}{})",
+                "{throughout} ({} samples, poll {}, largest gap {}{late})",
                 w.samples,
                 units::format_duration(self.ctx.poll),
                 units::format_duration(w.max_gap),
-                if late {
-                    ": wider than the poll interval, so a change shorter than that gap could be missed"
-                } else {
-                    ""
-                }
             ),
         };
         let mut m = self.measurement(&w.role, expectation(&w), measured, true);
@@ -354,13 +399,19 @@ impl Run<'_> {
         self.check_interrupt()?;
         self.sampled = self.now();
         let at = self.sampled;
-        let roles = self.watched_roles();
+        let (captured, roles): (Vec<String>, Vec<String>) = self
+            .watched_roles()
+            .into_iter()
+            .partition(|r| self.bench.input_captured(r));
         let states = self.bench.read_inputs(&roles)?;
         if self.conditional() {
             self.read_lines()?;
         }
         for (role, seen) in roles.iter().zip(states) {
             self.judge_sample(role, seen, at)?;
+        }
+        for role in &captured {
+            self.take_captured(role, at)?;
         }
         if let Some(meter) = self.tracing.clone() {
             // The line a condition follows was just read: that reading is the trace's.

@@ -687,10 +687,11 @@ impl Run<'_> {
             format!(
                 "{total} of {} cells run{each}, {resets} reset the board, {untested} where the rail did not reach the depth (untested at that depth){}",
                 depths.len() * durations.len(),
-                if outcome.is_err() {
-                    ", the last one unsafe"
-                } else {
-                    ", none unsafe"
+                match outcome {
+                    Ok(()) => ", none unsafe",
+                    Err(Stop::Fail { .. }) => ", the last one unsafe",
+                    // The rig stopped the last cell: it was not judged either way.
+                    Err(Stop::Error(_)) => ", the last one stopped by a rig error before it could be judged",
                 }
             ),
             outcome.is_ok(),
