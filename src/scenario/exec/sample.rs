@@ -438,31 +438,23 @@ impl Run<'_> {
     /// Lets `d` pass, sampling at the poll interval when anything is watched or traced.
     pub(super) fn hold(&mut self, d: Duration) -> Result<(), Stop> {
         let end = self.now() + d;
-        if self.watches.is_empty() && self.tracing.is_none() && !self.conditional() {
-            // Nothing to sample; the console is still read every so often, so a line its
-            // board's clock cannot place is known to that (and the clock is checked).
-            loop {
-                let left = end.saturating_sub(self.now());
-                if left.is_zero() {
-                    break;
-                }
-                let due = (self.console.polled + super::console::POLL_EVERY)
+        let sampling = !self.watches.is_empty() || self.tracing.is_some() || self.conditional();
+        loop {
+            let left = end.saturating_sub(self.now());
+            if left.is_zero() {
+                break;
+            }
+            // With nothing to sample, the console is still read every so often, so a
+            // line its board's clock cannot place is known to that (and the clock is
+            // checked).
+            let step = if sampling {
+                self.ctx.poll
+            } else {
+                (self.console.polled + super::console::POLL_EVERY)
                     .saturating_sub(self.now())
-                    .max(Duration::from_millis(1));
-                self.bench.clock().wait(left.min(due));
-                self.check_interrupt()?;
-                if self.now().saturating_sub(self.console.polled) >= super::console::POLL_EVERY {
-                    self.poll_console()?;
-                }
-            }
-        } else {
-            loop {
-                let left = end.saturating_sub(self.now());
-                if left.is_zero() {
-                    break;
-                }
-                self.tick(left.min(self.ctx.poll))?;
-            }
+                    .max(Duration::from_millis(1))
+            };
+            self.tick(left.min(step))?;
         }
         self.poll_console()
     }
