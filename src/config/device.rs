@@ -139,8 +139,11 @@ pub struct SupplySpec {
     pub max: Spanned<Volts>,
     /// Current limit to program on the supply that feeds it.
     pub current_limit: Spanned<Amps>,
-    /// The voltage below which the board is certain to have reset: the design figure
-    /// brown-out sags are placed from (the board's real threshold is somewhere above).
+    /// The board's brown-out reset level, as designed: its supply falling below this
+    /// may reset it (its parts' thresholds, with their spread, lie at or below it);
+    /// from here up to `min_operating` it keeps running. Sags meant to reset the board
+    /// go well below it (the built-in suite goes to half of it), sags meant not to stay
+    /// between it and `min_operating`.
     pub reset_below: Spanned<Volts>,
 }
 
