@@ -80,6 +80,12 @@ pub struct LineIo {
     /// Dropping the tail of an over-long line until its terminator comes.
     skipping: bool,
     cut: Cut,
+    /// A reply was waited for and did not come in time: it may still come, and would
+    /// be read as the next command's reply.
+    unanswered: bool,
+    /// The link carries lines nobody asked for (a board's console), among which a late
+    /// reply cannot be told apart: nothing is drained before a command.
+    unsolicited: bool,
 }
 
 impl LineIo {
@@ -91,7 +97,52 @@ impl LineIo {
             timeout,
             skipping: false,
             cut: Cut::default(),
+            unanswered: false,
+            unsolicited: false,
         }
+    }
+
+    /// Declares that the instrument sends lines nobody asked for (a board's console):
+    /// its driver sorts replies from them itself.
+    pub fn set_unsolicited(&mut self) {
+        self.unsolicited = true;
+    }
+
+    /// Before a command: when the last reply never came, waits until the link has been
+    /// quiet for a whole reply timeout and drops what came meanwhile, so a reply that
+    /// comes late is not read as this command's. (A reply read-back of `OFF` that was
+    /// really the answer to the query before could confirm a safe state that is not.)
+    fn settle(&mut self) -> io::Result<()> {
+        if !self.unanswered || self.unsolicited {
+            return Ok(());
+        }
+        self.unanswered = false;
+        let give_up = Instant::now() + 10 * self.timeout;
+        loop {
+            match self.fill_by(Instant::now() + self.timeout) {
+                Ok(()) if Instant::now() < give_up => self.buf.clear(),
+                Ok(()) => {
+                    return Err(io::Error::other(
+                        "the instrument kept sending after a reply it was late with",
+                    ))
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.buf.clear();
+        self.skipping = false;
+        Ok(())
+    }
+
+    /// Notes a wait for a reply that timed out (see [`settle`](Self::settle)).
+    fn awaited<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
+            self.unanswered = true;
+        }
+        r
     }
 
     /// Now, on the time the instrument lives in (see [`Transport::now`]).
@@ -161,6 +212,7 @@ impl LineIo {
     /// the reply cannot come before the command has gone anyway, and waiting for the
     /// reply is what every exchange does next.
     pub fn send(&mut self, text: &str, terminator: &[u8]) -> io::Result<()> {
+        self.settle()?;
         let mut frame = Vec::with_capacity(text.len() + terminator.len());
         frame.extend_from_slice(text.as_bytes());
         frame.extend_from_slice(terminator);
@@ -169,6 +221,7 @@ impl LineIo {
 
     /// Writes raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.settle()?;
         self.port.write_all(bytes)
     }
 
@@ -181,11 +234,12 @@ impl LineIo {
     /// Like [`read_line`](Self::read_line), with a deadline shared by several reads
     /// (a reply that may follow unsolicited lines must still come in time).
     pub fn read_line_by(&mut self, terminator: u8, deadline: Instant) -> io::Result<String> {
-        self.read_until_by(deadline, Some(terminator), |buf| {
+        let line = self.read_until_by(deadline, Some(terminator), |buf| {
             buf.iter()
                 .position(|b| *b == terminator)
                 .map(|i| (i, i + 1))
-        })
+        });
+        self.awaited(line)
     }
 
     /// A complete line that has already arrived, if any, without waiting for one.
@@ -230,7 +284,8 @@ impl LineIo {
         &mut self,
         find: impl FnMut(&[u8]) -> Option<(usize, usize)>,
     ) -> io::Result<String> {
-        self.read_until_by(Instant::now() + self.timeout, None, find)
+        let reply = self.read_until_by(Instant::now() + self.timeout, None, find);
+        self.awaited(reply)
     }
 
     fn read_until_by(
@@ -295,7 +350,8 @@ impl LineIo {
     pub fn read_exact_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + self.timeout;
         while self.buf.len() < n {
-            self.fill_by(deadline)?;
+            let filled = self.fill_by(deadline);
+            self.awaited(filled)?;
         }
         Ok(self.buf.drain(..n).collect())
     }
@@ -304,7 +360,8 @@ impl LineIo {
     /// everything until the link has been quiet for `quiet`.
     pub fn read_until_quiet(&mut self, quiet: Duration) -> io::Result<Vec<u8>> {
         if self.buf.is_empty() {
-            self.fill_by(Instant::now() + self.timeout)?;
+            let first = self.fill_by(Instant::now() + self.timeout);
+            self.awaited(first)?;
         }
         loop {
             match self.fill_by(Instant::now() + quiet) {
@@ -464,5 +521,32 @@ mod tests {
         let cut = io.take_cut();
         assert_eq!(cut.lines, 1);
         assert_eq!(cut.bytes, (9 * MAX_LINE + 4) as u64);
+    }
+
+    #[test]
+    fn a_reply_that_comes_late_is_not_read_as_the_next_commands() {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut io = LineIo::new(Box::new(ours), Duration::from_millis(50));
+        io.send(":OUTP? CH1", b"\n").unwrap();
+        let err = io.read_line(b'\n').unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // The instrument answers the first query after the timeout, then the second.
+        theirs.write_all(b"ON\n").unwrap();
+        io.send(":OUTP? CH3", b"\n").unwrap();
+        theirs.write_all(b"OFF\n").unwrap();
+        assert_eq!(io.read_line(b'\n').unwrap(), "OFF");
+        let mut sent = vec![0u8; 64];
+        let n = theirs.read(&mut sent).unwrap();
+        assert_eq!(&sent[..n], b":OUTP? CH1\n:OUTP? CH3\n");
+
+        // A console's lines come unasked: nothing is drained there.
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut io = LineIo::new(Box::new(ours), Duration::from_millis(50));
+        io.set_unsolicited();
+        io.send("STATE?", b"\n").unwrap();
+        assert!(io.read_line(b'\n').is_err());
+        theirs.write_all(b"EVT LOWBAT 1\n").unwrap();
+        io.send("UPTIME?", b"\n").unwrap();
+        assert_eq!(io.read_line(b'\n').unwrap(), "EVT LOWBAT 1");
     }
 }

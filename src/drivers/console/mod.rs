@@ -146,7 +146,9 @@ impl LockConsole {
     }
 
     /// Opens a console that speaks `dialect`.
-    pub fn with_dialect(io: LineIo, dialect: Arc<Dialect>) -> Self {
+    pub fn with_dialect(mut io: LineIo, dialect: Arc<Dialect>) -> Self {
+        // A board prints events between replies: its replies are sorted from them here.
+        io.set_unsolicited();
         Self {
             io,
             dialect,
