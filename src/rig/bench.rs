@@ -306,9 +306,10 @@ pub struct Bench {
     captures: BTreeMap<String, MeterCapture>,
     /// The input instruments captured, by instrument (see [`capture`](super::capture)).
     input_captures: BTreeMap<String, InputCapture>,
-    /// The last state put on the timeline for each captured input role: a captured
-    /// line goes there when it changes and at the last reading of each take.
-    input_shown: BTreeMap<String, String>,
+    /// The last reading put on the timeline for each captured input role (when it
+    /// began, its state): a captured line goes there when it changes and at the last
+    /// reading of each take, each reading once.
+    input_shown: BTreeMap<String, (Duration, String)>,
     /// The consoles listened to in the background, by role (see
     /// [`listen`](super::listen)).
     listeners: BTreeMap<String, Listener>,
@@ -1313,47 +1314,49 @@ impl Bench {
             .is_some_and(|r| self.input_captures.contains_key(&r.input.instrument))
     }
 
-    /// The states a captured input role read on its own since `since`, each with when
-    /// the reading began, through a reading that began at `through` or later; `None`
-    /// for an input that is not captured. Each change goes on the timeline, and the
-    /// last reading.
+    /// The states a captured input role read on its own since `since`, through a
+    /// reading that began at `through` or later; `None` for an input that is not
+    /// captured. Each change goes on the timeline, and the last reading.
     pub fn captured_input(
         &mut self,
         role: &str,
         since: Duration,
         through: Duration,
-    ) -> Result<Option<Vec<(Duration, String)>>, RoleError> {
+    ) -> Result<Option<Vec<Sample<String>>>, RoleError> {
         let r = self.input_role(role)?;
         let Some(taken) = r.input.dev.captured(since, Some(through)) else {
             return Ok(None);
         };
         let samples = r.input.call(role, |_| taken)?;
-        let states: Vec<(Duration, String)> = samples
-            .iter()
-            .map(|s| {
-                (
-                    s.at,
-                    if s.reading {
-                        r.high.clone()
-                    } else {
-                        r.low.clone()
-                    },
-                )
+        let states: Vec<Sample<String>> = samples
+            .into_iter()
+            .map(|s| Sample {
+                at: s.at,
+                took: s.took,
+                reading: if s.reading {
+                    r.high.clone()
+                } else {
+                    r.low.clone()
+                },
             })
             .collect();
         if let Some(rec) = self.recorder.as_mut() {
-            let last = samples.len().saturating_sub(1);
-            for (i, (s, (at, state))) in samples.iter().zip(&states).enumerate() {
+            let last = states.len().saturating_sub(1);
+            for (i, s) in states.iter().enumerate() {
                 let shown = self.input_shown.get(role);
-                if i == last || shown != Some(state) {
+                if shown.is_some_and(|(at, _)| s.at <= *at) {
+                    continue;
+                }
+                if i == last || shown.map(|(_, state)| state) != Some(&s.reading) {
                     rec.record(Row {
-                        at: *at,
+                        at: s.at,
                         timing: Timing::Exchange(s.took),
                         source: Source::Input,
                         role,
-                        value: state,
+                        value: &s.reading,
                     });
-                    self.input_shown.insert(role.to_string(), state.clone());
+                    self.input_shown
+                        .insert(role.to_string(), (s.at, s.reading.clone()));
                 }
             }
         }

@@ -621,6 +621,17 @@ impl Run<'_> {
         self.sample_input(role)
     }
 
+    /// Readings of an input or console role, each with the moment it was seen by,
+    /// oldest first: one read now, or every background reading since `from` or the
+    /// last call, whichever is later.
+    fn observe_all(&mut self, role: &str, from: Duration) -> Result<Vec<(Duration, String)>, Stop> {
+        if self.bench.is_console(role) {
+            let seen = self.observe(role)?;
+            return Ok(vec![(self.now(), seen)]);
+        }
+        self.sample_readings(role, from)
+    }
+
     fn valid_states(&self, role: &str) -> Vec<String> {
         if self.bench.is_console(role) {
             vec!["locked".into(), "unlocked".into()]
@@ -672,32 +683,47 @@ impl Run<'_> {
                 let mut samples = 0;
                 let mut gap = Duration::ZERO;
                 let mut last = None;
+                let mut seen = String::new();
+                let mut since = from;
                 loop {
-                    let seen = self.observe(role)?;
-                    samples += 1;
-                    let now = self.now();
-                    // The change came after the read before this one (or the stimulus):
-                    // that is how well its time is known, whatever the poll.
-                    let since_last = now.saturating_sub(last.unwrap_or(from));
-                    if last.is_some() {
-                        gap = gap.max(since_last);
+                    let mut found = None;
+                    // Each reading since the stimulus, in order (a bench in real time
+                    // reads its inputs in the background: every one since the last).
+                    for (by, s) in self.observe_all(role, since)? {
+                        if by < since {
+                            continue;
+                        }
+                        since = by + Duration::from_nanos(1);
+                        samples += 1;
+                        // The change came after the read before this one (or the
+                        // stimulus): that is how well its time is known.
+                        let since_last = by.saturating_sub(last.unwrap_or(from));
+                        if last.is_some() {
+                            gap = gap.max(since_last);
+                        }
+                        last = Some(by);
+                        seen = s;
+                        // Time is taken when the read ended: a state seen by a read
+                        // that ended past the deadline does not count.
+                        if seen == state && by <= deadline {
+                            found = Some((by, since_last));
+                            break;
+                        }
                     }
-                    last = Some(now);
-                    let t = now.saturating_sub(from);
-                    // Time is taken after the read: a state seen by a read that ended
-                    // past the deadline does not count.
-                    if seen == state && now <= deadline {
+                    if let Some((by, since_last)) = found {
                         break (
                             true,
                             format!(
                                 "{seen} {} after step {from_step} (resolution {})",
-                                units::format_duration(t),
+                                units::format_duration(by.saturating_sub(from)),
                                 units::format_duration(since_last)
                             ),
                             samples,
                             gap,
                         );
                     }
+                    let now = self.now();
+                    let t = now.saturating_sub(from);
                     if now >= deadline {
                         break (
                             false,
@@ -715,33 +741,45 @@ impl Run<'_> {
             Timing::For(limit) => {
                 let mut samples = 0;
                 let mut gap = Duration::ZERO;
-                let mut last = None;
+                let mut last: Option<Duration> = None;
+                let mut since = t0;
                 loop {
-                    let seen = self.observe(role)?;
-                    samples += 1;
-                    let now = self.now();
-                    if let Some(l) = last {
-                        gap = gap.max(now - l);
+                    let mut ended = None;
+                    // Each reading in the window, in order: one that shows another state
+                    // ends it, whenever between two polls it came.
+                    for (by, seen) in self.observe_all(role, since)? {
+                        if by < since {
+                            continue;
+                        }
+                        since = by + Duration::from_nanos(1);
+                        samples += 1;
+                        if let Some(l) = last {
+                            gap = gap.max(by.saturating_sub(l));
+                        }
+                        last = Some(by);
+                        let t = by.saturating_sub(t0);
+                        if seen != state {
+                            ended = Some((
+                                false,
+                                format!("{seen} at {} into the window", units::format_duration(t)),
+                            ));
+                            break;
+                        }
+                        if t >= limit {
+                            ended = Some((true, format!("{seen} throughout ({samples} samples)")));
+                            break;
+                        }
                     }
-                    last = Some(now);
-                    let t = now.saturating_sub(t0);
-                    if seen != state {
-                        break (
-                            false,
-                            format!("{seen} at {} into the window", units::format_duration(t)),
-                            samples,
-                            gap,
-                        );
+                    if let Some((pass, measured)) = ended {
+                        break (pass, measured, samples, gap);
                     }
-                    if t >= limit {
-                        break (
-                            true,
-                            format!("{seen} throughout ({samples} samples)"),
-                            samples,
-                            gap,
-                        );
-                    }
-                    self.tick((limit - t).min(poll))?;
+                    let t = self.now().saturating_sub(t0);
+                    self.tick(
+                        limit
+                            .saturating_sub(t)
+                            .min(poll)
+                            .max(Duration::from_millis(1)),
+                    )?;
                 }
             }
         };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::condition::{self, Held, Tally};
 use super::{ms, Run, Stop};
+use crate::rig::capture::Sample;
 use crate::scenario::step::{Condition, Ready};
 use crate::units;
 
@@ -37,8 +38,9 @@ impl Run<'_> {
     /// first reading begun from now.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
         let at = self.now();
-        if let Some(seen) = self.take_captured(role, at)? {
-            return Ok(seen);
+        if let Some(mut taken) = self.take_captured(role, None, at)? {
+            let last = taken.pop().expect("a take through a moment has a reading");
+            return Ok(last.reading);
         }
         let seen = self.bench.read_input(role)?;
         if self.conditional() {
@@ -47,14 +49,47 @@ impl Run<'_> {
         self.judge_sample(role, seen, at)
     }
 
+    /// Readings of an input role, each with the moment it was seen by (when its
+    /// exchange ended), oldest first: every background reading since `from` or the
+    /// last take, whichever is later (each fed to the watches on the role once); or one
+    /// read now.
+    pub(super) fn sample_readings(
+        &mut self,
+        role: &str,
+        from: Duration,
+    ) -> Result<Vec<(Duration, String)>, Stop> {
+        match self.take_captured(role, Some(from), self.now())? {
+            Some(taken) => Ok(taken
+                .into_iter()
+                .map(|s| (s.at + s.took, s.reading))
+                .collect()),
+            None => {
+                let seen = self.sample_input(role)?;
+                Ok(vec![(self.now(), seen)])
+            }
+        }
+    }
+
     /// Judges every background reading of an input role since its last take, through
-    /// one begun at `through`, and returns the last state; `None` for an input that is
-    /// not captured.
-    fn take_captured(&mut self, role: &str, through: Duration) -> Result<Option<String>, Stop> {
+    /// one begun at `through` (the last), and returns them, from `from` on if asked
+    /// (readings the capture still holds from before the last take included, judged
+    /// once only); `None` for an input that is not captured.
+    fn take_captured(
+        &mut self,
+        role: &str,
+        from: Option<Duration>,
+        through: Duration,
+    ) -> Result<Option<Vec<Sample<String>>>, Stop> {
         if !self.bench.input_captured(role) {
             return Ok(None);
         }
-        let since = self.input_taken.get(role).copied().unwrap_or(through);
+        let taken = self.input_taken.get(role).copied();
+        let since = match (from, taken) {
+            (Some(f), Some(t)) => f.min(t),
+            (Some(f), None) => f.min(through),
+            (None, Some(t)) => t,
+            (None, None) => through,
+        };
         let Some(states) = self.bench.captured_input(role, since, through)? else {
             return Ok(None);
         };
@@ -62,14 +97,12 @@ impl Run<'_> {
         if self.conditional() {
             self.read_lines()?;
         }
-        let mut last = None;
-        for (at, state) in states {
+        for s in states.iter().filter(|s| taken.is_none_or(|t| s.at >= t)) {
             self.input_taken
-                .insert(role.to_string(), at + Duration::from_nanos(1));
-            last = Some(self.judge_sample(role, state, at)?);
+                .insert(role.to_string(), s.at + Duration::from_nanos(1));
+            self.judge_sample(role, s.reading.clone(), s.at)?;
         }
-        // A take through a moment ends at a reading begun then or later.
-        Ok(Some(last.expect("a take through a moment has a reading")))
+        Ok(Some(states))
     }
 
     /// Feeds one reading of an input role, begun at `at`, to the watches on it, and
@@ -411,7 +444,7 @@ impl Run<'_> {
             self.judge_sample(role, seen, at)?;
         }
         for role in &captured {
-            self.take_captured(role, at)?;
+            self.take_captured(role, None, at)?;
         }
         if let Some(meter) = self.tracing.clone() {
             // The line a condition follows was just read: that reading is the trace's.
