@@ -1328,6 +1328,51 @@ fn on_a_bench_in_real_time_the_inputs_are_read_in_the_background_between_polls()
     // few milliseconds, and never a gap as wide as the poll, even on a loaded machine.
     assert!(failed["samples"].as_u64().unwrap() > 500, "{failed}");
     assert!(failed["max_gap_ms"].as_f64().unwrap() < 100.0, "{failed}");
+    // A timed expectation judges every reading in its window too, not only the one
+    // each poll happens to take: the unlatch, 60 ms after power returns, is found.
+    let suite = served.path("for.toml");
+    std::fs::write(
+        &suite,
+        r#"
+name = "for"
+description = "an expectation over a window across a reboot"
+[[check]]
+name = "lab::for_across_reboot"
+title = "t"
+basis = ["lab procedure"]
+steps = [
+  "set main nominal limit current_limit",
+  "output main on",
+  "expect console ready within ready_within",
+  "wait actuation_within",
+  "output main off",
+  "wait power_loss_hold",
+  "output main on",
+  "wait 60ms",
+  "expect latch_sensor engaged for 3s",
+]
+"#,
+    )
+    .unwrap();
+    let o = served
+        .lockrig(&[
+            "run",
+            "--poll",
+            "100ms",
+            "--suite",
+            &suite,
+            "--out",
+            &served.path("for"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = &results(&run_dir(&served.dir.path().join("for")))[0];
+    let msg = r["outcome"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("expected latch_sensor engaged for 3s, measured released at"),
+        "{msg}"
+    );
     drop(served);
 
     // A correct lock: the watch passes, on readings taken far more often than the poll,
@@ -1358,6 +1403,10 @@ steps = [
   "control door_position open within egress_within",
   "relay door_push off",
   "relay egress_handle off",
+  "control door_position closed within 2s",
+  "send console UNLOCK $credential expecting OK",
+  "expect latch_sensor released within actuation_within",
+  "expect latch_sensor engaged within relock_within",
 ]
 "#,
     )
@@ -1410,6 +1459,25 @@ steps = [
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("{measured}"));
     assert!(resolution < 100.0, "{measured}");
+    // A state seen before the step, and left since, does not count for it: the latch
+    // engages again after it released, not when it was engaged before the unlock.
+    let when = |what: &str| -> f64 {
+        let m = find(what);
+        let measured = m["measured"].as_str().unwrap().to_string();
+        let t = measured.split(' ').nth(1).unwrap_or_default();
+        match t.strip_suffix("ms") {
+            Some(ms) => ms.parse().ok(),
+            None => t
+                .strip_suffix('s')
+                .and_then(|s| s.parse::<f64>().ok())
+                .map(|s| s * 1e3),
+        }
+        .unwrap_or_else(|| panic!("{measured}"))
+    };
+    assert!(
+        when("engaged within 8s") > when("released within 1s"),
+        "{r}"
+    );
     // The timeline shows each take's last reading, not every one.
     let trace =
         std::fs::read_to_string(dir.join("traces/lab.stays_latched.smartlock_4aa.csv")).unwrap();

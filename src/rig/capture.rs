@@ -34,9 +34,12 @@ use crate::clock::Clock;
 use crate::drivers::{InstrumentError, Result};
 use crate::units::{Amps, Volts};
 
-/// How long readings are kept for a window to collect: far longer than the executor
-/// ever goes between two collections (one poll interval).
-const KEEP: Duration = Duration::from_secs(5);
+/// How long readings are kept for a window or a watch to collect: three times the
+/// longest poll interval (`--poll` takes up to 10 s), the longest the executor goes
+/// between two collections while it waits. (A step that blocks longer, an operator's
+/// prompt, leaves a gap that the watch's result states.) At an INA219's fastest rate
+/// this holds about 60,000 readings, a few megabytes.
+const KEEP: Duration = Duration::from_secs(30);
 
 /// The shortest pause between readings: a meter that claims to update faster than
 /// this is read back to back.

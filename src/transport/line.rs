@@ -86,6 +86,9 @@ pub struct LineIo {
     /// The link carries lines nobody asked for (a board's console), among which a late
     /// reply cannot be told apart: nothing is drained before a command.
     unsolicited: bool,
+    /// No command has been sent yet: what is already waiting on the link (a late reply
+    /// to whoever used it before) is dropped before the first.
+    fresh: bool,
 }
 
 impl LineIo {
@@ -99,6 +102,7 @@ impl LineIo {
             cut: Cut::default(),
             unanswered: false,
             unsolicited: false,
+            fresh: true,
         }
     }
 
@@ -108,12 +112,21 @@ impl LineIo {
         self.unsolicited = true;
     }
 
-    /// Before a command: when the last reply never came, waits until the link has been
+    /// Before a command: on a link just opened, drops what is already waiting on it (a
+    /// reply, late for whoever had the link before). When the last reply never came,
+    /// waits until the link has been
     /// quiet for a whole reply timeout and drops what came meanwhile, so a reply that
     /// comes late is not read as this command's. (A reply read-back of `OFF` that was
     /// really the answer to the query before could confirm a safe state that is not.)
     fn settle(&mut self) -> io::Result<()> {
-        if !self.unanswered || self.unsolicited {
+        if self.unsolicited {
+            return Ok(());
+        }
+        if std::mem::take(&mut self.fresh) {
+            self.buf.clear();
+            self.port.discard_input()?;
+        }
+        if !self.unanswered {
             return Ok(());
         }
         self.unanswered = false;
@@ -538,6 +551,14 @@ mod tests {
         let mut sent = vec![0u8; 64];
         let n = theirs.read(&mut sent).unwrap();
         assert_eq!(&sent[..n], b":OUTP? CH1\n:OUTP? CH3\n");
+
+        // A link just opened drops a reply left on it by whoever had it before.
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs.write_all(b"gpio readall\n\r00\n\r>").unwrap();
+        let mut io = LineIo::new(Box::new(ours), Duration::from_millis(50));
+        io.send("ver", b"\r").unwrap();
+        theirs.write_all(b"ver\n\r00000008\n\r>").unwrap();
+        assert!(io.read_line(b'>').unwrap().ends_with("00000008"));
 
         // A console's lines come unasked: nothing is drained there.
         let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();

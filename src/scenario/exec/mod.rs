@@ -685,14 +685,35 @@ impl Run<'_> {
                 let mut last = None;
                 let mut seen = String::new();
                 let mut since = from;
+                let mut first = true;
                 loop {
                     let mut found = None;
                     // Each reading since the stimulus, in order (a bench in real time
                     // reads its inputs in the background: every one since the last).
-                    for (by, s) in self.observe_all(role, since)? {
-                        if by < since {
-                            continue;
+                    let mut readings: Vec<(Duration, String)> = self
+                        .observe_all(role, since)?
+                        .into_iter()
+                        .filter(|(by, _)| *by >= since)
+                        .collect();
+                    if std::mem::take(&mut first) {
+                        // A reading from before this step counts only in the run of
+                        // `state` that lasts into the step: the role may have left an
+                        // earlier one since (a latch that engaged, released, and must
+                        // engage again).
+                        let at_step = readings
+                            .iter()
+                            .position(|(by, _)| *by >= t0)
+                            .unwrap_or(readings.len().saturating_sub(1));
+                        let mut start = at_step;
+                        if readings.get(at_step).is_some_and(|(_, s)| s == state) {
+                            while start > 0 && readings[start - 1].1 == state {
+                                start -= 1;
+                            }
                         }
+                        last = start.checked_sub(1).map(|i| readings[i].0);
+                        readings.drain(..start);
+                    }
+                    for (by, s) in readings {
                         since = by + Duration::from_nanos(1);
                         samples += 1;
                         // The change came after the read before this one (or the

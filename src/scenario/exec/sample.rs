@@ -35,7 +35,7 @@ pub(super) struct Watch {
 impl Run<'_> {
     /// Reads an input role as a state name, feeding every watch on it. An input read
     /// in the background feeds them every reading since the last take, and gives the
-    /// first reading begun from now.
+    /// take's last reading, begun now or later.
     pub(super) fn sample_input(&mut self, role: &str) -> Result<String, Stop> {
         let at = self.now();
         if let Some(mut taken) = self.take_captured(role, None, at)? {
@@ -359,7 +359,14 @@ impl Run<'_> {
             self.step.0,
             units::format_duration(now.saturating_sub(w.since))
         );
-        let late = w.edges.is_none() && w.max_gap > self.ctx.poll + self.ctx.poll / 2;
+        // Read in the background, a gap wider than the poll is worse than polling would
+        // have done (a step that blocked past what the capture keeps): say so too.
+        let late = w.edges.is_none()
+            && if w.captured {
+                w.max_gap > self.ctx.poll
+            } else {
+                w.max_gap > self.ctx.poll + self.ctx.poll / 2
+            };
         let late = if late {
             ": wider than the poll interval, so a change shorter than that gap could be missed"
         } else {
