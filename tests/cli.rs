@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::{
     files, fixture_variant, junit, lockrig, outcome_of, results, run, run_dir, run_rig, text,
-    validate_schema,
+    validate_schema, write_check,
 };
 use junit_parser::TestSuites;
 
@@ -1162,6 +1162,33 @@ impl Served {
         c
     }
 
+    /// Runs a one-check suite of `steps` (as `lab::NAME`, see `common::write_check`) on
+    /// the served rig with `extra` options: the run's output and the trial's result.
+    fn run_check(
+        &self,
+        name: &str,
+        steps: &[&str],
+        extra: &[&str],
+    ) -> (std::process::Output, serde_json::Value) {
+        let suite = write_check(self.dir.path(), name, steps);
+        let o = self
+            .lockrig(&[
+                "run",
+                "--suite",
+                suite.to_str().unwrap(),
+                "--out",
+                &self.path(name),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let r = results(&run_dir(&self.dir.path().join(name)))
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no result: {}", text(&o)));
+        (o, r)
+    }
+
     /// The broken-rig mark files in the lock directory.
     fn health_files(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.path("locks"))
@@ -1238,33 +1265,19 @@ fn on_a_bench_in_real_time_the_meter_is_captured_while_the_board_takes_its_time_
 #[test]
 fn on_a_bench_in_real_time_a_watch_across_channels_judges_at_the_meters_rate() {
     let served = Served::start(None);
-    let suite = served.path("follows.toml");
-    std::fs::write(
-        &suite,
-        r#"
-name = "follows"
-description = "a watch across channels on a served bench"
-[[check]]
-name = "lab::holds_while_powered"
-title = "t"
-basis = ["lab procedure"]
-steps = [
-  "set main nominal limit current_limit",
-  "output main on",
-  "wait ready_within",
-  "expect latch_sensor engaged",
-  "watch latch_sensor engaged while main above min_operating",
-  "wait 1s",
-]
-"#,
-    )
-    .unwrap();
-    let o = served
-        .lockrig(&["run", "--suite", &suite, "--out", &served.path("out")])
-        .output()
-        .unwrap();
+    let (o, r) = served.run_check(
+        "holds_while_powered",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "wait ready_within",
+            "expect latch_sensor engaged",
+            "watch latch_sensor engaged while main above min_operating",
+            "wait 1s",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let r = &results(&run_dir(&served.dir.path().join("out")))[0];
     let m = r["outcome"]["measurements"]
         .as_array()
         .unwrap()
@@ -1330,44 +1343,22 @@ fn on_a_bench_in_real_time_the_inputs_are_read_in_the_background_between_polls()
     assert!(failed["max_gap_ms"].as_f64().unwrap() < 100.0, "{failed}");
     // A timed expectation judges every reading in its window too, not only the one
     // each poll happens to take: the unlatch, 60 ms after power returns, is found.
-    let suite = served.path("for.toml");
-    std::fs::write(
-        &suite,
-        r#"
-name = "for"
-description = "an expectation over a window across a reboot"
-[[check]]
-name = "lab::for_across_reboot"
-title = "t"
-basis = ["lab procedure"]
-steps = [
-  "set main nominal limit current_limit",
-  "output main on",
-  "expect console ready within ready_within",
-  "wait actuation_within",
-  "output main off",
-  "wait power_loss_hold",
-  "output main on",
-  "wait 60ms",
-  "expect latch_sensor engaged for 3s",
-]
-"#,
-    )
-    .unwrap();
-    let o = served
-        .lockrig(&[
-            "run",
-            "--poll",
-            "100ms",
-            "--suite",
-            &suite,
-            "--out",
-            &served.path("for"),
-        ])
-        .output()
-        .unwrap();
+    let (o, r) = served.run_check(
+        "for_across_reboot",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "expect console ready within ready_within",
+            "wait actuation_within",
+            "output main off",
+            "wait power_loss_hold",
+            "output main on",
+            "wait 60ms",
+            "expect latch_sensor engaged for 3s",
+        ],
+        &["--poll", "100ms"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let r = &results(&run_dir(&served.dir.path().join("for")))[0];
     let msg = r["outcome"]["message"].as_str().unwrap();
     assert!(
         msg.contains("expected latch_sensor engaged for 3s, measured released at"),
@@ -1378,54 +1369,31 @@ steps = [
     // A correct lock: the watch passes, on readings taken far more often than the poll,
     // and says how it was read.
     let served = Served::start_with(&["--device", "smartlock_4aa"]);
-    let suite = served.path("watch.toml");
-    std::fs::write(
-        &suite,
-        r#"
-name = "watch"
-description = "a watch on a served bench"
-[[check]]
-name = "lab::stays_latched"
-title = "t"
-basis = ["lab procedure"]
-steps = [
-  "set main nominal limit current_limit",
-  "output main on",
-  "expect console ready within ready_within",
-  "wait actuation_within",
-  "watch latch_sensor engaged",
-  "wait 1s",
-  "expect console locked",
-  "unwatch latch_sensor",
-  "expect latch_sensor engaged for 500ms",
-  "relay egress_handle on",
-  "relay door_push on",
-  "control door_position open within egress_within",
-  "relay door_push off",
-  "relay egress_handle off",
-  "control door_position closed within 2s",
-  "send console UNLOCK $credential expecting OK",
-  "expect latch_sensor released within actuation_within",
-  "expect latch_sensor engaged within relock_within",
-]
-"#,
-    )
-    .unwrap();
-    let o = served
-        .lockrig(&[
-            "run",
-            "--poll",
-            "100ms",
-            "--suite",
-            &suite,
-            "--out",
-            &served.path("out"),
-        ])
-        .output()
-        .unwrap();
+    let (o, r) = served.run_check(
+        "stays_latched",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "expect console ready within ready_within",
+            "wait actuation_within",
+            "watch latch_sensor engaged",
+            "wait 1s",
+            "expect console locked",
+            "unwatch latch_sensor",
+            "expect latch_sensor engaged for 500ms",
+            "relay egress_handle on",
+            "relay door_push on",
+            "control door_position open within egress_within",
+            "relay door_push off",
+            "relay egress_handle off",
+            "control door_position closed within 2s",
+            "send console UNLOCK $credential expecting OK",
+            "expect latch_sensor released within actuation_within",
+            "expect latch_sensor engaged within relock_within",
+        ],
+        &["--poll", "100ms"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let dir = run_dir(&served.dir.path().join("out"));
-    let r = &results(&dir)[0];
     let m = r["outcome"]["measurements"]
         .as_array()
         .unwrap()
@@ -1479,6 +1447,7 @@ steps = [
         "{r}"
     );
     // The timeline shows each take's last reading, not every one.
+    let dir = run_dir(&served.dir.path().join("stays_latched"));
     let trace =
         std::fs::read_to_string(dir.join("traces/lab.stays_latched.smartlock_4aa.csv")).unwrap();
     let rows = trace

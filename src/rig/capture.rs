@@ -165,7 +165,10 @@ impl<D: Send + 'static, R: Send + 'static> Capture<D, R> {
         let fault = self.shared.lock().fault.take();
         (dev, fault)
     }
+}
 
+impl<D, R> Capture<D, R> {
+    /// Asks the thread to stop and waits for it: the instrument, if it did not panic.
     fn halt(&mut self) -> Option<D> {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.thread.take().and_then(|t| t.join().ok())
@@ -174,10 +177,7 @@ impl<D: Send + 'static, R: Send + 'static> Capture<D, R> {
 
 impl<D, R> Drop for Capture<D, R> {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }
 

@@ -24,8 +24,6 @@ pub(super) struct Watch {
     pub max_gap: Duration,
     /// Edges seen on an input that timestamps its own edges (`None`: polled only).
     pub edges: Option<u64>,
-    /// Read in the background (see [`crate::rig::capture`]), not at the poll.
-    pub captured: bool,
     /// The supply line's condition under which it holds (always when absent).
     pub when: Option<Condition<Ready>>,
     /// What a conditional watch judged.
@@ -320,7 +318,6 @@ impl Run<'_> {
             last: now,
             max_gap: Duration::ZERO,
             edges: None,
-            captured: self.bench.input_captured(role),
             when: when.cloned(),
             tally: Tally::default(),
         });
@@ -361,8 +358,10 @@ impl Run<'_> {
         );
         // Read in the background, a gap wider than the poll is worse than polling would
         // have done (a step that blocked past what the capture keeps): say so too.
+        // The capture runs to the check's end, past its last watch.
+        let captured = self.bench.input_captured(&w.role);
         let late = w.edges.is_none()
-            && if w.captured {
+            && if captured {
                 w.max_gap > self.ctx.poll
             } else {
                 w.max_gap > self.ctx.poll + self.ctx.poll / 2
@@ -390,7 +389,7 @@ impl Run<'_> {
                 w.samples
             ),
             // Read in the background: the poll does not set the gap, the instrument does.
-            None if w.captured => format!(
+            None if captured => format!(
                 "{throughout} ({} samples read in the background every {} or so, largest gap {}{late})",
                 w.samples,
                 units::format_duration(crate::rig::capture::INPUT_EVERY),
