@@ -54,7 +54,8 @@ fn dp800_programs_the_supply_and_reports_its_error_queue() {
     psu.set_current(1, 1.0).unwrap();
     psu.set_output(1, true).unwrap();
     assert!(psu.output(1).unwrap());
-    sim.world().advance(Duration::from_millis(100));
+    // The DP832 shows a new measurement only every 400 ms or so.
+    sim.world().advance(Duration::from_millis(400));
     assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 1e-3);
     let amps = psu.measure_current(1).unwrap();
     assert!(
@@ -770,7 +771,8 @@ fn lan_instruments_are_served_on_raw_tcp_and_the_drivers_speak_to_them() {
     assert!(psu.identity().starts_with("RIGOL TECHNOLOGIES,DP832,"));
     psu.set_voltage(1, 12.0).unwrap();
     psu.set_output(1, true).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // Past the DP832's next measurement (one every 400 ms or so).
+    std::thread::sleep(Duration::from_millis(450));
     assert!((psu.measure_voltage(1).unwrap() - 12.0).abs() < 0.05);
     psu.set_output(1, false).unwrap();
     // The instrument keeps its state between connections, as a real one does.

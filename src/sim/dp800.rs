@@ -15,7 +15,7 @@
 //! | `:OUTPut:OVP\|OCP:VALue [CH<n>,]{<v>\|MIN\|MAX}` and `?` | |
 //! | `:OUTPut:OVP\|OCP:QUEStion? [CH<n>]` | `YES` once tripped |
 //! | `:OUTPut:OVP\|OCP:CLEar [CH<n>]` | clears a trip; until then the output stays off |
-//! | `:MEASure[:VOLTage][:DC]? [CH<n>]`, `:MEASure:CURRent[:DC]? [CH<n>]`, `:MEASure:ALL[:DC]? [CH<n>]` | `V`, `A`, `V,A,W` |
+//! | `:MEASure[:VOLTage][:DC]? [CH<n>]`, `:MEASure:CURRent[:DC]? [CH<n>]`, `:MEASure:ALL[:DC]? [CH<n>]` | `V`, `A`, `V,A,W`, as last measured: a new measurement every 400 ms ([`READBACK_EVERY`]) |
 //! | `:TIMEr:PARAmeter <group>,<V>,<A>,<s>` | the selected channel's timer table: groups 0-2047, 1-99999 s each; -221 while the timer runs |
 //! | `:TIMEr:GROUPs <n>`, `:TIMEr:CYCLEs {N,<n>\|I}`, `:TIMEr:ENDState {OFF\|LAST}` and queries | how many groups run, how often, and what the output does after the last |
 //! | `:TIMEr[:STATe] {ON\|OFF}` and `?` | starts the selected channel's timer (its output must be on: -221 otherwise) or stops it |
@@ -48,6 +48,12 @@ use super::world::{PsuChannel, World};
 
 /// The identity the emulator reports.
 pub const IDN: &str = "RIGOL TECHNOLOGIES,DP832,DP8SIM000001,00.01.16";
+
+/// How often the instrument takes a new measurement of its outputs: `:MEASure` may be
+/// asked far more often, but its figures change only about 2-3 times a second
+/// (lxi-tools wiki, "Rigol DP800 series", on a DP832 with firmware 00.01.16). Between
+/// two measurements the last one is returned.
+pub const READBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// The DP832's channels.
 const CHANNELS: usize = 3;
@@ -589,7 +595,7 @@ impl Protocol for Dp800Sim {
         // The handlers work on the instrument's view of its channels; what they
         // changed is applied to the world afterwards, outputs last.
         let f = &mut self.front;
-        load_outputs(world, &WIRING, &mut f.psu, &mut f.readings);
+        load_outputs(world, &WIRING, &mut f.psu, &mut f.readings, READBACK_EVERY);
         for (running, &out) in f.running.iter_mut().zip(&WIRING) {
             *running = world.sequence_running(out + 1);
         }
@@ -713,7 +719,7 @@ mod tests {
             &mut w,
             ":SOUR1:VOLT 12;:SOUR1:CURR 1;:OUTP CH1,ON",
         );
-        w.advance(std::time::Duration::from_millis(100));
+        w.advance(READBACK_EVERY);
         let v: f64 = say(&mut sim, &mut w, ":MEAS? CH1").parse().unwrap();
         assert!((v - 12.0).abs() < 0.01, "{v}");
         let all = say(&mut sim, &mut w, ":MEASure:ALL:DC? CH1");
@@ -721,6 +727,42 @@ mod tests {
         assert_eq!(f.len(), 3, "{all}");
         assert!((0.24..0.265).contains(&f[1]), "{all}");
         assert!((f[2] - f[0] * f[1]).abs() < 0.01, "{all}");
+    }
+
+    #[test]
+    fn measurements_change_only_once_per_measurement_cycle() {
+        use std::time::Duration;
+        let (mut sim, mut w) = (Dp800Sim::default(), world());
+        let meas = |sim: &mut Dp800Sim, w: &mut World| -> f64 {
+            say(sim, w, ":MEAS:VOLT? CH1").parse().unwrap()
+        };
+        say(&mut sim, &mut w, ":APPL CH1,12,1;:OUTP CH1,ON");
+        w.advance(Duration::from_millis(450));
+        assert!((meas(&mut sim, &mut w) - 12.0).abs() < 0.01);
+        // The output is set to 5 V at 450 ms and to 8 V at 900 ms: asked every 10 ms,
+        // the instrument shows each only from its next measurement, at 800 and 1200 ms.
+        say(&mut sim, &mut w, ":SOUR1:VOLT 5");
+        let mut shown = Vec::new();
+        while w.now() < Duration::from_millis(1250) {
+            w.advance(Duration::from_millis(10));
+            if w.now() == Duration::from_millis(900) {
+                say(&mut sim, &mut w, ":SOUR1:VOLT 8");
+            }
+            shown.push((w.now(), meas(&mut sim, &mut w)));
+        }
+        let changed: Vec<_> = shown
+            .windows(2)
+            .filter(|p| (p[0].1 - p[1].1).abs() > 0.001)
+            .map(|p| (p[1].0, p[1].1))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                (Duration::from_millis(800), 5.0),
+                (Duration::from_millis(1200), 8.0)
+            ],
+            "{shown:?}"
+        );
     }
 
     #[test]

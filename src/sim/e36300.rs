@@ -34,7 +34,7 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 use super::pty::Protocol;
 use super::scpi::{
     channel, channel_list, load_outputs, no_more, nr3, numeric, respond, run_lines, store_outputs,
-    Cls, Common, ErrorQueue, Idn, Opc, SystErr,
+    Cls, Common, ErrorQueue, Idn, Opc, SystErr, UPDATE_RATE_UNKNOWN,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
@@ -370,7 +370,13 @@ const TREE: Node<Front> = Root![
 impl Protocol for E36300Sim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         let f = &mut self.front;
-        load_outputs(world, &WIRING, &mut f.psu, &mut f.readings);
+        load_outputs(
+            world,
+            &WIRING,
+            &mut f.psu,
+            &mut f.readings,
+            UPDATE_RATE_UNKNOWN,
+        );
         let out = run_lines(&TREE, f, &mut self.pending, bytes);
         for c in &mut self.front.psu {
             // OVP is always armed; OCP, when on, trips at the current limit (the output

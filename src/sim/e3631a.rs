@@ -33,7 +33,7 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 use super::pty::Protocol;
 use super::scpi::{
     load_outputs, no_more, nr3, numeric, respond, run_lines, store_outputs, Cls, Common,
-    ErrorQueue, Idn, Opc, SystErr,
+    ErrorQueue, Idn, Opc, SystErr, UPDATE_RATE_UNKNOWN,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
@@ -325,7 +325,13 @@ const TREE: Node<Front> = Root![
 impl Protocol for E3631aSim {
     fn input(&mut self, bytes: &[u8], world: &mut World) -> Vec<u8> {
         let f = &mut self.front;
-        load_outputs(world, &WIRING, &mut f.psu[..2], &mut f.readings[..2]);
+        load_outputs(
+            world,
+            &WIRING,
+            &mut f.psu[..2],
+            &mut f.readings[..2],
+            UPDATE_RATE_UNKNOWN,
+        );
         // N25V drives nothing: it reads what it is set to, with no load.
         let n25 = f.psu[2];
         f.readings[2] = (if n25.on { -n25.set_v } else { 0.0 }, 0.0);

@@ -27,7 +27,7 @@
 use std::time::Duration;
 
 use super::pty::Protocol;
-use super::scpi::{load_outputs, store_outputs};
+use super::scpi::{load_outputs, store_outputs, UPDATE_RATE_UNKNOWN};
 use super::world::{PsuChannel, World, MAIN};
 
 /// The identity the emulator reports.
@@ -223,7 +223,13 @@ impl Ka3005pSim {
 
     /// Runs the parser with the world's output loaded and stores what changed.
     fn exchange(&mut self, world: &mut World, bytes: &[u8], quiet: bool) -> Vec<u8> {
-        load_outputs(world, &WIRING, &mut self.psu, &mut self.readings);
+        load_outputs(
+            world,
+            &WIRING,
+            &mut self.psu,
+            &mut self.readings,
+            UPDATE_RATE_UNKNOWN,
+        );
         let now = world.now();
         if !bytes.is_empty() && self.busy_until.is_none_or(|t| now >= t) {
             self.pending.extend_from_slice(bytes);

@@ -30,7 +30,7 @@
 
 use super::modbus::{Device, RtuSlave, ILLEGAL_ADDRESS, ILLEGAL_VALUE};
 use super::pty::Protocol;
-use super::scpi::{load_outputs, store_outputs};
+use super::scpi::{load_outputs, store_outputs, UPDATE_RATE_UNKNOWN};
 use super::world::{PsuChannel, World, MAIN};
 
 /// The model id the emulator reports (an RD6006).
@@ -145,7 +145,13 @@ impl Rd6006 {
 
     /// Runs `f` with the world's output loaded, then stores what changed.
     fn with_world<T>(&mut self, w: &mut World, f: impl FnOnce(&mut Self) -> T) -> T {
-        load_outputs(w, &WIRING, &mut self.psu, &mut self.readings);
+        load_outputs(
+            w,
+            &WIRING,
+            &mut self.psu,
+            &mut self.readings,
+            UPDATE_RATE_UNKNOWN,
+        );
         let out = f(self);
         let c = &mut self.psu[0];
         c.ovp = (volts(self.protection.0), true);

@@ -15,6 +15,8 @@ use scpi::tree::prelude::Command;
 use scpi::tree::Node;
 use scpi::{cmd_both, cmd_nquery, cmd_qonly, Context, Device};
 
+use std::time::Duration;
+
 use super::pty::take_lines;
 use super::world::{PsuChannel, World};
 
@@ -236,18 +238,26 @@ pub fn respond(mut resp: ResponseUnit<'_>, text: &str) -> Result<(), Error> {
     resp.data(Character(text.as_bytes())).finish()
 }
 
+/// The measurement cycle of a supply whose readback update rate is published nowhere
+/// at hand: its readback is taken fresh at every query (kinder than any real supply;
+/// see the README's open items).
+pub const UPDATE_RATE_UNKNOWN: Duration = Duration::ZERO;
+
 /// Copies into `psu` the world outputs a supply's channels drive (`wiring[n - 1]` is the
-/// world output of channel `n`), and the voltage and current at each into `readings`:
-/// what the instrument's handlers see when a message arrives.
+/// world output of channel `n`), and into `readings` the voltage and current the supply
+/// shows for each: what the instrument's handlers see when a message arrives. A supply
+/// that measures once per `every` shows its last cycle's values ([`World::readback`];
+/// zero: the present ones).
 pub fn load_outputs(
-    world: &World,
+    world: &mut World,
     wiring: &[usize],
     psu: &mut [PsuChannel],
     readings: &mut [(f64, f64)],
+    every: Duration,
 ) {
     for (n, &out) in wiring.iter().enumerate() {
         psu[n] = world.psu[out];
-        readings[n] = (world.output_volts(out + 1), world.output_amps(out + 1));
+        readings[n] = world.readback(out + 1, every);
     }
 }
 

@@ -37,6 +37,7 @@ use scpi::{cmd_both, cmd_nquery, cmd_qonly, Branch, Leaf, Root};
 use super::pty::Protocol;
 use super::scpi::{
     channel, channel_first, commands_in, load_outputs, no_more, respond, run_lines, store_outputs,
+    UPDATE_RATE_UNKNOWN,
 };
 use super::world::{PsuChannel, World, MAIN, PORT};
 
@@ -314,7 +315,13 @@ impl Protocol for Spd3303xSim {
         world.busy(LATENCY * commands_in(bytes));
         let f = &mut self.front;
         let (wiring, n) = (f.model.wiring, f.model.channels);
-        load_outputs(world, wiring, &mut f.psu[..n], &mut f.readings[..n]);
+        load_outputs(
+            world,
+            wiring,
+            &mut f.psu[..n],
+            &mut f.readings[..n],
+            UPDATE_RATE_UNKNOWN,
+        );
         if let Some(v) = f.model.fixed_volts {
             f.psu[f.model.programmable].set_v = v;
         }

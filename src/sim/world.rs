@@ -163,6 +163,17 @@ pub struct World {
     gpio_levels: u8,
     gpio_edges: VecDeque<GpioEdge>,
     gpio_serial: u64,
+    /// What each output's supply shows when asked to measure it, where the supply
+    /// measures on a cycle of its own (see [`World::readback`]).
+    readbacks: [Option<Readback>; OUTPUTS],
+}
+
+/// A supply's measurement of one output, taken once per `every` of simulated time (the
+/// instrument's own measurement cycle) and shown until the next.
+#[derive(Debug, Clone, Copy)]
+struct Readback {
+    every: Duration,
+    shown: (f64, f64),
 }
 
 /// A change of a GPIO input line of the simulated bench.
@@ -253,6 +264,7 @@ impl World {
             gpio_edges: VecDeque::new(),
             gpio_serial: 0,
             log: None,
+            readbacks: [None; OUTPUTS],
         };
         w.settle();
         // The levels at power-up are where edges start from, not edges.
@@ -318,6 +330,42 @@ impl World {
         self.settle();
         self.ina.tick(dt);
         self.ina_port.tick(dt);
+        self.take_readbacks(dt);
+    }
+
+    /// The supplies that measure on a cycle of their own take a new reading when this
+    /// step ends a cycle (cycles count from the bench's start).
+    fn take_readbacks(&mut self, dt: Duration) {
+        let (before, now) = (self.now - dt, self.now);
+        for ch in 0..OUTPUTS {
+            let Some(r) = self.readbacks[ch] else {
+                continue;
+            };
+            let every = r.every.as_nanos();
+            if before.as_nanos() / every != now.as_nanos() / every {
+                let shown = (self.output_volts(ch + 1), self.output_amps(ch + 1));
+                self.readbacks[ch] = Some(Readback { shown, ..r });
+            }
+        }
+    }
+
+    /// What a supply that measures once per `every` shows for `channel` (1-based):
+    /// the voltage and current at the end of its last measurement cycle, not at this
+    /// moment. `every` zero: the present values (a supply whose update rate is not
+    /// known). The first call for a channel starts its cycle with the present values.
+    pub fn readback(&mut self, channel: usize, every: Duration) -> (f64, f64) {
+        let now = (self.output_volts(channel), self.output_amps(channel));
+        if every.is_zero() {
+            return now;
+        }
+        let r = &mut self.readbacks[channel - 1];
+        match r {
+            Some(r) if r.every == every => r.shown,
+            _ => {
+                *r = Some(Readback { every, shown: now });
+                now
+            }
+        }
     }
 
     /// An actuator relay that is closed and whose actuator works.

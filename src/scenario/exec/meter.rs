@@ -188,6 +188,24 @@ impl Run<'_> {
                         }
                     }
                 }
+                // A meter slower than the poll (a supply's readback) goes on showing
+                // what it measured before the window until its next update: its
+                // readings in the window's first update interval are not the window's.
+                let judged_from = opened
+                    + self
+                        .bench
+                        .meter_resolution(role)
+                        .map(|r| r.every)
+                        .filter(|e| *e > self.ctx.poll)
+                        .unwrap_or_default();
+                let stale = readings.iter().take_while(|r| r.0 < judged_from).count();
+                readings.drain(..stale);
+                if readings.is_empty() {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: `{role}` gave no reading in the window that it measured after the window opened; this check needs a faster meter",
+                        self.step.0, self.step.1
+                    )));
+                }
                 let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();
                 let n = values.len() as f64;
                 let mean = values.iter().sum::<f64>() / n;
@@ -215,7 +233,7 @@ impl Run<'_> {
                 // gap like any.
                 let lead = readings
                     .first()
-                    .map_or(Duration::ZERO, |r| r.0.saturating_sub(opened));
+                    .map_or(Duration::ZERO, |r| r.0.saturating_sub(judged_from));
                 let largest_gap = readings
                     .windows(2)
                     .map(|p| p[1].0 - p[0].0)
@@ -224,9 +242,17 @@ impl Run<'_> {
                     .max(lead);
                 gap = Some(largest_gap);
                 let spread = format!(
-                    "{} samples over {} (largest gap {}{}{}): min {}, mean {}, max {}",
+                    "{} samples over {}{} (largest gap {}{}{}): min {}, mean {}, max {}",
                     values.len(),
                     units::format_duration(w),
+                    if stale > 0 {
+                        format!(
+                            ", {stale} more in its first {} not counted (the meter still showed what it had measured before)",
+                            units::format_duration(judged_from - opened)
+                        )
+                    } else {
+                        String::new()
+                    },
                     units::format_duration(largest_gap),
                     if every < self.ctx.poll {
                         ", the meter's own rate"

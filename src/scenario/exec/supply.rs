@@ -398,9 +398,10 @@ impl Run<'_> {
                     )))
                 }
                 Some((lo, _)) if !reached(lo, to.0) => {
-                    // A meter that averages over longer than a poll reads a shallower
-                    // rail than the lock saw at the bottom of a falling sag: say so
-                    // rather than blame the supply alone.
+                    // A meter that makes a new reading less often than the poll (it
+                    // averages over that long, or, a supply's readback, measures that
+                    // seldom) may miss the bottom of a falling sag: say so rather than
+                    // blame the supply alone.
                     let every = self
                         .bench
                         .meter_on(role)
@@ -409,7 +410,7 @@ impl Run<'_> {
                         .filter(|every| *every > self.ctx.poll);
                     let why = match every {
                         Some(every) => format!(
-                            "either the supply could not pull its output down faster than the lock discharges it, or the meter, one averaged reading every {}, smoothed the sag away",
+                            "either the supply could not pull its output down faster than the lock discharges it, or the meter, one new reading every {}, missed its bottom",
                             units::format_duration(every)
                         ),
                         None => "a supply cannot pull its output down faster than the lock discharges it".to_string(),
