@@ -1956,6 +1956,51 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
     let msg = &case.status.failure_as_ref().message;
     assert!(msg.contains("min 451.4mA"), "{msg}");
+    // One reading right after the supply was set is taken once the readback has
+    // measured again, not from the figures it still shows from before: 10 V is not
+    // read as what the supply gives after it was set to 12 V.
+    for (range, exit) in [("11.8V..12.2V", 0), ("9.8V..10.2V", 1)] {
+        let suite = common::write_check(
+            dir.path(),
+            "reading",
+            &[
+                "set main 10V limit 1A",
+                "output main on",
+                "wait 2s",
+                "expect latch_sensor engaged",
+                "set main 12V",
+                &format!("measure main_meter voltage in {range}"),
+                "output main off",
+            ],
+        );
+        let out = dir.path().join(format!("reading-{exit}"));
+        let o = run(&[
+            "run",
+            "--rig",
+            rig,
+            "--suite",
+            suite.to_str().unwrap(),
+            "--device",
+            "strike_fail_secure_12v",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(exit), "{range}: {}", text(&o));
+        let lines = results(&run_dir(&out));
+        let measured = lines[0]["outcome"]["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "main_meter")
+            .unwrap()["measured"]
+            .as_str()
+            .unwrap();
+        assert!(
+            measured
+                .starts_with("12V, read 500ms into the step, when the meter had measured again"),
+            "{measured}"
+        );
+    }
     // A watch across channels judges each sample against the line's readings: one up
     // to half a second old could fall on either side of the level.
     let out = dir.path().join("follows");

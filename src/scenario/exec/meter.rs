@@ -76,8 +76,27 @@ impl Run<'_> {
         let mut gap = None;
         let (value, measured, pass, samples) = match window {
             None => {
+                // A meter slower than the poll (a supply's readback) goes on showing
+                // what it measured before this step until its next update: it is read
+                // once a whole update interval has passed.
+                let wait = self
+                    .bench
+                    .meter_resolution(role)
+                    .map(|r| r.every)
+                    .filter(|e| *e > self.ctx.poll);
+                if let Some(wait) = wait {
+                    self.hold(wait)?;
+                }
                 let v = pick(self.bench.read_meter(role)?);
-                (v, show(quantity, v), (low..=high).contains(&v), 1)
+                let shown = match wait {
+                    Some(wait) => format!(
+                        "{}, read {} into the step, when the meter had measured again",
+                        show(quantity, v),
+                        units::format_duration(wait)
+                    ),
+                    None => show(quantity, v),
+                };
+                (v, shown, (low..=high).contains(&v), 1)
             }
             Some(w) => {
                 // A peak shorter than the poll is seen only at the meter's own rate, and a
