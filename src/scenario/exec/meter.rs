@@ -76,19 +76,19 @@ impl Run<'_> {
         let mut gap = None;
         let (value, measured, pass, samples) = match window {
             None => {
-                // A meter slower than the poll (a supply's readback) goes on showing
-                // what it measured before this step until its next update: it is read
-                // once a whole update interval has passed.
+                // A meter goes on showing what it measured before this step until its
+                // next update (a supply's readback for up to half a second, whatever
+                // the poll): it is read once a whole update interval has passed.
                 let wait = self
                     .bench
                     .meter_resolution(role)
                     .map(|r| r.every)
-                    .filter(|e| *e > self.ctx.poll);
+                    .filter(|e| !e.is_zero());
                 if let Some(wait) = wait {
                     self.hold(wait)?;
                 }
                 let v = pick(self.bench.read_meter(role)?);
-                let shown = match wait {
+                let shown = match wait.filter(|w| *w > self.ctx.poll) {
                     Some(wait) => format!(
                         "{}, read {} into the step, when the meter had measured again",
                         show(quantity, v),
@@ -207,16 +207,14 @@ impl Run<'_> {
                         }
                     }
                 }
-                // A meter slower than the poll (a supply's readback) goes on showing
-                // what it measured before the window until its next update: its
-                // readings in the window's first update interval are not the window's.
+                // A meter goes on showing what it measured before the window until its
+                // next update: its readings in the window's first update interval are
+                // not the window's.
                 let judged_from = opened
                     + self
                         .bench
                         .meter_resolution(role)
-                        .map(|r| r.every)
-                        .filter(|e| *e > self.ctx.poll)
-                        .unwrap_or_default();
+                        .map_or(Duration::ZERO, |r| r.every);
                 let stale = readings.iter().take_while(|r| r.0 < judged_from).count();
                 readings.drain(..stale);
                 if readings.is_empty() {
@@ -264,7 +262,7 @@ impl Run<'_> {
                     "{} samples over {}{} (largest gap {}{}{}): min {}, mean {}, max {}",
                     values.len(),
                     units::format_duration(w),
-                    if stale > 0 {
+                    if stale > 0 && judged_from - opened > self.ctx.poll {
                         format!(
                             ", {stale} more in its first {} not counted (the meter still showed what it had measured before)",
                             units::format_duration(judged_from - opened)
