@@ -199,3 +199,20 @@ fn sigterm_during_a_session_returns_the_bench_to_its_safe_state() {
         text(&o)
     );
 }
+
+#[test]
+fn probe_commands_on_a_rig_without_a_debug_probe_are_refused_with_the_fix() {
+    let o = ctl(
+        &["--device", "hybrid_12v"],
+        "supply main 12V\nprobe read 0x40000400\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the rig has no probe-rs instrument: add one, e.g. [instruments.swd] driver = \"probe-rs\""),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains(SAFE), "{}", text(&o));
+}

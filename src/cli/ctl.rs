@@ -170,7 +170,7 @@ fn code_of(e: &CtlError) -> u8 {
         CtlError::Refused(_) => EXIT_REFUSED,
         CtlError::Role(crate::rig::RoleError::Envelope { .. })
         | CtlError::Role(crate::rig::RoleError::Unmapped { .. }) => EXIT_REFUSED,
-        CtlError::Role(_) => EXIT_RIG,
+        CtlError::Role(_) | CtlError::Probe { .. } => EXIT_RIG,
     }
 }
 

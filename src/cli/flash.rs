@@ -9,7 +9,7 @@ use clap::Args;
 use probe_rs::flashing::{ProgressEvent, ProgressOperation};
 use sha2::{Digest, Sha256};
 
-use crate::config::rig::{DriverKind, Link, Rig};
+use crate::config::rig::{choose_probe, Link, Rig};
 use crate::drivers::debug_probe::{image_format, DebugProbe};
 
 /// `lockrig flash`'s arguments.
@@ -30,37 +30,6 @@ pub struct FlashArgs {
     wait: Option<Duration>,
 }
 
-/// The probe instrument to use: the one named, or the rig's only one.
-fn pick(rig: &Rig, name: Option<&str>) -> anyhow::Result<(String, Link)> {
-    let probes: Vec<(&String, Link)> = rig
-        .file
-        .instruments
-        .iter()
-        .filter(|(_, s)| s.get_ref().driver == DriverKind::ProbeRs)
-        .filter_map(|(n, s)| s.get_ref().link().ok().map(|l| (n, l)))
-        .collect();
-    let names = || {
-        probes
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (name, probes.len()) {
-        (_, 0) => anyhow::bail!(
-            "rig `{}` has no probe-rs instrument: add one, e.g. [instruments.swd] driver = \"probe-rs\", chip = \"nRF52840_xxAA\"",
-            rig.file.rig.name
-        ),
-        (Some(n), _) => probes
-            .iter()
-            .find(|(p, _)| p.as_str() == n)
-            .map(|(p, l)| ((*p).clone(), l.clone()))
-            .with_context(|| format!("rig has no probe-rs instrument `{n}` (it has: {})", names())),
-        (None, 1) => Ok((probes[0].0.clone(), probes[0].1.clone())),
-        (None, _) => anyhow::bail!("the rig has several probes ({}): choose one with --probe", names()),
-    }
-}
-
 /// Exit 0 flashed and verified; 2 bad input (image, rig, probe name); 3 the probe or
 /// the chip failed.
 pub fn flash(args: &FlashArgs) -> anyhow::Result<u8> {
@@ -74,7 +43,8 @@ pub fn flash(args: &FlashArgs) -> anyhow::Result<u8> {
     }
     let digest = crate::report::manifest::hex(&Sha256::digest(&bytes));
     let rig = Rig::load(&args.rig)?;
-    let (name, link) = pick(&rig, args.probe.as_deref())?;
+    let (name, link) =
+        choose_probe(&rig.debug_probes(), args.probe.as_deref()).map_err(anyhow::Error::msg)?;
     let Link::DebugProbe { selector, chip } = link else {
         unreachable!("a probe-rs instrument's link")
     };

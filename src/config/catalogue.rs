@@ -149,7 +149,7 @@ pub const CATALOGUE: &[Entry] = &[
         driver: "probe-rs",
         capability: "probe",
         instruments: "debug probes on the board's SWD/JTAG port: ST-Link, J-Link, CMSIS-DAP v2, FTDI, ESP-JTAG (probe-rs)",
-        protocol: "probe-rs: attach to `chip`, flash ELF/HEX/BIN with verify (`lockrig flash`), reset, RTT",
+        protocol: "probe-rs: attach to `chip`; flash ELF/HEX/BIN with verify (`lockrig flash`); reset, halt, register reads and RTT channel 0 by hand (`lockrig ctl probe ...`)",
         transport: "USB; probe = VID:PID[:SERIAL] (the first found when absent)",
         sim: None,
     },

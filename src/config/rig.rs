@@ -784,6 +784,16 @@ impl Rig {
         Ok(loaded)
     }
 
+    /// The rig's debug probe instruments (`probe-rs`), by name, with their links.
+    pub fn debug_probes(&self) -> Vec<(String, Link)> {
+        self.file
+            .instruments
+            .iter()
+            .filter(|(_, s)| s.get_ref().driver == DriverKind::ProbeRs)
+            .filter_map(|(n, s)| s.get_ref().link().ok().map(|l| (n.clone(), l)))
+            .collect()
+    }
+
     /// True when every instrument is a built-in simulated one (virtual time).
     pub fn is_simulated(&self) -> bool {
         self.file
@@ -1426,6 +1436,36 @@ fn validate(file: &RigFile, src: &Source) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The debug probe to use among a rig's `probes` ([`Rig::debug_probes`]): the one
+/// `name`d, or the only one. The error says what the rig has and how to choose.
+pub fn choose_probe(
+    probes: &[(String, Link)],
+    name: Option<&str>,
+) -> Result<(String, Link), String> {
+    let names = || {
+        probes
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (name, probes) {
+        (_, []) => Err(
+            "the rig has no probe-rs instrument: add one, e.g. [instruments.swd] driver = \"probe-rs\", chip = \"nRF52840_xxAA\"".into(),
+        ),
+        (Some(n), _) => probes
+            .iter()
+            .find(|(p, _)| p == n)
+            .cloned()
+            .ok_or_else(|| format!("the rig has no probe-rs instrument `{n}` (it has: {})", names())),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(format!(
+            "the rig has several probes ({}): name one (`lockrig flash --probe NAME`, `lockrig ctl probe NAME ...`)",
+            names()
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -18,15 +18,27 @@
 //!                                 `$NAME` sends the rig's secret NAME
 //! wait DURATION                   let the bench run (e.g. `wait 2s`)
 //! safe                            return every role to its safe state now
+//! probe [NAME] reset [halt]       reset the board's chip through the debug probe
+//! probe [NAME] read ADDRESS       read a 32-bit word (a reset-cause register)
+//! probe [NAME] rtt DURATION       print what the firmware writes to RTT channel 0
 //! ```
+//!
+//! The probe commands open the rig's `probe-rs` instrument (the one named, or its only
+//! one) at the first use and keep it for the session. A chip halted by `reset halt`
+//! stays halted until `probe reset` or the safe state cuts its power.
 
 use std::time::Duration;
 
 use crate::config::device::DeviceProfile;
-use crate::config::rig::{Capability, Rig};
+use crate::config::rig::{choose_probe, Capability, Link, Rig};
 use crate::config::secrets::Secrets;
+use crate::drivers::debug_probe::DebugProbe;
+use crate::drivers::InstrumentError;
 use crate::rig::{Bench, RoleError};
 use crate::units::{self, Amps, Volts};
+
+/// How often `probe rtt` reads the target's buffer.
+const RTT_POLL: Duration = Duration::from_millis(10);
 
 /// One-line summary of every command, for `help` and for a parse error.
 pub const HELP: &str = "\
@@ -40,6 +52,9 @@ meter ROLE                read a meter
 console [ROLE] LINE       send LINE to the board (`$NAME` sends the rig's secret NAME)
 wait DURATION             let the bench run, e.g. `wait 2s`
 safe                      return every role to its safe state now
+probe [NAME] reset [halt] reset the chip through the debug probe (and halt it)
+probe [NAME] read ADDR    read a 32-bit word, e.g. a reset-cause register `probe read 0x40000400`
+probe [NAME] rtt DURATION print the firmware's RTT channel 0 for DURATION, e.g. `probe rtt 5s`
 help                      this list
 quit                      end the session (the bench returns to its safe state)";
 
@@ -52,6 +67,47 @@ pub enum SupplySet {
     Level(Volts, Option<Amps>),
     /// Switch the output.
     Output(bool),
+}
+
+/// What a probe command does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeAction {
+    /// Reset the chip; halt it at its reset vector when `halt`.
+    Reset {
+        /// Halt after the reset.
+        halt: bool,
+    },
+    /// Read one 32-bit word of the chip's memory.
+    Read(u64),
+    /// Print the target's RTT up channel 0 for this long.
+    Rtt(Duration),
+}
+
+impl ProbeAction {
+    /// Parses the words after `probe [NAME]`.
+    fn parse(words: &[&str]) -> Result<Self, String> {
+        let usage = "`probe` needs `reset [halt]`, `read ADDRESS` or `rtt DURATION`";
+        let Some(verb) = words.first() else {
+            return Err(usage.into());
+        };
+        match (verb.to_ascii_lowercase().as_str(), &words[1..]) {
+            ("reset", []) => Ok(Self::Reset { halt: false }),
+            ("reset", [h]) if h.eq_ignore_ascii_case("halt") => Ok(Self::Reset { halt: true }),
+            ("read", [a]) => {
+                let parsed = match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
+                    Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+                    None => a.replace('_', "").parse(),
+                };
+                parsed
+                    .map(Self::Read)
+                    .map_err(|_| format!("`probe read {a}`: expected an address, e.g. 0x40000400"))
+            }
+            ("rtt", [d]) => units::parse_duration(d)
+                .map(Self::Rtt)
+                .map_err(|e| format!("`probe rtt {d}`: {e}")),
+            _ => Err(format!("`probe {}`: {usage}", words.join(" "))),
+        }
+    }
 }
 
 /// A parsed command.
@@ -73,6 +129,8 @@ pub enum Command {
     Wait(Duration),
     /// Apply the safe state now.
     Safe,
+    /// Act through a debug probe (the rig's only one when the name is `None`).
+    Probe(Option<String>, ProbeAction),
     /// Print the command list.
     Help,
     /// End the session.
@@ -175,6 +233,14 @@ impl Command {
                 Self::Wait(units::parse_duration(d).map_err(|e| format!("`wait {d}`: {e}"))?)
             }
             "safe" => extra(1).map(|_| Self::Safe)?,
+            "probe" => {
+                // An instrument name comes first unless the word is an action.
+                let named = words.get(1).filter(|w| {
+                    !["reset", "read", "rtt"].contains(&w.to_ascii_lowercase().as_str())
+                });
+                let rest = &words[1 + usize::from(named.is_some())..];
+                Self::Probe(named.map(|n| n.to_string()), ProbeAction::parse(rest)?)
+            }
             "help" | "?" => Self::Help,
             "quit" | "exit" => Self::Quit,
             other => {
@@ -204,6 +270,14 @@ pub enum CtlError {
     /// The bench failed to do it.
     #[error("{0}")]
     Role(#[from] RoleError),
+    /// The debug probe, or the chip behind it, failed.
+    #[error("instrument `{instrument}`: {source}")]
+    Probe {
+        /// The probe instrument.
+        instrument: String,
+        /// What failed.
+        source: InstrumentError,
+    },
 }
 
 /// A bench under manual control. Dropping it applies the safe state (the bench's own
@@ -215,6 +289,10 @@ pub struct Session {
     /// The consoles, for `console LINE` without a role.
     consoles: Vec<String>,
     roles: Vec<(String, Capability)>,
+    /// The rig's debug probes, and the one opened by a probe command (kept for the
+    /// session: RTT keeps its place in the target's buffer).
+    probes: Vec<(String, Link)>,
+    probe: Option<(String, DebugProbe)>,
 }
 
 impl Session {
@@ -231,6 +309,8 @@ impl Session {
             device,
             secrets,
             roles,
+            probes: rig.debug_probes(),
+            probe: None,
         }
     }
 
@@ -270,8 +350,78 @@ impl Session {
                 }
                 "every role is in its safe state (confirmed)".into()
             }
+            Command::Probe(name, action) => self.probe(name.as_deref(), *action)?,
             Command::Help => HELP.into(),
             Command::Quit => String::new(),
+        })
+    }
+
+    fn probe(&mut self, name: Option<&str>, action: ProbeAction) -> Result<String, CtlError> {
+        let (instrument, link) = choose_probe(&self.probes, name).map_err(CtlError::Refused)?;
+        if self.probe.as_ref().is_none_or(|(n, _)| *n != instrument) {
+            let Link::DebugProbe { selector, chip } = &link else {
+                unreachable!("a probe-rs instrument's link")
+            };
+            let opened =
+                DebugProbe::open(selector.as_deref(), chip).map_err(|source| CtlError::Probe {
+                    instrument: instrument.clone(),
+                    source,
+                })?;
+            self.probe = Some((instrument.clone(), opened));
+        }
+        let (_, probe) = self.probe.as_mut().expect("opened above");
+        let failed = |source| CtlError::Probe {
+            instrument: instrument.clone(),
+            source,
+        };
+        Ok(match action {
+            ProbeAction::Reset { halt } => {
+                probe.reset(halt).map_err(failed)?;
+                format!(
+                    "{instrument}: {} reset{}",
+                    probe.identity(),
+                    if halt {
+                        " and halted at its reset vector"
+                    } else {
+                        ", running"
+                    }
+                )
+            }
+            ProbeAction::Read(address) => {
+                let word = probe.read_word(address).map_err(failed)?;
+                let bits: Vec<String> = (0..32)
+                    .filter(|b| word & (1 << b) != 0)
+                    .map(|b| b.to_string())
+                    .collect();
+                format!(
+                    "{instrument}: {address:#010x} = {word:#010x} (bits set: {})",
+                    if bits.is_empty() {
+                        "none".into()
+                    } else {
+                        bits.join(", ")
+                    }
+                )
+            }
+            ProbeAction::Rtt(d) => {
+                // RTT is read on the host's clock: the chip runs in real time.
+                let start = std::time::Instant::now();
+                let mut lines = Vec::new();
+                while start.elapsed() < d && crate::signals::received().is_none() {
+                    let at = start.elapsed();
+                    for line in probe.rtt_lines().map_err(failed)? {
+                        lines.push(format!("{instrument} +{:.3}s| {}", at.as_secs_f64(), line));
+                    }
+                    std::thread::sleep(RTT_POLL);
+                }
+                if lines.is_empty() {
+                    format!(
+                        "{instrument}: no RTT output in {}",
+                        units::format_duration(d)
+                    )
+                } else {
+                    lines.join("\n")
+                }
+            }
         })
     }
 
@@ -371,7 +521,7 @@ impl Session {
                     .console_state(&role)
                     .map(|s| self.secrets.redact(&s)),
                 // A rig file gives a debug probe no role (see `config::rig`).
-                Capability::Probe => Ok("(use `lockrig flash`)".to_string()),
+                Capability::Probe => Ok("(`probe ...`, `lockrig flash`)".to_string()),
             };
             let state = state.unwrap_or_else(|e| format!("ERROR {e}"));
             lines.push(format!("{role:<16} {:<8} {state}", capability_name(cap)));
@@ -433,6 +583,18 @@ mod tests {
             parse("wait 250ms").unwrap(),
             Command::Wait(Duration::from_millis(250))
         );
+        assert_eq!(
+            parse("probe reset halt").unwrap(),
+            Command::Probe(None, ProbeAction::Reset { halt: true })
+        );
+        assert_eq!(
+            parse("probe swd read 0x4000_0400").unwrap(),
+            Command::Probe(Some("swd".into()), ProbeAction::Read(0x4000_0400))
+        );
+        assert_eq!(
+            parse("probe rtt 5s").unwrap(),
+            Command::Probe(None, ProbeAction::Rtt(Duration::from_secs(5)))
+        );
     }
 
     #[test]
@@ -448,5 +610,15 @@ mod tests {
         assert!(parse("wait soon").unwrap_err().contains("wait soon"));
         assert!(parse("fly").unwrap_err().contains("unknown command `fly`"));
         assert!(parse("console").unwrap_err().contains("needs a line"));
+        assert!(parse("probe").unwrap_err().contains("`reset [halt]`"));
+        assert!(parse("probe read 0xzz")
+            .unwrap_err()
+            .contains("expected an address"));
+        assert!(parse("probe reset now")
+            .unwrap_err()
+            .contains("`probe reset now`"));
+        assert!(parse("probe rtt soon")
+            .unwrap_err()
+            .contains("probe rtt soon"));
     }
 }

@@ -59,6 +59,13 @@ fn decode(bytes: &[u8], breaks: bool) -> String {
     out
 }
 
+/// A line of board output (its bytes, without the terminator) as text that shows
+/// exactly what came, as the console's lines are: invalid bytes and control
+/// characters escaped (`\xNN`), `\r` and `\n` ends trimmed.
+pub fn board_line(bytes: &[u8]) -> String {
+    decode_trimmed(bytes, false)
+}
+
 /// Decodes a line with its `\r` and `\n` ends trimmed.
 fn decode_trimmed(bytes: &[u8], breaks: bool) -> String {
     let start = bytes

@@ -12,7 +12,7 @@ mod line;
 #[cfg(test)]
 pub(crate) mod scripted;
 
-pub use line::{Cut, LineIo, MAX_LINE};
+pub use line::{board_line, Cut, LineIo, MAX_LINE};
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

@@ -181,9 +181,9 @@ impl DebugProbe {
 }
 
 /// Cuts an RTT byte stream into lines: LF ends a line, a CR before it is dropped, a
-/// line longer than [`crate::transport::MAX_LINE`] is cut, invalid UTF-8 is replaced.
-/// The target is untrusted like any board output; lines are escaped where they are
-/// written, as console lines are.
+/// line longer than [`crate::transport::MAX_LINE`] is cut. The target is untrusted
+/// like any board output: invalid bytes and control characters are escaped as in the
+/// console's lines ([`crate::transport::board_line`]).
 #[derive(Debug, Default)]
 pub struct RttLines {
     partial: Vec<u8>,
@@ -196,8 +196,7 @@ impl RttLines {
         for &b in bytes {
             if b == b'\n' {
                 let line = std::mem::take(&mut self.partial);
-                let text = String::from_utf8_lossy(&line);
-                self.done.push(text.trim_end_matches('\r').to_string());
+                self.done.push(crate::transport::board_line(&line));
             } else if self.partial.len() < crate::transport::MAX_LINE {
                 self.partial.push(b);
             }
@@ -219,8 +218,8 @@ mod tests {
         let mut l = RttLines::default();
         l.push(b"[INFO] boot\r\n[WARN] low ba");
         assert_eq!(l.take(), ["[INFO] boot"]);
-        l.push(b"ttery\n\xff\n");
-        assert_eq!(l.take(), ["[WARN] low battery", "\u{fffd}"]);
+        l.push(b"ttery\n\xff\x1b[2J\n");
+        assert_eq!(l.take(), ["[WARN] low battery", "\\xff\\x1b[2J"]);
         let long = vec![b'x'; crate::transport::MAX_LINE + 10];
         l.push(&long);
         l.push(b"\n");
