@@ -1919,7 +1919,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         .as_str()
         .unwrap();
     assert!(
-        standby.contains("more in its first 500ms not counted (the meter still showed what it had measured before)")
+        standby.contains("from 500ms into the step (the meter makes a new reading only every 500ms: until then it may have shown what it measured before)")
             && standby.contains("max 10.1mA"),
         "{standby}"
     );
@@ -2010,6 +2010,60 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         };
         assert!(measured.starts_with(note), "{measured}");
     }
+    // A sag right after a low level: the readback still shows that level at the sag's
+    // start, which is not the sag's depth.
+    let suite = common::write_check(
+        dir.path(),
+        "sag",
+        &[
+            "set main 12V limit 1A",
+            "output main on",
+            "wait 2s",
+            "expect latch_sensor engaged",
+            "set main 2V",
+            "wait 10s",
+            "set main 12V",
+            "wait 300ms",
+            "sag main to 2V for 30ms recover 1s",
+            "expect latch_sensor engaged",
+        ],
+    );
+    let out = dir.path().join("sag");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--suite",
+        suite.to_str().unwrap(),
+        "--device",
+        "strike_fail_secure_12v",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(msg.contains("that depth was not tested"), "{msg}");
+    // A peak bounds what happens between readings: a meter that reads every 500 ms
+    // would miss a motor's 300 ms pulse.
+    let out = dir.path().join("peak");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "smartlock_4aa",
+        "--out",
+        out.to_str().unwrap(),
+        "emergency::port_current",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(
+        msg.contains("a peak needs a meter that reads at least as often as the poll (10ms), and `emergency_meter` makes a new reading every 500ms"),
+        "{msg}"
+    );
     // A watch across channels judges each sample against the line's readings: one up
     // to half a second old could fall on either side of the level.
     let out = dir.path().join("follows");

@@ -65,6 +65,18 @@ impl Run<'_> {
                         units::format_duration(w)
                     )));
                 }
+                // A peak bounds what happened between readings too: a meter that
+                // makes a new reading less often than the poll (a supply's readback)
+                // would not see a pulse between two of them.
+                if stat == Statistic::Peak && window.is_some() && res.every > self.ctx.poll {
+                    return Err(Stop::Error(format!(
+                        "step {} `{}`: a peak needs a meter that reads at least as often as the poll ({}), and `{role}` makes a new reading every {}: a pulse between two of them would not be seen; this check needs a faster meter",
+                        self.step.0,
+                        self.step.1,
+                        units::format_duration(self.ctx.poll),
+                        units::format_duration(res.every)
+                    )));
+                }
                 if res.every > self.ctx.poll {
                     format!(" (meter: {res})")
                 } else {
@@ -109,6 +121,18 @@ impl Run<'_> {
                     .map(|r| r.every)
                     .filter(|e| !e.is_zero() && *e < self.ctx.poll)
                     .unwrap_or(self.ctx.poll);
+                // A meter goes on showing what it measured before until its next
+                // update. A window of its own (not one a command to the board opened)
+                // starts once that has passed, so each of its readings was measured
+                // after the step began.
+                let update = self
+                    .bench
+                    .meter_resolution(role)
+                    .map_or(Duration::ZERO, |r| r.every);
+                let after_command = matches!(self.sent, Some((step, _)) if step + 1 == self.step.0);
+                if !after_command && !update.is_zero() {
+                    self.hold(update)?;
+                }
                 let t0 = self.now();
                 // Off the meter's scale, and its scale reaches past the range: the
                 // current was above the range, which is a measurement, not a fault of
@@ -207,21 +231,36 @@ impl Run<'_> {
                         }
                     }
                 }
-                // A meter goes on showing what it measured before the window until its
-                // next update: its readings in the window's first update interval are
-                // not the window's.
-                let judged_from = opened
-                    + self
-                        .bench
-                        .meter_resolution(role)
-                        .map_or(Duration::ZERO, |r| r.every);
-                let stale = readings.iter().take_while(|r| r.0 < judged_from).count();
-                readings.drain(..stale);
-                if readings.is_empty() {
-                    return Err(Stop::Error(format!(
-                        "step {} `{}`: `{role}` gave no reading in the window that it measured after the window opened; this check needs a faster meter",
-                        self.step.0, self.step.1
-                    )));
+                // After a command, the window opened when it was sent, and its readings
+                // of the meter's first update interval that show what its first
+                // reading showed may have been measured before that: if the verdict
+                // depends on them, it cannot be given.
+                let shown = readings.first().map(|r| (r.1 .0, r.2 .0));
+                let uncertain = readings
+                    .iter()
+                    .take_while(|r| r.0 < opened + update && Some((r.1 .0, r.2 .0)) == shown)
+                    .count()
+                    .min(readings.len().saturating_sub(1));
+                if after_command && uncertain > 0 {
+                    let verdict = |rs: &[(Duration, Volts, Amps)]| {
+                        let vs: Vec<f64> = rs.iter().map(|r| pick((r.1, r.2))).collect();
+                        let ok = |v: f64| (low..=high).contains(&v);
+                        match stat {
+                            Statistic::Every => vs.iter().all(|v| ok(*v)),
+                            Statistic::Mean => ok(vs.iter().sum::<f64>() / vs.len() as f64),
+                            Statistic::Peak => ok(vs.iter().copied().fold(f64::MIN, f64::max)),
+                        }
+                    };
+                    if verdict(&readings) != verdict(&readings[uncertain..]) {
+                        return Err(Stop::Error(format!(
+                            "step {} `{}`: `{role}` makes a new reading only every {}, and its first {} readings after step {sent_by}'s command ({}) may have been measured before it was sent; the verdict depends on them, so this check needs a faster meter",
+                            self.step.0,
+                            self.step.1,
+                            units::format_duration(update),
+                            uncertain,
+                            show(quantity, pick((readings[0].1, readings[0].2)))
+                        )));
+                    }
                 }
                 let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();
                 let n = values.len() as f64;
@@ -250,7 +289,7 @@ impl Run<'_> {
                 // gap like any.
                 let lead = readings
                     .first()
-                    .map_or(Duration::ZERO, |r| r.0.saturating_sub(judged_from));
+                    .map_or(Duration::ZERO, |r| r.0.saturating_sub(opened));
                 let largest_gap = readings
                     .windows(2)
                     .map(|p| p[1].0 - p[0].0)
@@ -262,10 +301,11 @@ impl Run<'_> {
                     "{} samples over {}{} (largest gap {}{}{}): min {}, mean {}, max {}",
                     values.len(),
                     units::format_duration(w),
-                    if stale > 0 && judged_from - opened > self.ctx.poll {
+                    if !after_command && update > self.ctx.poll {
                         format!(
-                            ", {stale} more in its first {} not counted (the meter still showed what it had measured before)",
-                            units::format_duration(judged_from - opened)
+                            ", from {} into the step (the meter makes a new reading only every {}: until then it may have shown what it measured before)",
+                            units::format_duration(update),
+                            units::format_duration(update)
                         )
                     } else {
                         String::new()

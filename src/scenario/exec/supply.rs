@@ -141,11 +141,24 @@ impl Run<'_> {
         self.rail.len()
     }
 
-    /// Stops tracing; the rail's (min, max) since `from`, if traced.
+    /// Stops tracing; the rail's (min, max) since `from`, if traced. The readings of
+    /// the meter's first update interval that show what its first reading showed may
+    /// be from before the trace (a supply's readback still showing an earlier level):
+    /// they are not counted.
     fn untrace(&mut self, from: usize) -> Option<(f64, f64)> {
-        self.tracing = None;
+        let age = self
+            .tracing
+            .take()
+            .and_then(|m| self.bench.meter_resolution(&m))
+            .map_or(Duration::ZERO, |r| r.every);
         let span = self.rail.get(from..)?;
-        span.iter().fold(None, |acc, (_, v)| match acc {
+        let (t0, v0) = *span.first()?;
+        let stale = span
+            .iter()
+            .take_while(|(t, v)| *t < t0 + age && *v == v0)
+            .count()
+            .min(span.len() - 1);
+        span[stale..].iter().fold(None, |acc, (_, v)| match acc {
             None => Some((*v, *v)),
             Some((lo, hi)) => Some((lo.min(*v), hi.max(*v))),
         })
