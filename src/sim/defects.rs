@@ -486,7 +486,7 @@ const TABLE: &[Row] = &[
         "unlocks-after-cutoff",
         "25 s after its low-battery cutoff the board wakes and withdraws the bolt",
         &["smartlock_4aa"],
-        &["battery::decay_warnings"],
+        &["battery::decay_warnings", "emergency::secure_after_removal"],
     ),
     (
         Defect::LateLowbatSlowClock,
