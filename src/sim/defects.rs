@@ -91,6 +91,9 @@ pub enum Defect {
     /// After an update cut the board boots half an image: its console answers, its
     /// motor never moves.
     UpdateCutKillsMotor,
+    /// After an update cut the board boots the half-written image and reports it as
+    /// the new version, valid (its version header was written first).
+    UpdateCutClaimsNew,
     /// A fail-safe lock re-engages from 1 s to 3 s into a power loss (a slow backup
     /// changeover).
     FailSafeRelatches,
@@ -440,6 +443,13 @@ const TABLE: &[Row] = &[
         Defect::UpdateCutKillsMotor,
         "update-cut-kills-motor",
         "after an update cut the board boots half an image: the console answers, the motor never moves",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["update::power_cut"],
+    ),
+    (
+        Defect::UpdateCutClaimsNew,
+        "update-cut-claims-new",
+        "after an update cut the board boots the half-written image and reports it as 1.1, valid",
         &["smartlock_4aa", "hybrid_12v"],
         &["update::power_cut"],
     ),

@@ -151,8 +151,13 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
             b.power = Power::Bricked;
             return;
         }
-        b.fw.rolled_back = true;
-        event(b, out, "IMAGE ROLLBACK");
+        if b.has(Defect::UpdateCutClaimsNew) {
+            b.fw.updates += 1;
+            b.fw.rolled_back = false;
+        } else {
+            b.fw.rolled_back = true;
+            event(b, out, "IMAGE ROLLBACK");
+        }
     }
     // The controller comes up armed: a restart is how a delayed-egress release is
     // rearmed (by the key switch that cuts its power).
