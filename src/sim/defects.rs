@@ -75,6 +75,9 @@ pub enum Defect {
     DelayedEgressAutoRelock,
     /// The key cylinder drives an electronic clutch: no key override without power.
     KeyOverrideNeedsPower,
+    /// The key's electronic clutch is kept up by a hold-up capacitor: the override works
+    /// for 30 s after the power goes, then no more.
+    KeyOverrideHeldByCapacitor,
     /// The push bar and REX of a maglock are inputs to the controller's firmware, not
     /// contacts in series with the magnet: with the controller in reset, no egress.
     EgressViaController,
@@ -389,6 +392,13 @@ const TABLE: &[Row] = &[
         "a delayed-egress release relocks by itself 8 s later, where only a manual reset may",
         &["maglock_delayed_egress_24v"],
         &["delayed_egress::releases_after_delay"],
+    ),
+    (
+        Defect::KeyOverrideHeldByCapacitor,
+        "key-override-held-by-capacitor",
+        "the key drives an electronic clutch kept up by a hold-up capacitor: the override works for 30 s after power is lost, then no more",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["key::override_opens"],
     ),
     (
         Defect::KeyOverrideNeedsPower,

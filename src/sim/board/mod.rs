@@ -26,6 +26,10 @@ use super::defects::Defect;
 use crate::config::device::{DeviceProfile, Egress};
 use firmware::Firmware;
 
+/// How long a hold-up capacitor keeps a key's electronic clutch working after power
+/// is lost (the `key-override-held-by-capacitor` defect).
+const HOLD_UP: Duration = Duration::from_secs(30);
+
 /// How long the start of a motor draws its inrush (the `emergency-inrush` defect).
 const INRUSH: Duration = Duration::from_millis(8);
 
@@ -223,7 +227,10 @@ impl Board {
         let key = key
             && self.spec.key_override
             && !self.has(Defect::KeyOverrideJammed)
-            && !(self.has(Defect::KeyOverrideNeedsPower) && self.power != Power::Running);
+            && !(self.has(Defect::KeyOverrideNeedsPower) && self.power != Power::Running)
+            && !(self.has(Defect::KeyOverrideHeldByCapacitor)
+                && self.power != Power::Running
+                && self.fw.off_for >= HOLD_UP);
         handle || key
     }
 
