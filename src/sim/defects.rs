@@ -94,6 +94,9 @@ pub enum Defect {
     /// After an update cut the board boots half an image: its console answers, its
     /// motor never moves.
     UpdateCutKillsMotor,
+    /// A dip under the minimum operating voltage makes the firmware unsure of its bolt;
+    /// after five, 4 s after the supply is back, it re-homes it (600 ms withdrawn).
+    RehomesAfterNoise,
     /// After an update cut the board boots the half-written image and reports it as
     /// the new version, valid (its version header was written first).
     UpdateCutClaimsNew,
@@ -455,6 +458,17 @@ const TABLE: &[Row] = &[
         "after an update cut the board boots half an image: the console answers, the motor never moves",
         &["smartlock_4aa", "hybrid_12v"],
         &["update::power_cut"],
+    ),
+    (
+        Defect::RehomesAfterNoise,
+        "rehomes-after-noise",
+        "after five dips under its minimum operating voltage the firmware re-homes the bolt 4 s after the supply is back: withdrawn for 600 ms",
+        &["hybrid_12v"],
+        &[
+            "noise::near_min_operating",
+            "brownout::random_sags",
+            "brownout::boundary",
+        ],
     ),
     (
         Defect::UpdateCutClaimsNew,

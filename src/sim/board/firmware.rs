@@ -57,6 +57,12 @@ pub(super) struct Firmware {
     pub(super) cutoff_for: Option<Duration>,
     /// How long the electronics have been off in this outage.
     pub(super) off_for: Duration,
+    /// Dips under the minimum operating voltage since the last power-on reset, whether
+    /// the supply is under it now, and how long it has been back
+    /// (`rehomes-after-noise`).
+    noise_dips: u32,
+    under_min: bool,
+    back_for: Duration,
 }
 
 impl Firmware {
@@ -177,6 +183,11 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
         event(b, out, "FIRE ALARM");
     }
     b.fw.lowbat_printed = 0;
+    if cause == "POR" {
+        b.fw.noise_dips = 0;
+        b.fw.under_min = false;
+        b.fw.back_for = Duration::ZERO;
+    }
     b.fw.emergency = None;
     if let Some((_, cutoff)) = &b.spec.battery {
         if b.source == Source::Port && b.inputs.main_v < *cutoff {
@@ -214,6 +225,33 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
     {
         b.bolt = Bolt::Retracted;
         b.fw.glitch_left = Some(Duration::from_millis(40));
+    }
+}
+
+/// The `rehomes-after-noise` defect: a dip under the minimum operating voltage makes
+/// the firmware unsure of its bolt; after five, 4 s after the supply is back, it re-homes
+/// the bolt: withdraws it for 600 ms and throws it again.
+fn rehome_after_noise(b: &mut Board, dt: Duration, out: &mut VecDeque<String>) {
+    const DIPS: u32 = 5;
+    const AFTER: Duration = Duration::from_secs(4);
+    if b.electronics_v() < b.spec.min_operating {
+        if !b.fw.under_min {
+            b.fw.noise_dips += 1;
+        }
+        b.fw.under_min = true;
+        b.fw.back_for = Duration::ZERO;
+        return;
+    }
+    b.fw.under_min = false;
+    if b.fw.noise_dips < DIPS {
+        return;
+    }
+    b.fw.back_for += dt;
+    if b.fw.back_for >= AFTER && b.bolt == Bolt::Extended {
+        b.fw.noise_dips = 0;
+        b.bolt = Bolt::Retracted;
+        b.fw.glitch_left = Some(Duration::from_millis(600));
+        event(b, out, "UNLOCKED");
     }
 }
 
@@ -362,6 +400,9 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
         } else {
             b.fw.low_for = Duration::ZERO;
         }
+    }
+    if b.has(Defect::RehomesAfterNoise) {
+        rehome_after_noise(b, dt, out);
     }
     if let Some((warnings, cutoff)) = b.spec.battery.clone() {
         if b.source == Source::Main {

@@ -236,7 +236,7 @@ impl Board {
 
     /// The voltage at the electronics: the main supply, or the emergency port through
     /// its diode when that is higher.
-    fn electronics_v(&self) -> f64 {
+    pub(super) fn electronics_v(&self) -> f64 {
         match self.source {
             Source::Main => self.inputs.main_v,
             Source::Port => self.inputs.vbus_v - PORT_DIODE,
