@@ -33,6 +33,9 @@ pub enum Defect {
     NoLowbatWarning,
     /// The low-battery warnings come with their stage numbers swapped.
     LowbatWarningsOutOfOrder,
+    /// At the first warning's threshold the board prints the last stage's warning
+    /// ("replace now") just before the first's, and the last again at its own.
+    SpuriousLastWarningFirst,
     /// The emergency port is not connected to the electronics.
     DeadEmergencyPort,
     /// In an emergency-power session any credential unlocks.
@@ -258,6 +261,13 @@ const TABLE: &[Row] = &[
         Defect::LowbatWarningsOutOfOrder,
         "lowbat-warnings-out-of-order",
         "the low-battery warnings come with their stage numbers swapped",
+        &["smartlock_4aa"],
+        &["battery::decay_warnings"],
+    ),
+    (
+        Defect::SpuriousLastWarningFirst,
+        "spurious-last-warning-first",
+        "at the first warning's threshold the board prints the last stage's warning just before the first's (and the last again at its own)",
         &["smartlock_4aa"],
         &["battery::decay_warnings"],
     ),

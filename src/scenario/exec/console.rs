@@ -75,6 +75,9 @@ pub(super) struct State {
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
     pub matched: usize,
+    /// Events an ordered match passed over to reach its own (a later expectation of
+    /// one of them finds it out of order).
+    pub passed: Vec<usize>,
     /// What `seen` may still take.
     pub budget: Budget,
 }
@@ -87,6 +90,7 @@ impl Default for State {
             watches: Vec::new(),
             seen: Vec::new(),
             matched: 0,
+            passed: Vec::new(),
             budget: Budget::new(MAX_CONSOLE_LINES, MAX_CONSOLE_BYTES),
         }
     }
@@ -523,6 +527,29 @@ impl Run<'_> {
     ) -> Result<(), Stop> {
         self.poll_console()?;
         let expected = format!("{event} at {at} +- {tolerance}");
+        // One that came, while the rail was traced, before the event an earlier
+        // expectation matched came out of order (a last warning before the first).
+        let early = self
+            .console
+            .passed
+            .iter()
+            .map(|&k| &self.console.seen[k])
+            .filter(|s| s.text.starts_with(event))
+            .find_map(|s| self.rail_over(s).map(|r| (s.clone(), r)));
+        if let Some((s, (lo, hi, _))) = early {
+            let rail = if hi - lo < 5e-4 {
+                format!(" with the rail at {}", Volts(lo))
+            } else {
+                format!(" with the rail between {} and {}", Volts(lo), Volts(hi))
+            };
+            let measured = format!("EVT {} came earlier, out of order{rail}", s.text);
+            let m = self.measurement(role, expected.clone(), measured.clone(), false);
+            self.record(m);
+            return Err(self.fail(
+                role,
+                format!("expected {role} event {expected}, measured {measured}"),
+            ));
+        }
         let found = self
             .console
             .seen
@@ -550,6 +577,8 @@ impl Run<'_> {
                 format!("expected {role} event {expected}, measured {measured}"),
             ));
         };
+        let over = (self.console.matched..i).filter(|&k| self.console.seen[k].event);
+        self.console.passed.extend(over);
         self.console.matched = i + 1;
         let Some((lo, hi, v)) = self.rail_over(&s) else {
             return Err(Stop::Error(format!(

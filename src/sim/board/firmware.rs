@@ -421,6 +421,9 @@ pub(super) fn run(b: &mut Board, before: super::Inputs, dt: Duration, out: &mut 
                 } else {
                     crossed + 1
                 };
+                if stage == 1 && b.has(Defect::SpuriousLastWarningFirst) {
+                    event(b, out, &format!("LOWBAT {}", warnings.len()));
+                }
                 if !(stage == 1 && b.has(Defect::NoLowbatWarning)) {
                     event(b, out, &format!("LOWBAT {stage}"));
                 }
