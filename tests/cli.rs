@@ -2082,9 +2082,28 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let msg = &case.status.error_as_ref().message;
     assert!(
         msg.contains("`main_meter` makes a new reading every 500ms (poll 10ms)")
-            && msg.contains("this check needs a meter at least as fast as the poll"),
+            && msg.contains("this check needs a meter at least as fast as the poll and 10ms"),
         "{msg}"
     );
+    // So at a poll slower than the meter: a reading 400 ms old had failed a correct
+    // strike that released as its supply fell.
+    let out = dir.path().join("follows-slow-poll");
+    let o = run(&[
+        "run",
+        "--rig",
+        rig,
+        "--device",
+        "strike_fail_safe_24v",
+        "--poll",
+        "400ms",
+        "--out",
+        out.to_str().unwrap(),
+        "brownout::fail_safe_follows_supply",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
+    let msg = &case.status.error_as_ref().message;
+    assert!(msg.contains("(poll 400ms)"), "{msg}");
 }
 
 #[test]

@@ -420,7 +420,7 @@ impl Run<'_> {
                         .meter_on(role)
                         .and_then(|m| self.bench.meter_resolution(&m))
                         .map(|r| r.every)
-                        .filter(|every| *every > self.ctx.poll);
+                        .filter(|every| *every > self.ctx.poll.min(Duration::from_millis(10)));
                     let why = match every {
                         Some(every) => format!(
                             "either the supply could not pull its output down faster than the lock discharges it, or the meter, one new reading every {}, missed its bottom",
