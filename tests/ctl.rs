@@ -53,8 +53,10 @@ fn a_session_drives_the_board_and_reads_it_back_then_leaves_it_safe() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines: Vec<&str> = out.lines().collect();
+    // What the supply measured right after the setting, said to be that.
     assert!(
-        lines[0].starts_with("main: set 12V, on; reads"),
+        lines[0].starts_with("main: set 12V, on; reads")
+            && lines[0].ends_with("(as last measured: `wait 1s`, then `supply main` again)"),
         "{}",
         text(&o)
     );

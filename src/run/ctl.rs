@@ -457,7 +457,14 @@ impl Session {
             (SupplySet::Output(on), _) => format!("{}; ", if *on { "on" } else { "off" }),
             _ => String::new(),
         };
-        Ok(format!("{role}: {set}reads {v} {a}"))
+        // Right after a setting, the supply's own measurement may not show it yet (a
+        // rail takes time to move; a DP832 measures 2-3 times a second).
+        let hint = if !set.is_empty() {
+            format!(" (as last measured: `wait 1s`, then `supply {role}` again)")
+        } else {
+            String::new()
+        };
+        Ok(format!("{role}: {set}reads {v} {a}{hint}"))
     }
 
     fn console(&mut self, role: Option<&str>, line: &str) -> Result<String, CtlError> {
