@@ -1757,6 +1757,29 @@ const SUPPLY_RIGS: &[(&str, &str, &str)] = &[
 ];
 
 #[test]
+fn an_event_the_board_prints_while_a_slow_supply_answers_counts_from_the_command() {
+    // The SPD3303X takes 300 ms to answer `output emergency on` (its 100 ms gaps between
+    // commands); the smart lock boots and prints EMERGENCY before the reply is in. At
+    // seed 2 that event came before the step's end and was not counted (a correct lock
+    // failed): the stimulus is when the command was sent.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("spd");
+    let o = run(&[
+        "run",
+        "--rig",
+        "rigs/sim-spd3303x.toml",
+        "--seed",
+        "2",
+        "--device",
+        "smartlock_4aa",
+        "--out",
+        out.to_str().unwrap(),
+        "emergency::valid_credential_unlocks",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
 fn the_power_loss_checks_pass_on_a_siglent_and_a_keysight_supply() {
     for (rig, identity, protection) in SUPPLY_RIGS {
         let dir = tempfile::tempdir().unwrap();
@@ -2045,7 +2068,8 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let msg = &case.status.error_as_ref().message;
     assert!(msg.contains("that depth was not tested"), "{msg}");
     // A peak bounds what happens between readings: a meter that reads every 500 ms
-    // would miss a motor's 300 ms pulse.
+    // would miss a motor's 300 ms pulse, whatever the poll (at `--poll 500ms` the
+    // readback had failed correct locks and passed an 8 ms inrush of 600 mA).
     let out = dir.path().join("peak");
     let o = run(&[
         "run",
@@ -2053,6 +2077,8 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         rig,
         "--device",
         "smartlock_4aa",
+        "--poll",
+        "500ms",
         "--out",
         out.to_str().unwrap(),
         "emergency::port_current",
@@ -2061,7 +2087,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
     let msg = &case.status.error_as_ref().message;
     assert!(
-        msg.contains("a peak needs a meter that reads at least as often as the poll (10ms), and `emergency_meter` makes a new reading every 500ms"),
+        msg.contains("a peak needs a meter that makes a new reading at least every 10ms, and `emergency_meter` makes one every 500ms"),
         "{msg}"
     );
     // A watch across channels judges each sample against the line's readings: one up
@@ -2082,7 +2108,8 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     let msg = &case.status.error_as_ref().message;
     assert!(
         msg.contains("`main_meter` makes a new reading every 500ms (poll 10ms)")
-            && msg.contains("this check needs a meter at least as fast as the poll and 10ms"),
+            && msg
+                .contains("this check needs a meter that makes a new reading at least every 10ms"),
         "{msg}"
     );
     // So at a poll slower than the meter: a reading 400 ms old had failed a correct

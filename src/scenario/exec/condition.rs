@@ -27,12 +27,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// The oldest a reading of a followed line may be: a lock may follow its supply within
-/// tens of milliseconds of a crossing, and a reading that still shows the line before it
-/// would fail the lock for doing right (judging each sample only once a later reading
-/// shows its moment is not built).
-const STALE_MAX: Duration = Duration::from_millis(10);
-
 use super::{Run, Stop};
 use crate::scenario::step::{Condition, Ready};
 use crate::units::{self, Volts};
@@ -275,23 +269,21 @@ impl Run<'_> {
             ))
         })?;
         // A reading is taken as the line at its time. A meter that makes a new reading
-        // less often than the readings are taken (a supply's readback) shows the line as
-        // it was up to that long before: a crossing could be placed on either side of a
-        // sample. Within a poll and a half, that is the poll's own resolution; but
-        // whatever the poll, a lock that follows its supply sooner than a stale reading
-        // shows the crossing would be failed for doing right, so the meter must also be
-        // fresh to within STALE_MAX.
+        // seldom (a supply's readback) shows the line as it was up to that long before,
+        // whatever the poll: a lock that follows its supply sooner than such a reading
+        // shows the crossing would be failed for doing right (judging each sample only
+        // once a later reading shows its moment is not built).
         let gap = self.ctx.poll + self.ctx.poll / 2;
         if let Some(r) = self.bench.meter_resolution(&meter) {
-            if r.every > gap || r.every > STALE_MAX {
+            if r.every > super::FRESH_METER {
                 return Err(Stop::Error(format!(
-                    "step {} `{}`: `while {c}` judges every sample against the meter on `{}`'s line, and `{meter}` makes a new reading every {} (poll {}): a stale reading could put a sample on the wrong side of the level; this check needs a meter at least as fast as the poll and {}",
+                    "step {} `{}`: `while {c}` judges every sample against the meter on `{}`'s line, and `{meter}` makes a new reading every {} (poll {}): a stale reading could put a sample on the wrong side of the level; this check needs a meter that makes a new reading at least every {}",
                     self.step.0,
                     self.step.1,
                     c.role,
                     units::format_duration(r.every),
                     units::format_duration(self.ctx.poll),
-                    units::format_duration(STALE_MAX)
+                    units::format_duration(super::FRESH_METER)
                 )));
             }
         }

@@ -66,14 +66,14 @@ impl Run<'_> {
                     )));
                 }
                 // A peak bounds what happened between readings too: a meter that
-                // makes a new reading less often than the poll (a supply's readback)
+                // makes a new reading seldom (a supply's readback), whatever the poll,
                 // would not see a pulse between two of them.
-                if stat == Statistic::Peak && window.is_some() && res.every > self.ctx.poll {
+                if stat == Statistic::Peak && window.is_some() && res.every > super::FRESH_METER {
                     return Err(Stop::Error(format!(
-                        "step {} `{}`: a peak needs a meter that reads at least as often as the poll ({}), and `{role}` makes a new reading every {}: a pulse between two of them would not be seen; this check needs a faster meter",
+                        "step {} `{}`: a peak needs a meter that makes a new reading at least every {}, and `{role}` makes one every {}: a pulse between two of them would not be seen; this check needs a faster meter",
                         self.step.0,
                         self.step.1,
-                        units::format_duration(self.ctx.poll),
+                        units::format_duration(super::FRESH_METER),
                         units::format_duration(res.every)
                     )));
                 }

@@ -201,6 +201,14 @@ pub const MAX_LOG_LINES: usize = 10_000;
 /// keeps one result line of `results.jsonl` (and one JUnit testcase) a few MiB at most.
 pub const MAX_LOG_BYTES: usize = 2 << 20;
 
+/// The longest a meter may take to make a new reading where a check judges a moment by
+/// one (a peak over a window, a watch's condition on a supply line): a reading can show
+/// what the meter measured up to that long before, a motor's inrush lasts milliseconds,
+/// and a lock may follow its supply within tens of milliseconds. An INA219 (about 1 ms)
+/// is within it at any averaging up to 8; a supply's readback (hundreds of ms) is not,
+/// whatever the poll.
+pub(super) const FRESH_METER: Duration = Duration::from_millis(10);
+
 /// The result of executing a check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
@@ -467,15 +475,21 @@ impl Run<'_> {
         self.bench.mark_step(n, &text);
         match step {
             Step::Set { role, volts, limit } => {
+                let sent = self.now();
                 if let Some(a) = limit {
                     self.bench.set_current_limit(role, *a)?;
                 }
                 self.bench.set_voltage(role, *volts)?;
                 self.power_changed(role);
+                self.stimulus.0 = sent;
             }
             Step::Output { role, on } => {
+                // The output may switch, and the board answer it, while a slow supply
+                // is still replying: the stimulus is when the command was sent.
+                let sent = self.now();
                 self.bench.set_output(role, *on)?;
                 self.power_changed(role);
+                self.stimulus.0 = sent;
             }
             Step::Sag {
                 role,
