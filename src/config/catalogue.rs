@@ -29,7 +29,7 @@ pub const CATALOGUE: &[Entry] = &[
         driver: "rigol-dp800",
         capability: "supply",
         instruments: "Rigol DP800 (DP832, DP831A, DP821A)",
-        protocol: "SCPI, error queue after every setting, OVP/OCP",
+        protocol: "SCPI, error queue after every setting, OVP/OCP; its readback changes 2-3 times a second (as a meter: `every = \"500ms\"`)",
         transport: "serial/USB (serial = PATH), raw TCP 5555 (tcp = HOST:5555)",
         sim: Some("psu"),
     },
