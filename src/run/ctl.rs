@@ -358,22 +358,18 @@ impl Session {
 
     fn probe(&mut self, name: Option<&str>, action: ProbeAction) -> Result<String, CtlError> {
         let (instrument, link) = choose_probe(&self.probes, name).map_err(CtlError::Refused)?;
-        if self.probe.as_ref().is_none_or(|(n, _)| *n != instrument) {
-            let Link::DebugProbe { selector, chip } = &link else {
-                unreachable!("a probe-rs instrument's link")
-            };
-            let opened =
-                DebugProbe::open(selector.as_deref(), chip).map_err(|source| CtlError::Probe {
-                    instrument: instrument.clone(),
-                    source,
-                })?;
-            self.probe = Some((instrument.clone(), opened));
-        }
-        let (_, probe) = self.probe.as_mut().expect("opened above");
         let failed = |source| CtlError::Probe {
             instrument: instrument.clone(),
             source,
         };
+        if self.probe.as_ref().is_none_or(|(n, _)| *n != instrument) {
+            let Link::DebugProbe { selector, chip } = &link else {
+                unreachable!("a probe-rs instrument's link")
+            };
+            let opened = DebugProbe::open(selector.as_deref(), chip).map_err(failed)?;
+            self.probe = Some((instrument.clone(), opened));
+        }
+        let (_, probe) = self.probe.as_mut().expect("opened above");
         Ok(match action {
             ProbeAction::Reset { halt } => {
                 probe.reset(halt).map_err(failed)?;

@@ -17,6 +17,23 @@ fn expected(stat: Statistic, window: bool, range: &str) -> String {
     }
 }
 
+/// A window's statistic of `values` against `low..=high`: (the deciding value, the
+/// (min, mean, max), whether it passes). Every sample in range is decided by the worst.
+fn judge(stat: Statistic, values: &[f64], (low, high): (f64, f64)) -> (f64, (f64, f64, f64), bool) {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let (min, max) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let ok = |v: f64| (low..=high).contains(&v);
+    let (value, pass) = match stat {
+        Statistic::Every if !ok(max) => (max, false),
+        Statistic::Every => (min, ok(min)),
+        Statistic::Mean => (mean, ok(mean)),
+        Statistic::Peak => (max, ok(max)),
+    };
+    (value, (min, mean, max), pass)
+}
+
 fn show(q: Quantity, v: f64) -> String {
     match q {
         Quantity::Current => Amps(v).to_string(),
@@ -40,9 +57,13 @@ impl Run<'_> {
             Quantity::Voltage => v.0,
         };
         let range = format!("{}..{}", show(quantity, low), show(quantity, high));
+        let resolution = self.bench.meter_resolution(role);
+        // How long the meter goes on showing what it measured before: its update
+        // interval (zero where it is not declared).
+        let update = resolution.map_or(Duration::ZERO, |r| r.every);
         // What the meter can tell: a range narrower than two of its steps, or a window
         // shorter than its update interval, is beyond it, whatever it reads.
-        let coarse = match self.bench.meter_resolution(role) {
+        let coarse = match resolution {
             Some(res) => {
                 let step = match quantity {
                     Quantity::Current => res.amps.0,
@@ -91,22 +112,18 @@ impl Run<'_> {
                 // A meter goes on showing what it measured before this step until its
                 // next update (a supply's readback for up to half a second, whatever
                 // the poll): it is read once a whole update interval has passed.
-                let wait = self
-                    .bench
-                    .meter_resolution(role)
-                    .map(|r| r.every)
-                    .filter(|e| !e.is_zero());
-                if let Some(wait) = wait {
-                    self.hold(wait)?;
+                if !update.is_zero() {
+                    self.hold(update)?;
                 }
                 let v = pick(self.bench.read_meter(role)?);
-                let shown = match wait.filter(|w| *w > self.ctx.poll) {
-                    Some(wait) => format!(
+                let shown = if update > self.ctx.poll {
+                    format!(
                         "{}, read {} into the step, when the meter had measured again",
                         show(quantity, v),
-                        units::format_duration(wait)
-                    ),
-                    None => show(quantity, v),
+                        units::format_duration(update)
+                    )
+                } else {
+                    show(quantity, v)
                 };
                 (v, shown, (low..=high).contains(&v), 1)
             }
@@ -115,20 +132,14 @@ impl Run<'_> {
                 // load that pulses between two polls would be missed by a mean or an
                 // every-sample judgement too: read the meter that often through the
                 // window (the watches keep the poll interval).
-                let every = self
-                    .bench
-                    .meter_resolution(role)
-                    .map(|r| r.every)
-                    .filter(|e| !e.is_zero() && *e < self.ctx.poll)
-                    .unwrap_or(self.ctx.poll);
-                // A meter goes on showing what it measured before until its next
-                // update. A window of its own (not one a command to the board opened)
-                // starts once that has passed, so each of its readings was measured
-                // after the step began.
-                let update = self
-                    .bench
-                    .meter_resolution(role)
-                    .map_or(Duration::ZERO, |r| r.every);
+                let every = if !update.is_zero() && update < self.ctx.poll {
+                    update
+                } else {
+                    self.ctx.poll
+                };
+                // A window of its own (not one a command to the board opened) starts
+                // once the meter has made a new reading, so each of its readings was
+                // measured after the step began.
                 let after_command = matches!(self.sent, Some((step, _)) if step + 1 == self.step.0);
                 if !after_command && !update.is_zero() {
                     self.hold(update)?;
@@ -243,13 +254,8 @@ impl Run<'_> {
                     .min(readings.len().saturating_sub(1));
                 if after_command && uncertain > 0 {
                     let verdict = |rs: &[(Duration, Volts, Amps)]| {
-                        let vs: Vec<f64> = rs.iter().map(|r| pick((r.1, r.2))).collect();
-                        let ok = |v: f64| (low..=high).contains(&v);
-                        match stat {
-                            Statistic::Every => vs.iter().all(|v| ok(*v)),
-                            Statistic::Mean => ok(vs.iter().sum::<f64>() / vs.len() as f64),
-                            Statistic::Peak => ok(vs.iter().copied().fold(f64::MIN, f64::max)),
-                        }
+                        let values: Vec<f64> = rs.iter().map(|r| pick((r.1, r.2))).collect();
+                        judge(stat, &values, (low, high)).2
                     };
                     if verdict(&readings) != verdict(&readings[uncertain..]) {
                         return Err(Stop::Error(format!(
@@ -264,10 +270,7 @@ impl Run<'_> {
                 }
                 let values: Vec<f64> = readings.iter().map(|r| pick((r.1, r.2))).collect();
                 let n = values.len() as f64;
-                let mean = values.iter().sum::<f64>() / n;
-                let (min, max) = values
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+                let (value, (min, mean, max), pass) = judge(stat, &values, (low, high));
                 if let Some(name) = keep {
                     let charge_c = readings
                         .windows(2)
@@ -328,15 +331,7 @@ impl Run<'_> {
                     show(quantity, mean),
                     show(quantity, max)
                 );
-                let ok = |v: f64| (low..=high).contains(&v);
-                match stat {
-                    Statistic::Every => {
-                        let worst = if !ok(max) { max } else { min };
-                        (worst, spread, ok(min) && ok(max), values.len())
-                    }
-                    Statistic::Mean => (mean, spread, ok(mean), values.len()),
-                    Statistic::Peak => (max, spread, ok(max), values.len()),
-                }
+                (value, spread, pass, values.len())
             }
         };
         let expected = expected(stat, window.is_some(), &range);

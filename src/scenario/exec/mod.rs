@@ -480,16 +480,12 @@ impl Run<'_> {
                     self.bench.set_current_limit(role, *a)?;
                 }
                 self.bench.set_voltage(role, *volts)?;
-                self.power_changed(role);
-                self.stimulus.0 = sent;
+                self.power_changed_since(sent);
             }
             Step::Output { role, on } => {
-                // The output may switch, and the board answer it, while a slow supply
-                // is still replying: the stimulus is when the command was sent.
                 let sent = self.now();
                 self.bench.set_output(role, *on)?;
-                self.power_changed(role);
-                self.stimulus.0 = sent;
+                self.power_changed_since(sent);
             }
             Step::Sag {
                 role,
@@ -621,7 +617,14 @@ impl Run<'_> {
 
     /// A supply changed: a stimulus, and the board may have lost or regained power.
     fn power_changed(&mut self, _role: &str) {
-        self.stimulus();
+        self.power_changed_since(self.now());
+    }
+
+    /// A supply changed by a command sent at `sent`: the output may switch, and the
+    /// board answer it, while a slow supply is still replying, so the stimulus is when
+    /// the command was sent.
+    fn power_changed_since(&mut self, sent: Duration) {
+        self.stimulus = (sent, self.step.0);
         self.console.maybe_down = true;
     }
 
