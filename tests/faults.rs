@@ -110,6 +110,11 @@ const FAULTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "console:silent",
+        "board",
+        &["power_loss::fail_secure_holds::smartlock_4aa"],
+    ),
+    (
         "console:garbage",
         "board",
         &["power_loss::fail_secure_holds::smartlock_4aa"],
@@ -233,29 +238,42 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
 }
 
 #[test]
-fn a_silent_console_is_a_board_that_does_not_answer_never_a_pass() {
+fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     let out = tempfile::tempdir().unwrap();
+    // Never heard in the check (a loose TX wire, the wrong port): the board cannot be
+    // blamed, and the message says what to check.
     let o = lockrig()
-        .args([
-            "run",
-            "--sim-fault",
-            "console:silent",
-            "--out",
-            out.path().to_str().unwrap(),
-        ])
+        .args(["run", "--sim-fault", "console:silent", "--out"])
+        .arg(out.path().join("never"))
         .args(TRIALS)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let dir = only_dir(out.path());
-    let cases = all_cases(&junit(&dir.join("junit.xml")));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let cases = all_cases(&junit(&only_dir(&out.path().join("never")).join("junit.xml")));
     let case = cases
         .iter()
         .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
         .unwrap();
-    let msg = &case.status.failure_as_ref().message;
+    let msg = &case.status.error_as_ref().message;
     assert!(msg.contains("expected console ready within"), "{msg}");
-    assert!(msg.contains("no answer"), "{msg}");
+    assert!(
+        msg.contains("nothing has come from role `console` on instrument `board`"),
+        "{msg}"
+    );
+    assert!(msg.contains("lockrig ctl console STATE?"), "{msg}");
+    // Heard at step 5, then silent when the fire alarm must be reported: the board's
+    // failure, and the measurement says since when it has said nothing.
+    let o = lockrig()
+        .args(["run", "--sim-fault", "console:silent@2", "--out"])
+        .arg(out.path().join("later"))
+        .args(["--device", "hybrid_12v", "fire::releases"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let cases = all_cases(&junit(&only_dir(&out.path().join("later")).join("junit.xml")));
+    let msg = &cases[0].status.failure_as_ref().message;
+    assert!(msg.contains("no FIRE ALARM event"), "{msg}");
+    assert!(msg.contains("it last answered at step 5"), "{msg}");
 }
 
 #[test]
@@ -519,4 +537,49 @@ fn board_text_cannot_forge_lockrigs_records() {
         .collect();
     assert!(board.len() >= 4, "{log:#?}");
     assert!(board.iter().all(|l| l.contains("board| ")), "{board:#?}");
+}
+
+#[test]
+fn a_console_watch_the_board_never_answered_after_proves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        "set main 12V limit 1A",
+        "output main on",
+        "expect console ready within 1.5s",
+        "wait 500ms",
+        "watch latch_sensor engaged",
+        "watch console never UNLOCKED",
+        "output main off",
+        "wait 5s",
+    ];
+    let suite = common::write_check(dir.path(), "unheard", &steps);
+    let run = |name: &str, steps_suite: &std::path::Path| {
+        lockrig()
+            .args(["run", "--device", "strike_fail_secure_12v", "--suite"])
+            .arg(steps_suite)
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap()
+    };
+    // Unpowered to its end (a strike prints nothing as it loses power), the board was
+    // never heard after the watch began: a dead link would have passed it.
+    let o = run("unheard", &suite);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let cases = all_cases(&junit(&only_dir(&dir.path().join("unheard")).join("junit.xml")));
+    let msg = &cases[0].status.error_as_ref().message;
+    assert!(
+        msg.contains("`watch console never UNLOCKED` heard nothing from the board"),
+        "{msg}"
+    );
+    // Heard after it (powered again, asked its state), the same watch passes.
+    let mut heard = steps.to_vec();
+    heard.extend([
+        "output main on",
+        "expect console ready within 1.5s",
+        "expect console locked",
+    ]);
+    let suite = common::write_check(dir.path(), "heard", &heard);
+    let o = run("heard", &suite);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

@@ -1218,6 +1218,11 @@ impl Bench {
         self.consoles.contains_key(role)
     }
 
+    /// The instrument a console role is on (the role's name if it is none).
+    pub fn console_instrument<'a>(&'a self, role: &'a str) -> &'a str {
+        self.consoles.get(role).map_or(role, |r| &r.instrument)
+    }
+
     /// How finely and how often a meter role measures.
     pub fn meter_resolution(&self, role: &str) -> Option<Resolution> {
         self.meters.get(role).map(|r| r.dev.resolution())

@@ -71,6 +71,10 @@ pub(super) struct State {
     pub polled: Duration,
     /// A supply changed since the board last answered: it may be down.
     pub maybe_down: bool,
+    /// When the board was last heard in this check (a reply, or a line it printed),
+    /// and at which step: silence from a board never heard in the check cannot be
+    /// told from a dead console link.
+    pub heard: Option<(Duration, usize)>,
     pub watches: Vec<ConsoleWatch>,
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
@@ -87,6 +91,7 @@ impl Default for State {
         Self {
             polled: Duration::ZERO,
             maybe_down: false,
+            heard: None,
             watches: Vec::new(),
             seen: Vec::new(),
             matched: 0,
@@ -112,6 +117,9 @@ impl Run<'_> {
             self.note(n);
         }
         let (placed, lost) = (take.placed, take.lost);
+        if !placed.is_empty() || !lost.is_none() {
+            self.console.heard = Some((self.now(), self.step.0));
+        }
         // An event under a conditional watch is judged against readings on both sides.
         if !placed.is_empty() && self.console.watches.iter().any(|w| w.when.is_some()) {
             self.read_lines()?;
@@ -274,6 +282,14 @@ impl Run<'_> {
             {
                 return Err(stop);
             }
+            // Positive control: the board was heard during or after the watch, so the
+            // events it did not print were not lost on a dead link.
+            if self.console.heard.is_none_or(|(at, _)| at < w.since) {
+                return Err(Stop::Error(format!(
+                    "step {}: `watch {} never {}` heard nothing from the board in {window}, so a dead console link would have passed it: it cannot be judged; ask the board something before the watch ends (`expect console locked`)",
+                    w.since_step, w.role, w.never
+                )));
+            }
             let measured = match &w.when {
                 Some(c) => format!(
                     "none while {c} ({}; {} readings), in {window}{}",
@@ -322,7 +338,7 @@ impl Run<'_> {
         self.stimulus();
         self.sent = Some((self.step.0, self.now()));
         let reply = self.bench.console_command(role, &line)?;
-        self.console.maybe_down = false;
+        self.answered();
         let reply = self.ctx.secrets.redact(&reply);
         let Some(expecting) = expecting else {
             self.note(format!("reply: {reply}"));
@@ -367,7 +383,7 @@ impl Run<'_> {
             if due && (booted || !self.console.maybe_down || last_chance) {
                 asked = Some(now);
                 if let Some(uptime) = self.bench.console_probe(role)? {
-                    self.console.maybe_down = false;
+                    self.answered();
                     let now = self.now();
                     let since = now.saturating_sub(from);
                     // When it became ready: never down (its clock ran through the
@@ -429,12 +445,7 @@ impl Run<'_> {
                         ""
                     }
                 );
-                let m = self.measurement(role, expected.clone(), measured.clone(), false);
-                self.record(m);
-                return Err(self.fail(
-                    role,
-                    format!("expected {role} {expected}, measured {measured}"),
-                ));
+                return Err(self.silence(role, from, ("", &expected), measured));
             }
             self.tick((deadline - now).min(self.ctx.poll))?;
         }
@@ -505,12 +516,7 @@ impl Run<'_> {
                     "no {event} event {} after step {from_step}",
                     units::format_duration(now.saturating_sub(from))
                 );
-                let m = self.measurement(role, expected.clone(), measured.clone(), false);
-                self.record(m);
-                return Err(self.fail(
-                    role,
-                    format!("expected {role} event {expected}, measured {measured}"),
-                ));
+                return Err(self.silence(role, from, ("event ", &expected), measured));
             }
             self.tick((deadline - now).min(self.ctx.poll))?;
         }
@@ -570,12 +576,8 @@ impl Run<'_> {
                 })
                 .unwrap_or_default();
             let measured = format!("no {event} event{earlier}");
-            let m = self.measurement(role, expected.clone(), measured.clone(), false);
-            self.record(m);
-            return Err(self.fail(
-                role,
-                format!("expected {role} event {expected}, measured {measured}"),
-            ));
+            let start = self.start;
+            return Err(self.silence(role, start, ("event ", &expected), measured));
         };
         let over = (self.console.matched..i).filter(|&k| self.console.seen[k].event);
         self.console.passed.extend(over);
@@ -637,6 +639,49 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
+    /// The board answered: it is up, and its console link works.
+    pub(super) fn answered(&mut self) {
+        self.console.maybe_down = false;
+        self.console.heard = Some((self.now(), self.step.0));
+    }
+
+    /// The verdict on a board that has not said, by now, what it had to say since
+    /// `from`: its failure when it has been heard in this check (and the measurement
+    /// says since when it is silent), but a rig error when it never was, since a board
+    /// that never came up and a dead console link (a loose wire, the wrong port or
+    /// baud rate) look the same. `expected` is the expectation's kind (`event ` or
+    /// nothing) and its text.
+    fn silence(
+        &mut self,
+        role: &str,
+        from: Duration,
+        (kind, expected): (&str, &str),
+        measured: String,
+    ) -> Stop {
+        let Some((at, step)) = self.console.heard else {
+            return Stop::Error(format!(
+                "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; nothing has come from role `{role}` on instrument `{}` in this check, and a board that never came up cannot be told from a dead console link: it cannot be judged; check the link with the board powered (`lockrig ctl console STATE?`)",
+                self.step.0,
+                self.step.1,
+                self.bench.console_instrument(role)
+            ));
+        };
+        let measured = if at < from {
+            format!(
+                "{measured}; it last answered at step {step}, {} earlier",
+                units::format_duration(self.now().saturating_sub(at))
+            )
+        } else {
+            measured
+        };
+        let m = self.measurement(role, expected.to_string(), measured.clone(), false);
+        self.record(m);
+        self.fail(
+            role,
+            format!("expected {role} {kind}{expected}, measured {measured}"),
+        )
+    }
+
     /// The rail's lowest and highest readings over the time `seen` may have come in,
     /// from the last reading at or before its earliest time to the first at or after its
     /// latest, and the reading at or before its latest; `None` unless the rail was

@@ -632,7 +632,7 @@ impl Run<'_> {
     fn observe(&mut self, role: &str) -> Result<String, Stop> {
         if self.bench.is_console(role) {
             let s = self.bench.console_state(role)?;
-            self.console.maybe_down = false;
+            self.answered();
             return Ok(s);
         }
         self.sample_input(role)

@@ -204,7 +204,10 @@ impl Run<'_> {
             return Ok(None);
         };
         Ok(match self.bench.console_probe(&role)? {
-            Some(_) => self.bench.console_clock(&role),
+            Some(_) => {
+                self.answered();
+                self.bench.console_clock(&role)
+            }
             None => None,
         })
     }
@@ -224,9 +227,6 @@ impl Run<'_> {
             .find(|s| s.event && s.from >= from && s.text.starts_with("BOOT"))
             .map(|s| (s.at, s.text.clone()));
         let after = self.uptime_now()?;
-        if after.is_some() {
-            self.console.maybe_down = false;
-        }
         let mut evidence = ResetEvidence {
             boot,
             uptime: before.zip(after),
