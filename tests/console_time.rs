@@ -227,6 +227,8 @@ fn a_forbidden_event_known_only_to_a_span_across_the_conditions_edge_is_not_pass
         "wait 2s",
         "set main nominal",
         "wait 1s",
+        // Heard after the watch: its silence was the board's, not a dead link's.
+        "expect console locked",
     ];
     let defect = ["--sim-defect", "releases-above-min-operating"];
     let (code, r) = check(dir.path(), "edge", "hybrid_12v", &steps, &defect);

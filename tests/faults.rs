@@ -249,7 +249,9 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let cases = all_cases(&junit(&only_dir(&out.path().join("never")).join("junit.xml")));
+    let cases = all_cases(&junit(
+        &only_dir(&out.path().join("never")).join("junit.xml"),
+    ));
     let case = cases
         .iter()
         .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
@@ -270,7 +272,9 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let cases = all_cases(&junit(&only_dir(&out.path().join("later")).join("junit.xml")));
+    let cases = all_cases(&junit(
+        &only_dir(&out.path().join("later")).join("junit.xml"),
+    ));
     let msg = &cases[0].status.failure_as_ref().message;
     assert!(msg.contains("no FIRE ALARM event"), "{msg}");
     assert!(msg.contains("it last answered at step 5"), "{msg}");
@@ -566,7 +570,9 @@ fn a_console_watch_the_board_never_answered_after_proves_nothing() {
     // never heard after the watch began: a dead link would have passed it.
     let o = run("unheard", &suite);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let cases = all_cases(&junit(&only_dir(&dir.path().join("unheard")).join("junit.xml")));
+    let cases = all_cases(&junit(
+        &only_dir(&dir.path().join("unheard")).join("junit.xml"),
+    ));
     let msg = &cases[0].status.error_as_ref().message;
     assert!(
         msg.contains("`watch console never UNLOCKED` heard nothing from the board"),
