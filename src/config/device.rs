@@ -13,7 +13,7 @@
 //!
 //! | name | field |
 //! |---|---|
-//! | `nominal`, `min_operating`, `max`, `reset_below`, `current_limit` | `[supply]` |
+//! | `nominal`, `min_operating`, `max`, `reset_below`, `holds_down_to`, `current_limit` | `[supply]` |
 //! | `ready_within`, `actuation_within`, `release_within`, `relock_within`, `egress_within`, `power_loss_hold` | `[timing]` |
 //! | `standby_current`, `holding_current`, `actuation_peak`, `actuation_time` | `[current]` |
 //! | `lowbat_1`, `lowbat_2`, `battery_cutoff`, `battery_tolerance`, `battery_life` | `[battery]` |
@@ -145,6 +145,14 @@ pub struct SupplySpec {
     /// go well below it (the built-in suite goes to half of it), sags meant not to stay
     /// between it and `min_operating`.
     pub reset_below: Spanned<Volts>,
+    /// The lowest supply at which the lock still holds the door with its controller in
+    /// reset, from the product's drop-out figure: a magnet fed through the REX and
+    /// push-bar contacts and the controller's normally-closed contacts keeps holding
+    /// when the controller stops. Below `reset_below` it lets the REX button be tried
+    /// with no controller to help (IBC 1010.2.12: the button interrupts the lock's
+    /// power directly). A maglock with REX declares it.
+    #[serde(default)]
+    pub holds_down_to: Option<Spanned<Volts>>,
 }
 
 /// Timing bounds of a board.
@@ -474,6 +482,10 @@ pub const FEATURES: &[(&str, &str)] = &[
         "a fire input that must not release (fail-secure perimeter)",
     ),
     ("rex", "request-to-exit"),
+    (
+        "holds_in_reset",
+        "holds the door with its controller in reset (supply.holds_down_to below reset_below)",
+    ),
     ("delayed_egress", "delayed egress"),
     ("holding", "holding current while locked"),
     ("update", "firmware update"),
@@ -534,6 +546,19 @@ impl DeviceProfile {
                     v.span(),
                     field,
                     format!("must be positive, found {}", v.get_ref()),
+                );
+            }
+        }
+        if let Some(h) = &s.holds_down_to {
+            if h.get_ref().0 <= 0.0 || h.get_ref() > s.max.get_ref() {
+                return at(
+                    h.span(),
+                    "holds_down_to",
+                    format!(
+                        "expected above 0 V and at most max ({}), found {}",
+                        s.max.get_ref(),
+                        h.get_ref()
+                    ),
                 );
             }
         }
@@ -682,6 +707,9 @@ impl DeviceProfile {
             DeviceClass::Maglock if self.rex.is_none() && self.egress != Egress::Delayed => Some(
                 "a maglock needs request-to-exit (IBC 1010.2.12): add [rex], or egress = \"delayed\"",
             ),
+            DeviceClass::Maglock if self.rex.is_some() && self.supply.holds_down_to.is_none() => Some(
+                "a maglock with REX declares supply.holds_down_to, the lowest supply at which its magnet holds with the controller in reset (its drop-out): the REX button must cut the magnet's power directly (IBC 1010.2.12), and is tried there",
+            ),
             DeviceClass::Maglock if self.current.holding.is_none() => {
                 Some("a maglock draws holding current: add current.holding")
             }
@@ -717,6 +745,11 @@ impl DeviceProfile {
                 .is_some_and(|f| f.releases && f.relock_on_restore),
             "no_fire_release" => self.fire.as_ref().is_some_and(|f| !f.releases),
             "rex" => self.rex.is_some(),
+            "holds_in_reset" => self
+                .supply
+                .holds_down_to
+                .as_ref()
+                .is_some_and(|h| h.get_ref() < self.supply.reset_below.get_ref()),
             "delayed_egress" => self.egress == Egress::Delayed,
             "holding" => self.current.holding.is_some(),
             "update" => self.update.is_some(),
@@ -741,6 +774,7 @@ impl DeviceProfile {
             "min_operating" => P::Volts(*self.supply.min_operating.get_ref()),
             "max" => P::Volts(*self.supply.max.get_ref()),
             "reset_below" => P::Volts(*self.supply.reset_below.get_ref()),
+            "holds_down_to" => P::Volts(*self.supply.holds_down_to.as_ref()?.get_ref()),
             "current_limit" => P::Amps(*self.supply.current_limit.get_ref()),
             "ready_within" => P::Duration(t.ready_within),
             "actuation_within" => P::Duration(t.actuation_within?),
@@ -781,6 +815,7 @@ impl DeviceProfile {
         "min_operating",
         "max",
         "reset_below",
+        "holds_down_to",
         "current_limit",
         "ready_within",
         "actuation_within",

@@ -84,6 +84,9 @@ pub enum Defect {
     /// The push bar and REX of a maglock are inputs to the controller's firmware, not
     /// contacts in series with the magnet: with the controller in reset, no egress.
     EgressViaController,
+    /// The REX button of a maglock is an input to the controller's firmware only: it
+    /// starts the REX timer, but no contact of it interrupts the magnet's power.
+    RexViaController,
     /// After the fire loop restores and the lock relocks, it releases again 3 s later.
     FireRestoreReReleases,
     /// The REX release is cut short when the door shuts.
@@ -427,7 +430,14 @@ const TABLE: &[Row] = &[
         "egress-via-controller",
         "the push bar and REX are firmware inputs, not contacts in the magnet's supply: no egress while the controller is in reset",
         &["maglock_12v"],
-        &["egress::brownout"],
+        &["egress::brownout", "rex::interrupts_power"],
+    ),
+    (
+        Defect::RexViaController,
+        "rex-via-controller",
+        "the REX button only tells the firmware, which runs the REX timer: no contact of it cuts the magnet's power, so with the controller in reset it does nothing",
+        &["maglock_12v"],
+        &["rex::interrupts_power"],
     ),
     (
         Defect::FireRestoreReReleases,

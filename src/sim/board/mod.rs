@@ -475,7 +475,10 @@ impl Board {
                 let via_fw = self.has(Defect::EgressViaController);
                 let push_bar =
                     self.spec.egress == Egress::PowerInterrupt && self.inputs.handle && !via_fw;
-                let rex = self.spec.rex_hold.is_some() && self.inputs.rex && !via_fw;
+                let rex = self.spec.rex_hold.is_some()
+                    && self.inputs.rex
+                    && !via_fw
+                    && !self.has(Defect::RexViaController);
                 // The magnet's power runs through the controller's normally-closed
                 // contacts: an unpowered controller leaves the magnet on.
                 let timers = self.electronics_on() && !self.drive;
