@@ -885,6 +885,36 @@ mod tests {
         ))
     }
 
+    fn maglock_with(from: &str, to: &str) -> Result<DeviceProfile, ConfigError> {
+        assert!(BUILTIN[1].1.contains(from), "fixture lacks {from}");
+        DeviceProfile::from_source(&Source::builtin(
+            "m.toml",
+            &BUILTIN[1].1.replacen(from, to, 1),
+        ))
+    }
+
+    #[test]
+    fn a_maglock_with_rex_declares_where_its_magnet_holds_without_its_controller() {
+        let line = "holds_down_to = \"4.5V\"";
+        let p = maglock_with(line, line).unwrap();
+        assert!(p.has("holds_in_reset"));
+        let msg = maglock_with(line, "").unwrap_err().to_string();
+        assert!(msg.contains("holds_down_to"), "{msg}");
+        assert!(msg.contains("1010.2.12"), "{msg}");
+        let msg = maglock_with(line, "holds_down_to = \"-1V\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("m.toml:"), "{msg}");
+        assert!(
+            msg.contains("field `holds_down_to`: expected above 0 V"),
+            "{msg}"
+        );
+        // A magnet that lets go above its controller's reset cannot be tried with the
+        // controller down: the check does not apply, and says why by its feature.
+        let p = maglock_with(line, "holds_down_to = \"9V\"").unwrap();
+        assert!(!p.has("holds_in_reset"));
+    }
+
     #[test]
     fn unknown_field_is_located() {
         let msg = profile_with("console = true", "console = true\nbogus = 1")
