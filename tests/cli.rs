@@ -214,7 +214,7 @@ fn a_dead_actuator_fails_the_positive_control_as_a_rig_error_never_a_pass() {
         ]);
         assert_eq!(o.status.code(), Some(3), "{}", text(&o));
         let lines = results(&run_dir(out.path()));
-        assert_eq!(lines.len(), 99);
+        assert_eq!(lines.len(), common::default_trials());
         let mut caught = 0;
         for r in &lines {
             assert_ne!(r["outcome"]["verdict"], "fail", "{fault}: {r}");
@@ -2213,7 +2213,7 @@ fn the_whole_suite_runs_on_a_daq970a_switching_the_actuators_and_catches_a_defec
     let (o, out) = run_on("all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 99);
+    assert_eq!(lines.len(), common::default_trials());
     assert!(lines.iter().all(|l| l.get("skipped").is_none()));
     let instruments = lines[0]["instruments"].to_string();
     assert!(
@@ -2335,7 +2335,7 @@ fn the_suite_runs_through_another_firmwares_console_dialect_and_is_not_fooled_wi
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let dir_ = run_dir(&out);
     let lines = results(&dir_);
-    assert_eq!(lines.len(), 99);
+    assert_eq!(lines.len(), common::default_trials());
     assert!(lines[0]["instruments"]
         .to_string()
         .contains("lock console (acme-sl200 dialect)"));
@@ -2398,7 +2398,7 @@ fn a_gpio_bench_runs_the_suite_and_its_edges_catch_an_unlatch_between_polls() {
     let (o, out) = run_on("rigs/sim-gpio.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 99);
+    assert_eq!(lines.len(), common::default_trials());
     assert!(lines[0]["instruments"].to_string().contains("gpiochip-sim"));
     // The bolt twitches open for 40 ms on each reboot; only the latch sensor watches.
     // Polled every 300 ms, the twitch falls between two samples: the polled bench
@@ -2515,7 +2515,7 @@ fn a_dip_relay_makes_the_brown_outs_a_supply_cannot() {
     let (o, out) = run_on("rigs/sim-dip.toml", "all", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let lines = results(&run_dir(&out));
-    assert_eq!(lines.len(), 99);
+    assert_eq!(lines.len(), common::default_trials());
     let all = lines.iter().map(|l| l.to_string()).collect::<String>();
     assert!(
         all.contains("dip relay onto the sag supply at"),

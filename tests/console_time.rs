@@ -275,3 +275,72 @@ fn an_event_known_only_to_a_span_reaching_past_its_deadline_is_not_judged() {
     assert_eq!(code, 3, "{}", message(&r));
     assert!(message(&r).contains("cannot be judged"), "{}", message(&r));
 }
+
+#[test]
+fn a_moment_timed_by_the_boards_rate_is_cut_there_or_not_at_all() {
+    // The update's last tenth, which the board does not report: at 95 % by its rate.
+    let dir = tempfile::tempdir().unwrap();
+    let start = [
+        "set main nominal limit current_limit",
+        "output main on",
+        "expect console ready within ready_within",
+        "wait actuation_within",
+        "expect latch_sensor engaged",
+        "send console UPDATE START expecting OK",
+        "expect console event UPDATE 50% within update_time",
+        "expect console event UPDATE 75% within update_time",
+    ];
+    let steps = |wait: &str| -> Vec<String> {
+        let mut s: Vec<String> = start.iter().map(|s| s.to_string()).collect();
+        s.extend(
+            [
+                wait,
+                "output main off",
+                "wait 2s",
+                "output main on",
+                "expect console ready within ready_within",
+                "send console IMAGE? expecting IMAGE 1.0 VALID | IMAGE 1.0 ROLLBACK",
+            ]
+            .map(String::from),
+        );
+        s
+    };
+    let run_with = |name: &str, wait: &str, extra: &[&str]| {
+        let s = steps(wait);
+        let s: Vec<&str> = s.iter().map(String::as_str).collect();
+        check(dir.path(), name, "smartlock_4aa", &s, extra)
+    };
+    let late = "wait 0.8 of console UPDATE 50% to UPDATE 75%";
+    let (code, r) = run_with("late", late, &[]);
+    assert_eq!(code, 0, "{}", message(&r));
+    assert!(
+        log(&r).contains("UPDATE 50% to UPDATE 75% took 3.03s; 0.8 of it after UPDATE 75%"),
+        "{}",
+        log(&r)
+    );
+    // A board that bricks when its trailer is cut is caught there.
+    let (code, r) = run_with("late", late, &["--sim-defect", "bricks-on-trailer-cut"]);
+    assert_eq!(code, 1, "{}", message(&r));
+    assert!(
+        message(&r).contains("expected console ready"),
+        "{}",
+        message(&r)
+    );
+    // Past the end by the board's rate: it reports finishing first, so the moment the
+    // wait timed is not the one it meant; never a verdict on it.
+    let (code, r) = run_with("past", "wait 1.5 of console UPDATE 50% to UPDATE 75%", &[]);
+    assert_eq!(code, 3, "{}", message(&r));
+    assert!(
+        message(&r).contains("printed EVT UPDATE DONE") && message(&r).contains("the rate changed"),
+        "{}",
+        message(&r)
+    );
+    // Events it never printed cannot time anything.
+    let (code, r) = run_with("none", "wait 0.5 of console UPDATE 75% to UPDATE 90%", &[]);
+    assert_eq!(code, 3, "{}", message(&r));
+    assert!(
+        message(&r).contains("printed no UPDATE 90% event"),
+        "{}",
+        message(&r)
+    );
+}

@@ -20,6 +20,13 @@
 //! shmoo ROLE from VOLTS to VOLTS step VOLTS durations TIME,TIME,... recover TIME
 //!       [repeats N]                           sweep sag depth x duration, N sags a cell
 //! wait TIME                                   let time pass (watches are sampled)
+//! wait FRACTION of console EVENT to EVENT     FRACTION times the time the board took
+//!                                             from its last EVENT to its last EVENT,
+//!                                             counted from the second: a moment the
+//!                                             board does not report, timed by its own
+//!                                             rate (90 % of an update it reports in
+//!                                             quarters: `wait 0.6 of console UPDATE
+//!                                             50% to UPDATE 75%`)
 //! relay ROLE on|off                           energise or release a switch
 //! pulse ROLE for TIME                         energise a switch for TIME
 //! expect ROLE STATE [within TIME | for TIME]  an input or the console reads STATE now,
@@ -327,6 +334,17 @@ pub enum Step<P: Phase> {
     },
     /// `wait TIME`
     Wait(P::T),
+    /// `wait FRACTION of console EVENT to EVENT`
+    WaitRate {
+        /// Console role.
+        role: String,
+        /// The part of the span between the two events to wait, after the second.
+        fraction: f64,
+        /// The earlier event of the span.
+        from: String,
+        /// The later event, from which the wait counts.
+        to: String,
+    },
     /// `relay ROLE on|off`
     Relay {
         /// Switch role.
@@ -458,7 +476,7 @@ impl<P: Phase> Step<P> {
             Step::Ramp { .. } => "ramp",
             Step::Noise { .. } => "noise",
             Step::Shmoo { .. } => "shmoo",
-            Step::Wait(_) => "wait",
+            Step::Wait(_) | Step::WaitRate { .. } => "wait",
             Step::Relay { .. } => "relay",
             Step::Pulse { .. } => "pulse",
             Step::Expect { control: true, .. } => "control",
@@ -494,7 +512,8 @@ impl<P: Phase> Step<P> {
             | Step::Send { role, .. }
             | Step::ConsoleReady { role, .. }
             | Step::ConsoleEvent { role, .. }
-            | Step::ConsoleEventAt { role, .. } => Some(role),
+            | Step::ConsoleEventAt { role, .. }
+            | Step::WaitRate { role, .. } => Some(role),
             Step::Wait(_) | Step::Estimate { .. } => None,
         }
     }
@@ -913,6 +932,30 @@ pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
                 repeats,
             }
         }
+        "wait" if w.peek_at(1) == Some("of") => {
+            let at = w.offset();
+            let f = w.next("a fraction")?;
+            let fraction = f
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && *f > 0.0 && *f <= 10.0)
+                .ok_or_else(|| {
+                    w.error(
+                        at,
+                        format!("expected a plain number above 0 and at most 10, like `0.6`, found `{f}`"),
+                    )
+                })?;
+            w.keyword("of")?;
+            let role = w.role("a console role")?;
+            let from = w.text_until("an event, like `UPDATE 50%`", &["to"])?;
+            w.keyword("to")?;
+            Step::WaitRate {
+                role,
+                fraction,
+                from,
+                to: w.text_until("an event, like `UPDATE 75%`", &[])?,
+            }
+        }
         "wait" => Step::Wait(w.expr("a duration")?),
         "relay" => Step::Relay {
             role: w.role("a switch role")?,
@@ -1204,6 +1247,7 @@ impl Step<Parsed> {
                 v.extend(c.settled.iter().map(|t| (t, Kind::Time)));
             }
             Step::Output { .. }
+            | Step::WaitRate { .. }
             | Step::Relay { .. }
             | Step::Expect { .. }
             | Step::Watch { .. }
@@ -1392,6 +1436,12 @@ impl fmt::Display for Step<Ready> {
             Step::ConsoleReady { role, within } => {
                 write!(f, "expect {role} ready within {}", d(within))
             }
+            Step::WaitRate {
+                role,
+                fraction,
+                from,
+                to,
+            } => write!(f, "wait {fraction} of {role} {from} to {to}"),
             Step::ConsoleEvent {
                 role,
                 event,
@@ -1430,6 +1480,33 @@ mod tests {
         Term::Named {
             name: name.into(),
             factor: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_wait_timed_by_the_boards_rate_parses() {
+        let text = "wait 0.8 of console UPDATE 50% to UPDATE 75%";
+        let step = parse(text).unwrap();
+        assert_eq!(
+            step,
+            Step::WaitRate {
+                role: "console".into(),
+                fraction: 0.8,
+                from: "UPDATE 50%".into(),
+                to: "UPDATE 75%".into(),
+            }
+        );
+        // A plain wait is still one.
+        assert!(matches!(parse("wait 2s").unwrap(), Step::Wait(_)));
+        for (bad, at, what) in [
+            ("wait 0 of console A to B", 5, "above 0 and at most 10"),
+            ("wait 11 of console A to B", 5, "above 0 and at most 10"),
+            ("wait 0.5 of console A B", 23, "`to`"),
+            ("wait 0.5 of console to B", 20, "an event"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.offset, at, "{bad}: {e}");
+            assert!(e.message.contains(what), "{bad}: {e}");
         }
     }
 

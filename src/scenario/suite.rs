@@ -465,7 +465,8 @@ fn validate(s: &Step<Parsed>, cx: &mut StepContext) -> Result<(), Invalid> {
         | Step::Send { .. }
         | Step::ConsoleReady { .. }
         | Step::ConsoleEvent { .. }
-        | Step::ConsoleEventAt { .. } => &[C::Console],
+        | Step::ConsoleEventAt { .. }
+        | Step::WaitRate { .. } => &[C::Console],
         Step::Wait(_) | Step::Estimate { .. } => &[],
     };
     if let Some(role) = s.role() {
@@ -895,6 +896,17 @@ pub fn resolve(s: &Step<Parsed>, d: &DeviceProfile) -> Result<Step<Ready>, Strin
             role: role(r),
             words: words.clone(),
             expecting: expecting.clone(),
+        },
+        Step::WaitRate {
+            role: r,
+            fraction,
+            from,
+            to,
+        } => Step::WaitRate {
+            role: role(r),
+            fraction: *fraction,
+            from: from.clone(),
+            to: to.clone(),
         },
         Step::ConsoleReady { role: r, within } => Step::ConsoleReady {
             role: role(r),

@@ -60,6 +60,9 @@ pub enum Defect {
     StandbyCurrentHigh,
     /// A power cut while an update is written leaves no bootable image.
     BricksOnUpdateCut,
+    /// A power cut in the last tenth of an update's write, while the image's trailer
+    /// is written, leaves no bootable image (earlier cuts roll back).
+    BricksOnTrailerCut,
     /// After 10 bolt movements a worn end stop lets the bolt stop short of the strike.
     WearsOut,
     /// The motor stalls within 0.1 V of the minimum operating voltage.
@@ -359,6 +362,13 @@ const TABLE: &[Row] = &[
         Defect::BricksOnUpdateCut,
         "bricks-on-update-cut",
         "a power cut while an update is written leaves no bootable image",
+        &["smartlock_4aa", "hybrid_12v"],
+        &["update::power_cut"],
+    ),
+    (
+        Defect::BricksOnTrailerCut,
+        "bricks-on-trailer-cut",
+        "a power cut in the last tenth of an update's write, while the image's trailer is written, leaves no bootable image; cuts before it roll back",
         &["smartlock_4aa", "hybrid_12v"],
         &["update::power_cut"],
     ),

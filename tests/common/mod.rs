@@ -14,6 +14,14 @@ pub fn run(args: &[&str]) -> Output {
     lockrig().args(args).output().expect("lockrig runs")
 }
 
+/// How many trials the default run has (`lockrig list`: every check on every built-in
+/// profile it applies to).
+pub fn default_trials() -> usize {
+    let o = run(&["list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).lines().count()
+}
+
 /// `lockrig run --rig RIG --out DIR/NAME EXTRA...`: the output and the `--out` folder.
 pub fn run_rig(dir: &Path, rig: &str, name: &str, extra: &[&str]) -> (Output, PathBuf) {
     let out = dir.join(name);

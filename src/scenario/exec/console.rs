@@ -451,6 +451,97 @@ impl Run<'_> {
         }
     }
 
+    /// `wait FRACTION of console FROM to TO`: until `fraction` times the time the
+    /// board took from its last FROM event to its last TO event has passed since TO,
+    /// a moment the board does not report, timed by its own rate. The two events'
+    /// times must be known to a tenth of the span between them, the moment must not
+    /// have passed when the step begins, and the board must not report the next
+    /// stage of the same process (an event with TO's first word) before it: its rate
+    /// changed, and the moment cannot be told. Each is a rig error.
+    pub(super) fn wait_rate(
+        &mut self,
+        role: &str,
+        fraction: f64,
+        from: &str,
+        to: &str,
+    ) -> Result<(), Stop> {
+        self.poll_console()?;
+        let cannot = |run: &Self, why: String| {
+            Stop::Error(format!(
+                "step {} `{}`: {why}: the moment cannot be timed",
+                run.step.0, run.step.1
+            ))
+        };
+        let last = |seen: &[Seen], text: &str| {
+            seen.iter()
+                .rposition(|s| s.event && s.text.starts_with(text))
+        };
+        let Some(j) = last(&self.console.seen, to) else {
+            return Err(cannot(
+                self,
+                format!("the board printed no {to} event in this check to count from"),
+            ));
+        };
+        let Some(i) = last(&self.console.seen[..j], from) else {
+            return Err(cannot(
+                self,
+                format!("the board printed no {from} event before its {to}"),
+            ));
+        };
+        let (a, b) = (&self.console.seen[i], &self.console.seen[j]);
+        let span = b.at.saturating_sub(a.at);
+        let unsure = (a.at - a.from) + (b.at - b.from);
+        if span.is_zero() || unsure * 10 > span {
+            return Err(cannot(
+                self,
+                format!(
+                    "the {} from {from} to {to} is known only to within {} ({}, {}), a tenth of it or more; fix the board's clock",
+                    units::format_duration(span),
+                    units::format_duration(unsure),
+                    a.placed.how(),
+                    b.placed.how()
+                ),
+            ));
+        }
+        let (after, to_at) = (span.mul_f64(fraction), b.at);
+        let until = to_at + after;
+        let now = self.now();
+        if now > until {
+            return Err(cannot(
+                self,
+                format!(
+                    "{fraction} of the {} from {from} to {to} came {} after {to}, {} before this step began; put the step right after the one that expects {to}",
+                    units::format_duration(span),
+                    units::format_duration(after),
+                    units::format_duration(now - until)
+                ),
+            ));
+        }
+        self.note(format!(
+            "{role}: {from} to {to} took {}; {fraction} of it after {to} is {} from now",
+            units::format_duration(span),
+            units::format_duration(until - now)
+        ));
+        let process = to.split_whitespace().next().unwrap_or(to);
+        self.hold(until - now)?;
+        self.poll_console()?;
+        if let Some(s) = self.console.seen[j + 1..]
+            .iter()
+            .find(|s| s.event && s.text.split_whitespace().next() == Some(process))
+        {
+            return Err(cannot(
+                self,
+                format!(
+                    "the board printed EVT {} {} after {to}, before the moment its rate gave ({}): the rate changed",
+                    s.text,
+                    units::format_duration(s.at.saturating_sub(to_at)),
+                    units::format_duration(after)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `expect console event EVENT within TIME`: printed within TIME of the stimulus.
     pub(super) fn console_event(
         &mut self,

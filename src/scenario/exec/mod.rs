@@ -594,6 +594,12 @@ impl Run<'_> {
                 expecting,
             } => self.send(role, words, expecting.as_deref())?,
             Step::ConsoleReady { role, within } => self.console_ready(role, *within)?,
+            Step::WaitRate {
+                role,
+                fraction,
+                from,
+                to,
+            } => self.wait_rate(role, *fraction, from, to)?,
             Step::ConsoleEvent {
                 role,
                 event,

@@ -29,6 +29,8 @@ pub(super) struct Firmware {
     rolled_back: bool,
     /// An update was being written when power went (survives: it is in flash).
     update_interrupted: bool,
+    /// How much of the image an interrupted update had written.
+    cut_written: Duration,
     updating: Option<Duration>,
     emergency: Option<Duration>,
     lowbat_printed: usize,
@@ -68,8 +70,9 @@ pub(super) struct Firmware {
 impl Firmware {
     /// The electronics lost power: timers stop, an update in progress is cut.
     pub(super) fn power_lost(&mut self) {
-        if self.updating.take().is_some() {
+        if let Some(written) = self.updating.take() {
             self.update_interrupted = true;
+            self.cut_written = written;
         }
         self.rerelease_left = None;
         self.emergency = None;
@@ -153,7 +156,13 @@ pub(super) fn booted(b: &mut Board, cause: &'static str, out: &mut VecDeque<Stri
         if b.has(Defect::UpdateCutKillsMotor) {
             b.fw.motor_dead = true;
         }
-        if b.has(Defect::BricksOnUpdateCut) {
+        // The image's trailer (its length, hash and the "confirmed" flag the
+        // bootloader swaps on) is written last, in the final tenth.
+        let in_trailer = b
+            .spec
+            .update_time
+            .is_some_and(|total| b.fw.cut_written >= total.mul_f64(0.9));
+        if b.has(Defect::BricksOnUpdateCut) || (in_trailer && b.has(Defect::BricksOnTrailerCut)) {
             b.power = Power::Bricked;
             return;
         }
