@@ -473,8 +473,7 @@ fn a_sag_too_short_to_brown_the_board_out_is_no_evidence_never_a_pass() {
         "brownout::sag_resets_safely",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(msg.contains("sag 1 of 3: the rail fell only to"), "{msg}");
     assert!(msg.contains("that depth was not tested"), "{msg}");
 }
@@ -505,8 +504,7 @@ fn a_check_that_starts_after_its_window_is_a_rig_error_not_a_verdict() {
         "power_loss::fail_safe_releases",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(msg.contains("past its 2s window"), "{msg}");
 }
 
@@ -540,8 +538,7 @@ fn run_with_ocp(max_amps: &str, extra: &[&str]) -> String {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(Path::new(out)).join("junit.xml")).suites[0].cases[0];
-    case.status.error_as_ref().message.clone()
+    common::first_error(Path::new(out))
 }
 
 #[test]
@@ -1826,8 +1823,7 @@ fn a_garbled_or_silent_siglent_or_keysight_supply_is_a_rig_error_never_a_pass() 
             "power_loss",
         ]);
         assert_eq!(o.status.code(), Some(3), "{rig} {fault}: {}", text(&o));
-        let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-        let msg = &case.status.error_as_ref().message;
+        let msg = &common::first_error(&out);
         assert!(msg.contains("instrument `psu`"), "{rig}: {msg}");
     }
 }
@@ -1859,8 +1855,7 @@ fn the_power_loss_checks_pass_on_a_korad_ka3005p_and_a_garbled_one_is_a_rig_erro
     let out = dir.path().join("garbled");
     let o = run_on_korad(&out, &["--sim-fault", "psu:garbage@3"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(msg.contains("instrument `psu`"), "{msg}");
 }
 
@@ -1904,8 +1899,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         &["--device", "smartlock_4aa", "current::standby"],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(
         msg.contains("`main_meter` reads in steps of 5mA: a range of 20uA..2mA is narrower than two of them and cannot be judged; this check needs a finer meter"),
         "{msg}"
@@ -1963,8 +1957,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.failure_as_ref().message;
+    let msg = &common::first_failure(&out);
     assert!(msg.contains("min 451.4mA"), "{msg}");
     // After a command, a window opens when it was sent, and keeps its readings: right
     // after the REX pulse ends, the readback still shows the pulse's 451 mA, which may
@@ -1998,8 +1991,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(
         msg.contains("readings after step 9's command (451.4mA) may have been measured before it was sent; the verdict depends on them"),
         "{msg}"
@@ -2087,8 +2079,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(msg.contains("that depth was not tested"), "{msg}");
     // A peak bounds what happens between readings: a meter that reads every 500 ms
     // would miss a motor's 300 ms pulse, whatever the poll (at `--poll 500ms` the
@@ -2106,8 +2097,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(
         msg.contains("a peak needs a meter that makes a new reading at least every 10ms, and `emergency_meter` makes one every 500ms"),
         "{msg}"
@@ -2125,8 +2115,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(
         msg.contains("`main_meter` makes a new reading every 500ms (poll 10ms)")
             && msg
@@ -2148,8 +2137,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let msg = &case.status.error_as_ref().message;
+    let msg = &common::first_error(&out);
     assert!(msg.contains("(poll 400ms)"), "{msg}");
 }
 
@@ -2321,8 +2309,7 @@ fn the_suite_runs_on_a_riden_and_a_modbus_relay_board_and_catches_a_defect() {
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let case = &junit(&run_dir(&out).join("junit.xml")).suites[0].cases[0];
-    let message = &case.status.error_as_ref().message;
+    let message = &common::first_error(&out);
     assert!(message.contains("instrument `psu`"), "{message}");
 }
 

@@ -87,6 +87,26 @@ pub fn outcome_of<'a>(stdout: &'a str, trial: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {trial} in:\n{stdout}"))
 }
 
+/// The message of the first trial's rig error in the run under `out` (its `--out`).
+pub fn first_error(out: &Path) -> String {
+    let report = junit(&run_dir(out).join("junit.xml"));
+    report.suites[0].cases[0]
+        .status
+        .error_as_ref()
+        .message
+        .clone()
+}
+
+/// The message of the first trial's failure in the run under `out` (its `--out`).
+pub fn first_failure(out: &Path) -> String {
+    let report = junit(&run_dir(out).join("junit.xml"));
+    report.suites[0].cases[0]
+        .status
+        .failure_as_ref()
+        .message
+        .clone()
+}
+
 pub fn junit(path: &Path) -> TestSuites {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     junit_parser::from_reader(std::io::BufReader::new(f)).expect("junit.xml parses")
