@@ -259,10 +259,29 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     let msg = &case.status.error_as_ref().message;
     assert!(msg.contains("expected console ready within"), "{msg}");
     assert!(
-        msg.contains("nothing has come from role `console` on instrument `board`"),
+        msg.contains("on role `console`, instrument `board`, no command to it has been answered"),
         "{msg}"
     );
     assert!(msg.contains("lockrig ctl console STATE?"), "{msg}");
+    // Its lines arrive but its answers never do (replies later than any timeout, or a
+    // loose RX wire): the link is proven one way only, and the board is not blamed.
+    let o = lockrig()
+        .args(["run", "--sim-fault", "console:delay", "--out"])
+        .arg(out.path().join("oneway"))
+        .args(TRIALS)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let cases = all_cases(&junit(
+        &only_dir(&out.path().join("oneway")).join("junit.xml"),
+    ));
+    let case = cases
+        .iter()
+        .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
+        .unwrap();
+    let msg = &case.status.error_as_ref().message;
+    assert!(msg.contains("(it printed a boot line)"), "{msg}");
+    assert!(msg.contains("no command to it has been answered"), "{msg}");
     // Heard at step 5, then silent when the fire alarm must be reported: the board's
     // failure, and the measurement says since when it has said nothing.
     let o = lockrig()
@@ -575,7 +594,8 @@ fn a_console_watch_the_board_never_answered_after_proves_nothing() {
     ));
     let msg = &cases[0].status.error_as_ref().message;
     assert!(
-        msg.contains("`watch console never UNLOCKED` heard nothing from the board"),
+        msg.contains("`watch console never UNLOCKED` over steps 6-9")
+            && msg.contains("a link that died during the watch would have passed it"),
         "{msg}"
     );
     // Heard after it (powered again, asked its state), the same watch passes.
@@ -588,4 +608,54 @@ fn a_console_watch_the_board_never_answered_after_proves_nothing() {
     let suite = common::write_check(dir.path(), "heard", &heard);
     let o = run("heard", &suite);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_console_watch_needs_the_board_heard_at_its_end_not_only_at_its_start() {
+    // A hybrid that withdraws its bolt when it boots after a brown-out, watched through
+    // a sag and the boot after it. Heard when the watch began; its link then dies.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = common::write_check(
+        dir.path(),
+        "linkdies",
+        &[
+            "set main nominal limit current_limit",
+            "output main on",
+            "expect console ready within ready_within",
+            "expect console locked",
+            "expect latch_sensor engaged",
+            "watch console never UNLOCKED",
+            "set main reset_below * 0.5",
+            "wait 1s",
+            "set main nominal",
+            "wait 3s",
+            "unwatch console",
+        ],
+    );
+    let run = |name: &str, extra: &[&str]| {
+        let o = lockrig()
+            .args(["run", "--device", "hybrid_12v", "--suite"])
+            .arg(&suite)
+            .args(["--sim-defect", "opens-on-brownout", "--out"])
+            .arg(dir.path().join(name))
+            .args(extra)
+            .output()
+            .unwrap();
+        let msg = all_cases(&junit(&only_dir(&dir.path().join(name)).join("junit.xml")))
+            .remove(0)
+            .status;
+        (o.status.code(), format!("{msg:?}"))
+    };
+    let (code, msg) = run("live", &[]);
+    assert_eq!(code, Some(1), "the release is seen: {msg}");
+    assert!(msg.contains("EVT UNLOCKED"), "{msg}");
+    // The link dies after three exchanges: the UNLOCKED it printed is lost, and
+    // nothing shows the link alive at the watch's end. Never a pass.
+    let (code, msg) = run("dead", &["--sim-fault", "console:silent@3"]);
+    assert_eq!(code, Some(3), "{msg}");
+    assert!(
+        msg.contains("it was last heard at step 4")
+            && msg.contains("a link that died during the watch would have passed it"),
+        "{msg}"
+    );
 }

@@ -90,6 +90,9 @@ pub enum Defect {
     /// The REX button of a maglock is an input to the controller's firmware only: it
     /// starts the REX timer, but no contact of it interrupts the magnet's power.
     RexViaController,
+    /// The REX contact of a maglock is bridged by a resistor (a suppression network
+    /// fitted across it): pressed, it leaves 40 % of the supply on the magnet.
+    RexPartialCut,
     /// After the fire loop restores and the lock relocks, it releases again 3 s later.
     FireRestoreReReleases,
     /// The REX release is cut short when the door shuts.
@@ -193,8 +196,10 @@ const TABLE: &[Row] = &[
         "on every reboot the motor driver glitches the bolt open for 40 ms",
         &["smartlock_4aa", "hybrid_12v"],
         &[
-            // The power-loss check hears the board again once power is back.
+            // The power-loss and battery checks hear the board again once power is
+            // back.
             "power_loss::fail_secure_holds",
+            "battery::decay_warnings",
             "relock::fail_secure_after_restore",
             "brownout::sag_resets_safely",
             "brownout::random_sags",
@@ -448,6 +453,13 @@ const TABLE: &[Row] = &[
         Defect::RexViaController,
         "rex-via-controller",
         "the REX button only tells the firmware, which runs the REX timer: no contact of it cuts the magnet's power, so with the controller in reset it does nothing",
+        &["maglock_12v"],
+        &["rex::interrupts_power"],
+    ),
+    (
+        Defect::RexPartialCut,
+        "rex-partial-cut",
+        "a resistor across the REX contact leaves 40 % of the supply on the magnet while the button is held: enough to hold the door at 12 V, only the firmware's release opens it",
         &["maglock_12v"],
         &["rex::interrupts_power"],
     ),

@@ -71,10 +71,15 @@ pub(super) struct State {
     pub polled: Duration,
     /// A supply changed since the board last answered: it may be down.
     pub maybe_down: bool,
-    /// When the board was last heard in this check (a reply, or a line it printed),
-    /// and at which step: silence from a board never heard in the check cannot be
-    /// told from a dead console link.
+    /// When the board was last heard in this check (a reply, or a line it printed,
+    /// at the earliest it can have been printed), and at which step: its output
+    /// reaches lockrig. Silence from a board never heard cannot be told from a link
+    /// dead in that direction.
     pub heard: Option<(Duration, usize)>,
+    /// When the board last answered a command in this check, and at which step: the
+    /// link works both ways. A board that prints its lines but never answers cannot be
+    /// told from one whose commands are lost on the way.
+    pub answered: Option<(Duration, usize)>,
     pub watches: Vec<ConsoleWatch>,
     pub seen: Vec<Seen>,
     /// Ordered matching (`expect console event E at V`) continues after this line.
@@ -92,6 +97,7 @@ impl Default for State {
             polled: Duration::ZERO,
             maybe_down: false,
             heard: None,
+            answered: None,
             watches: Vec::new(),
             seen: Vec::new(),
             matched: 0,
@@ -117,8 +123,13 @@ impl Run<'_> {
             self.note(n);
         }
         let (placed, lost) = (take.placed, take.lost);
-        if !placed.is_empty() || !lost.is_none() {
-            self.console.heard = Some((self.now(), self.step.0));
+        if let Some(printed) = placed.iter().map(|e| e.from).max() {
+            self.console.heard = Some((
+                printed.max(self.console.heard.map_or(printed, |h| h.0)),
+                self.step.0,
+            ));
+        } else if !lost.is_none() && self.console.heard.is_none() {
+            self.console.heard = Some((self.console.polled, self.step.0));
         }
         // An event under a conditional watch is judged against readings on both sides.
         if !placed.is_empty() && self.console.watches.iter().any(|w| w.when.is_some()) {
@@ -282,11 +293,11 @@ impl Run<'_> {
             {
                 return Err(stop);
             }
-            // Positive control: the board was heard during or after the watch, so the
-            // events it did not print were not lost on a dead link.
-            if self.console.heard.is_none_or(|(at, _)| at < w.since) {
+            // Positive control: the board is heard at the watch's end, so the events
+            // it did not print were not lost on a link that died during it.
+            if let Some(why) = self.unheard_at_end(&w.role)? {
                 return Err(Stop::Error(format!(
-                    "step {}: `watch {} never {}` heard nothing from the board in {window}, so a dead console link would have passed it: it cannot be judged; ask the board something before the watch ends (`expect console locked`)",
+                    "step {}: `watch {} never {}` over {window}: {why}, so a link that died during the watch would have passed it: it cannot be judged; ask the board something before the watch ends (`expect console locked`)",
                     w.since_step, w.role, w.never
                 )));
             }
@@ -445,7 +456,7 @@ impl Run<'_> {
                         ""
                     }
                 );
-                return Err(self.silence(role, from, ("", &expected), measured));
+                return Err(self.silence(role, from, ("", &expected), measured, true));
             }
             self.tick((deadline - now).min(self.ctx.poll))?;
         }
@@ -607,7 +618,7 @@ impl Run<'_> {
                     "no {event} event {} after step {from_step}",
                     units::format_duration(now.saturating_sub(from))
                 );
-                return Err(self.silence(role, from, ("event ", &expected), measured));
+                return Err(self.silence(role, from, ("event ", &expected), measured, false));
             }
             self.tick((deadline - now).min(self.ctx.poll))?;
         }
@@ -668,7 +679,7 @@ impl Run<'_> {
                 .unwrap_or_default();
             let measured = format!("no {event} event{earlier}");
             let start = self.start;
-            return Err(self.silence(role, start, ("event ", &expected), measured));
+            return Err(self.silence(role, start, ("event ", &expected), measured, false));
         };
         let over = (self.console.matched..i).filter(|&k| self.console.seen[k].event);
         self.console.passed.extend(over);
@@ -730,10 +741,37 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
-    /// The board answered: it is up, and its console link works.
+    /// The board answered: it is up, and its console link works both ways.
     pub(super) fn answered(&mut self) {
         self.console.maybe_down = false;
         self.console.heard = Some((self.now(), self.step.0));
+        self.console.answered = self.console.heard;
+    }
+
+    /// Why the board cannot be shown to be heard now, at the end of a console watch:
+    /// `None` when it was heard at this moment, or answers when asked (unless a supply
+    /// changed since it last answered, which may have put it down).
+    fn unheard_at_end(&mut self, role: &str) -> Result<Option<String>, Stop> {
+        let end = self.now();
+        if self.console.heard.is_some_and(|(at, _)| at >= end) {
+            return Ok(None);
+        }
+        let last = match self.console.heard {
+            Some((_, step)) => format!("it was last heard at step {step}"),
+            None => "it was never heard in this check".into(),
+        };
+        if self.console.maybe_down {
+            return Ok(Some(format!(
+                "{last}, and a supply changed since, so it may be down and is not asked"
+            )));
+        }
+        if self.bench.console_probe(role)?.is_some() {
+            self.answered();
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "{last}, and it did not answer when asked at the end"
+        )))
     }
 
     /// The verdict on a board that has not said, by now, what it had to say since
@@ -741,17 +779,30 @@ impl Run<'_> {
     /// says since when it is silent), but a rig error when it never was, since a board
     /// that never came up and a dead console link (a loose wire, the wrong port or
     /// baud rate) look the same. `expected` is the expectation's kind (`event ` or
-    /// nothing) and its text.
+    /// nothing) and its text; `reply` says an answer was expected, which needs the
+    /// link proven both ways (a board heard printing whose commands are lost on the
+    /// way, a loose RX wire, looks like one that does not answer).
     fn silence(
         &mut self,
         role: &str,
         from: Duration,
         (kind, expected): (&str, &str),
         measured: String,
+        reply: bool,
     ) -> Stop {
-        let Some((at, step)) = self.console.heard else {
+        let proof = if reply {
+            self.console.answered
+        } else {
+            self.console.heard
+        };
+        let Some((at, step)) = proof else {
+            let what = if reply {
+                "no command to it has been answered in this check, and a board that never came up (or never answers) cannot be told from a console link that loses its commands"
+            } else {
+                "nothing has come from it in this check, and a board that never came up cannot be told from a dead console link"
+            };
             return Stop::Error(format!(
-                "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; nothing has come from role `{role}` on instrument `{}` in this check, and a board that never came up cannot be told from a dead console link: it cannot be judged; check the link with the board powered (`lockrig ctl console STATE?`)",
+                "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; on role `{role}`, instrument `{}`, {what}: it cannot be judged; check the link with the board powered (`lockrig ctl console STATE?`)",
                 self.step.0,
                 self.step.1,
                 self.bench.console_instrument(role)

@@ -478,7 +478,8 @@ impl Board {
                 let rex = self.spec.rex_hold.is_some()
                     && self.inputs.rex
                     && !via_fw
-                    && !self.has(Defect::RexViaController);
+                    && !self.has(Defect::RexViaController)
+                    && !self.has(Defect::RexPartialCut);
                 // The magnet's power runs through the controller's normally-closed
                 // contacts: an unpowered controller leaves the magnet on.
                 let timers = self.electronics_on() && !self.drive;
@@ -490,8 +491,10 @@ impl Board {
 
     /// Coil voltage and the element's position follow the drive, after its settle time.
     fn settle_mechanism(&mut self, dt: Duration) {
+        // A resistor across the REX contact: pressed, it leaves 40 % on the coil.
+        let bridged = self.has(Defect::RexPartialCut) && self.inputs.rex;
         self.coil_v = if self.drive_connected() {
-            self.inputs.main_v
+            self.inputs.main_v * if bridged { 0.4 } else { 1.0 }
         } else {
             0.0
         };
