@@ -869,7 +869,7 @@ impl Run<'_> {
                 }
             }
             (false, true) => Err(Stop::Error(format!(
-                "positive control failed at step {} `{}`: expected {role} {expected}, measured {measured}; the rig did not do what the check relies on (a dead actuator, a miswired input), so nothing it would conclude is evidence",
+                "positive control failed at step {} `{}`: expected {role} {expected}, measured {measured}; the rig did not do what the check relies on (a dead actuator, a miswired input), or the lock did not meet the check's premise there (the suite's comment on the step says which), so nothing it would conclude is evidence",
                 self.step.0, self.step.1
             ))),
         }
