@@ -484,7 +484,7 @@ pub const FEATURES: &[(&str, &str)] = &[
     ("rex", "request-to-exit"),
     (
         "holds_in_reset",
-        "holds the door with its controller in reset (supply.holds_down_to below reset_below)",
+        "holds the door with its controller in reset (a tenth above supply.holds_down_to is below reset_below)",
     ),
     ("delayed_egress", "delayed egress"),
     ("holding", "holding current while locked"),
@@ -745,11 +745,12 @@ impl DeviceProfile {
                 .is_some_and(|f| f.releases && f.relock_on_restore),
             "no_fire_release" => self.fire.as_ref().is_some_and(|f| !f.releases),
             "rex" => self.rex.is_some(),
+            // Room to try the lock a tenth above its drop-out, below its reset.
             "holds_in_reset" => self
                 .supply
                 .holds_down_to
                 .as_ref()
-                .is_some_and(|h| h.get_ref() < self.supply.reset_below.get_ref()),
+                .is_some_and(|h| h.get_ref().0 * 1.1 < self.supply.reset_below.get_ref().0),
             "delayed_egress" => self.egress == Egress::Delayed,
             "holding" => self.current.holding.is_some(),
             "update" => self.update.is_some(),
@@ -909,10 +910,13 @@ mod tests {
             msg.contains("field `holds_down_to`: expected above 0 V"),
             "{msg}"
         );
-        // A magnet that lets go above its controller's reset cannot be tried with the
-        // controller down: the check does not apply, and says why by its feature.
-        let p = maglock_with(line, "holds_down_to = \"9V\"").unwrap();
-        assert!(!p.has("holds_in_reset"));
+        // A magnet that lets go above its controller's reset, or too close below it to
+        // be tried a tenth above its drop-out, cannot be tried with the controller down:
+        // the check does not apply, and says why by its feature.
+        for above in ["9V", "7.5V"] {
+            let p = maglock_with(line, &format!("holds_down_to = \"{above}\"")).unwrap();
+            assert!(!p.has("holds_in_reset"), "{above}");
+        }
     }
 
     #[test]
