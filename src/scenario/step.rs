@@ -21,7 +21,8 @@
 //!       [repeats N]                           sweep sag depth x duration, N sags a cell
 //! wait TIME                                   let time pass (watches are sampled)
 //! wait FRACTION of console EVENT to EVENT     FRACTION times the time the board took
-//!                                             from its last EVENT to its last EVENT,
+//!                                             from its last EVENT to its last EVENT
+//!                                             (FRACTION above 0, below 1),
 //!                                             counted from the second: a moment the
 //!                                             board does not report, timed by its own
 //!                                             rate (90 % of an update it reports in
@@ -938,11 +939,14 @@ pub fn parse(text: &str) -> Result<Step<Parsed>, StepError> {
             let fraction = f
                 .parse::<f64>()
                 .ok()
-                .filter(|f| f.is_finite() && *f > 0.0 && *f <= 10.0)
+                // Below 1: the moment comes before the next stage the board would
+                // report, whose early arrival shows a changed rate; a later moment
+                // is timed from that stage's own events.
+                .filter(|f| f.is_finite() && *f > 0.0 && *f < 1.0)
                 .ok_or_else(|| {
                     w.error(
                         at,
-                        format!("expected a plain number above 0 and at most 10, like `0.6`, found `{f}`"),
+                        format!("expected a plain number above 0 and below 1, like `0.6` (time later moments from later events), found `{f}`"),
                     )
                 })?;
             w.keyword("of")?;
@@ -1499,8 +1503,8 @@ mod tests {
         // A plain wait is still one.
         assert!(matches!(parse("wait 2s").unwrap(), Step::Wait(_)));
         for (bad, at, what) in [
-            ("wait 0 of console A to B", 5, "above 0 and at most 10"),
-            ("wait 11 of console A to B", 5, "above 0 and at most 10"),
+            ("wait 0 of console A to B", 5, "above 0 and below 1"),
+            ("wait 1.5 of console A to B", 5, "above 0 and below 1"),
             ("wait 0.5 of console A B", 23, "`to`"),
             ("wait 0.5 of console to B", 20, "an event"),
         ] {

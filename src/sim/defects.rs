@@ -528,7 +528,12 @@ const TABLE: &[Row] = &[
         "fail-safe-relatches",
         "a fail-safe lock holds again from 1 s to 3 s into a power loss",
         &["maglock_12v", "strike_fail_safe_24v"],
-        &["brownout::fail_safe_follows_supply", "power_loss::fail_safe_releases"],
+        &[
+            "brownout::fail_safe_follows_supply",
+            "power_loss::fail_safe_releases",
+            // The button held cuts the magnet's power for more than a second.
+            "rex::interrupts_power",
+        ],
     ),
     (
         Defect::ReleasedAfterBrownout,

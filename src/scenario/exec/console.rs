@@ -810,7 +810,7 @@ impl Run<'_> {
         };
         let measured = if at < from {
             format!(
-                "{measured}; it last answered at step {step}, {} earlier",
+                "{measured}; it last answered at step {step}, {} earlier (a board that hung; a console link that failed since would look the same)",
                 units::format_duration(self.now().saturating_sub(at))
             )
         } else {

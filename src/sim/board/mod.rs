@@ -259,7 +259,7 @@ impl Board {
             return 0.0;
         }
         let coil = if self.drive_connected() {
-            v / self.spec.coil_ohm
+            v * self.coil_share() / self.spec.coil_ohm
         } else {
             0.0
         };
@@ -489,12 +489,21 @@ impl Board {
         }
     }
 
+    /// The part of the supply across the coil when it is connected: all of it, but for
+    /// a resistor across a pressed REX contact (`rex-partial-cut`), which leaves 40 %
+    /// (the resistor and the coil in series, 1.5 times the coil's resistance).
+    fn coil_share(&self) -> f64 {
+        if self.has(Defect::RexPartialCut) && self.inputs.rex {
+            0.4
+        } else {
+            1.0
+        }
+    }
+
     /// Coil voltage and the element's position follow the drive, after its settle time.
     fn settle_mechanism(&mut self, dt: Duration) {
-        // A resistor across the REX contact: pressed, it leaves 40 % on the coil.
-        let bridged = self.has(Defect::RexPartialCut) && self.inputs.rex;
         self.coil_v = if self.drive_connected() {
-            self.inputs.main_v * if bridged { 0.4 } else { 1.0 }
+            self.inputs.main_v * self.coil_share()
         } else {
             0.0
         };
