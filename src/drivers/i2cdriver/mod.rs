@@ -114,6 +114,8 @@ pub struct I2cDriver {
     link: Box<dyn Transport>,
     timeout: Duration,
     status: Status,
+    /// The last answer did not come in time: it may still come.
+    unanswered: bool,
 }
 
 impl I2cDriver {
@@ -127,6 +129,7 @@ impl I2cDriver {
         let mut dev = Self {
             link,
             timeout,
+            unanswered: false,
             status: Status {
                 product: String::new(),
                 serial: String::new(),
@@ -202,6 +205,7 @@ impl I2cDriver {
     }
 
     fn send(&mut self, command: &str, bytes: &[u8]) -> Result<()> {
+        self.settle(command)?;
         self.link
             .write_all(bytes)
             .map_err(|e| InstrumentError::io(command, self.timeout, e))
@@ -210,9 +214,48 @@ impl I2cDriver {
     /// Sends a command and reads its answer, exactly `answer.len()` bytes.
     fn exchange(&mut self, command: &str, bytes: &[u8], answer: &mut [u8]) -> Result<()> {
         self.send(command, bytes)?;
-        self.link
-            .read_exact(answer)
-            .map_err(|e| InstrumentError::io(command, self.timeout, e))
+        let read = self.link.read_exact(answer);
+        if read
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            self.unanswered = true;
+        }
+        read.map_err(|e| InstrumentError::io(command, self.timeout, e))
+    }
+
+    /// Before a command, after an answer that did not come in time: reads until the
+    /// link has been quiet for a whole timeout and drops what came, so that a late
+    /// answer's bytes are never taken for this command's echo or status (a protocol of
+    /// bare bytes cannot tell them apart). The line transport does the same for
+    /// line-based instruments. An adapter that keeps sending for ten timeouts (on the
+    /// link's own clock) is an error.
+    fn settle(&mut self, command: &str) -> Result<()> {
+        if !std::mem::take(&mut self.unanswered) {
+            return Ok(());
+        }
+        let mut late = [0u8; 64];
+        let give_up = self.link.now() + self.timeout * 10;
+        while self.link.now() < give_up {
+            match self.link.read(&mut late) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(InstrumentError::io(command, self.timeout, e)),
+            }
+        }
+        Err(InstrumentError::io(
+            command,
+            self.timeout,
+            std::io::Error::other("the adapter kept sending after an answer it was late with"),
+        ))
     }
 
     /// Sends a command whose answer is one status byte, and judges it.
@@ -493,6 +536,21 @@ mod tests {
         assert!((s.usb_volts - 4.971).abs() < 1e-9);
         assert!(Status::parse("[something else 1 2 3]").is_none());
         assert!(Status::parse("[i2cdriver1 X 1 5 0 20 I 2 1 100 24 ffff]").is_none());
+    }
+
+    #[test]
+    fn an_answer_that_comes_late_is_dropped_not_taken_for_the_next() {
+        let mut steps = opening(b"1", 100);
+        // The first `?` is answered only after its timeout; the second at once.
+        steps.extend([(b"?".to_vec(), vec![]), (b"?".to_vec(), status_line(400))]);
+        let s = script(steps);
+        let mut dev = I2cDriver::open(Box::new(s.clone()), T, Speed::Standard).unwrap();
+        let e = dev.read_status().unwrap_err().to_string();
+        assert!(e.contains("no reply"), "{e}");
+        // The late status line arrives before the next command.
+        s.0.lock().unwrap().1.extend(status_line(100));
+        assert_eq!(dev.read_status().unwrap().speed_khz, 400);
+        s.done();
     }
 
     #[test]
