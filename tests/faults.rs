@@ -636,7 +636,7 @@ fn a_console_watch_needs_the_board_heard_at_its_end_not_only_at_its_start() {
         let o = lockrig()
             .args(["run", "--device", "hybrid_12v", "--suite"])
             .arg(&suite)
-            .args(["--sim-defect", "opens-on-brownout", "--out"])
+            .arg("--out")
             .arg(dir.path().join(name))
             .args(extra)
             .output()
@@ -646,12 +646,17 @@ fn a_console_watch_needs_the_board_heard_at_its_end_not_only_at_its_start() {
             .status;
         (o.status.code(), format!("{msg:?}"))
     };
-    let (code, msg) = run("live", &[]);
+    let defect = ["--sim-defect", "opens-on-brownout"];
+    // A correct hybrid: last heard by its boot line seconds before the watch ends, it
+    // is asked then, answers, and the watch passes.
+    let (code, msg) = run("correct", &[]);
+    assert_eq!(code, Some(0), "{msg}");
+    let (code, msg) = run("live", &defect);
     assert_eq!(code, Some(1), "the release is seen: {msg}");
     assert!(msg.contains("EVT UNLOCKED"), "{msg}");
     // The link dies after three exchanges: the UNLOCKED it printed is lost, and
     // nothing shows the link alive at the watch's end. Never a pass.
-    let (code, msg) = run("dead", &["--sim-fault", "console:silent@3"]);
+    let (code, msg) = run("dead", &[&defect[..], &["--sim-fault", "console:silent@3"]].concat());
     assert_eq!(code, Some(3), "{msg}");
     assert!(
         msg.contains("it was last heard at step 4")
