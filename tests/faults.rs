@@ -656,7 +656,10 @@ fn a_console_watch_needs_the_board_heard_at_its_end_not_only_at_its_start() {
     assert!(msg.contains("EVT UNLOCKED"), "{msg}");
     // The link dies after three exchanges: the UNLOCKED it printed is lost, and
     // nothing shows the link alive at the watch's end. Never a pass.
-    let (code, msg) = run("dead", &[&defect[..], &["--sim-fault", "console:silent@3"]].concat());
+    let (code, msg) = run(
+        "dead",
+        &[&defect[..], &["--sim-fault", "console:silent@3"]].concat(),
+    );
     assert_eq!(code, Some(3), "{msg}");
     assert!(
         msg.contains("it was last heard at step 4")
