@@ -1863,6 +1863,18 @@ fn the_power_loss_checks_pass_on_a_korad_ka3005p_and_a_garbled_one_is_a_rig_erro
 fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let rig = "rigs/sim-readback.toml";
+    // A lab's own check of `steps` (`lab::NAME`) on the fail-secure strike, on this rig.
+    let strike = |name: &str, steps: &[&str], extra: &[&str]| {
+        let suite = common::write_check(dir.path(), name, steps);
+        let mut args = vec![
+            "--suite",
+            suite.to_str().unwrap(),
+            "--device",
+            "strike_fail_secure_12v",
+        ];
+        args.extend(extra);
+        run_rig(dir.path(), rig, name, &args)
+    };
     // The maglock's checks judge amperes and volts: the readback tells them apart.
     let (o, out) = run_rig(
         dir.path(),
@@ -1930,8 +1942,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     );
     // What the window itself holds is judged: the REX button's release pulse through
     // the whole window fails it.
-    let suite = common::write_check(
-        dir.path(),
+    let (o, out) = strike(
         "pulse",
         &[
             "set main 12V limit 1A",
@@ -1944,17 +1955,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
             "relay rex_button off",
             "measure main_meter current in 1mA..20mA for 2s",
         ],
-    );
-    let (o, out) = run_rig(
-        dir.path(),
-        rig,
-        "pulse",
-        &[
-            "--suite",
-            suite.to_str().unwrap(),
-            "--device",
-            "strike_fail_secure_12v",
-        ],
+        &[],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let msg = &common::first_failure(&out);
@@ -1963,8 +1964,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     // after the REX pulse ends, the readback still shows the pulse's 451 mA, which may
     // have been measured before the command. The verdict depends on them: a rig error,
     // neither the fail of the stale readings nor the pass of the rest.
-    let suite = common::write_check(
-        dir.path(),
+    let (o, out) = strike(
         "after_command",
         &[
             "set main 12V limit 1A",
@@ -1978,17 +1978,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
             "send console STATE? expecting STATE LOCKED",
             "measure main_meter current in 1mA..20mA for 2s",
         ],
-    );
-    let (o, out) = run_rig(
-        dir.path(),
-        rig,
-        "after_command",
-        &[
-            "--suite",
-            suite.to_str().unwrap(),
-            "--device",
-            "strike_fail_secure_12v",
-        ],
+        &[],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let msg = &common::first_error(&out);
@@ -2006,9 +1996,8 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
         ("9.8V..10.2V", 1, "10ms"),
         ("9.8V..10.2V", 1, "1s"),
     ] {
-        let suite = common::write_check(
-            dir.path(),
-            "reading",
+        let (o, out) = strike(
+            &format!("reading_{exit}_{poll}"),
             &[
                 "set main 10V limit 1A",
                 "output main on",
@@ -2018,19 +2007,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
                 &format!("measure main_meter voltage in {range}"),
                 "output main off",
             ],
-        );
-        let (o, out) = run_rig(
-            dir.path(),
-            rig,
-            &format!("reading-{exit}-{poll}"),
-            &[
-                "--suite",
-                suite.to_str().unwrap(),
-                "--device",
-                "strike_fail_secure_12v",
-                "--poll",
-                poll,
-            ],
+            &["--poll", poll],
         );
         assert_eq!(o.status.code(), Some(exit), "{range}: {}", text(&o));
         let lines = results(&run_dir(&out));
@@ -2051,8 +2028,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
     }
     // A sag right after a low level: the readback still shows that level at the sag's
     // start, which is not the sag's depth.
-    let suite = common::write_check(
-        dir.path(),
+    let (o, out) = strike(
         "sag",
         &[
             "set main 12V limit 1A",
@@ -2066,17 +2042,7 @@ fn a_supplys_readback_serves_as_a_coarse_meter_and_a_check_that_needs_finer_says
             "sag main to 2V for 30ms recover 1s",
             "expect latch_sensor engaged",
         ],
-    );
-    let (o, out) = run_rig(
-        dir.path(),
-        rig,
-        "sag",
-        &[
-            "--suite",
-            suite.to_str().unwrap(),
-            "--device",
-            "strike_fail_secure_12v",
-        ],
+        &[],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let msg = &common::first_error(&out);

@@ -237,26 +237,30 @@ fn every_injected_fault_is_a_rig_error_naming_the_instrument() {
     });
 }
 
+/// Runs [`TRIALS`] with `fault` into `out/name`: the exit code and the smart lock's
+/// power-loss trial's rig error.
+fn smartlock_error(out: &std::path::Path, name: &str, fault: &str) -> (Option<i32>, String) {
+    let o = lockrig()
+        .args(["run", "--sim-fault", fault, "--out"])
+        .arg(out.join(name))
+        .args(TRIALS)
+        .output()
+        .unwrap();
+    let cases = all_cases(&junit(&only_dir(&out.join(name)).join("junit.xml")));
+    let case = cases
+        .iter()
+        .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    (o.status.code(), case.status.error_as_ref().message.clone())
+}
+
 #[test]
 fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     let out = tempfile::tempdir().unwrap();
     // Never heard in the check (a loose TX wire, the wrong port): the board cannot be
     // blamed, and the message says what to check.
-    let o = lockrig()
-        .args(["run", "--sim-fault", "console:silent", "--out"])
-        .arg(out.path().join("never"))
-        .args(TRIALS)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let cases = all_cases(&junit(
-        &only_dir(&out.path().join("never")).join("junit.xml"),
-    ));
-    let case = cases
-        .iter()
-        .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
-        .unwrap();
-    let msg = &case.status.error_as_ref().message;
+    let (code, msg) = smartlock_error(out.path(), "never", "console:silent");
+    assert_eq!(code, Some(3), "{msg}");
     assert!(msg.contains("expected console ready within"), "{msg}");
     assert!(
         msg.contains("on role `console`, instrument `board`, no command to it has been answered"),
@@ -265,21 +269,8 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     assert!(msg.contains("lockrig ctl console STATE?"), "{msg}");
     // Its lines arrive but its answers never do (replies later than any timeout, or a
     // loose RX wire): the link is proven one way only, and the board is not blamed.
-    let o = lockrig()
-        .args(["run", "--sim-fault", "console:delay", "--out"])
-        .arg(out.path().join("oneway"))
-        .args(TRIALS)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let cases = all_cases(&junit(
-        &only_dir(&out.path().join("oneway")).join("junit.xml"),
-    ));
-    let case = cases
-        .iter()
-        .find(|c| c.original_name == "power_loss::fail_secure_holds::smartlock_4aa")
-        .unwrap();
-    let msg = &case.status.error_as_ref().message;
+    let (code, msg) = smartlock_error(out.path(), "oneway", "console:delay");
+    assert_eq!(code, Some(3), "{msg}");
     assert!(msg.contains("(it printed a boot line)"), "{msg}");
     assert!(msg.contains("no command to it has been answered"), "{msg}");
     // Heard at step 5, then silent when the fire alarm must be reported: the board's

@@ -87,24 +87,19 @@ pub fn outcome_of<'a>(stdout: &'a str, trial: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {trial} in:\n{stdout}"))
 }
 
-/// The message of the first trial's rig error in the run under `out` (its `--out`).
-pub fn first_error(out: &Path) -> String {
-    let report = junit(&run_dir(out).join("junit.xml"));
-    report.suites[0].cases[0]
-        .status
-        .error_as_ref()
-        .message
-        .clone()
+/// The first trial's JUnit case in the run under `out` (its `--out`).
+pub fn first_case(out: &Path) -> junit_parser::TestCase {
+    junit(&run_dir(out).join("junit.xml")).suites[0].cases[0].clone()
 }
 
-/// The message of the first trial's failure in the run under `out` (its `--out`).
+/// The message of the first trial's rig error in the run under `out`.
+pub fn first_error(out: &Path) -> String {
+    first_case(out).status.error_as_ref().message.clone()
+}
+
+/// The message of the first trial's failure in the run under `out`.
 pub fn first_failure(out: &Path) -> String {
-    let report = junit(&run_dir(out).join("junit.xml"));
-    report.suites[0].cases[0]
-        .status
-        .failure_as_ref()
-        .message
-        .clone()
+    first_case(out).status.failure_as_ref().message.clone()
 }
 
 pub fn junit(path: &Path) -> TestSuites {
