@@ -622,7 +622,7 @@ impl Run<'_> {
     }
 
     /// A supply changed: a stimulus, and the board may have lost or regained power.
-    fn power_changed(&mut self, _role: &str) {
+    fn power_changed(&mut self) {
         self.power_changed_since(self.now());
     }
 

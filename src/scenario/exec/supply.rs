@@ -324,7 +324,7 @@ impl Run<'_> {
                 (None, Some(_)) => self.bench.run_sequence(role, true)?,
                 (None, None) => self.bench.set_voltage(role, to)?,
             }
-            self.power_changed(role);
+            self.power_changed();
             self.hold(hold)?;
             let held = self.now().saturating_sub(t0);
             match (dip, timed) {
@@ -333,7 +333,7 @@ impl Run<'_> {
                 (None, Some(_)) => {}
                 (None, None) => self.bench.set_voltage(role, restore)?,
             }
-            self.power_changed(role);
+            self.power_changed();
             self.hold(recover)?;
             // A sag the supply timed is only what the meter shows it was: the rail
             // must be seen back up about when the timer was to restore it.
@@ -492,7 +492,7 @@ impl Run<'_> {
         for i in 1..=steps {
             let v = Volts(from.0 + span * f64::from(i) / f64::from(steps));
             self.bench.set_voltage(role, v)?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(dt)?;
         }
         let rail = self.untrace(mark);
@@ -536,11 +536,11 @@ impl Run<'_> {
             let t0 = self.now();
             let mark = self.trace(role);
             self.bench.set_voltage(role, to)?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(dur)?;
             let held = self.now().saturating_sub(t0);
             self.bench.set_voltage(role, restore)?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(recover)?;
             let Some((lo, _)) = self.untrace(mark) else {
                 return Err(Stop::Error(format!(
@@ -607,12 +607,12 @@ impl Run<'_> {
             lo = lo.min(v);
             hi = hi.max(v);
             self.bench.set_voltage(role, Volts(v))?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(every)?;
         }
         let rail = self.untrace(mark);
         self.bench.set_voltage(role, restore)?;
-        self.power_changed(role);
+        self.power_changed();
         self.note(format!(
             "noise: {n} steps every {}, commanded {}..{}; {}; back to {restore}",
             units::format_duration(every),
@@ -780,10 +780,10 @@ impl Run<'_> {
         let mark = self.trace(role);
         let run = (|| -> Result<(), Stop> {
             self.bench.set_voltage(role, depth)?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(dur)?;
             self.bench.set_voltage(role, restore)?;
-            self.power_changed(role);
+            self.power_changed();
             self.hold(recover)
         })();
         let rail = self.untrace(mark);
