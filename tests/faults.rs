@@ -273,21 +273,66 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     assert_eq!(code, Some(3), "{msg}");
     assert!(msg.contains("(it printed a boot line)"), "{msg}");
     assert!(msg.contains("no command to it has been answered"), "{msg}");
-    // Heard at step 5, then silent when the fire alarm must be reported: the board's
-    // failure, and the measurement says since when it has said nothing.
+    // Heard at step 5, then silent when the fire alarm must be reported. On a rig with
+    // no second path to the board, the board's failure, and the measurement says since
+    // when it has said nothing and that a failed link would look the same.
+    let no_probe = concat!(env!("CARGO_MANIFEST_DIR"), "/rigs/sim-gpio.toml");
+    let later = |dir: &str, rig: Option<&str>| {
+        let mut cmd = lockrig();
+        cmd.args(["run", "--sim-fault", "console:silent@2", "--out"])
+            .arg(out.path().join(dir))
+            .args(["--device", "hybrid_12v", "fire::releases"]);
+        if let Some(rig) = rig {
+            cmd.args(["--rig", rig]);
+        }
+        let o = cmd.output().unwrap();
+        let case = all_cases(&junit(&only_dir(&out.path().join(dir)).join("junit.xml"))).remove(0);
+        (o.status.code(), text(&o), case)
+    };
+    let (code, o, case) = later("later", Some(no_probe));
+    assert_eq!(code, Some(1), "{o}");
+    let msg = &case.status.failure_as_ref().message;
+    assert!(msg.contains("no FIRE ALARM event"), "{msg}");
+    assert!(msg.contains("it last answered at step 5"), "{msg}");
+    assert!(
+        msg.contains("a console link that failed since would look the same"),
+        "{msg}"
+    );
+    // The built-in rig has a debug probe on the board: through it the board runs and
+    // answers on RTT, so its console link failed, and the check cannot be judged.
+    let (code, o, case) = later("probed", None);
+    assert_eq!(code, Some(3), "{o}");
+    let msg = &case.status.error_as_ref().message;
+    assert!(msg.contains("it last answered at step 5"), "{msg}");
+    assert!(
+        msg.contains("through the debug probe its firmware runs and answers on RTT (`STATE UNLOCKED`): the console link of role `console` (instrument `board`) failed"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_board_that_hangs_is_told_from_a_dead_link_by_its_debug_probe() {
+    // A power cut while its update is written leaves the board with no image to run:
+    // silent on its console, and its core locked up as the debug probe finds it.
+    let out = tempfile::tempdir().unwrap();
     let o = lockrig()
-        .args(["run", "--sim-fault", "console:silent@2", "--out"])
-        .arg(out.path().join("later"))
-        .args(["--device", "hybrid_12v", "fire::releases"])
+        .args(["run", "--sim-defect", "bricks-on-update-cut", "--out"])
+        .arg(out.path())
+        .args(["--device", "smartlock_4aa", "update::power_cut"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let cases = all_cases(&junit(
-        &only_dir(&out.path().join("later")).join("junit.xml"),
-    ));
-    let msg = &cases[0].status.failure_as_ref().message;
-    assert!(msg.contains("no FIRE ALARM event"), "{msg}");
-    assert!(msg.contains("it last answered at step 5"), "{msg}");
+    let dir = only_dir(out.path());
+    let case = all_cases(&junit(&dir.join("junit.xml"))).remove(0);
+    let msg = &case.status.failure_as_ref().message;
+    assert!(
+        msg.contains("the debug probe finds its core locked up (no valid image to run, or a fault in its fault handler): the board hung"),
+        "{msg}"
+    );
+    // What the probe was asked and found is on the trial's timeline.
+    let trace =
+        std::fs::read_to_string(dir.join("traces/update.power_cut.smartlock_4aa.csv")).unwrap();
+    assert!(trace.contains(",console,swd,core LockedUp,"), "{trace}");
 }
 
 #[test]

@@ -45,9 +45,19 @@ pub fn flash(args: &FlashArgs) -> anyhow::Result<u8> {
     let rig = Rig::load(&args.rig)?;
     let (name, link) =
         choose_probe(&rig.debug_probes(), args.probe.as_deref()).map_err(anyhow::Error::msg)?;
-    let Link::DebugProbe { selector, chip } = link else {
+    let Link::DebugProbe {
+        selector,
+        chip,
+        sim,
+    } = link
+    else {
         unreachable!("a probe-rs instrument's link")
     };
+    if sim.is_some() {
+        anyhow::bail!(
+            "instrument `{name}` is the simulator's debug probe: the simulated chip has no flash to program (flash a real board's probe)"
+        );
+    }
     let _lock = crate::run::lock::acquire(&rig, args.wait)?;
     let started = Instant::now();
     let mut probe = match DebugProbe::open(selector.as_deref(), &chip) {

@@ -415,6 +415,8 @@ pub enum Link {
         selector: Option<String>,
         /// The probe-rs target name.
         chip: String,
+        /// The simulator's probe of that name (`sim = "swd"`), instead of a USB one.
+        sim: Option<String>,
     },
     /// A built-in simulated instrument, served on a pty by the simulator.
     Sim(String),
@@ -430,7 +432,12 @@ impl std::fmt::Display for Link {
                 write!(f, "I2CDriver {port} address {address:#04x}")
             }
             Link::GpioChip(chip) => write!(f, "GPIO chip {chip}"),
-            Link::DebugProbe { selector, chip } => write!(
+            Link::DebugProbe {
+                sim: Some(name),
+                chip,
+                ..
+            } => write!(f, "simulated debug probe {name} to {chip}"),
+            Link::DebugProbe { selector, chip, .. } => write!(
                 f,
                 "debug probe {} to {chip}",
                 selector.as_deref().unwrap_or("(first found)")
@@ -443,7 +450,7 @@ impl std::fmt::Display for Link {
 impl Link {
     /// True for the simulator's instruments.
     pub fn is_simulated(&self) -> bool {
-        matches!(self, Link::Sim(_))
+        matches!(self, Link::Sim(_) | Link::DebugProbe { sim: Some(_), .. })
     }
 
     /// The I2C bus a chip is on (the bus device, the adapter's port, or the simulated
@@ -470,9 +477,9 @@ impl InstrumentSpec {
             self.sim.is_some(),
         ];
         if self.driver == DriverKind::ProbeRs {
-            if given.iter().any(|g| *g) {
+            if given[..5].iter().any(|g| *g) || (self.sim.is_some() && self.probe.is_some()) {
                 return Err(
-                    "a probe-rs instrument is reached by `probe` and `chip`, not by a port".into(),
+                    "a probe-rs instrument is reached by `probe` (or the simulator's `sim = \"swd\"`) and `chip`, not by a port".into(),
                 );
             }
             let chip = self.chip.clone().ok_or(
@@ -481,6 +488,7 @@ impl InstrumentSpec {
             return Ok(Link::DebugProbe {
                 selector: self.probe.clone(),
                 chip,
+                sim: self.sim.clone(),
             });
         }
         if self.probe.is_some() || self.chip.is_some() {

@@ -12,8 +12,9 @@ use super::timeline::{Recorder, Row, Source, Timing};
 use super::{Console, Input, Meter, Resolution, StepTiming, Supply, Switch};
 use crate::clock::{Clock, WallClock};
 use crate::config::rig::{Capability, DriverKind, Envelope, Link, Rig, SafeState};
+use crate::drivers::console::{Dialect, Heard};
 use crate::drivers::console::{LockConsole, Lost};
-use crate::drivers::debug_probe::DebugProbe;
+use crate::drivers::debug_probe::{CoreState, DebugProbe};
 use crate::drivers::gpio_cdev::Gpio;
 use crate::drivers::i2cdriver::{I2cDriver, SharedBus, Speed, BAUD as I2CDRIVER_BAUD};
 use crate::drivers::ina219::Ina219;
@@ -262,6 +263,35 @@ pub struct ConsoleTake {
     pub notes: Vec<String>,
 }
 
+/// How often the board's RTT up channel is looked at while waiting for its answer.
+const RTT_LOOK_EVERY: Duration = Duration::from_millis(5);
+
+/// What the board's debug probe finds when its console has fallen silent (see
+/// [`Bench::second_path`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecondPath {
+    /// The rig has no debug probe to ask (or several, none known to be this board's).
+    Absent,
+    /// The chip does not answer its debug port.
+    NoAnswer(String),
+    /// Its core is locked up: a fault it cannot handle, or no valid image to run.
+    LockedUp,
+    /// Its core is halted.
+    Halted,
+    /// Its core runs, and the firmware answered the console's state query on RTT.
+    Answered(String),
+    /// Its core runs; RTT could not be used (no control block: the firmware has no
+    /// RTT, or it is not running).
+    NoRtt(String),
+    /// Its core runs; RTT did not answer within `timeout` (`heard` other lines).
+    Unanswered {
+        /// Lines that came on RTT meanwhile.
+        heard: usize,
+        /// How long it was waited for.
+        timeout: Duration,
+    },
+}
+
 /// An instrument identity for the evidence record.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
@@ -280,6 +310,11 @@ pub struct Bench {
     inputs: BTreeMap<String, InputRole>,
     meters: BTreeMap<String, Role<dyn Meter>>,
     consoles: BTreeMap<String, Role<dyn Console>>,
+    /// The debug probes, by instrument: no role is theirs.
+    probes: BTreeMap<String, DebugProbe>,
+    /// The dialect each console role speaks, for asking the board the same through
+    /// its debug probe.
+    dialects: BTreeMap<String, Arc<Dialect>>,
     /// Supply role -> the meter role on its line.
     meter_lines: BTreeMap<String, String>,
     envelope: BTreeMap<String, Envelope>,
@@ -347,9 +382,10 @@ enum Opened {
     Input(InputChannel),
     Meter(Option<Box<dyn Meter>>),
     Console(Option<Box<dyn Console>>),
-    /// A debug probe: attached at bring-up (its identity proves the chip answers),
-    /// then released for `lockrig flash`; it plays no role.
-    Probe,
+    /// A debug probe: opened at bring-up (its identity proves it is there); the chip
+    /// behind it is attached when first needed. It plays no role: the bench keeps it
+    /// by instrument name.
+    Probe(Option<DebugProbe>),
 }
 
 /// The byte transport to an instrument on a serial port, a socket or the simulator.
@@ -484,6 +520,41 @@ where
     Box::new(move |ch| Box::new(Channel::new(dev.clone(), ch)))
 }
 
+/// Opens the debug probe of a `probe-rs` instrument's link: a USB probe, or the
+/// simulator's (`sim = "swd"`, served by `sim`).
+pub fn open_probe(link: &Link, sim: Option<&SimBench>) -> Result<DebugProbe, InstrumentError> {
+    let Link::DebugProbe {
+        selector,
+        chip,
+        sim: simulated,
+    } = link
+    else {
+        unreachable!("validated: a probe-rs instrument has a probe link")
+    };
+    match simulated {
+        None => DebugProbe::open(selector.as_deref(), chip),
+        Some(name) => {
+            let missing = || {
+                InstrumentError::Open {
+                what: format!("simulated probe `{name}`"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the simulator's debug probe is `{}`, and it is reached in this process only (not on a served bench)",
+                        crate::sim::SWD
+                    ),
+                ),
+            }
+            };
+            let mut open = sim
+                .ok_or_else(missing)?
+                .debug_probe(name)
+                .ok_or_else(missing)?;
+            DebugProbe::with_opener(Box::new(move || Ok(open())), chip)
+        }
+    }
+}
+
 /// I2CDriver adapters opened so far in one bring-up, by link: the chips on one share it.
 type Buses = BTreeMap<String, SharedBus>;
 
@@ -558,12 +629,9 @@ fn open_instrument(
             (Opened::Switch(relays_of(dev)), id)
         }
         DriverKind::ProbeRs => {
-            let Link::DebugProbe { selector, chip } = &link else {
-                unreachable!("validated: a probe-rs instrument has a probe link")
-            };
-            let dev = DebugProbe::open(selector.as_deref(), chip)?;
-            let id = dev.identity().to_string();
-            (Opened::Probe, id)
+            let dev = open_probe(&link, sim)?;
+            let id = dev.identity();
+            (Opened::Probe(Some(dev)), id)
         }
         DriverKind::LockConsole => {
             let io = line_io(&link, sim, timeout)?;
@@ -671,6 +739,14 @@ impl Bench {
             inputs: BTreeMap::new(),
             meters: BTreeMap::new(),
             consoles: BTreeMap::new(),
+            probes: opened
+                .iter_mut()
+                .filter_map(|(name, o)| match o {
+                    Opened::Probe(p) => p.take().map(|p| (name.clone(), p)),
+                    _ => None,
+                })
+                .collect(),
+            dialects: BTreeMap::new(),
             meter_lines: BTreeMap::new(),
             envelope: BTreeMap::new(),
             safe_state: Vec::new(),
@@ -752,9 +828,14 @@ impl Bench {
                 }
                 Opened::Console(c) => {
                     let dev = c.take().expect("validated: a console serves one role");
+                    let dialect = rig
+                        .dialects
+                        .get(&instrument)
+                        .map_or_else(|| Arc::new(Dialect::lockrig()), |d| d.dialect.clone());
+                    bench.dialects.insert(role_s.clone(), dialect);
                     bench.consoles.insert(role_s, Role { instrument, dev });
                 }
-                Opened::Probe => unreachable!("validated: no role is a debug probe's"),
+                Opened::Probe(_) => unreachable!("validated: no role is a debug probe's"),
             }
             if let Some(env) = rig.envelope(role) {
                 bench.envelope.insert(role.to_string(), env);
@@ -790,6 +871,96 @@ impl Bench {
             }
         }
         Ok(bench)
+    }
+
+    /// Asks the board behind a silent console role through the rig's debug probe (the
+    /// only one: with several, which is this board's is not known): whether its chip
+    /// answers, what its core is doing, and, when it runs, whether it answers the
+    /// console's state query on RTT. Everything asked and heard goes on the timeline.
+    pub fn second_path(&mut self, role: &str) -> SecondPath {
+        if self.probes.len() != 1 {
+            return SecondPath::Absent;
+        }
+        let dialect = self
+            .dialects
+            .get(role)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Dialect::lockrig()));
+        let (timeout, clock) = (self.probe_timeout, self.clock.clone());
+        let (instrument, probe) = self.probes.iter_mut().next().expect("one probe");
+        let instrument = instrument.clone();
+        let began = clock.now();
+        let state = probe.core_state();
+        let mut rows = vec![(
+            began,
+            match &state {
+                Ok(s) => format!("core {s:?}"),
+                Err(e) => format!("no answer: {e}"),
+            },
+        )];
+        let found = match state {
+            Err(e) => SecondPath::NoAnswer(e.to_string()),
+            Ok(CoreState::LockedUp) => SecondPath::LockedUp,
+            Ok(CoreState::Halted) => SecondPath::Halted,
+            Ok(CoreState::Running) => {
+                let query = dialect.command("STATE?");
+                let asked = probe.rtt_lines().and_then(|_| probe.rtt_send(&query));
+                rows.push((clock.now(), format!("RTT> {query}")));
+                let mut heard = 0;
+                let mut reply = None;
+                if let Err(e) = asked {
+                    reply = Some(Err(e.to_string()));
+                }
+                while reply.is_none() {
+                    match probe.rtt_lines() {
+                        Err(e) => reply = Some(Err(e.to_string())),
+                        Ok(lines) => {
+                            for line in lines {
+                                heard += 1;
+                                rows.push((clock.now(), format!("RTT< {line}")));
+                                if let Heard::Reply(r) = dialect.hear(&line) {
+                                    reply = Some(Ok(r));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if reply.is_none() {
+                        if clock.now().saturating_sub(began) >= timeout {
+                            break;
+                        }
+                        clock.wait(RTT_LOOK_EVERY);
+                    }
+                }
+                match reply {
+                    Some(Ok(r)) => SecondPath::Answered(r),
+                    Some(Err(e)) => SecondPath::NoRtt(e),
+                    None => SecondPath::Unanswered { heard, timeout },
+                }
+            }
+        };
+        if let Some(r) = self.recorder.as_mut() {
+            for (at, value) in rows {
+                r.record(Row {
+                    at,
+                    timing: Timing::Read,
+                    source: Source::Console,
+                    role: &instrument,
+                    value: &value,
+                });
+            }
+        }
+        found
+    }
+
+    /// The debug probes, by instrument name.
+    pub fn probe_names(&self) -> Vec<String> {
+        self.probes.keys().cloned().collect()
+    }
+
+    /// The debug probe `instrument`.
+    pub fn probe(&mut self, instrument: &str) -> Option<&mut DebugProbe> {
+        self.probes.get_mut(instrument)
     }
 
     /// Sends the timeline (every command, reading and board line from now on) to

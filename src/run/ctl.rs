@@ -32,7 +32,6 @@ use std::time::Duration;
 use crate::config::device::DeviceProfile;
 use crate::config::rig::{choose_probe, Capability, Link, Rig};
 use crate::config::secrets::Secrets;
-use crate::drivers::debug_probe::DebugProbe;
 use crate::drivers::InstrumentError;
 use crate::rig::{Bench, RoleError};
 use crate::units::{self, Amps, Volts};
@@ -289,10 +288,9 @@ pub struct Session {
     /// The consoles, for `console LINE` without a role.
     consoles: Vec<String>,
     roles: Vec<(String, Capability)>,
-    /// The rig's debug probes, and the one opened by a probe command (kept for the
-    /// session: RTT keeps its place in the target's buffer).
+    /// The rig's debug probes (the bench keeps them open for the session: RTT keeps
+    /// its place in the target's buffer).
     probes: Vec<(String, Link)>,
-    probe: Option<(String, DebugProbe)>,
 }
 
 impl Session {
@@ -310,7 +308,6 @@ impl Session {
             secrets,
             roles,
             probes: rig.debug_probes(),
-            probe: None,
         }
     }
 
@@ -357,19 +354,15 @@ impl Session {
     }
 
     fn probe(&mut self, name: Option<&str>, action: ProbeAction) -> Result<String, CtlError> {
-        let (instrument, link) = choose_probe(&self.probes, name).map_err(CtlError::Refused)?;
+        let (instrument, _) = choose_probe(&self.probes, name).map_err(CtlError::Refused)?;
         let failed = |source| CtlError::Probe {
             instrument: instrument.clone(),
             source,
         };
-        if self.probe.as_ref().is_none_or(|(n, _)| *n != instrument) {
-            let Link::DebugProbe { selector, chip } = &link else {
-                unreachable!("a probe-rs instrument's link")
-            };
-            let opened = DebugProbe::open(selector.as_deref(), chip).map_err(failed)?;
-            self.probe = Some((instrument.clone(), opened));
-        }
-        let (_, probe) = self.probe.as_mut().expect("opened above");
+        let probe = self
+            .bench
+            .probe(&instrument)
+            .expect("the bench opened every probe of the rig");
         Ok(match action {
             ProbeAction::Reset { halt } => {
                 probe.reset(halt).map_err(failed)?;

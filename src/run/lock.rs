@@ -141,7 +141,7 @@ pub fn instrument_links(rig: &Rig) -> Vec<String> {
             Link::Tcp(addr) => format!("tcp {}", addr.to_ascii_lowercase()),
             Link::I2c { bus, address } => format!("i2c {} {address:#04x}", canonical(&bus)),
             Link::GpioChip(chip) => format!("gpio {}", canonical(&chip)),
-            Link::DebugProbe { selector, chip } => {
+            Link::DebugProbe { selector, chip, .. } => {
                 format!(
                     "probe {} {chip}",
                     selector.unwrap_or_default().to_ascii_lowercase()

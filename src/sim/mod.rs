@@ -30,6 +30,7 @@ pub mod pty;
 mod rd60xx;
 mod scpi;
 mod spd3303x;
+pub mod swd;
 pub mod tcp;
 pub mod world;
 
@@ -154,6 +155,9 @@ const SERVED: &[Served] = &[
         Box::<i2cdriver::I2cDriverSim>::default()
     }),
 ];
+
+/// The simulated debug probe's name (`sim = "swd"` on a `probe-rs` instrument).
+pub const SWD: &str = "swd";
 
 /// The simulated instruments that have a LAN port of their own (raw SCPI): `lockrig sim
 /// serve` serves them on TCP too.
@@ -285,6 +289,20 @@ impl SimBench {
             .then(|| self.protocol(name))
             .flatten()
             .map(|protocol| loopback::Loopback::new(self.world.clone(), protocol))
+    }
+
+    /// A debug probe on the board's SWD header (`sim = "swd"`), in this process: a
+    /// served bench cannot offer one to another process (a probe is no byte stream).
+    /// Each call of the returned function opens it afresh, as probe-rs opens a USB one.
+    pub fn debug_probe(
+        &self,
+        name: &str,
+    ) -> Option<Box<dyn FnMut() -> probe_rs::probe::Probe + Send>> {
+        let world = self.world.clone();
+        (name == SWD).then(|| {
+            Box::new(move || swd::SwdProbe::open(world.clone()))
+                as Box<dyn FnMut() -> probe_rs::probe::Probe + Send>
+        })
     }
 
     /// A line request on the bench's emulated GPIO chip (`sim = "gpiochip"`): inputs

@@ -166,6 +166,8 @@ pub struct World {
     /// What each output's supply shows when asked to measure it, where the supply
     /// measures on a cycle of its own (see [`World::readback`]).
     readbacks: [Option<Readback>; OUTPUTS],
+    /// The board's microcontroller as its debug port sees it.
+    pub chip: super::swd::Chip,
 }
 
 /// A supply's measurement of one output, taken once per `every` of simulated time (the
@@ -265,6 +267,7 @@ impl World {
             gpio_serial: 0,
             log: None,
             readbacks: [None; OUTPUTS],
+            chip: Default::default(),
         };
         w.settle();
         // The levels at power-up are where edges start from, not edges.

@@ -20,7 +20,7 @@ use probe_rs::flashing::{self, DownloadOptions, FlashProgress, ProgressEvent};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::{DebugProbeSelector, Probe};
 use probe_rs::rtt::Rtt;
-use probe_rs::{MemoryInterface, Permissions, Session};
+use probe_rs::{CoreStatus, MemoryInterface, Permissions, Session};
 
 use crate::drivers::{InstrumentError, Result};
 
@@ -37,95 +37,159 @@ pub fn image_format(path: &Path) -> Option<&'static str> {
     }
 }
 
-fn error(what: &str, e: impl std::fmt::Display) -> InstrumentError {
+/// An instrument error for `what`, saying every cause in probe-rs's chain (its outer
+/// errors alone, "An ARM specific error occurred", do not say what happened).
+fn error(
+    what: &str,
+    e: impl std::fmt::Display + Into<Box<dyn std::error::Error>>,
+) -> InstrumentError {
+    let mut text = e.to_string();
+    let boxed: Box<dyn std::error::Error> = e.into();
+    let mut cause = boxed.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    if text.contains("did not respond") || text.contains("find or attach to the target") {
+        text.push_str(" (a chip answers its debug port only while it is powered)");
+    }
     InstrumentError::Io {
         command: what.to_string(),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(text),
     }
 }
 
-/// A session with the chip behind a debug probe.
+/// Opens the probe afresh (the USB probe by its selector, or the simulator's).
+type Opener = Box<dyn FnMut() -> Result<Probe> + Send>;
+
+/// The chip behind a debug probe, as far as the probe can see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreState {
+    /// Executing instructions (or asleep waiting for an interrupt).
+    Running,
+    /// Halted (by a debugger, a breakpoint instruction or a vector catch).
+    Halted,
+    /// Locked up: a fault within a fault handler, or no valid image to run.
+    LockedUp,
+}
+
+/// A debug probe and the chip behind it. The probe is opened when this is made (its
+/// identity proves it is there); the chip is attached when first needed, because it
+/// answers only while the lock board is powered. A failed call drops the attachment,
+/// so the next one attaches afresh (after the board lost power, its debug port must
+/// be powered up again).
 pub struct DebugProbe {
-    session: Session,
-    identity: String,
-    rtt: Option<Rtt>,
+    open: Opener,
+    idle: Option<Probe>,
+    chip: String,
+    name: String,
+    attached: Option<Attached>,
     lines: RttLines,
+}
+
+struct Attached {
+    session: Session,
+    rtt: Option<Rtt>,
 }
 
 impl DebugProbe {
     /// Opens the probe `selector` (`VID:PID[:SERIAL]`; the first one found when `None`)
-    /// and attaches to `chip`.
+    /// for `chip`.
     pub fn open(selector: Option<&str>, chip: &str) -> Result<Self> {
-        let lister = Lister::new();
-        let probe = match selector {
-            Some(s) => {
-                let sel: DebugProbeSelector = s
-                    .parse()
-                    .map_err(|e| error(&format!("select probe `{s}`"), e))?;
-                lister
-                    .open(sel)
-                    .map_err(|e| error(&format!("open probe `{s}`"), e))?
-            }
-            None => {
-                let found = lister.list_all();
-                let first = found.first().ok_or_else(|| InstrumentError::Open {
-                    what: "a debug probe".into(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no debug probe is connected (or this user may not open it: check the udev rules)",
-                    ),
-                })?;
-                first.open().map_err(|e| error("open the debug probe", e))?
-            }
-        };
-        Self::attach(probe, chip)
+        let selector = selector.map(str::to_string);
+        Self::with_opener(Box::new(move || open_usb(selector.as_deref())), chip)
     }
 
-    /// Attaches an opened probe to `chip`.
-    pub fn attach(probe: Probe, chip: &str) -> Result<Self> {
-        let name = probe.get_name();
-        let session = probe
-            .attach(chip, Permissions::default())
-            .map_err(|e| error(&format!("attach to {chip}"), e))?;
+    /// A probe that `open` opens (a fresh one each time it is called) for `chip`.
+    pub fn with_opener(mut open: Opener, chip: &str) -> Result<Self> {
+        known_chip(chip)?;
+        let probe = open()?;
         Ok(Self {
-            session,
-            identity: format!("{name} attached to {chip}"),
-            rtt: None,
+            name: probe.get_name(),
+            idle: Some(probe),
+            open,
+            chip: chip.to_string(),
+            attached: None,
             lines: RttLines::default(),
         })
     }
 
     /// The probe and the chip.
-    pub fn identity(&self) -> &str {
-        &self.identity
+    pub fn identity(&self) -> String {
+        format!("{} for {}", self.name, self.chip)
+    }
+
+    /// Runs `f` on the attached session, attaching first if needed; an error drops the
+    /// attachment.
+    fn with<T>(
+        &mut self,
+        f: impl FnOnce(&mut Attached) -> std::result::Result<T, InstrumentError>,
+    ) -> Result<T> {
+        if self.attached.is_none() {
+            let probe = match self.idle.take() {
+                Some(p) => p,
+                None => (self.open)()?,
+            };
+            let session = probe
+                .attach(self.chip.as_str(), Permissions::default())
+                .map_err(|e| error(&format!("attach to {}", self.chip), e))?;
+            self.attached = Some(Attached { session, rtt: None });
+        }
+        let attached = self.attached.as_mut().expect("attached above");
+        let result = f(attached);
+        if result.is_err() {
+            self.attached = None;
+        }
+        result
     }
 
     /// Resets the chip, and halts it at its reset vector when `halt`.
     pub fn reset(&mut self, halt: bool) -> Result<()> {
-        let mut core = self
-            .session
-            .core(0)
-            .map_err(|e| error("select core 0", e))?;
-        if halt {
-            core.reset_and_halt(HALT_TIMEOUT)
-                .map(|_| ())
-                .map_err(|e| error("reset and halt", e))
-        } else {
-            core.reset().map_err(|e| error("reset", e))
-        }?;
-        // A reset loses the RTT control block's address.
-        self.rtt = None;
+        self.with(|a| {
+            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
+            if halt {
+                core.reset_and_halt(HALT_TIMEOUT)
+                    .map(|_| ())
+                    .map_err(|e| error("reset and halt", e))
+            } else {
+                core.reset().map_err(|e| error("reset", e))
+            }?;
+            // A reset loses the RTT control block's address.
+            a.rtt = None;
+            Ok(())
+        })?;
+        self.lines = RttLines::default();
         Ok(())
     }
 
     /// Reads one 32-bit word of the chip's memory (a peripheral register).
     pub fn read_word(&mut self, address: u64) -> Result<u32> {
-        let mut core = self
-            .session
-            .core(0)
-            .map_err(|e| error("select core 0", e))?;
-        core.read_word_32(address)
-            .map_err(|e| error(&format!("read {address:#010x}"), e))
+        self.with(|a| {
+            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
+            core.read_word_32(address)
+                .map_err(|e| error(&format!("read {address:#010x}"), e))
+        })
+    }
+
+    /// What the core is doing (its debug halting status register, read without
+    /// stopping it).
+    pub fn core_state(&mut self) -> Result<CoreState> {
+        self.with(|a| {
+            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
+            let status = core
+                .status()
+                .map_err(|e| error("read the core's status", e))?;
+            Ok(match status {
+                CoreStatus::LockedUp => CoreState::LockedUp,
+                CoreStatus::Halted(_) => CoreState::Halted,
+                CoreStatus::Running | CoreStatus::Sleeping | CoreStatus::Unknown => {
+                    CoreState::Running
+                }
+            })
+        })
     }
 
     /// Erases, programs and verifies `image`, reporting each step to `progress`, then
@@ -139,44 +203,122 @@ impl DebugProbe {
                     "expected an .elf, .hex or .bin image",
                 )
             })?;
-        let mut options = DownloadOptions::default();
-        options.progress = FlashProgress::new(progress);
-        options.verify = true;
-        flashing::download_file_with_options(
-            &mut self.session,
-            image,
-            format.create_loader(None),
-            options,
-        )
-        .map_err(|e| error(&format!("flash {}", image.display()), e))?;
+        self.with(|a| {
+            let mut options = DownloadOptions::default();
+            options.progress = FlashProgress::new(progress);
+            options.verify = true;
+            flashing::download_file_with_options(
+                &mut a.session,
+                image,
+                format.create_loader(None),
+                options,
+            )
+            .map_err(|e| error(&format!("flash {}", image.display()), e))
+        })?;
         self.reset(false)
     }
 
     /// Lines the target printed on RTT up channel 0 since the last call.
     pub fn rtt_lines(&mut self) -> Result<Vec<String>> {
-        let mut core = self
-            .session
-            .core(0)
-            .map_err(|e| error("select core 0", e))?;
-        if self.rtt.is_none() {
-            self.rtt =
-                Some(Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?);
-        }
-        let rtt = self.rtt.as_mut().expect("attached above");
-        let Some(channel) = rtt.up_channel(0) else {
-            return Ok(Vec::new());
-        };
-        let mut buf = [0u8; 1024];
-        loop {
-            let n = channel
-                .read(&mut core, &mut buf)
-                .map_err(|e| error("read RTT channel 0", e))?;
-            if n == 0 {
-                break;
+        let mut got = Vec::new();
+        self.with(|a| {
+            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
+            if a.rtt.is_none() {
+                a.rtt = Some(
+                    Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?,
+                );
             }
-            self.lines.push(&buf[..n]);
-        }
+            let rtt = a.rtt.as_mut().expect("attached above");
+            let Some(channel) = rtt.up_channel(0) else {
+                return Ok(());
+            };
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = channel
+                    .read(&mut core, &mut buf)
+                    .map_err(|e| error("read RTT up channel 0", e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        })?;
+        self.lines.push(&got);
         Ok(self.lines.take())
+    }
+
+    /// Writes `line` and a line feed to RTT down channel 0 (a shell's input).
+    pub fn rtt_send(&mut self, line: &str) -> Result<()> {
+        self.with(|a| {
+            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
+            if a.rtt.is_none() {
+                a.rtt = Some(
+                    Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?,
+                );
+            }
+            let rtt = a.rtt.as_mut().expect("attached above");
+            let channel = rtt.down_channel(0).ok_or_else(|| {
+                error(
+                    "write RTT down channel 0",
+                    "the firmware has no down channel",
+                )
+            })?;
+            let bytes: Vec<u8> = line.bytes().chain([b'\n']).collect();
+            let mut sent = 0;
+            while sent < bytes.len() {
+                let n = channel
+                    .write(&mut core, &bytes[sent..])
+                    .map_err(|e| error("write RTT down channel 0", e))?;
+                if n == 0 {
+                    return Err(error(
+                        "write RTT down channel 0",
+                        "the channel is full: the firmware does not read it",
+                    ));
+                }
+                sent += n;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Refuses a chip probe-rs does not know now, not at the first step that needs the
+/// chip. The lookup copies probe-rs's whole target list, so chips found are kept.
+fn known_chip(chip: &str) -> Result<()> {
+    static KNOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if !known.iter().any(|c| c == chip) {
+        probe_rs::config::Registry::from_builtin_families()
+            .get_target_by_name(chip)
+            .map_err(|e| error(&format!("look up chip `{chip}`"), e))?;
+        known.push(chip.to_string());
+    }
+    Ok(())
+}
+
+/// Opens a USB probe by its selector, or the first one found.
+fn open_usb(selector: Option<&str>) -> Result<Probe> {
+    let lister = Lister::new();
+    match selector {
+        Some(s) => {
+            let sel: DebugProbeSelector = s
+                .parse()
+                .map_err(|e| error(&format!("select probe `{s}`"), e))?;
+            lister
+                .open(sel)
+                .map_err(|e| error(&format!("open probe `{s}`"), e))
+        }
+        None => {
+            let found = lister.list_all();
+            let first = found.first().ok_or_else(|| InstrumentError::Open {
+                what: "a debug probe".into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no debug probe is connected (or this user may not open it: check the udev rules)",
+                ),
+            })?;
+            first.open().map_err(|e| error("open the debug probe", e))
+        }
     }
 }
 
@@ -248,10 +390,13 @@ mod tests {
 
     #[test]
     fn the_fake_probe_reaches_the_chip_lookup() {
-        // probe-rs's own fake probe: attaching looks the chip up in the built-in target
-        // list before it touches the probe, so a misspelt chip is refused by name.
-        let probe = probe_rs::probe::fake_probe::FakeProbe::with_mocked_core().into_probe();
-        let err = DebugProbe::attach(probe, "nRF52840_xxAX")
+        // A misspelt chip is refused by name before the probe is touched (probe-rs's
+        // own fake probe stands in for it).
+        let open: Opener =
+            Box::new(
+                || Ok(probe_rs::probe::fake_probe::FakeProbe::with_mocked_core().into_probe()),
+            );
+        let err = DebugProbe::with_opener(open, "nRF52840_xxAX")
             .err()
             .expect("no such chip");
         assert!(err.to_string().contains("nRF52840_xxAX"), "{err}");

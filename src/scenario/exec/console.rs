@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::condition::{self, Held, Tally};
 use super::{ms, Budget, Run, Stop};
-use crate::rig::bench::Placed;
+use crate::rig::bench::{Placed, SecondPath};
 use crate::scenario::step::{Condition, Ready, Word};
 use crate::units::{self, Volts};
 
@@ -809,10 +809,40 @@ impl Run<'_> {
             ));
         };
         let measured = if at < from {
-            format!(
-                "{measured}; it last answered at step {step}, {} earlier (a board that hung; a console link that failed since would look the same)",
+            let since = format!(
+                "it last answered at step {step}, {} earlier",
                 units::format_duration(self.now().saturating_sub(at))
-            )
+            );
+            // A second path to the board tells a board that hung from a link that died.
+            match self.bench.second_path(role) {
+                SecondPath::Absent => format!(
+                    "{measured}; {since} (a board that hung; a console link that failed since would look the same)"
+                ),
+                SecondPath::Answered(reply) => {
+                    return Stop::Error(format!(
+                        "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but through the debug probe its firmware runs and answers on RTT (`{reply}`): the console link of role `{role}` (instrument `{}`) failed, so it cannot be judged; check the link (`lockrig ctl console STATE?`)",
+                        self.step.0,
+                        self.step.1,
+                        self.bench.console_instrument(role)
+                    ));
+                }
+                SecondPath::NoAnswer(e) => format!(
+                    "{measured}; {since}, and its chip does not answer the debug probe either ({e}): the board is dead"
+                ),
+                SecondPath::LockedUp => format!(
+                    "{measured}; {since}, and the debug probe finds its core locked up (no valid image to run, or a fault in its fault handler): the board hung"
+                ),
+                SecondPath::Halted => format!(
+                    "{measured}; {since}, and the debug probe finds its core halted: the board does not run"
+                ),
+                SecondPath::NoRtt(e) => format!(
+                    "{measured}; {since}; the debug probe finds its core running but cannot ask it on RTT ({e}), so a firmware that hung in a loop and a console link that failed since look the same"
+                ),
+                SecondPath::Unanswered { heard, timeout } => format!(
+                    "{measured}; {since}; the debug probe finds its core running, but it did not answer on RTT either within {} ({heard} other RTT lines): a firmware that hung, or one that takes no commands on RTT",
+                    units::format_duration(timeout)
+                ),
+            }
         } else {
             measured
         };

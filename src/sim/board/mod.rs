@@ -127,6 +127,19 @@ pub struct Board {
     /// How long neither the coil nor the electronics have had power
     /// (`fail-safe-relatches`).
     unpowered_for: Duration,
+    /// A debugger has halted the core: the firmware does not run.
+    halted: bool,
+}
+
+/// The board's microcontroller as its debug port sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// No supply to the electronics (or asleep in System OFF): the debug port is dead.
+    Unpowered,
+    /// Executing its start-up code or the firmware (or halted by a debugger).
+    Running,
+    /// No valid image: the core took a fault it cannot handle and locked up.
+    LockedUp,
 }
 
 impl Board {
@@ -162,6 +175,7 @@ impl Board {
             actuations: 0,
             fw: Firmware::default(),
             unpowered_for: Duration::ZERO,
+            halted: false,
         })
     }
 
@@ -176,7 +190,56 @@ impl Board {
 
     /// True when the electronics run and answer the console.
     pub fn console_alive(&self) -> bool {
-        self.spec.console && self.power == Power::Running
+        self.spec.console && self.power == Power::Running && !self.halted
+    }
+
+    /// The microcontroller as a debug probe finds it.
+    pub fn core(&self) -> Core {
+        if !self.spec.console {
+            // A board with no firmware console has no microcontroller modelled.
+            return Core::Unpowered;
+        }
+        match self.power {
+            Power::Off | Power::Asleep => Core::Unpowered,
+            Power::Booting { .. } | Power::Running => Core::Running,
+            Power::Bricked => Core::LockedUp,
+        }
+    }
+
+    /// Leaves the board with no image to run (what a cut update does to a board with
+    /// the `bricks-on-update-cut` defect), for the debug port's tests.
+    #[cfg(test)]
+    pub(crate) fn brick(&mut self) {
+        self.power = Power::Bricked;
+    }
+
+    /// How many times the firmware has come out of reset.
+    pub fn boots(&self) -> u32 {
+        self.boots
+    }
+
+    /// A debugger halts (`true`) or resumes the core: the firmware's timers and
+    /// console stop while it is halted.
+    pub fn set_halted(&mut self, halted: bool) {
+        self.halted = halted && self.core() != Core::Unpowered;
+    }
+
+    /// Whether a debugger holds the core halted.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// A system reset requested through the debug port (AIRCR.SYSRESETREQ): the
+    /// firmware restarts as from any reset, the supply untouched.
+    pub fn debug_reset(&mut self) {
+        if matches!(self.power, Power::Running | Power::Booting { .. }) {
+            self.fw.power_lost();
+            self.power = Power::Booting {
+                left: self.spec.boot_time,
+                cause: "RESET",
+            };
+            self.uptime = Duration::ZERO;
+        }
     }
 
     /// The firmware's clock: milliseconds since the electronics came out of reset.
@@ -420,6 +483,7 @@ impl Board {
             Power::Bricked => {}
             _ if v < self.spec.bor => {
                 self.power = Power::Off;
+                self.halted = false;
                 self.slept = false;
                 self.lowest_while_off = v;
                 self.fw.power_lost();
@@ -437,6 +501,7 @@ impl Board {
                     };
                 }
             }
+            Power::Running if self.halted => {}
             Power::Running => {
                 firmware::run(self, before, dt, out);
                 self.run_motor(dt, out);
