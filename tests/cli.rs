@@ -962,6 +962,7 @@ fn unreachable_instrument_is_a_rig_error_exit_3_never_a_pass() {
             ("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"i2cdriver\"", "i2c = \"/dev/lockrig-no-such-i2c\""),
+            ("sim = \"swd\"", "probe = \"0483:374b\""),
             (", default = \"246810\"", ""),
         ],
     );
@@ -2430,10 +2431,18 @@ fn flash_refuses_bad_input_and_reports_a_missing_probe_as_an_instrument_error() 
         "{}",
         text(&o)
     );
-    let o = flash(&image, std::path::Path::new("rigs/sim.toml"));
+    let o = flash(&image, std::path::Path::new("rigs/sim-gpio.toml"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("has no probe-rs instrument"),
+        "{}",
+        text(&o)
+    );
+    // The built-in bench's probe is the simulator's, whose chip has no flash modelled.
+    let o = flash(&image, std::path::Path::new("rigs/sim.toml"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the simulated chip has no flash to program"),
         "{}",
         text(&o)
     );

@@ -204,8 +204,9 @@ fn sigterm_during_a_session_returns_the_bench_to_its_safe_state() {
 
 #[test]
 fn probe_commands_on_a_rig_without_a_debug_probe_are_refused_with_the_fix() {
+    let rig = concat!(env!("CARGO_MANIFEST_DIR"), "/rigs/sim-gpio.toml");
     let o = ctl(
-        &["--device", "hybrid_12v"],
+        &["--rig", rig, "--device", "hybrid_12v"],
         "supply main 12V\nprobe read 0x40000400\n",
         &[],
     );
@@ -217,4 +218,47 @@ fn probe_commands_on_a_rig_without_a_debug_probe_are_refused_with_the_fix() {
         text(&o)
     );
     assert!(err.contains(SAFE), "{}", text(&o));
+}
+
+#[test]
+fn the_built_in_benchs_probe_resets_the_board_and_reads_why_it_reset() {
+    // Unpowered, the chip does not answer its debug port: an instrument error that says
+    // why.
+    let o = ctl(
+        &["--device", "smartlock_4aa"],
+        "probe read 0x40000400\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("only while it is powered"),
+        "{}",
+        text(&o)
+    );
+    // Powered: RESETREAS reads 0 after the power-on reset, SREQ after the debugger's.
+    let o = ctl(
+        &["--device", "smartlock_4aa"],
+        "supply main 6V\nwait 1s\nprobe read 0x40000400\nprobe reset\nwait 1s\nprobe read 0x40000400\nconsole STATE?\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("swd: 0x40000400 = 0x00000000 (bits set: none)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("swd: simulated SWD probe for nRF52840_xxAA reset, running"),
+        "{out}"
+    );
+    assert!(
+        out.contains("swd: 0x40000400 = 0x00000004 (bits set: 2)"),
+        "{out}"
+    );
+    assert!(out.contains("console: STATE LOCKED"), "{out}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(SAFE),
+        "{}",
+        text(&o)
+    );
 }

@@ -137,7 +137,7 @@ fn a_run_is_sealed_so_verify_and_sha256sum_both_pass_and_the_evidence_is_complet
     assert!(copy.contains("<secret credential #"), "{copy}");
     assert_eq!(e["firmware"]["status"], "not declared");
     let instruments = e["instruments"].as_array().unwrap();
-    assert_eq!(instruments.len(), 6);
+    assert_eq!(instruments.len(), 7);
     for i in instruments {
         assert_eq!(i["calibration"], "not applicable: simulated", "{i}");
         assert!(!i["identity"].as_array().unwrap().is_empty(), "{i}");
@@ -588,6 +588,7 @@ fn run_directories_reports_and_the_bench_lock_are_not_world_writable() {
             ("sim = \"gpio\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"console\"", "serial = \"/dev/null\"\nbaud = 9600"),
             ("sim = \"i2cdriver\"", "i2c = \"/dev/lockrig-no-such-i2c\""),
+            ("sim = \"swd\"", "probe = \"0483:374b\""),
             (", default = \"246810\"", ""),
         ],
     );

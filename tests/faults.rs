@@ -305,7 +305,7 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
     let msg = &case.status.error_as_ref().message;
     assert!(msg.contains("it last answered at step 5"), "{msg}");
     assert!(
-        msg.contains("through the debug probe its firmware runs and answers on RTT (`STATE UNLOCKED`): the console link of role `console` (instrument `board`) failed"),
+        msg.contains("through the debug probe its firmware runs and answers on RTT (`STATE UNLOCKED`): the console link of role `console` (instrument `board`), or the firmware's console on it, failed"),
         "{msg}"
     );
 }

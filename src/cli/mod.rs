@@ -1163,8 +1163,22 @@ fn report(dir: &Path, out: Option<&Path>) -> anyhow::Result<u8> {
 /// by the pty it is served on (the meter's I2CDriver by its `i2cdriver` port).
 fn served_rig(bench: &SimBench, device: &str, credential_file: &str) -> String {
     let mut out = String::new();
+    let mut probe = false;
     for line in crate::config::rig::SIM_RIG.lines() {
         let trimmed = line.trim_start();
+        // The board's debug probe is reached in-process only (a probe is no byte
+        // stream): a served bench has none.
+        if trimmed.starts_with('[') {
+            probe = trimmed.starts_with(&format!("[instruments.{}]", crate::sim::SWD));
+            if probe {
+                out.push_str(
+                    "# (no debug probe: the simulator's is reached in its own process only)\n\n",
+                );
+            }
+        }
+        if probe {
+            continue;
+        }
         if trimmed.starts_with("name = \"sim\"") {
             out.push_str(&format!("name = \"sim-served\"\ndut = \"{device}\"\n"));
             continue;

@@ -302,6 +302,7 @@ mod tests {
                 "serial = \"/dev/ttyACM9\"\nbaud = 115200",
             )
             .replace("sim = \"i2cdriver\"", "i2c = \"/dev/i2c-1\"")
+            .replace("sim = \"swd\"", "probe = \"0483:374b\"")
             .replace(", default = \"246810\"", "");
         Rig::from_source(crate::config::Source::builtin("r.toml", &text)).unwrap()
     }
@@ -318,9 +319,9 @@ mod tests {
         assert_eq!(instrument_links(&a), instrument_links(&b));
         assert_eq!(health_path(&a), health_path(&b));
         let paths: Vec<_> = instrument_links(&a).iter().map(|l| lock_path(l)).collect();
-        // The supply, relays, GPIO, console and the two INA219s (one lock per chip on
-        // a native bus).
-        assert_eq!(paths.len(), 6);
+        // The supply, relays, GPIO, console, the two INA219s (one lock per chip on a
+        // native bus) and the debug probe.
+        assert_eq!(paths.len(), 7);
         assert!(paths.iter().any(|p| p
             .file_name()
             .unwrap()

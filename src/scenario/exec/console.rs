@@ -820,7 +820,7 @@ impl Run<'_> {
                 ),
                 SecondPath::Answered(reply) => {
                     return Stop::Error(format!(
-                        "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but through the debug probe its firmware runs and answers on RTT (`{reply}`): the console link of role `{role}` (instrument `{}`) failed, so it cannot be judged; check the link (`lockrig ctl console STATE?`)",
+                        "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but through the debug probe its firmware runs and answers on RTT (`{reply}`): the console link of role `{role}` (instrument `{}`), or the firmware's console on it, failed, so it cannot be judged; check the link (`lockrig ctl console STATE?`)",
                         self.step.0,
                         self.step.1,
                         self.bench.console_instrument(role)
