@@ -1250,14 +1250,16 @@ fn on_a_bench_in_real_time_the_meter_is_captured_while_the_board_takes_its_time_
         "{msg}"
     );
     // The window's readings came every few milliseconds, the wait included: no gap of
-    // the board's 30 ms.
+    // the board's 30 ms (a meter read only between exchanges would show one). The
+    // bound is the 30 ms itself: a machine busy with other tests stretches the gaps of
+    // a real-time capture (23.9 ms seen on a loaded 2-core machine).
     let gap = r["outcome"]["measurements"]
         .as_array()
         .unwrap()
         .iter()
         .find_map(|m| m["max_gap_ms"].as_f64().filter(|_| m["pass"] == false))
         .expect("the failed window's largest gap");
-    assert!(gap < 20.0, "{gap} ms");
+    assert!(gap < 30.0, "{gap} ms");
 }
 
 #[test]

@@ -385,7 +385,7 @@ enum Opened {
     /// A debug probe: opened at bring-up (its identity proves it is there); the chip
     /// behind it is attached when first needed. It plays no role: the bench keeps it
     /// by instrument name.
-    Probe(Option<DebugProbe>),
+    Probe(Option<Box<DebugProbe>>),
 }
 
 /// The byte transport to an instrument on a serial port, a socket or the simulator.
@@ -631,7 +631,7 @@ fn open_instrument(
         DriverKind::ProbeRs => {
             let dev = open_probe(&link, sim)?;
             let id = dev.identity();
-            (Opened::Probe(Some(dev)), id)
+            (Opened::Probe(Some(Box::new(dev))), id)
         }
         DriverKind::LockConsole => {
             let io = line_io(&link, sim, timeout)?;
@@ -742,7 +742,7 @@ impl Bench {
             probes: opened
                 .iter_mut()
                 .filter_map(|(name, o)| match o {
-                    Opened::Probe(p) => p.take().map(|p| (name.clone(), p)),
+                    Opened::Probe(p) => p.take().map(|p| (name.clone(), *p)),
                     _ => None,
                 })
                 .collect(),

@@ -808,43 +808,22 @@ impl Run<'_> {
                 self.bench.console_instrument(role)
             ));
         };
-        let measured = if at < from {
-            let since = format!(
-                "it last answered at step {step}, {} earlier",
-                units::format_duration(self.now().saturating_sub(at))
-            );
-            // A second path to the board tells a board that hung from a link that died.
-            match self.bench.second_path(role) {
-                SecondPath::Absent => format!(
-                    "{measured}; {since} (a board that hung; a console link that failed since would look the same)"
-                ),
-                SecondPath::Answered(reply) => {
-                    return Stop::Error(format!(
-                        "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but through the debug probe its firmware runs and answers on RTT (`{reply}`): the console link of role `{role}` (instrument `{}`), or the firmware's console on it, failed, so it cannot be judged; check the link (`lockrig ctl console STATE?`)",
-                        self.step.0,
-                        self.step.1,
-                        self.bench.console_instrument(role)
-                    ));
-                }
-                SecondPath::NoAnswer(e) => format!(
-                    "{measured}; {since}, and its chip does not answer the debug probe either ({e}): the board is dead"
-                ),
-                SecondPath::LockedUp => format!(
-                    "{measured}; {since}, and the debug probe finds its core locked up (no valid image to run, or a fault in its fault handler): the board hung"
-                ),
-                SecondPath::Halted => format!(
-                    "{measured}; {since}, and the debug probe finds its core halted: the board does not run"
-                ),
-                SecondPath::NoRtt(e) => format!(
-                    "{measured}; {since}; the debug probe finds its core running but cannot ask it on RTT ({e}), so a firmware that hung in a loop and a console link that failed since look the same"
-                ),
-                SecondPath::Unanswered { heard, timeout } => format!(
-                    "{measured}; {since}; the debug probe finds its core running, but it did not answer on RTT either within {} ({heard} other RTT lines): a firmware that hung, or one that takes no commands on RTT",
-                    units::format_duration(timeout)
-                ),
+        let since = format!(
+            "it last answered at step {step}, {} earlier",
+            units::format_duration(self.now().saturating_sub(at))
+        );
+        let measured = match self.second_look(role, at < from) {
+            Err(why) => {
+                return Stop::Error(format!(
+                    "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but {why}",
+                    self.step.0, self.step.1
+                ))
             }
-        } else {
-            measured
+            Ok(None) if at < from => format!(
+                "{measured}; {since} (a board that hung; a console link that failed since would look the same)"
+            ),
+            Ok(None) => measured,
+            Ok(Some(found)) => format!("{measured}; {since}, and {found}"),
         };
         let m = self.measurement(role, expected.to_string(), measured.clone(), false);
         self.record(m);
@@ -852,6 +831,48 @@ impl Run<'_> {
             role,
             format!("expected {role} {kind}{expected}, measured {measured}"),
         )
+    }
+
+    /// A board heard earlier in the check that has not said what it had to: is its
+    /// console link still working? `silent` says it has said nothing at all since.
+    /// When it answers its console now, the link works and the board's failure stands
+    /// as it is (`Ok(None)`, also when there is no second path to ask). Otherwise the
+    /// rig's debug probe is asked ([`Bench::second_path`](crate::rig::bench::Bench::second_path)):
+    /// a firmware that answers on RTT means the console link failed (`Err`, the reason,
+    /// for a rig error); anything else is what the probe found, for the failure's
+    /// measurement.
+    pub(super) fn second_look(
+        &mut self,
+        role: &str,
+        silent: bool,
+    ) -> Result<Option<String>, String> {
+        if !silent && self.bench.console_probe(role).ok().flatten().is_some() {
+            self.answered();
+            return Ok(None);
+        }
+        Ok(Some(match self.bench.second_path(role) {
+            SecondPath::Absent => return Ok(None),
+            SecondPath::Answered(reply) => {
+                return Err(format!(
+                    "through the debug probe its firmware runs and answers on RTT (`{reply}`): the console link of role `{role}` (instrument `{}`), or the firmware's console on it, failed, so it cannot be judged; check the link (`lockrig ctl console STATE?`)",
+                    self.bench.console_instrument(role)
+                ))
+            }
+            SecondPath::NoAnswer(e) => format!(
+                "its chip does not answer the debug probe either ({e}): the board is unpowered, asleep or dead"
+            ),
+            SecondPath::LockedUp => "the debug probe finds its core locked up (no valid image to run, or a fault in its fault handler): the board hung".into(),
+            SecondPath::Halted => {
+                "the debug probe finds its core halted: the board does not run".into()
+            }
+            SecondPath::NoRtt(e) => format!(
+                "the debug probe finds its core running but cannot ask it on RTT ({e}), so a firmware that hung in a loop and a console link that failed since look the same"
+            ),
+            SecondPath::Unanswered { heard, timeout } => format!(
+                "the debug probe finds its core running, but it did not answer on RTT either within {} ({heard} other RTT lines): a firmware that hung, or one that takes no commands on RTT",
+                units::format_duration(timeout)
+            ),
+        }))
     }
 
     /// The rail's lowest and highest readings over the time `seen` may have come in,

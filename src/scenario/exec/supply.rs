@@ -447,13 +447,25 @@ impl Run<'_> {
                     self.step.0, self.step.1
                 ))
             })?;
+            let console = self.console_role().unwrap_or_default();
+            // A board that said nothing at all after the sag: its link, or the board?
+            let found = if !pass && evidence.boot.is_none() && evidence.uptime.is_none() {
+                self.second_look(&console, false).map_err(|why| {
+                    Stop::Error(format!(
+                        "step {} `{}`: sag {rep} of {times}: the board said nothing after it, but {why}",
+                        self.step.0, self.step.1
+                    ))
+                })?
+            } else {
+                None
+            };
             let measured = format!(
-                "{} ({}; {})",
+                "{} ({}; {}){}",
                 if pass { "reset" } else { "no reset" },
                 evidence.describe(t0),
-                Self::rail_min(rail)
+                Self::rail_min(rail),
+                found.map(|f| format!("; {f}")).unwrap_or_default()
             );
-            let console = self.console_role().unwrap_or_default();
             let mut m = self.measurement(
                 &console,
                 format!("sag {rep} of {times} resets the board"),
@@ -824,10 +836,23 @@ impl Run<'_> {
                 "no answer after the recovery window",
             );
             let console = self.console_role().unwrap_or_default();
+            let found = match self.second_look(&console, false) {
+                Ok(found) => found.map(|f| format!("; {f}")).unwrap_or_default(),
+                Err(why) => {
+                    let e = Stop::Error(format!(
+                        "step {} `{}`: after the cell {depth} for {} the board did not answer within the {} recovery window, but {why}",
+                        self.step.0,
+                        self.step.1,
+                        units::format_duration(dur),
+                        units::format_duration(recover)
+                    ));
+                    return Err(Box::new((cell(Some(reset), rail, false, "rig error"), e)));
+                }
+            };
             let e = self.fail(
                 &console,
                 format!(
-                    "after the cell {depth} for {} the board did not answer within the {} recovery window",
+                    "after the cell {depth} for {} the board did not answer within the {} recovery window{found}",
                     units::format_duration(dur),
                     units::format_duration(recover)
                 ),
