@@ -703,3 +703,60 @@ fn a_console_watch_needs_the_board_heard_at_its_end_not_only_at_its_start() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_board_that_runs_but_does_not_print_its_event_is_failed_not_blamed_on_its_link() {
+    // The board answered, then went quiet for a moment before the stimulus; its
+    // warning never comes. Its console still answers, so the link works: the board's
+    // failure, even though its firmware would also answer through the debug probe.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("lowbat.toml");
+    std::fs::write(
+        &suite,
+        r#"name = "lowbat"
+description = "the first low-battery warning"
+
+[[check]]
+name = "lowbat::held_below"
+title = "The first low-battery warning is printed when the cells are held below its level"
+requires = ["battery"]
+basis = ["BHMA A156.25 low-battery warning (per device profile)"]
+steps = [
+  "output main off",
+  "wait power_loss_hold",
+  "set main nominal limit current_limit",
+  "output main on",
+  "expect console ready within ready_within",
+  "wait actuation_within",
+  "expect console locked",
+  "expect latch_sensor engaged",
+  "wait 100ms",
+  "set main 4.6V",
+  "expect console event LOWBAT 1 within 2s",
+]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = lockrig()
+        .args(["run", "--suite"])
+        .arg(&suite)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--device",
+            "smartlock_4aa",
+            "--sim-defect",
+            "no-lowbat-warning",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let case = all_cases(&junit(&only_dir(&out).join("junit.xml"))).remove(0);
+    let msg = &case.status.failure_as_ref().message;
+    assert!(msg.contains("no LOWBAT 1 event"), "{msg}");
+    assert!(
+        msg.contains("it answers its console now, so its console link works"),
+        "{msg}"
+    );
+}

@@ -812,7 +812,7 @@ impl Run<'_> {
             "it last answered at step {step}, {} earlier",
             units::format_duration(self.now().saturating_sub(at))
         );
-        let measured = match self.second_look(role, at < from) {
+        let measured = match self.second_look(role) {
             Err(why) => {
                 return Stop::Error(format!(
                     "step {} `{}`: expected {role} {kind}{expected}, measured {measured}; {since}, but {why}",
@@ -834,22 +834,20 @@ impl Run<'_> {
     }
 
     /// A board heard earlier in the check that has not said what it had to: is its
-    /// console link still working? `silent` says it has said nothing at all since.
-    /// When it answers its console now, the link works and the board's failure stands
-    /// as it is (`Ok(None)`, also when there is no second path to ask). Otherwise the
-    /// rig's debug probe is asked ([`Bench::second_path`](crate::rig::bench::Bench::second_path)):
+    /// console link still working? The console is asked first: when it answers, the
+    /// link works and the board's failure stands (`Ok(Some)`, saying so). Otherwise
+    /// the rig's debug probe is asked ([`Bench::second_path`](crate::rig::bench::Bench::second_path)):
     /// a firmware that answers on RTT means the console link failed (`Err`, the reason,
     /// for a rig error); anything else is what the probe found, for the failure's
-    /// measurement.
-    pub(super) fn second_look(
-        &mut self,
-        role: &str,
-        silent: bool,
-    ) -> Result<Option<String>, String> {
-        if !silent && self.bench.console_probe(role).ok().flatten().is_some() {
+    /// measurement (`Ok(None)`: there is no probe to ask).
+    pub(super) fn second_look(&mut self, role: &str) -> Result<Option<String>, String> {
+        if self.bench.console_probe(role).ok().flatten().is_some() {
             self.answered();
-            return Ok(None);
+            return Ok(Some(
+                "it answers its console now, so its console link works".into(),
+            ));
         }
+        let maybe_down = self.console.maybe_down;
         Ok(Some(match self.bench.second_path(role) {
             SecondPath::Absent => return Ok(None),
             SecondPath::Answered(reply) => {
@@ -858,6 +856,11 @@ impl Run<'_> {
                     self.bench.console_instrument(role)
                 ))
             }
+            // A supply changed since it last answered: it may be down by design (a
+            // battery lock past its cutoff), so this says nothing of its console link.
+            SecondPath::NoAnswer(e) if maybe_down => format!(
+                "its chip does not answer the debug probe either ({e}), but a supply changed since it last answered, so it may be down by design: a console link that failed before that would look the same"
+            ),
             SecondPath::NoAnswer(e) => format!(
                 "its chip does not answer the debug probe either ({e}): the board is unpowered, asleep or dead"
             ),

@@ -450,7 +450,7 @@ impl Run<'_> {
             let console = self.console_role().unwrap_or_default();
             // A board that said nothing at all after the sag: its link, or the board?
             let found = if !pass && evidence.boot.is_none() && evidence.uptime.is_none() {
-                self.second_look(&console, false).map_err(|why| {
+                self.second_look(&console).map_err(|why| {
                     Stop::Error(format!(
                         "step {} `{}`: sag {rep} of {times}: the board said nothing after it, but {why}",
                         self.step.0, self.step.1
@@ -836,7 +836,7 @@ impl Run<'_> {
                 "no answer after the recovery window",
             );
             let console = self.console_role().unwrap_or_default();
-            let found = match self.second_look(&console, false) {
+            let found = match self.second_look(&console) {
                 Ok(found) => found.map(|f| format!("; {f}")).unwrap_or_default(),
                 Err(why) => {
                     let e = Stop::Error(format!(
