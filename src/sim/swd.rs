@@ -677,6 +677,10 @@ mod tests {
         // Attached afresh, too.
         let mut again = probe_on(&world);
         assert_eq!(again.core_state().unwrap(), CoreState::LockedUp);
+        // Its supply off, it answers no more than any unpowered chip.
+        world.lock().unwrap().set_output(1, false);
+        world.lock().unwrap().advance(Duration::from_secs(5));
+        assert!(again.core_state().is_err());
     }
 
     #[test]

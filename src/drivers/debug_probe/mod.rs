@@ -95,6 +95,22 @@ struct Attached {
     rtt: Option<Rtt>,
 }
 
+impl Attached {
+    /// The chip's core 0, and its RTT control block (found on first use: a reset or a
+    /// new firmware moves it).
+    fn core_and_rtt(&mut self) -> Result<(probe_rs::Core<'_>, &mut Rtt)> {
+        let mut core = self
+            .session
+            .core(0)
+            .map_err(|e| error("select core 0", e))?;
+        if self.rtt.is_none() {
+            self.rtt =
+                Some(Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?);
+        }
+        Ok((core, self.rtt.as_mut().expect("attached above")))
+    }
+}
+
 impl DebugProbe {
     /// Opens the probe `selector` (`VID:PID[:SERIAL]`; the first one found when `None`)
     /// for `chip`.
@@ -222,13 +238,7 @@ impl DebugProbe {
     pub fn rtt_lines(&mut self) -> Result<Vec<String>> {
         let mut got = Vec::new();
         self.with(|a| {
-            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
-            if a.rtt.is_none() {
-                a.rtt = Some(
-                    Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?,
-                );
-            }
-            let rtt = a.rtt.as_mut().expect("attached above");
+            let (mut core, rtt) = a.core_and_rtt()?;
             let Some(channel) = rtt.up_channel(0) else {
                 return Ok(());
             };
@@ -250,13 +260,7 @@ impl DebugProbe {
     /// Writes `line` and a line feed to RTT down channel 0 (a shell's input).
     pub fn rtt_send(&mut self, line: &str) -> Result<()> {
         self.with(|a| {
-            let mut core = a.session.core(0).map_err(|e| error("select core 0", e))?;
-            if a.rtt.is_none() {
-                a.rtt = Some(
-                    Rtt::attach(&mut core).map_err(|e| error("find the RTT control block", e))?,
-                );
-            }
-            let rtt = a.rtt.as_mut().expect("attached above");
+            let (mut core, rtt) = a.core_and_rtt()?;
             let channel = rtt.down_channel(0).ok_or_else(|| {
                 error(
                     "write RTT down channel 0",

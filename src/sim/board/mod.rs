@@ -202,6 +202,9 @@ impl Board {
         match self.power {
             Power::Off | Power::Asleep => Core::Unpowered,
             Power::Booting { .. } | Power::Running => Core::Running,
+            // Without an image it stays bricked across power cycles, but its debug
+            // port is as dead as any unpowered chip's while the supply is off.
+            Power::Bricked if self.electronics_v() < self.spec.bor => Core::Unpowered,
             Power::Bricked => Core::LockedUp,
         }
     }
