@@ -286,8 +286,11 @@ fn a_console_never_heard_is_the_rig_and_one_that_falls_silent_is_the_board() {
             cmd.args(["--rig", rig]);
         }
         let o = cmd.output().unwrap();
-        let case = all_cases(&junit(&only_dir(&out.path().join(dir)).join("junit.xml"))).remove(0);
-        (o.status.code(), text(&o), case)
+        (
+            o.status.code(),
+            text(&o),
+            common::first_case(&out.path().join(dir)),
+        )
     };
     let (code, o, case) = later("later", Some(no_probe));
     assert_eq!(code, Some(1), "{o}");
@@ -323,8 +326,7 @@ fn a_board_that_hangs_is_told_from_a_dead_link_by_its_debug_probe() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let dir = only_dir(out.path());
-    let case = all_cases(&junit(&dir.join("junit.xml"))).remove(0);
-    let msg = &case.status.failure_as_ref().message;
+    let msg = common::first_failure(out.path());
     assert!(
         msg.contains("the debug probe finds its core locked up (no valid image to run, or a fault in its fault handler): the board hung"),
         "{msg}"
@@ -710,33 +712,23 @@ fn a_board_that_runs_but_does_not_print_its_event_is_failed_not_blamed_on_its_li
     // warning never comes. Its console still answers, so the link works: the board's
     // failure, even though its firmware would also answer through the debug probe.
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("lowbat.toml");
-    std::fs::write(
-        &suite,
-        r#"name = "lowbat"
-description = "the first low-battery warning"
-
-[[check]]
-name = "lowbat::held_below"
-title = "The first low-battery warning is printed when the cells are held below its level"
-requires = ["battery"]
-basis = ["BHMA A156.25 low-battery warning (per device profile)"]
-steps = [
-  "output main off",
-  "wait power_loss_hold",
-  "set main nominal limit current_limit",
-  "output main on",
-  "expect console ready within ready_within",
-  "wait actuation_within",
-  "expect console locked",
-  "expect latch_sensor engaged",
-  "wait 100ms",
-  "set main 4.6V",
-  "expect console event LOWBAT 1 within 2s",
-]
-"#,
-    )
-    .unwrap();
+    let suite = common::write_check(
+        dir.path(),
+        "lowbat",
+        &[
+            "output main off",
+            "wait power_loss_hold",
+            "set main nominal limit current_limit",
+            "output main on",
+            "expect console ready within ready_within",
+            "wait actuation_within",
+            "expect console locked",
+            "expect latch_sensor engaged",
+            "wait 100ms",
+            "set main 4.6V",
+            "expect console event LOWBAT 1 within 2s",
+        ],
+    );
     let out = dir.path().join("out");
     let o = lockrig()
         .args(["run", "--suite"])
@@ -752,8 +744,7 @@ steps = [
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let case = all_cases(&junit(&only_dir(&out).join("junit.xml"))).remove(0);
-    let msg = &case.status.failure_as_ref().message;
+    let msg = common::first_failure(&out);
     assert!(msg.contains("no LOWBAT 1 event"), "{msg}");
     assert!(
         msg.contains("it answers its console now, so its console link works"),
